@@ -1,0 +1,92 @@
+// Session: a loaded ONNX model, ready to run.
+//
+//   auto session = kiln::Session::load("model.onnx");
+//   if (!session.ok()) { std::cerr << session.status().to_string() << "\n"; return 1; }
+//   kiln::Tensor x(kiln::DataType::kFloat32, {1, 3, 224, 224});
+//   auto outputs = (*session)->run({{"input", x}});
+//   if (outputs.ok()) use((*outputs)[0].value.tensor());
+//
+// Loading parses the model, checks opsets and operators, and builds a kernel for every node, so every
+// problem with the model itself is reported by load(). run() checks the inputs against the model's
+// declared types and shapes before computing.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/status.h"
+#include "kiln/value.h"
+
+namespace kiln {
+
+// A graph input or output as the model declares it.
+struct IoInfo {
+  enum class Kind { kTensor, kSequence, kOptional, kOther };
+  std::string name;
+  Kind kind = Kind::kTensor;
+  DataType dtype = DataType::kUndefined;  // of the tensor, or of the sequence's / optional's tensors
+  bool has_shape = false;                 // false: rank unknown
+  std::vector<int64_t> dims;              // -1 for a dynamic dimension
+  std::vector<std::string> dim_names;     // the symbol of each dynamic dimension ("" if none)
+  bool has_default = false;               // an input backed by an initializer may be omitted
+  std::string type_string;                // "float[batch, 3, 224, 224]"
+};
+
+struct ModelInfo {
+  std::string source;  // path, or "<bytes>"
+  int64_t ir_version = 0;
+  std::string producer_name;
+  std::string producer_version;
+  std::string domain;
+  int64_t model_version = 0;
+  std::string doc_string;
+  std::map<std::string, int64_t> opsets;  // "" is the default domain (ai.onnx)
+  std::map<std::string, std::string> metadata;
+  int64_t node_count = 0;                 // including nodes inside subgraphs
+  int64_t parameter_count = 0;            // elements in initializers
+  int64_t parameter_bytes = 0;
+  std::map<std::string, int64_t> op_histogram;  // "Conv" or "domain.Op" -> count, subgraphs included
+};
+
+struct NamedValue {
+  std::string name;
+  Value value;
+};
+
+struct SessionOptions {
+  // Folder that external data files are relative to, for load_from_bytes ("" forbids external data).
+  std::string base_dir;
+};
+
+class Session {
+ public:
+  // Loads and prepares a model. Returns a non-OK status naming the file, node or value on any problem
+  // (unreadable or corrupt file, unsupported opset or operator, inconsistent graph).
+  static Expected<std::unique_ptr<Session>> load(const std::string& path, const SessionOptions& options = {});
+  static Expected<std::unique_ptr<Session>> load_from_bytes(const void* data, size_t size,
+                                                            const SessionOptions& options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const ModelInfo& info() const;
+  // Inputs the caller may feed (graph inputs; those with has_default may be omitted), in model order.
+  const std::vector<IoInfo>& inputs() const;
+  const std::vector<IoInfo>& outputs() const;
+
+  // Runs the model on named inputs and returns every output in model order. Thread-safe: many threads
+  // may call run() on one Session at once. Fails with InvalidArgument naming the input for a missing,
+  // unknown, mistyped or misshapen input, and with the node's name for an error during computation.
+  Expected<std::vector<NamedValue>> run(const std::vector<NamedValue>& inputs) const;
+
+ struct Impl;  // implementation detail, defined in src/exec/session.cc
+
+ private:
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kiln

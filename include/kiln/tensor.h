@@ -1,0 +1,85 @@
+// Tensor: a typed, shaped, reference-counted block of elements in row-major (C) order.
+//
+// Copying a Tensor is cheap and shares the elements (like a shared_ptr); use clone() for a deep copy.
+// Numeric elements live in one 64-byte aligned, zero-initialized allocation. String elements are
+// std::string objects. A Tensor is not synchronized: share it read-only across threads, or copy.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/data_type.h"
+#include "kiln/status.h"
+
+namespace kiln {
+
+using Shape = std::vector<int64_t>;
+
+// Number of elements of a shape (1 for a scalar). Negative dims count as 0.
+int64_t shape_size(const Shape& shape);
+// "[2, 3, 224, 224]".
+std::string shape_to_string(const Shape& shape);
+
+class Tensor {
+ public:
+  // An empty tensor: dtype kUndefined, no storage. defined() is false.
+  Tensor() = default;
+
+  // Allocates a zero-filled tensor (empty strings for kString). Fails with ResourceExhausted when the
+  // byte count overflows or exceeds kMaxBytes, and InvalidArgument for a negative dim.
+  static Expected<Tensor> make(DataType dtype, Shape shape);
+  // Like make(), for shapes already validated by the caller (kernels computing their output shape from
+  // valid inputs). Aborts only on out-of-memory, like any allocation.
+  Tensor(DataType dtype, Shape shape);
+
+  // Tensor of shape `shape` holding `values` (size must match).
+  template <typename T>
+  static Tensor from_vector(Shape shape, const std::vector<T>& values) {
+    Tensor t(data_type_of<T>, std::move(shape));
+    T* out = t.data<T>();
+    for (size_t i = 0; i < values.size() && static_cast<int64_t>(i) < t.size(); ++i) out[i] = values[i];
+    return t;
+  }
+  template <typename T>
+  static Tensor scalar(T value) {
+    return from_vector<T>({}, std::vector<T>{value});
+  }
+
+  static constexpr uint64_t kMaxBytes = uint64_t{1} << 40;
+
+  bool defined() const { return dtype_ != DataType::kUndefined; }
+  DataType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t dim(int64_t i) const { return shape_[static_cast<size_t>(i)]; }
+  int64_t size() const { return size_; }  // element count
+  size_t bytes() const { return static_cast<size_t>(size_) * data_type_size(dtype_); }
+
+  template <typename T>
+  T* data() {
+    return static_cast<T*>(data_);
+  }
+  template <typename T>
+  const T* data() const {
+    return static_cast<const T*>(data_);
+  }
+  void* raw() { return data_; }
+  const void* raw() const { return data_; }
+
+  // Same elements viewed with another shape of equal element count.
+  Tensor reshaped(Shape shape) const;
+  // A deep copy that owns its elements.
+  Tensor clone() const;
+
+ private:
+  struct Storage;
+  DataType dtype_ = DataType::kUndefined;
+  Shape shape_;
+  int64_t size_ = 0;
+  void* data_ = nullptr;
+  std::shared_ptr<Storage> storage_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,246 @@
+#include "exec/graph_plan.h"
+
+#include <unordered_set>
+
+namespace kiln {
+
+const Value* Frame::lookup(const std::string& name) const {
+  for (const Frame* f = this; f != nullptr; f = f->parent_) {
+    const int slot = f->plan_->slot_of(name);
+    if (slot >= 0) return &(*f->slots_)[static_cast<size_t>(slot)];
+  }
+  return nullptr;
+}
+
+int GraphPlan::slot_of(const std::string& name) const {
+  auto it = slots_by_name_.find(name);
+  return it == slots_by_name_.end() ? -1 : it->second;
+}
+
+namespace {
+
+// Orders nodes so that each runs after the producers of its inputs. ONNX requires topological order,
+// but exporters do not always obey; the original order is kept wherever it is valid.
+Expected<std::vector<const ir::Node*>> topological_order(const ir::Graph& g) {
+  std::unordered_map<std::string, size_t> producer;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (const std::string& out : g.nodes[i].outputs) {
+      if (!out.empty()) producer[out] = i;
+    }
+  }
+  // Names a node uses inside its subgraphs count as its inputs too, so the producer runs first.
+  auto implicit_inputs = [](const ir::Node& n) {
+    std::vector<std::string> names;
+    std::vector<const ir::Graph*> stack;
+    for (const ir::Attribute& a : n.attributes) {
+      if (a.g) stack.push_back(a.g.get());
+      for (const auto& g : a.graphs) stack.push_back(g.get());
+    }
+    while (!stack.empty()) {
+      const ir::Graph* sg = stack.back();
+      stack.pop_back();
+      for (const ir::Node& sn : sg->nodes) {
+        names.insert(names.end(), sn.inputs.begin(), sn.inputs.end());
+        for (const ir::Attribute& a : sn.attributes) {
+          if (a.g) stack.push_back(a.g.get());
+          for (const auto& g : a.graphs) stack.push_back(g.get());
+        }
+      }
+    }
+    return names;
+  };
+  const size_t n = g.nodes.size();
+  std::vector<std::vector<size_t>> consumers(n);
+  std::vector<size_t> pending(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    std::unordered_set<size_t> deps;
+    auto add = [&](const std::string& name) {
+      auto it = producer.find(name);
+      if (it != producer.end() && it->second != i) deps.insert(it->second);
+    };
+    for (const std::string& in : g.nodes[i].inputs) add(in);
+    for (const std::string& in : implicit_inputs(g.nodes[i])) add(in);
+    pending[i] = deps.size();
+    for (size_t d : deps) consumers[d].push_back(i);
+  }
+  std::vector<const ir::Node*> order;
+  order.reserve(n);
+  // Repeatedly take the first ready node in the original order.
+  std::vector<bool> done(n, false);
+  std::vector<size_t> ready;
+  for (size_t i = n; i-- > 0;) {
+    if (pending[i] == 0) ready.push_back(i);
+  }
+  while (!ready.empty()) {
+    size_t best = 0;
+    for (size_t k = 1; k < ready.size(); ++k) {
+      if (ready[k] < ready[best]) best = k;
+    }
+    const size_t i = ready[best];
+    ready.erase(ready.begin() + static_cast<std::ptrdiff_t>(best));
+    done[i] = true;
+    order.push_back(&g.nodes[i]);
+    for (size_t c : consumers[i]) {
+      if (--pending[c] == 0) ready.push_back(c);
+    }
+  }
+  if (order.size() != n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!done[i]) return Status::FailedPrecondition(g.nodes[i].describe() + " is part of a cycle");
+    }
+  }
+  return order;
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
+                                                      const std::map<std::string, int64_t>& opsets,
+                                                      const std::set<std::string>& outer_names) {
+  std::unique_ptr<GraphPlan> plan(new GraphPlan());
+  plan->graph_ = &graph;
+  plan->graph_inputs_ = graph.inputs;
+  plan->graph_outputs_ = graph.outputs;
+  auto slot_for = [&](const std::string& name) {
+    auto [it, inserted] = plan->slots_by_name_.emplace(name, static_cast<int>(plan->num_slots_));
+    if (inserted) ++plan->num_slots_;
+    return it->second;
+  };
+
+  for (const auto& [name, tensor] : graph.initializers) plan->constants_.emplace_back(slot_for(name), Value(tensor));
+  for (const ir::ValueInfo& in : graph.inputs) {
+    plan->input_slots_.push_back(slot_for(in.name));
+    plan->input_defaults_.push_back(graph.initializers.count(in.name) > 0);
+  }
+  std::set<std::string> local;
+  for (const auto& [name, tensor] : graph.initializers) local.insert(name);
+  for (const ir::ValueInfo& in : graph.inputs) local.insert(in.name);
+  for (const ir::Node& n : graph.nodes) {
+    for (const std::string& out : n.outputs) {
+      if (!out.empty()) local.insert(out);
+    }
+  }
+  std::set<std::string> names_for_subgraphs(outer_names);
+  names_for_subgraphs.insert(local.begin(), local.end());
+  // A name this graph uses but does not define comes from an enclosing frame at run time.
+  auto resolve = [&](const std::string& name) -> int {
+    if (local.count(name)) return slot_for(name);
+    if (!outer_names.count(name)) return -1;
+    const bool seen = plan->slots_by_name_.count(name) > 0;
+    const int slot = slot_for(name);
+    if (!seen) plan->outer_refs_.emplace_back(slot, name);
+    return slot;
+  };
+
+  KILN_ASSIGN_OR_RETURN(std::vector<const ir::Node*> order, topological_order(graph));
+  for (const ir::Node* node : order) {
+    auto opset_it = opsets.find(node->domain);
+    if (opset_it == opsets.end()) {
+      return Status::Unimplemented(node->describe() + ": domain '" + node->domain +
+                                   "' is not imported by the model (no opset_import entry)");
+    }
+    const int64_t opset = opset_it->second;
+    const KernelRegistration* reg = KernelRegistry::global().find(node->domain, node->op_type, opset);
+    if (reg == nullptr) {
+      const std::string where = node->domain.empty() ? "" : " in domain '" + node->domain + "'";
+      if (KernelRegistry::global().knows(node->domain, node->op_type)) {
+        return Status::Unimplemented(node->describe() + ": operator " + node->op_type + where +
+                                     " is not supported at opset " + std::to_string(opset));
+      }
+      return Status::Unimplemented(node->describe() + ": operator " + node->op_type + where + " is not supported");
+    }
+    KernelBuildContext ctx{*node, opset,
+                           [&opsets, &names_for_subgraphs](const ir::Graph& sub)
+                               -> Expected<std::shared_ptr<const Subgraph>> {
+                             KILN_ASSIGN_OR_RETURN(std::unique_ptr<GraphPlan> p,
+                                                   GraphPlan::build(sub, opsets, names_for_subgraphs));
+                             return std::shared_ptr<const Subgraph>(std::move(p));
+                           }};
+    auto kernel = reg->factory(ctx);
+    if (!kernel.ok()) return kernel.status().with_context(node->describe());
+    Step step;
+    step.node = node;
+    step.kernel = std::move(kernel).value();
+    for (const std::string& in : node->inputs) {
+      if (in.empty()) {
+        step.inputs.push_back(-1);
+        continue;
+      }
+      const int slot = resolve(in);
+      if (slot < 0) {
+        return Status::FailedPrecondition(node->describe() + ": input '" + in +
+                                          "' is not produced by any node, initializer or graph input");
+      }
+      step.inputs.push_back(slot);
+    }
+    for (const std::string& out : node->outputs) step.outputs.push_back(out.empty() ? -1 : slot_for(out));
+    plan->steps_.push_back(std::move(step));
+  }
+  for (const ir::ValueInfo& out : graph.outputs) {
+    const int slot = resolve(out.name);
+    if (slot < 0) {
+      return Status::FailedPrecondition("graph output '" + out.name + "' is not produced by any node or input");
+    }
+    plan->output_slots_.push_back(slot);
+  }
+
+  // Release each slot after its last reader, unless it is a graph output or a constant.
+  std::vector<int> last_reader(plan->num_slots_, -1);
+  for (size_t i = 0; i < plan->steps_.size(); ++i) {
+    for (int s : plan->steps_[i].inputs) {
+      if (s >= 0) last_reader[static_cast<size_t>(s)] = static_cast<int>(i);
+    }
+  }
+  std::vector<bool> keep(plan->num_slots_, false);
+  for (int s : plan->output_slots_) keep[static_cast<size_t>(s)] = true;
+  for (size_t s = 0; s < plan->num_slots_; ++s) {
+    if (!keep[s] && last_reader[s] >= 0) plan->steps_[static_cast<size_t>(last_reader[s])].release.push_back(static_cast<int>(s));
+  }
+  return plan;
+}
+
+Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer) const {
+  for (const auto& [slot, name] : outer_refs_) {
+    const Value* v = outer ? outer->lookup(name) : nullptr;
+    if (v == nullptr) return Status::FailedPrecondition("value '" + name + "' is not defined in any enclosing graph");
+    slots[static_cast<size_t>(slot)] = *v;
+  }
+  const Frame frame(this, &slots, outer);
+  std::vector<const Value*> inputs;
+  std::vector<Value> outputs;
+  for (const Step& step : steps_) {
+    inputs.clear();
+    for (int s : step.inputs) inputs.push_back(s < 0 ? nullptr : &slots[static_cast<size_t>(s)]);
+    outputs.assign(step.outputs.size(), Value());
+    KernelContext ctx(inputs, &outputs, &frame);
+    Status st = step.kernel->run(ctx);
+    if (!st.ok()) return st.with_context(step.node->describe());
+    for (size_t k = 0; k < step.outputs.size(); ++k) {
+      if (step.outputs[k] >= 0) slots[static_cast<size_t>(step.outputs[k])] = std::move(outputs[k]);
+    }
+    for (int s : step.release) slots[static_cast<size_t>(s)] = Value();
+  }
+  return Status::OK();
+}
+
+Status GraphPlan::run_bound(const std::vector<const Value*>& inputs, const Frame* outer,
+                            std::vector<Value>* outputs) const {
+  std::vector<Value> slots(num_slots_);
+  for (const auto& [slot, value] : constants_) slots[static_cast<size_t>(slot)] = value;
+  for (size_t i = 0; i < input_slots_.size() && i < inputs.size(); ++i) {
+    if (inputs[i] != nullptr) slots[static_cast<size_t>(input_slots_[i])] = *inputs[i];
+  }
+  KILN_RETURN_IF_ERROR(execute(slots, outer));
+  outputs->clear();
+  for (int s : output_slots_) outputs->push_back(slots[static_cast<size_t>(s)]);
+  return Status::OK();
+}
+
+Status GraphPlan::run(const std::vector<Value>& inputs, const Frame* outer, std::vector<Value>* outputs) const {
+  std::vector<const Value*> bound;
+  bound.reserve(inputs.size());
+  for (const Value& v : inputs) bound.push_back(&v);
+  return run_bound(bound, outer, outputs);
+}
+
+}  // namespace kiln

@@ -1,0 +1,81 @@
+// GraphPlan: a graph compiled for execution. Values get slot numbers, every node gets its kernel, and
+// each slot is released after its last reader so that peak memory follows the live set, not the graph.
+//
+// A plan is immutable after build() and run() is thread-safe: every run owns its slots.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kernels/kernel.h"
+
+namespace kiln {
+
+class GraphPlan;
+
+// The values of one running graph; a subgraph looks up names it does not define in its parent frames.
+class Frame {
+ public:
+  Frame(const GraphPlan* plan, const std::vector<Value>* slots, const Frame* parent)
+      : plan_(plan), slots_(slots), parent_(parent) {}
+  // The value named `name` in this frame or an enclosing one; nullptr if none defines it.
+  const Value* lookup(const std::string& name) const;
+
+ private:
+  const GraphPlan* plan_;
+  const std::vector<Value>* slots_;
+  const Frame* parent_;
+};
+
+class GraphPlan : public Subgraph {
+ public:
+  // Compiles `graph`. `opsets` is the model's opset per domain; `outer_names` are the names that
+  // enclosing graphs define (empty for the main graph). Errors name the node and the reason.
+  static Expected<std::unique_ptr<GraphPlan>> build(const ir::Graph& graph,
+                                                    const std::map<std::string, int64_t>& opsets,
+                                                    const std::set<std::string>& outer_names);
+
+  const std::vector<ir::ValueInfo>& inputs() const override { return graph_inputs_; }
+  const std::vector<ir::ValueInfo>& outputs() const override { return graph_outputs_; }
+  Status run(const std::vector<Value>& inputs, const Frame* outer, std::vector<Value>* outputs) const override;
+
+  // Runs with inputs given by formal-input index; an unset Value (kNone) for an input that has an
+  // initializer uses the initializer. Used by Session, which validates inputs first.
+  Status run_bound(const std::vector<const Value*>& inputs, const Frame* outer, std::vector<Value>* outputs) const;
+
+  // -1 if the graph does not define the name.
+  int slot_of(const std::string& name) const;
+  // Whether formal input i has an initializer to fall back on.
+  bool input_has_default(size_t i) const { return input_defaults_[i]; }
+
+ private:
+  struct Step {
+    const ir::Node* node;
+    std::unique_ptr<Kernel> kernel;
+    std::vector<int> inputs;   // slot per input, -1 for an omitted optional input
+    std::vector<int> outputs;  // slot per output, -1 for an omitted optional output
+    std::vector<int> release;  // slots whose last reader is this step
+  };
+
+  GraphPlan() = default;
+  Status execute(std::vector<Value>& slots, const Frame* outer) const;
+
+  const ir::Graph* graph_ = nullptr;  // owned by the model, which outlives the plan
+  std::vector<ir::ValueInfo> graph_inputs_;   // formal inputs that have no initializer... and those that do
+  std::vector<ir::ValueInfo> graph_outputs_;
+  std::vector<bool> input_defaults_;
+  std::unordered_map<std::string, int> slots_by_name_;
+  size_t num_slots_ = 0;
+  std::vector<std::pair<int, Value>> constants_;       // initializers
+  std::vector<int> input_slots_;
+  std::vector<int> output_slots_;
+  std::vector<std::pair<int, std::string>> outer_refs_;  // slots filled from enclosing frames
+  std::vector<Step> steps_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,199 @@
+#include "kiln/session.h"
+
+#include <set>
+#include <unordered_map>
+
+#include "exec/graph_plan.h"
+#include "ir/graph.h"
+#include "onnx/model_import.h"
+
+namespace kiln {
+
+struct Session::Impl {
+  ir::Model model;
+  std::unique_ptr<GraphPlan> plan;
+  ModelInfo info;
+  std::vector<IoInfo> inputs;
+  std::vector<IoInfo> outputs;
+};
+
+namespace {
+
+// Opset ranges kiln implements per domain; other domains are rejected when a node uses them.
+Status check_opsets(const ir::Model& m) {
+  for (const auto& [domain, version] : m.opsets) {
+    int64_t max = -1;
+    if (domain.empty()) max = kMaxOpset;
+    else if (domain == "ai.onnx.ml") max = kMaxMlOpset;
+    else if (domain == "ai.onnx.preview.training") max = 1;
+    if (max < 0) continue;
+    if (version < 1 || version > max) {
+      const std::string name = domain.empty() ? "ai.onnx" : domain;
+      return Status::Unimplemented(m.source + ": opset " + std::to_string(version) + " of domain " + name +
+                                   " is not supported (kiln implements 1 to " + std::to_string(max) + ")");
+    }
+  }
+  return Status::OK();
+}
+
+IoInfo io_info(const ir::ValueInfo& vi, bool has_default) {
+  IoInfo io;
+  io.name = vi.name;
+  io.has_default = has_default;
+  io.type_string = vi.type.to_string();
+  const ir::TypeInfo* t = &vi.type;
+  switch (vi.type.kind) {
+    case ir::TypeInfo::Kind::kTensor: io.kind = IoInfo::Kind::kTensor; break;
+    case ir::TypeInfo::Kind::kSequence: io.kind = IoInfo::Kind::kSequence; break;
+    case ir::TypeInfo::Kind::kOptional: io.kind = IoInfo::Kind::kOptional; break;
+    default: io.kind = IoInfo::Kind::kOther; break;
+  }
+  while (t->element) t = t->element.get();
+  io.dtype = t->elem_type;
+  if (t->shape) {
+    io.has_shape = true;
+    for (const ir::Dim& d : *t->shape) {
+      io.dims.push_back(d.is_fixed() ? d.value : -1);
+      io.dim_names.push_back(d.symbol);
+    }
+  }
+  return io;
+}
+
+void count_graph(const ir::Graph& g, ModelInfo* info, bool top) {
+  for (const auto& [name, t] : g.initializers) {
+    info->parameter_count += t.size();
+    info->parameter_bytes += static_cast<int64_t>(t.bytes());
+  }
+  (void)top;
+  for (const ir::Node& n : g.nodes) {
+    ++info->node_count;
+    ++info->op_histogram[n.domain.empty() ? n.op_type : n.domain + "." + n.op_type];
+    for (const ir::Attribute& a : n.attributes) {
+      if (a.g) count_graph(*a.g, info, false);
+      for (const auto& sg : a.graphs) count_graph(*sg, info, false);
+    }
+  }
+}
+
+Expected<std::unique_ptr<Session::Impl>> prepare(ir::Model model) {
+  auto impl = std::make_unique<Session::Impl>();
+  impl->model = std::move(model);
+  const ir::Model& m = impl->model;
+  KILN_RETURN_IF_ERROR(check_opsets(m));
+  auto plan = GraphPlan::build(m.graph, m.opsets, {});
+  if (!plan.ok()) return plan.status().with_context(m.source);
+  impl->plan = std::move(plan).value();
+  ModelInfo& info = impl->info;
+  info.source = m.source;
+  info.ir_version = m.ir_version;
+  info.producer_name = m.producer_name;
+  info.producer_version = m.producer_version;
+  info.domain = m.domain;
+  info.model_version = m.model_version;
+  info.doc_string = m.doc_string;
+  info.opsets = m.opsets;
+  info.metadata = m.metadata;
+  count_graph(m.graph, &info, true);
+  for (size_t i = 0; i < m.graph.inputs.size(); ++i) {
+    impl->inputs.push_back(io_info(m.graph.inputs[i], impl->plan->input_has_default(i)));
+  }
+  for (const ir::ValueInfo& vi : m.graph.outputs) impl->outputs.push_back(io_info(vi, false));
+  return impl;
+}
+
+// Checks one input against its declaration; binds symbolic dimensions so that all inputs agree.
+Status check_input(const IoInfo& decl, const Value& v, std::unordered_map<std::string, int64_t>* symbols) {
+  const std::string what = "input '" + decl.name + "'";
+  if (decl.kind == IoInfo::Kind::kOptional && v.is_none()) return Status::OK();
+  if (decl.kind == IoInfo::Kind::kSequence || (decl.kind == IoInfo::Kind::kOptional && v.is_sequence())) {
+    if (!v.is_sequence()) return Status::InvalidArgument(what + " expects a sequence of tensors, got a tensor");
+    return Status::OK();
+  }
+  if (!v.is_tensor()) return Status::InvalidArgument(what + " expects a tensor " + decl.type_string);
+  const Tensor& t = v.tensor();
+  if (decl.dtype != DataType::kUndefined && t.dtype() != decl.dtype) {
+    return Status::InvalidArgument(what + " expects data type " + std::string(data_type_name(decl.dtype)) +
+                                   ", got " + std::string(data_type_name(t.dtype())));
+  }
+  if (!decl.has_shape) return Status::OK();
+  if (t.rank() != static_cast<int64_t>(decl.dims.size())) {
+    return Status::InvalidArgument(what + " expects rank " + std::to_string(decl.dims.size()) + " (" +
+                                   decl.type_string + "), got shape " + shape_to_string(t.shape()));
+  }
+  for (size_t d = 0; d < decl.dims.size(); ++d) {
+    const int64_t got = t.dim(static_cast<int64_t>(d));
+    if (decl.dims[d] >= 0 && got != decl.dims[d]) {
+      return Status::InvalidArgument(what + " expects dimension " + std::to_string(d) + " to be " +
+                                     std::to_string(decl.dims[d]) + " (" + decl.type_string + "), got shape " +
+                                     shape_to_string(t.shape()));
+    }
+    const std::string& sym = decl.dim_names[d];
+    if (decl.dims[d] < 0 && !sym.empty()) {
+      auto [it, inserted] = symbols->emplace(sym, got);
+      if (!inserted && it->second != got) {
+        return Status::InvalidArgument(what + " has " + sym + " = " + std::to_string(got) +
+                                       ", but another input has " + sym + " = " + std::to_string(it->second));
+      }
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+Expected<std::unique_ptr<Session>> Session::load(const std::string& path, const SessionOptions& options) {
+  (void)options;
+  KILN_ASSIGN_OR_RETURN(ir::Model model, onnx_io::import_model_file(path));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, prepare(std::move(model)));
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+Expected<std::unique_ptr<Session>> Session::load_from_bytes(const void* data, size_t size,
+                                                            const SessionOptions& options) {
+  KILN_ASSIGN_OR_RETURN(ir::Model model, onnx_io::import_model_bytes(data, size, options.base_dir, "<bytes>"));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, prepare(std::move(model)));
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+const ModelInfo& Session::info() const { return impl_->info; }
+const std::vector<IoInfo>& Session::inputs() const { return impl_->inputs; }
+const std::vector<IoInfo>& Session::outputs() const { return impl_->outputs; }
+
+Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& inputs) const {
+  const auto& decls = impl_->inputs;
+  std::vector<const Value*> bound(decls.size(), nullptr);
+  std::unordered_map<std::string, int64_t> symbols;
+  for (const NamedValue& nv : inputs) {
+    size_t i = 0;
+    while (i < decls.size() && decls[i].name != nv.name) ++i;
+    if (i == decls.size()) {
+      std::string known;
+      for (const IoInfo& d : decls) known += (known.empty() ? "" : ", ") + d.name;
+      return Status::InvalidArgument(impl_->info.source + ": the model has no input named '" + nv.name +
+                                     "' (inputs: " + known + ")");
+    }
+    if (bound[i] != nullptr) return Status::InvalidArgument("input '" + nv.name + "' is given twice");
+    Status st = check_input(decls[i], nv.value, &symbols);
+    if (!st.ok()) return st.with_context(impl_->info.source);
+    bound[i] = &nv.value;
+  }
+  for (size_t i = 0; i < decls.size(); ++i) {
+    if (bound[i] == nullptr && !decls[i].has_default && decls[i].kind != IoInfo::Kind::kOptional) {
+      return Status::InvalidArgument(impl_->info.source + ": input '" + decls[i].name + "' (" +
+                                     decls[i].type_string + ") is missing");
+    }
+  }
+  std::vector<Value> values;
+  Status st = impl_->plan->run_bound(bound, nullptr, &values);
+  if (!st.ok()) return st.with_context(impl_->info.source);
+  std::vector<NamedValue> out;
+  out.reserve(values.size());
+  for (size_t i = 0; i < values.size(); ++i) out.push_back(NamedValue{impl_->outputs[i].name, std::move(values[i])});
+  return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,128 @@
+// The kernel interface and the registry that maps (domain, operator, opset) to kernel factories.
+//
+// Lifecycle: a factory builds a Kernel once per node when a model is loaded (parse attributes, check
+// what can be checked without shapes, compile subgraphs). Kernel::run is const and may be called from
+// many threads at once with different KernelContexts; kernels keep no mutable state.
+//
+// Kernels register themselves next to their code:
+//
+//   KILN_REGISTER_KERNEL("", "Relu", 1, kMaxOpset, make_relu);
+//
+// so adding an operator never touches a central table. When several kernels cover the same node the
+// one with the highest priority wins (reference kernels use priority 0; fast kernels register higher).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+#include "kiln/value.h"
+
+namespace kiln {
+
+// Highest opset kiln implements for each domain.
+inline constexpr int kMaxOpset = 17;
+inline constexpr int kMaxMlOpset = 3;
+
+class Frame;  // exec/: a running graph's values, through which subgraphs see enclosing scopes
+
+// A compiled subgraph (the body of If, Loop, Scan, SequenceMap) that a control-flow kernel runs.
+class Subgraph {
+ public:
+  virtual ~Subgraph() = default;
+  virtual const std::vector<ir::ValueInfo>& inputs() const = 0;
+  virtual const std::vector<ir::ValueInfo>& outputs() const = 0;
+  // Runs the body with `inputs` bound to its formal inputs in order; names the body uses but does not
+  // define are looked up in `outer`. Fills `outputs` with one Value per formal output. Thread-safe.
+  virtual Status run(const std::vector<Value>& inputs, const Frame* outer, std::vector<Value>* outputs) const = 0;
+};
+
+// What a factory sees of the node it builds a kernel for.
+struct KernelBuildContext {
+  const ir::Node& node;
+  int64_t opset;  // the model's opset for the node's domain
+  // Compiles a graph attribute of this node; the result may be shared by the kernel.
+  std::function<Expected<std::shared_ptr<const Subgraph>>(const ir::Graph&)> compile_subgraph;
+};
+
+// What a running kernel sees: its inputs, its output slots, and the frame it runs in.
+class KernelContext {
+ public:
+  KernelContext(const std::vector<const Value*>& inputs, std::vector<Value>* outputs, const Frame* frame)
+      : inputs_(inputs), outputs_(outputs), frame_(frame) {}
+
+  size_t num_inputs() const { return inputs_.size(); }
+  // False for an omitted optional input (empty name, or index past the end).
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  // The input value; an omitted input reads as a kNone Value.
+  const Value& input(size_t i) const;
+  // The input tensor; an omitted input or a non-tensor reads as an undefined Tensor.
+  const Tensor& tensor(size_t i) const;
+
+  size_t num_outputs() const { return outputs_->size(); }
+  void set_output(size_t i, Value v) { (*outputs_)[i] = std::move(v); }
+  const Frame* frame() const { return frame_; }
+
+ private:
+  const std::vector<const Value*>& inputs_;
+  std::vector<Value>* outputs_;
+  const Frame* frame_;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // Computes the node's outputs. Errors name the reason only; the executor adds the node's name.
+  virtual Status run(KernelContext& ctx) const = 0;
+};
+
+using KernelFactory = std::function<Expected<std::unique_ptr<Kernel>>(const KernelBuildContext&)>;
+
+struct KernelRegistration {
+  std::string domain;   // "" = ai.onnx
+  std::string op_type;
+  int64_t since_opset;  // inclusive range of model opsets this kernel implements
+  int64_t until_opset;
+  int priority;
+  KernelFactory factory;
+};
+
+// Process-wide and immutable after static initialization; lookups are thread-safe.
+class KernelRegistry {
+ public:
+  static KernelRegistry& global();
+  // Called from static initializers only. Returns true so it can initialize a static.
+  bool add(KernelRegistration registration);
+  // The best kernel for op_type in domain at the given opset, or nullptr.
+  const KernelRegistration* find(std::string_view domain, std::string_view op_type, int64_t opset) const;
+  // True if any opset of op_type in domain has a kernel.
+  bool knows(std::string_view domain, std::string_view op_type) const;
+  const std::vector<KernelRegistration>& all() const { return entries_; }
+
+ private:
+  std::vector<KernelRegistration> entries_;
+};
+
+// A kernel written as a plain function of its context, for operators with no attributes to parse.
+class FunctionKernel : public Kernel {
+ public:
+  explicit FunctionKernel(std::function<Status(KernelContext&)> fn) : fn_(std::move(fn)) {}
+  Status run(KernelContext& ctx) const override { return fn_(ctx); }
+
+ private:
+  std::function<Status(KernelContext&)> fn_;
+};
+
+}  // namespace kiln
+
+#define KILN_REGISTER_KERNEL_PRIORITY(domain, op, since, until, priority, factory)                  \
+  [[maybe_unused]] static const bool KILN_CONCAT(kiln_kernel_registered_, __COUNTER__) =            \
+      ::kiln::KernelRegistry::global().add(                                                          \
+          ::kiln::KernelRegistration{domain, op, since, until, priority, factory})
+
+#define KILN_REGISTER_KERNEL(domain, op, since, until, factory) \
+  KILN_REGISTER_KERNEL_PRIORITY(domain, op, since, until, 0, factory)

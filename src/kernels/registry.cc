@@ -1,0 +1,44 @@
+#include "kernels/kernel.h"
+
+namespace kiln {
+
+const Value& KernelContext::input(size_t i) const {
+  static const Value kNone;
+  return has_input(i) ? *inputs_[i] : kNone;
+}
+
+const Tensor& KernelContext::tensor(size_t i) const {
+  static const Tensor kUndefined;
+  if (!has_input(i) || !inputs_[i]->is_tensor()) return kUndefined;
+  return inputs_[i]->tensor();
+}
+
+KernelRegistry& KernelRegistry::global() {
+  static KernelRegistry* registry = new KernelRegistry();  // never destroyed: used by static initializers
+  return *registry;
+}
+
+bool KernelRegistry::add(KernelRegistration registration) {
+  entries_.push_back(std::move(registration));
+  return true;
+}
+
+const KernelRegistration* KernelRegistry::find(std::string_view domain, std::string_view op_type,
+                                               int64_t opset) const {
+  const KernelRegistration* best = nullptr;
+  for (const KernelRegistration& r : entries_) {
+    if (r.op_type != op_type || r.domain != domain) continue;
+    if (opset < r.since_opset || opset > r.until_opset) continue;
+    if (!best || r.priority > best->priority) best = &r;
+  }
+  return best;
+}
+
+bool KernelRegistry::knows(std::string_view domain, std::string_view op_type) const {
+  for (const KernelRegistration& r : entries_) {
+    if (r.op_type == op_type && r.domain == domain) return true;
+  }
+  return false;
+}
+
+}  // namespace kiln

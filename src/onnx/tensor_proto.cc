@@ -1,0 +1,348 @@
+#include "onnx/tensor_proto.h"
+
+#include <onnx/onnx-data_pb.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace kiln::onnx_io {
+namespace {
+
+Status corrupt(const onnx::TensorProto& p, const std::string& why) {
+  return Status::Corruption("tensor '" + p.name() + "': " + why);
+}
+
+// Copies `count` values of a repeated field into typed storage, converting each element.
+template <typename Dst, typename Field, typename Convert>
+void copy_field(const Field& field, Dst* dst, Convert convert) {
+  for (int i = 0; i < field.size(); ++i) dst[i] = convert(field.Get(i));
+}
+
+Status read_external(const onnx::TensorProto& p, const std::string& base_dir, size_t bytes, std::string* out) {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+  for (const auto& kv : p.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    else if (kv.key() == "offset") offset = std::atoll(kv.value().c_str());
+    else if (kv.key() == "length") length = std::atoll(kv.value().c_str());
+  }
+  if (base_dir.empty()) return corrupt(p, "uses external data, but the model was not loaded from a file");
+  if (location.empty()) return corrupt(p, "external data has no location");
+  const std::filesystem::path rel(location);
+  if (rel.is_absolute()) return corrupt(p, "external data location '" + location + "' must be relative");
+  for (const auto& part : rel) {
+    if (part == "..") return corrupt(p, "external data location '" + location + "' leaves the model folder");
+  }
+  const std::string path = (std::filesystem::path(base_dir) / rel).string();
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::IOError("tensor '" + p.name() + "': cannot open external data file " + path);
+  f.seekg(0, std::ios::end);
+  const int64_t file_size = f.tellg();
+  if (offset < 0 || offset > file_size) return corrupt(p, "external data offset is outside " + path);
+  if (length < 0) length = file_size - offset;
+  if (static_cast<size_t>(length) != bytes || offset + length > file_size) {
+    return corrupt(p, "external data in " + path + " has " + std::to_string(length) + " bytes, expected " +
+                          std::to_string(bytes));
+  }
+  out->resize(bytes);
+  f.seekg(offset);
+  f.read(out->data(), static_cast<std::streamsize>(bytes));
+  if (!f) return Status::IOError("tensor '" + p.name() + "': short read from " + path);
+  return Status::OK();
+}
+
+}  // namespace
+
+Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir) {
+  const auto dtype = data_type_from_onnx(p.data_type());
+  if (!dtype || *dtype == DataType::kUndefined) {
+    return corrupt(p, "unknown data type code " + std::to_string(p.data_type()));
+  }
+  if (p.has_segment()) return Status::Unimplemented("tensor '" + p.name() + "': segmented tensors are not supported");
+  Shape shape(p.dims().begin(), p.dims().end());
+  auto made = Tensor::make(*dtype, shape);
+  if (!made.ok()) return made.status().with_context("tensor '" + p.name() + "'");
+  Tensor t = std::move(made).value();
+  const int64_t n = t.size();
+  const DataType dt = *dtype;
+
+  if (dt == DataType::kString) {
+    if (p.string_data_size() != n) {
+      return corrupt(p, "has " + std::to_string(p.string_data_size()) + " strings, shape " +
+                            shape_to_string(shape) + " needs " + std::to_string(n));
+    }
+    auto* out = t.data<std::string>();
+    for (int64_t i = 0; i < n; ++i) out[i] = p.string_data(static_cast<int>(i));
+    return t;
+  }
+
+  const size_t bytes = t.bytes();
+  if (p.data_location() == onnx::TensorProto::EXTERNAL) {
+    std::string data;
+    KILN_RETURN_IF_ERROR(read_external(p, base_dir, bytes, &data));
+    std::memcpy(t.raw(), data.data(), bytes);
+    return t;
+  }
+  if (!p.raw_data().empty()) {
+    if (p.raw_data().size() != bytes) {
+      return corrupt(p, "raw_data has " + std::to_string(p.raw_data().size()) + " bytes, shape " +
+                            shape_to_string(shape) + " of " + std::string(data_type_name(dt)) + " needs " +
+                            std::to_string(bytes));
+    }
+    std::memcpy(t.raw(), p.raw_data().data(), bytes);
+    return t;
+  }
+
+  auto check_count = [&](int count, int64_t expected) -> Status {
+    if (count != expected) {
+      return corrupt(p, "has " + std::to_string(count) + " values, shape " + shape_to_string(shape) + " needs " +
+                            std::to_string(expected));
+    }
+    return Status::OK();
+  };
+  switch (dt) {
+    case DataType::kFloat32:
+      KILN_RETURN_IF_ERROR(check_count(p.float_data_size(), n));
+      copy_field(p.float_data(), t.data<float>(), [](float v) { return v; });
+      break;
+    case DataType::kComplex64:
+      KILN_RETURN_IF_ERROR(check_count(p.float_data_size(), 2 * n));
+      copy_field(p.float_data(), t.data<float>(), [](float v) { return v; });
+      break;
+    case DataType::kFloat64:
+      KILN_RETURN_IF_ERROR(check_count(p.double_data_size(), n));
+      copy_field(p.double_data(), t.data<double>(), [](double v) { return v; });
+      break;
+    case DataType::kComplex128:
+      KILN_RETURN_IF_ERROR(check_count(p.double_data_size(), 2 * n));
+      copy_field(p.double_data(), t.data<double>(), [](double v) { return v; });
+      break;
+    case DataType::kInt64:
+      KILN_RETURN_IF_ERROR(check_count(p.int64_data_size(), n));
+      copy_field(p.int64_data(), t.data<int64_t>(), [](int64_t v) { return v; });
+      break;
+    case DataType::kUInt32:
+      KILN_RETURN_IF_ERROR(check_count(p.uint64_data_size(), n));
+      copy_field(p.uint64_data(), t.data<uint32_t>(), [](uint64_t v) { return static_cast<uint32_t>(v); });
+      break;
+    case DataType::kUInt64:
+      KILN_RETURN_IF_ERROR(check_count(p.uint64_data_size(), n));
+      copy_field(p.uint64_data(), t.data<uint64_t>(), [](uint64_t v) { return v; });
+      break;
+    case DataType::kInt32:
+      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
+      copy_field(p.int32_data(), t.data<int32_t>(), [](int32_t v) { return v; });
+      break;
+    case DataType::kInt16:
+      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
+      copy_field(p.int32_data(), t.data<int16_t>(), [](int32_t v) { return static_cast<int16_t>(v); });
+      break;
+    case DataType::kInt8:
+      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
+      copy_field(p.int32_data(), t.data<int8_t>(), [](int32_t v) { return static_cast<int8_t>(v); });
+      break;
+    case DataType::kUInt16:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+      // float16 and bfloat16 travel as their bit patterns in int32_data.
+      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
+      copy_field(p.int32_data(), t.data<uint16_t>(), [](int32_t v) { return static_cast<uint16_t>(v); });
+      break;
+    case DataType::kUInt8:
+      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
+      copy_field(p.int32_data(), t.data<uint8_t>(), [](int32_t v) { return static_cast<uint8_t>(v); });
+      break;
+    case DataType::kBool:
+      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
+      copy_field(p.int32_data(), t.data<bool>(), [](int32_t v) { return v != 0; });
+      break;
+    case DataType::kString:
+    case DataType::kUndefined:
+      break;
+  }
+  return t;
+}
+
+Expected<Tensor> tensor_from_sparse_proto(const onnx::SparseTensorProto& proto, const std::string& base_dir) {
+  KILN_ASSIGN_OR_RETURN(Tensor values, tensor_from_proto(proto.values(), base_dir));
+  KILN_ASSIGN_OR_RETURN(Tensor indices, tensor_from_proto(proto.indices(), base_dir));
+  const std::string name = proto.values().name();
+  if (indices.dtype() != DataType::kInt64) return Status::Corruption("sparse tensor '" + name + "': indices must be int64");
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  KILN_ASSIGN_OR_RETURN(Tensor dense, Tensor::make(values.dtype(), shape));
+  const int64_t nnz = values.size();
+  const int64_t total = dense.size();
+  const size_t elem = data_type_size(values.dtype());
+  if (elem == 0) return Status::Unimplemented("sparse tensor '" + name + "': string values are not supported");
+  const auto* idx = indices.data<int64_t>();
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
+  const bool linear = indices.rank() == 1;
+  if ((linear && indices.size() != nnz) ||
+      (!linear && (indices.rank() != 2 || indices.dim(0) != nnz || indices.dim(1) != static_cast<int64_t>(shape.size())))) {
+    return Status::Corruption("sparse tensor '" + name + "': indices shape " + shape_to_string(indices.shape()) +
+                              " does not match " + std::to_string(nnz) + " values");
+  }
+  for (int64_t k = 0; k < nnz; ++k) {
+    int64_t offset = 0;
+    if (linear) {
+      offset = idx[k];
+    } else {
+      for (size_t d = 0; d < shape.size(); ++d) offset += idx[k * static_cast<int64_t>(shape.size()) + static_cast<int64_t>(d)] * strides[d];
+    }
+    if (offset < 0 || offset >= total) return Status::Corruption("sparse tensor '" + name + "': index out of range");
+    std::memcpy(static_cast<char*>(dense.raw()) + offset * static_cast<int64_t>(elem),
+                static_cast<const char*>(values.raw()) + k * static_cast<int64_t>(elem), elem);
+  }
+  return dense;
+}
+
+void tensor_to_proto(const Tensor& tensor, const std::string& name, onnx::TensorProto* proto) {
+  proto->Clear();
+  proto->set_name(name);
+  proto->set_data_type(static_cast<int32_t>(tensor.dtype()));
+  for (int64_t d : tensor.shape()) proto->add_dims(d);
+  if (tensor.dtype() == DataType::kString) {
+    const auto* s = tensor.data<std::string>();
+    for (int64_t i = 0; i < tensor.size(); ++i) proto->add_string_data(s[i]);
+  } else {
+    proto->set_raw_data(tensor.raw(), tensor.bytes());
+  }
+}
+
+ir::TypeInfo type_from_proto(const onnx::TypeProto& proto) {
+  ir::TypeInfo t;
+  if (proto.has_tensor_type() || proto.has_sparse_tensor_type()) {
+    const bool sparse = proto.has_sparse_tensor_type();
+    t.kind = sparse ? ir::TypeInfo::Kind::kSparseTensor : ir::TypeInfo::Kind::kTensor;
+    const int32_t code = sparse ? proto.sparse_tensor_type().elem_type() : proto.tensor_type().elem_type();
+    t.elem_type = data_type_from_onnx(code).value_or(DataType::kUndefined);
+    const bool has_shape = sparse ? proto.sparse_tensor_type().has_shape() : proto.tensor_type().has_shape();
+    if (has_shape) {
+      const auto& shape = sparse ? proto.sparse_tensor_type().shape() : proto.tensor_type().shape();
+      std::vector<ir::Dim> dims;
+      for (const auto& d : shape.dim()) {
+        ir::Dim dim;
+        if (d.has_dim_value()) dim.value = d.dim_value();
+        else if (d.has_dim_param()) dim.symbol = d.dim_param();
+        dims.push_back(dim);
+      }
+      t.shape = std::move(dims);
+    }
+  } else if (proto.has_sequence_type()) {
+    t.kind = ir::TypeInfo::Kind::kSequence;
+    t.element = std::make_shared<ir::TypeInfo>(type_from_proto(proto.sequence_type().elem_type()));
+  } else if (proto.has_optional_type()) {
+    t.kind = ir::TypeInfo::Kind::kOptional;
+    t.element = std::make_shared<ir::TypeInfo>(type_from_proto(proto.optional_type().elem_type()));
+  } else if (proto.has_map_type()) {
+    t.kind = ir::TypeInfo::Kind::kMap;
+  }
+  return t;
+}
+
+Status read_file(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::IOError("cannot open " + path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) return Status::IOError("cannot read " + path);
+  *out = std::move(ss).str();
+  return Status::OK();
+}
+
+namespace {
+
+Expected<Value> value_from_sequence(const onnx::SequenceProto& seq);
+
+Expected<Value> value_from_optional(const onnx::OptionalProto& opt) {
+  switch (opt.elem_type()) {
+    case onnx::OptionalProto::TENSOR: {
+      if (!opt.has_tensor_value()) return Value();
+      KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_proto(opt.tensor_value(), ""));
+      return Value(std::move(t));
+    }
+    case onnx::OptionalProto::SEQUENCE:
+      if (!opt.has_sequence_value()) return Value();
+      return value_from_sequence(opt.sequence_value());
+    case onnx::OptionalProto::UNDEFINED: return Value();
+    default: return Status::Unimplemented("optional '" + opt.name() + "' holds an unsupported element type");
+  }
+}
+
+Expected<Value> value_from_sequence(const onnx::SequenceProto& seq) {
+  if (seq.elem_type() != onnx::SequenceProto::TENSOR && seq.elem_type() != onnx::SequenceProto::UNDEFINED) {
+    return Status::Unimplemented("sequence '" + seq.name() + "' holds an unsupported element type");
+  }
+  std::vector<Tensor> items;
+  DataType elem = DataType::kUndefined;
+  for (const auto& tp : seq.tensor_values()) {
+    KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_proto(tp, ""));
+    elem = t.dtype();
+    items.push_back(std::move(t));
+  }
+  return Value::sequence(std::move(items), elem);
+}
+
+}  // namespace
+
+Expected<NamedValueFromFile> parse_value_pb(const std::string& bytes, const ir::TypeInfo& type) {
+  NamedValueFromFile out;
+  if (type.kind == ir::TypeInfo::Kind::kSequence) {
+    onnx::SequenceProto seq;
+    if (!seq.ParseFromString(bytes)) return Status::Corruption("not a valid SequenceProto");
+    out.name = seq.name();
+    KILN_ASSIGN_OR_RETURN(out.value, value_from_sequence(seq));
+    if (out.value.sequence_type() == DataType::kUndefined && type.element) {
+      out.value = Value::sequence({}, type.element->elem_type);
+    }
+    return out;
+  }
+  if (type.kind == ir::TypeInfo::Kind::kOptional) {
+    onnx::OptionalProto opt;
+    if (!opt.ParseFromString(bytes)) return Status::Corruption("not a valid OptionalProto");
+    out.name = opt.name();
+    KILN_ASSIGN_OR_RETURN(out.value, value_from_optional(opt));
+    return out;
+  }
+  onnx::TensorProto tp;
+  if (!tp.ParseFromString(bytes)) return Status::Corruption("not a valid TensorProto");
+  out.name = tp.name();
+  KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_proto(tp, ""));
+  out.value = Value(std::move(t));
+  return out;
+}
+
+Expected<NamedValueFromFile> read_value_pb(const std::string& path, const ir::TypeInfo& type) {
+  std::string bytes;
+  KILN_RETURN_IF_ERROR(read_file(path, &bytes));
+  auto parsed = parse_value_pb(bytes, type);
+  if (!parsed.ok()) return parsed.status().with_context(path);
+  return parsed;
+}
+
+Expected<std::string> serialize_value_pb(const Value& value, const std::string& name) {
+  std::string out;
+  if (value.is_tensor()) {
+    onnx::TensorProto tp;
+    tensor_to_proto(value.tensor(), name, &tp);
+    if (!tp.SerializeToString(&out)) return Status::Internal("cannot serialize tensor '" + name + "'");
+  } else if (value.is_sequence()) {
+    onnx::SequenceProto seq;
+    seq.set_name(name);
+    seq.set_elem_type(onnx::SequenceProto::TENSOR);
+    for (const Tensor& t : value.sequence_items()) tensor_to_proto(t, "", seq.add_tensor_values());
+    if (!seq.SerializeToString(&out)) return Status::Internal("cannot serialize sequence '" + name + "'");
+  } else {
+    onnx::OptionalProto opt;
+    opt.set_name(name);
+    if (!opt.SerializeToString(&out)) return Status::Internal("cannot serialize optional '" + name + "'");
+  }
+  return out;
+}
+
+}  // namespace kiln::onnx_io

@@ -1,0 +1,41 @@
+// kiln: run, test and inspect ONNX models.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln: a fast, correct inference engine for ONNX models"};
+  app.require_subcommand(1);
+
+  kiln::cli::InspectOptions inspect;
+  CLI::App* inspect_cmd = app.add_subcommand("inspect", "Show a model's metadata, inputs, outputs and operators");
+  inspect_cmd->add_option("model", inspect.model, "Path to a .onnx file")->required();
+
+  kiln::cli::RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand("run", "Run a model once on inputs from .npy or .pb files");
+  run_cmd->add_option("model", run.model, "Path to a .onnx file")->required();
+  run_cmd->add_option("-i,--input", run.inputs, "NAME=FILE or FILE (.npy or TensorProto .pb); repeatable");
+  run_cmd->add_option("-o,--output-dir", run.output_dir, "Write each output to this folder");
+  run_cmd->add_option("--format", run.format, "Output file format: npy (default) or pb")
+      ->check(CLI::IsMember({"npy", "pb"}));
+
+  kiln::cli::TestOptions test;
+  CLI::App* test_cmd = app.add_subcommand("test", "Run ONNX test cases (model.onnx + test_data_set_*) and compare");
+  test_cmd->add_option("paths", test.paths, "Test case folders, or folders to search recursively")->required();
+  test_cmd->add_option("--expected-failures", test.expected_failures,
+                       "File listing case ids expected to fail, one per line with a reason");
+  test_cmd->add_option("--filter", test.filter, "Only run cases whose id contains this text");
+  test_cmd->add_flag("-q,--quiet", test.quiet, "Print only failures and the summary");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (*inspect_cmd) return kiln::cli::inspect_command(inspect);
+  if (*run_cmd) return kiln::cli::run_command(run);
+  if (*test_cmd) return kiln::cli::test_command(test);
+  return 2;
+}

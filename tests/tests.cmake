@@ -11,3 +11,6 @@ if(EXISTS ${KILN_ONNX_TESTDATA})
                      ${KILN_ONNX_TESTDATA}/${suite})
   endforeach()
 endif()
+
+# The bundled example: kiln's logits against the ones torch computed when it exported the model.
+add_test(NAME example.digits COMMAND kiln_cli test ${CMAKE_CURRENT_SOURCE_DIR}/examples/digits)

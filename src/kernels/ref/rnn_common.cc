@@ -61,7 +61,8 @@ Expected<std::vector<Activation>> parse_activations(const ir::Node& node, CellKi
   if (names.empty()) names = default_activations(kind);
   if (names.size() == per_dir && total != per_dir) {
     // One set given for a bidirectional node: both directions use it.
-    names.insert(names.end(), names.begin(), names.end());
+    const std::vector<std::string> forward = names;  // (inserting a vector's own range is undefined)
+    names.insert(names.end(), forward.begin(), forward.end());
   }
   if (names.size() != total) {
     return Status::InvalidArgument("activations must list " + std::to_string(total) + " functions, got " +

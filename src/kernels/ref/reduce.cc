@@ -51,7 +51,8 @@ Status reduce_typed(ReduceOp op, const Tensor& x, const ReducePlan& plan, Tensor
   const T* in = x.data<T>();
   const int64_t n_out = shape_size(plan.keep_shape);
   const int64_t n_in = x.size();
-  Tensor result(data_type_of<T>, plan.out_shape);
+  // make(), not the constructor: reducing an empty axis can ask for more output than the input holds.
+  KILN_ASSIGN_OR_RETURN(Tensor result, Tensor::make(data_type_of<T>, plan.out_shape));
   T* out = result.data<T>();
 
   // Visits every input element with the offset of the output element it reduces into.

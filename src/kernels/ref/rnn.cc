@@ -147,6 +147,11 @@ Status run_typed(KernelContext& ctx, const RnnAttrs& attrs, const RnnDims& d, co
   const RnnLayout layout{d, attrs.batch_major};
   const bool lstm = attrs.kind == CellKind::kLstm;
 
+  // Outputs first, with make(): an empty X can still declare a batch too large to allocate states for.
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::make(data_type_of<T>, layout.y_shape()));  // 0 past a sequence's end
+  KILN_ASSIGN_OR_RETURN(Tensor y_h, Tensor::make(data_type_of<T>, layout.state_shape()));
+  KILN_ASSIGN_OR_RETURN(Tensor y_c, Tensor::make(data_type_of<T>, lstm ? layout.state_shape() : Shape{0}));
+
   const std::vector<C> x = to_compute<T, C>(ctx, 0, ctx.tensor(0).size());
   const std::vector<C> w = to_compute<T, C>(ctx, 1, ctx.tensor(1).size());
   const std::vector<C> r = to_compute<T, C>(ctx, 2, ctx.tensor(2).size());
@@ -156,9 +161,6 @@ Status run_typed(KernelContext& ctx, const RnnAttrs& attrs, const RnnDims& d, co
   const std::vector<C> c0 = lstm ? to_compute<T, C>(ctx, 6, state_size) : std::vector<C>();
   const std::vector<C> p = lstm ? to_compute<T, C>(ctx, 7, d.dirs * 3 * H) : std::vector<C>();
 
-  Tensor y(data_type_of<T>, layout.y_shape());  // zero where a sequence is shorter than seq
-  Tensor y_h(data_type_of<T>, layout.state_shape());
-  Tensor y_c(data_type_of<T>, layout.state_shape());
   T* yp = y.data<T>();
   T* yhp = y_h.data<T>();
   T* ycp = y_c.data<T>();

@@ -184,6 +184,11 @@ Status check_rnn_inputs(const KernelContext& ctx, const RnnAttrs& attrs, RnnDims
                                    " does not match R's shape " + shape_to_string(r.shape()));
   }
   const int64_t gates = num_gates(attrs.kind);
+  // An empty R could pair a huge hidden size with gates * hidden overflowing to its dim 1.
+  int64_t gate_rows = 0;
+  if (__builtin_mul_overflow(gates, d.hidden, &gate_rows)) {
+    return Status::InvalidArgument("hidden size " + std::to_string(d.hidden) + " is too large");
+  }
   KILN_RETURN_IF_ERROR(check_shape(w, {d.dirs, gates * d.hidden, d.input}, "W"));
   KILN_RETURN_IF_ERROR(check_shape(r, {d.dirs, gates * d.hidden, d.hidden}, "R"));
 

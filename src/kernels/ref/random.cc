@@ -159,6 +159,10 @@ class BernoulliKernel : public Kernel {
 
 Expected<std::unique_ptr<Kernel>> make_bernoulli(const KernelBuildContext& b) {
   KILN_ASSIGN_OR_RETURN(std::optional<DataType> dtype, dtype_attr(b.node));
+  if (dtype && *dtype != DataType::kBool && !is_floating(*dtype) && !is_signed_integer(*dtype) &&
+      !is_unsigned_integer(*dtype)) {
+    return Status::InvalidArgument("dtype " + std::string(data_type_name(*dtype)) + " is not a numeric or bool type");
+  }
   return std::unique_ptr<Kernel>(std::make_unique<BernoulliKernel>(seed_attr(b.node), dtype));
 }
 

@@ -117,37 +117,17 @@ Status matmul(KernelContext& ctx) {
   const Tensor& a = ctx.tensor(0);
   const Tensor& b = ctx.tensor(1);
   if (a.dtype() != b.dtype()) return Status::InvalidArgument("A and B have different data types");
-  if (a.rank() < 1 || b.rank() < 1) return Status::InvalidArgument("MatMul operands must have rank >= 1");
-  Shape as = a.shape(), bs = b.shape();
-  const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
-  if (a_vec) as.insert(as.begin(), 1);
-  if (b_vec) bs.push_back(1);
-  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
-  if (bs[bs.size() - 2] != K) {
-    return Status::InvalidArgument("inner dimensions differ: " + shape_to_string(a.shape()) + " x " +
-                                   shape_to_string(b.shape()));
-  }
-  const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
-  KILN_ASSIGN_OR_RETURN(Shape batch, broadcast_shapes({a_batch, b_batch}));
-  Shape out_shape = batch;
-  if (!a_vec) out_shape.push_back(M);
-  if (!b_vec) out_shape.push_back(N);
-  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::make(a.dtype(), out_shape));
+  KILN_ASSIGN_OR_RETURN(const MatMulDims d, matmul_dims(a.shape(), b.shape()));
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::make(a.dtype(), d.out_shape));
   return visit_type(GemmTypes{}, a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using Acc = AccType<T>;
     const std::vector<Acc> av = to_acc<Acc>(a.data<T>(), a.size());
     const std::vector<Acc> bv = to_acc<Acc>(b.data<T>(), b.size());
-    std::vector<Acc> acc(static_cast<size_t>(M * N));
-    const int64_t batches = shape_size(batch);
-    BroadcastIterator it(batch, {a_batch, b_batch});
+    std::vector<Acc> acc(static_cast<size_t>(y.size()), Acc(0));
+    batched_matmul<Acc>(d, av.data(), bv.data(), acc.data());
     T* out = y.data<T>();
-    for (int64_t i = 0; i < batches; ++i, it.next()) {
-      std::fill(acc.begin(), acc.end(), Acc(0));
-      gemm_accumulate<Acc>(M, N, K, av.data() + it.offset(0) * M * K, K, bv.data() + it.offset(1) * K * N, N,
-                           acc.data(), N);
-      for (int64_t j = 0; j < M * N; ++j) out[i * M * N + j] = static_cast<T>(acc[static_cast<size_t>(j)]);
-    }
+    for (int64_t j = 0; j < y.size(); ++j) out[j] = static_cast<T>(acc[static_cast<size_t>(j)]);
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   });

@@ -42,6 +42,47 @@ void gemm_accumulate(int64_t M, int64_t N, int64_t K, const Acc* A, int64_t lda,
   }
 }
 
+// Dimensions of a numpy.matmul: 1-D operands promoted to matrices, leading dims broadcast.
+struct MatMulDims {
+  int64_t M = 0, K = 0, N = 0;
+  Shape a_batch, b_batch, batch;  // batch = broadcast of a_batch and b_batch
+  Shape out_shape;                // with the promoted 1-D dimensions removed again
+};
+
+inline Expected<MatMulDims> matmul_dims(const Shape& a_shape, const Shape& b_shape) {
+  if (a_shape.empty() || b_shape.empty()) return Status::InvalidArgument("MatMul operands must have rank >= 1");
+  Shape as = a_shape, bs = b_shape;
+  const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+  if (a_vec) as.insert(as.begin(), 1);
+  if (b_vec) bs.push_back(1);
+  MatMulDims d;
+  d.M = as[as.size() - 2];
+  d.K = as.back();
+  d.N = bs.back();
+  if (bs[bs.size() - 2] != d.K) {
+    return Status::InvalidArgument("inner dimensions differ: " + shape_to_string(a_shape) + " x " +
+                                   shape_to_string(b_shape));
+  }
+  d.a_batch.assign(as.begin(), as.end() - 2);
+  d.b_batch.assign(bs.begin(), bs.end() - 2);
+  KILN_ASSIGN_OR_RETURN(d.batch, broadcast_shapes({d.a_batch, d.b_batch}));
+  d.out_shape = d.batch;
+  if (!a_vec) d.out_shape.push_back(d.M);
+  if (!b_vec) d.out_shape.push_back(d.N);
+  return d;
+}
+
+// out (zeroed, batch * M * N elements) = a @ b with batch broadcasting.
+template <typename Acc>
+void batched_matmul(const MatMulDims& d, const Acc* a, const Acc* b, Acc* out) {
+  const int64_t batches = shape_size(d.batch);
+  BroadcastIterator it(d.batch, {d.a_batch, d.b_batch});
+  for (int64_t i = 0; i < batches; ++i, it.next()) {
+    gemm_accumulate<Acc>(d.M, d.N, d.K, a + it.offset(0) * d.M * d.K, d.K, b + it.offset(1) * d.K * d.N, d.N,
+                         out + i * d.M * d.N, d.N);
+  }
+}
+
 // Copies `n` elements of T into a buffer of Acc (float16/bfloat16 widen to float).
 template <typename Acc, typename T>
 std::vector<Acc> to_acc(const T* src, int64_t n) {

@@ -11,3 +11,6 @@ if(EXISTS ${KILN_ONNX_TESTDATA})
                      ${KILN_ONNX_TESTDATA}/${suite})
   endforeach()
 endif()
+
+# Fixture files (e.g. .npy written by numpy) that unit tests read.
+target_compile_definitions(kiln_unit_tests PRIVATE KILN_TEST_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/tests/data")

@@ -55,6 +55,42 @@ Status read_external(const onnx::TensorProto& p, const std::string& base_dir, si
   return Status::OK();
 }
 
+// The element count of a declared shape, checked like Tensor::make but without allocating, so that a
+// tiny file declaring a huge shape is rejected by the data-size checks instead of by the allocator.
+Expected<int64_t> checked_element_count(const onnx::TensorProto& p, DataType dt, const Shape& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return Status::InvalidArgument("tensor '" + p.name() + "': negative dimension in shape " + shape_to_string(shape));
+  }
+  for (int64_t d : shape) {
+    if (d == 0) return int64_t{0};
+  }
+  const uint64_t elem = dt == DataType::kString ? sizeof(std::string) : data_type_size(dt);
+  for (int64_t d : shape) {
+    if (n > Tensor::kMaxBytes / elem / static_cast<uint64_t>(d)) {
+      return Status::ResourceExhausted("tensor '" + p.name() + "': tensor of shape " + shape_to_string(shape) +
+                                       " is too large");
+    }
+    n *= static_cast<uint64_t>(d);
+  }
+  return static_cast<int64_t>(n);
+}
+
+// How many entries the typed field for `dt` holds, and how many the shape needs (complex numbers take two).
+std::pair<int64_t, int64_t> typed_field_count(const onnx::TensorProto& p, DataType dt, int64_t n) {
+  switch (dt) {
+    case DataType::kFloat32: return {p.float_data_size(), n};
+    case DataType::kComplex64: return {p.float_data_size(), 2 * n};
+    case DataType::kFloat64: return {p.double_data_size(), n};
+    case DataType::kComplex128: return {p.double_data_size(), 2 * n};
+    case DataType::kInt64: return {p.int64_data_size(), n};
+    case DataType::kUInt32:
+    case DataType::kUInt64: return {p.uint64_data_size(), n};
+    case DataType::kString: return {p.string_data_size(), n};
+    default: return {p.int32_data_size(), n};  // every type of 16 bits or fewer, and int32
+  }
+}
+
 }  // namespace
 
 Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir) {
@@ -64,27 +100,32 @@ Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string
   }
   if (p.has_segment()) return Status::Unimplemented("tensor '" + p.name() + "': segmented tensors are not supported");
   Shape shape(p.dims().begin(), p.dims().end());
-  auto made = Tensor::make(*dtype, shape);
-  if (!made.ok()) return made.status().with_context("tensor '" + p.name() + "'");
-  Tensor t = std::move(made).value();
-  const int64_t n = t.size();
   const DataType dt = *dtype;
+  KILN_ASSIGN_OR_RETURN(const int64_t n, checked_element_count(p, dt, shape));
+  // Every size is checked against the data present before the tensor is allocated.
+  auto allocate = [&]() -> Expected<Tensor> {
+    auto made = Tensor::make(dt, shape);
+    if (!made.ok()) return made.status().with_context("tensor '" + p.name() + "'");
+    return made;
+  };
 
   if (dt == DataType::kString) {
     if (p.string_data_size() != n) {
       return corrupt(p, "has " + std::to_string(p.string_data_size()) + " strings, shape " +
                             shape_to_string(shape) + " needs " + std::to_string(n));
     }
+    KILN_ASSIGN_OR_RETURN(Tensor t, allocate());
     auto* out = t.data<std::string>();
     for (int64_t i = 0; i < n; ++i) out[i] = p.string_data(static_cast<int>(i));
     return t;
   }
 
-  const size_t bytes = t.bytes();
+  const size_t bytes = static_cast<size_t>(n) * data_type_size(dt);
   if (p.data_location() == onnx::TensorProto::EXTERNAL) {
     std::string data;
     KILN_RETURN_IF_ERROR(read_external(p, base_dir, bytes, &data));
-    std::memcpy(t.raw(), data.data(), bytes);
+    KILN_ASSIGN_OR_RETURN(Tensor t, allocate());
+    if (bytes > 0) std::memcpy(t.raw(), data.data(), bytes);
     return t;
   }
   if (!p.raw_data().empty()) {
@@ -93,71 +134,58 @@ Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string
                             shape_to_string(shape) + " of " + std::string(data_type_name(dt)) + " needs " +
                             std::to_string(bytes));
     }
+    KILN_ASSIGN_OR_RETURN(Tensor t, allocate());
     std::memcpy(t.raw(), p.raw_data().data(), bytes);
     return t;
   }
 
-  auto check_count = [&](int count, int64_t expected) -> Status {
-    if (count != expected) {
-      return corrupt(p, "has " + std::to_string(count) + " values, shape " + shape_to_string(shape) + " needs " +
-                            std::to_string(expected));
-    }
-    return Status::OK();
-  };
+  const auto [count, expected] = typed_field_count(p, dt, n);
+  if (count != expected) {
+    return corrupt(p, "has " + std::to_string(count) + " values, shape " + shape_to_string(shape) + " needs " +
+                          std::to_string(expected));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor t, allocate());
   switch (dt) {
     case DataType::kFloat32:
-      KILN_RETURN_IF_ERROR(check_count(p.float_data_size(), n));
       copy_field(p.float_data(), t.data<float>(), [](float v) { return v; });
       break;
     case DataType::kComplex64:
-      KILN_RETURN_IF_ERROR(check_count(p.float_data_size(), 2 * n));
       copy_field(p.float_data(), t.data<float>(), [](float v) { return v; });
       break;
     case DataType::kFloat64:
-      KILN_RETURN_IF_ERROR(check_count(p.double_data_size(), n));
       copy_field(p.double_data(), t.data<double>(), [](double v) { return v; });
       break;
     case DataType::kComplex128:
-      KILN_RETURN_IF_ERROR(check_count(p.double_data_size(), 2 * n));
       copy_field(p.double_data(), t.data<double>(), [](double v) { return v; });
       break;
     case DataType::kInt64:
-      KILN_RETURN_IF_ERROR(check_count(p.int64_data_size(), n));
       copy_field(p.int64_data(), t.data<int64_t>(), [](int64_t v) { return v; });
       break;
     case DataType::kUInt32:
-      KILN_RETURN_IF_ERROR(check_count(p.uint64_data_size(), n));
       copy_field(p.uint64_data(), t.data<uint32_t>(), [](uint64_t v) { return static_cast<uint32_t>(v); });
       break;
     case DataType::kUInt64:
-      KILN_RETURN_IF_ERROR(check_count(p.uint64_data_size(), n));
       copy_field(p.uint64_data(), t.data<uint64_t>(), [](uint64_t v) { return v; });
       break;
     case DataType::kInt32:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<int32_t>(), [](int32_t v) { return v; });
       break;
     case DataType::kInt16:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<int16_t>(), [](int32_t v) { return static_cast<int16_t>(v); });
       break;
     case DataType::kInt8:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<int8_t>(), [](int32_t v) { return static_cast<int8_t>(v); });
       break;
     case DataType::kUInt16:
     case DataType::kFloat16:
     case DataType::kBFloat16:
       // float16 and bfloat16 travel as their bit patterns in int32_data.
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<uint16_t>(), [](int32_t v) { return static_cast<uint16_t>(v); });
       break;
     case DataType::kUInt8:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<uint8_t>(), [](int32_t v) { return static_cast<uint8_t>(v); });
       break;
     case DataType::kBool:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<bool>(), [](int32_t v) { return v != 0; });
       break;
     case DataType::kString:

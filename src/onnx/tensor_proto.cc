@@ -274,6 +274,9 @@ ir::TypeInfo type_from_proto(const onnx::TypeProto& proto) {
 }
 
 Status read_file(const std::string& path, std::string* out) {
+  std::error_code ec;
+  // An ifstream opens a folder without complaint and reads nothing from it; say what is wrong instead.
+  if (std::filesystem::is_directory(path, ec)) return Status::IOError(path + " is a folder, not a file");
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::IOError("cannot open " + path);
   std::ostringstream ss;

@@ -144,7 +144,9 @@ void expect_round_trip(const std::vector<T>& v, Shape shape) {
   Tensor t = Tensor::from_vector<T>(shape, v);
   auto bytes = serialize_npy(t);
   ASSERT_TRUE(bytes.ok()) << bytes.status().to_string();
-  if (t.dtype() != DataType::kString) EXPECT_EQ(bytes->size() % 64, t.bytes() % 64) << "data starts at 64-byte boundary";
+  if (t.dtype() != DataType::kString) {
+    EXPECT_EQ(bytes->size() % 64, t.bytes() % 64) << "data starts at a 64-byte boundary";
+  }
   auto back = parse_npy(*bytes, "rt.npy");
   ASSERT_TRUE(back.ok()) << back.status().to_string();
   EXPECT_EQ(back->dtype(), data_type_of<T>);

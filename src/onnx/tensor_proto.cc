@@ -199,30 +199,48 @@ Expected<Tensor> tensor_from_sparse_proto(const onnx::SparseTensorProto& proto, 
   KILN_ASSIGN_OR_RETURN(Tensor values, tensor_from_proto(proto.values(), base_dir));
   KILN_ASSIGN_OR_RETURN(Tensor indices, tensor_from_proto(proto.indices(), base_dir));
   const std::string name = proto.values().name();
-  if (indices.dtype() != DataType::kInt64) return Status::Corruption("sparse tensor '" + name + "': indices must be int64");
-  Shape shape(proto.dims().begin(), proto.dims().end());
-  KILN_ASSIGN_OR_RETURN(Tensor dense, Tensor::make(values.dtype(), shape));
-  const int64_t nnz = values.size();
-  const int64_t total = dense.size();
+  auto corrupt = [&](const std::string& why) { return Status::Corruption("sparse tensor '" + name + "': " + why); };
+  if (indices.dtype() != DataType::kInt64) return corrupt("indices must be int64");
   const size_t elem = data_type_size(values.dtype());
   if (elem == 0) return Status::Unimplemented("sparse tensor '" + name + "': string values are not supported");
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  // A few bytes of sparse data may declare an enormous dense shape; kiln densifies sparse tensors, so
+  // it bounds the dense size before allocating (a real model's sparse weights are far below this).
+  constexpr uint64_t kMaxDenseBytes = uint64_t{1} << 30;
+  uint64_t dense_bytes = elem;
+  for (int64_t d : shape) {
+    if (d < 0) return corrupt("negative dimension in shape " + shape_to_string(shape));
+    if (d != 0 && dense_bytes > kMaxDenseBytes / static_cast<uint64_t>(d)) {
+      return Status::ResourceExhausted("sparse tensor '" + name + "': dense shape " + shape_to_string(shape) +
+                                       " exceeds the 1 GiB kiln densifies");
+    }
+    dense_bytes *= static_cast<uint64_t>(d);
+  }
+  const int64_t nnz = values.size();
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  const bool linear = indices.rank() == 1;
+  if ((linear && indices.size() != nnz) || (!linear && (indices.rank() != 2 || indices.dim(0) != nnz || indices.dim(1) != rank))) {
+    return corrupt("indices shape " + shape_to_string(indices.shape()) + " does not match " + std::to_string(nnz) +
+                   " values of rank " + std::to_string(rank));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor dense, Tensor::make(values.dtype(), shape));
+  const int64_t total = dense.size();
   const auto* idx = indices.data<int64_t>();
   std::vector<int64_t> strides(shape.size(), 1);
   for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
-  const bool linear = indices.rank() == 1;
-  if ((linear && indices.size() != nnz) ||
-      (!linear && (indices.rank() != 2 || indices.dim(0) != nnz || indices.dim(1) != static_cast<int64_t>(shape.size())))) {
-    return Status::Corruption("sparse tensor '" + name + "': indices shape " + shape_to_string(indices.shape()) +
-                              " does not match " + std::to_string(nnz) + " values");
-  }
   for (int64_t k = 0; k < nnz; ++k) {
     int64_t offset = 0;
     if (linear) {
       offset = idx[k];
     } else {
-      for (size_t d = 0; d < shape.size(); ++d) offset += idx[k * static_cast<int64_t>(shape.size()) + static_cast<int64_t>(d)] * strides[d];
+      // Each coordinate is range-checked, so the offset cannot overflow.
+      for (int64_t d = 0; d < rank; ++d) {
+        const int64_t c = idx[k * rank + d];
+        if (c < 0 || c >= shape[static_cast<size_t>(d)]) return corrupt("index out of range");
+        offset += c * strides[static_cast<size_t>(d)];
+      }
     }
-    if (offset < 0 || offset >= total) return Status::Corruption("sparse tensor '" + name + "': index out of range");
+    if (offset < 0 || offset >= total) return corrupt("index out of range");
     std::memcpy(static_cast<char*>(dense.raw()) + offset * static_cast<int64_t>(elem),
                 static_cast<const char*>(values.raw()) + k * static_cast<int64_t>(elem), elem);
   }

@@ -179,6 +179,33 @@ TEST(TensorProto, HugeDimsWithLittleDataDoNotAllocate) {
   EXPECT_NE(error_of(none).find("has 0 values"), std::string::npos);
 }
 
+onnx::SparseTensorProto sparse(std::vector<int64_t> dims, std::vector<int64_t> index_dims, std::vector<int64_t> idx) {
+  onnx::SparseTensorProto sp;
+  for (int64_t d : dims) sp.add_dims(d);
+  tensor_to_proto(Tensor::from_vector<float>({static_cast<int64_t>(idx.size() / std::max<size_t>(1, index_dims.size() > 1 ? index_dims[1] : 1))},
+                                             std::vector<float>(idx.size(), 9.0f)),
+                  "sp", sp.mutable_values());
+  tensor_to_proto(Tensor::from_vector<int64_t>(index_dims, idx), "", sp.mutable_indices());
+  return sp;
+}
+
+TEST(SparseTensorProto, DensifiesAndChecksIndices) {
+  auto linear = tensor_from_sparse_proto(sparse({2, 2}, {2}, {0, 3}), "");
+  ASSERT_TRUE(linear.ok()) << linear.status().to_string();
+  EXPECT_EQ(values<float>(*linear), (std::vector<float>{9, 0, 0, 9}));
+  auto coo = tensor_from_sparse_proto(sparse({2, 3}, {1, 2}, {1, 2}), "");
+  ASSERT_TRUE(coo.ok()) << coo.status().to_string();
+  EXPECT_EQ(values<float>(*coo), (std::vector<float>{0, 0, 0, 0, 0, 9}));
+  EXPECT_FALSE(tensor_from_sparse_proto(sparse({2, 2}, {2}, {0, 4}), "").ok());
+  // A coordinate out of range in one dimension must not alias another element (or overflow).
+  EXPECT_FALSE(tensor_from_sparse_proto(sparse({2, 3}, {1, 2}, {0, 4}), "").ok());
+  EXPECT_FALSE(tensor_from_sparse_proto(sparse({2, 3}, {1, 2}, {INT64_MAX, 2}), "").ok());
+  auto huge = tensor_from_sparse_proto(sparse({1LL << 20, 1LL << 20}, {1}, {0}), "");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_FALSE(tensor_from_sparse_proto(sparse({-2}, {1}, {0}), "").ok());
+}
+
 class ExternalData : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -14,3 +14,19 @@ endif()
 
 # The bundled example: kiln's logits against the ones torch computed when it exported the model.
 add_test(NAME example.digits COMMAND kiln_cli test ${CMAKE_CURRENT_SOURCE_DIR}/examples/digits)
+# Fixture files (e.g. .npy written by numpy) that unit tests read.
+target_compile_definitions(kiln_unit_tests PRIVATE KILN_TEST_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/tests/data")
+
+# End-to-end tests of `kiln run` on good and bad models and inputs. The script builds its models with
+# the onnx python package (python3-onnx, installed by the project setup); skipped where that is missing.
+find_program(KILN_TEST_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(KILN_TEST_PYTHON)
+  execute_process(COMMAND ${KILN_TEST_PYTHON} -c "import onnx, numpy"
+                  RESULT_VARIABLE KILN_PY_ONNX_MISSING OUTPUT_QUIET ERROR_QUIET)
+  if(KILN_PY_ONNX_MISSING EQUAL 0)
+    add_test(NAME cli.run_and_bad_inputs
+             COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/cli_test.py $<TARGET_FILE:kiln_cli>)
+  else()
+    message(STATUS "kiln: ${KILN_TEST_PYTHON} lacks onnx/numpy; skipping the cli tests")
+  endif()
+endif()

@@ -64,7 +64,12 @@ class KernelContext {
   const Tensor& tensor(size_t i) const;
 
   size_t num_outputs() const { return outputs_->size(); }
-  void set_output(size_t i, Value v) { (*outputs_)[i] = std::move(v); }
+  // Publishes output i. A node may omit trailing optional outputs (Dropout's mask, MaxPool's indices) or,
+  // in a malformed model, declare fewer outputs than its operator has: a value for an output the node
+  // does not have is dropped, so kernels need not check num_outputs() before each set_output.
+  void set_output(size_t i, Value v) {
+    if (i < outputs_->size()) (*outputs_)[i] = std::move(v);
+  }
   const Frame* frame() const { return frame_; }
 
  private:

@@ -55,6 +55,42 @@ Status read_external(const onnx::TensorProto& p, const std::string& base_dir, si
   return Status::OK();
 }
 
+// The element count of a declared shape, checked like Tensor::make but without allocating, so that a
+// tiny file declaring a huge shape is rejected by the data-size checks instead of by the allocator.
+Expected<int64_t> checked_element_count(const onnx::TensorProto& p, DataType dt, const Shape& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return Status::InvalidArgument("tensor '" + p.name() + "': negative dimension in shape " + shape_to_string(shape));
+  }
+  for (int64_t d : shape) {
+    if (d == 0) return int64_t{0};
+  }
+  const uint64_t elem = dt == DataType::kString ? sizeof(std::string) : data_type_size(dt);
+  for (int64_t d : shape) {
+    if (n > Tensor::kMaxBytes / elem / static_cast<uint64_t>(d)) {
+      return Status::ResourceExhausted("tensor '" + p.name() + "': tensor of shape " + shape_to_string(shape) +
+                                       " is too large");
+    }
+    n *= static_cast<uint64_t>(d);
+  }
+  return static_cast<int64_t>(n);
+}
+
+// How many entries the typed field for `dt` holds, and how many the shape needs (complex numbers take two).
+std::pair<int64_t, int64_t> typed_field_count(const onnx::TensorProto& p, DataType dt, int64_t n) {
+  switch (dt) {
+    case DataType::kFloat32: return {p.float_data_size(), n};
+    case DataType::kComplex64: return {p.float_data_size(), 2 * n};
+    case DataType::kFloat64: return {p.double_data_size(), n};
+    case DataType::kComplex128: return {p.double_data_size(), 2 * n};
+    case DataType::kInt64: return {p.int64_data_size(), n};
+    case DataType::kUInt32:
+    case DataType::kUInt64: return {p.uint64_data_size(), n};
+    case DataType::kString: return {p.string_data_size(), n};
+    default: return {p.int32_data_size(), n};  // every type of 16 bits or fewer, and int32
+  }
+}
+
 }  // namespace
 
 Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir) {
@@ -64,27 +100,32 @@ Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string
   }
   if (p.has_segment()) return Status::Unimplemented("tensor '" + p.name() + "': segmented tensors are not supported");
   Shape shape(p.dims().begin(), p.dims().end());
-  auto made = Tensor::make(*dtype, shape);
-  if (!made.ok()) return made.status().with_context("tensor '" + p.name() + "'");
-  Tensor t = std::move(made).value();
-  const int64_t n = t.size();
   const DataType dt = *dtype;
+  KILN_ASSIGN_OR_RETURN(const int64_t n, checked_element_count(p, dt, shape));
+  // Every size is checked against the data present before the tensor is allocated.
+  auto allocate = [&]() -> Expected<Tensor> {
+    auto made = Tensor::make(dt, shape);
+    if (!made.ok()) return made.status().with_context("tensor '" + p.name() + "'");
+    return made;
+  };
 
   if (dt == DataType::kString) {
     if (p.string_data_size() != n) {
       return corrupt(p, "has " + std::to_string(p.string_data_size()) + " strings, shape " +
                             shape_to_string(shape) + " needs " + std::to_string(n));
     }
+    KILN_ASSIGN_OR_RETURN(Tensor t, allocate());
     auto* out = t.data<std::string>();
     for (int64_t i = 0; i < n; ++i) out[i] = p.string_data(static_cast<int>(i));
     return t;
   }
 
-  const size_t bytes = t.bytes();
+  const size_t bytes = static_cast<size_t>(n) * data_type_size(dt);
   if (p.data_location() == onnx::TensorProto::EXTERNAL) {
     std::string data;
     KILN_RETURN_IF_ERROR(read_external(p, base_dir, bytes, &data));
-    std::memcpy(t.raw(), data.data(), bytes);
+    KILN_ASSIGN_OR_RETURN(Tensor t, allocate());
+    if (bytes > 0) std::memcpy(t.raw(), data.data(), bytes);
     return t;
   }
   if (!p.raw_data().empty()) {
@@ -93,71 +134,58 @@ Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string
                             shape_to_string(shape) + " of " + std::string(data_type_name(dt)) + " needs " +
                             std::to_string(bytes));
     }
+    KILN_ASSIGN_OR_RETURN(Tensor t, allocate());
     std::memcpy(t.raw(), p.raw_data().data(), bytes);
     return t;
   }
 
-  auto check_count = [&](int count, int64_t expected) -> Status {
-    if (count != expected) {
-      return corrupt(p, "has " + std::to_string(count) + " values, shape " + shape_to_string(shape) + " needs " +
-                            std::to_string(expected));
-    }
-    return Status::OK();
-  };
+  const auto [count, expected] = typed_field_count(p, dt, n);
+  if (count != expected) {
+    return corrupt(p, "has " + std::to_string(count) + " values, shape " + shape_to_string(shape) + " needs " +
+                          std::to_string(expected));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor t, allocate());
   switch (dt) {
     case DataType::kFloat32:
-      KILN_RETURN_IF_ERROR(check_count(p.float_data_size(), n));
       copy_field(p.float_data(), t.data<float>(), [](float v) { return v; });
       break;
     case DataType::kComplex64:
-      KILN_RETURN_IF_ERROR(check_count(p.float_data_size(), 2 * n));
       copy_field(p.float_data(), t.data<float>(), [](float v) { return v; });
       break;
     case DataType::kFloat64:
-      KILN_RETURN_IF_ERROR(check_count(p.double_data_size(), n));
       copy_field(p.double_data(), t.data<double>(), [](double v) { return v; });
       break;
     case DataType::kComplex128:
-      KILN_RETURN_IF_ERROR(check_count(p.double_data_size(), 2 * n));
       copy_field(p.double_data(), t.data<double>(), [](double v) { return v; });
       break;
     case DataType::kInt64:
-      KILN_RETURN_IF_ERROR(check_count(p.int64_data_size(), n));
       copy_field(p.int64_data(), t.data<int64_t>(), [](int64_t v) { return v; });
       break;
     case DataType::kUInt32:
-      KILN_RETURN_IF_ERROR(check_count(p.uint64_data_size(), n));
       copy_field(p.uint64_data(), t.data<uint32_t>(), [](uint64_t v) { return static_cast<uint32_t>(v); });
       break;
     case DataType::kUInt64:
-      KILN_RETURN_IF_ERROR(check_count(p.uint64_data_size(), n));
       copy_field(p.uint64_data(), t.data<uint64_t>(), [](uint64_t v) { return v; });
       break;
     case DataType::kInt32:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<int32_t>(), [](int32_t v) { return v; });
       break;
     case DataType::kInt16:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<int16_t>(), [](int32_t v) { return static_cast<int16_t>(v); });
       break;
     case DataType::kInt8:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<int8_t>(), [](int32_t v) { return static_cast<int8_t>(v); });
       break;
     case DataType::kUInt16:
     case DataType::kFloat16:
     case DataType::kBFloat16:
       // float16 and bfloat16 travel as their bit patterns in int32_data.
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<uint16_t>(), [](int32_t v) { return static_cast<uint16_t>(v); });
       break;
     case DataType::kUInt8:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<uint8_t>(), [](int32_t v) { return static_cast<uint8_t>(v); });
       break;
     case DataType::kBool:
-      KILN_RETURN_IF_ERROR(check_count(p.int32_data_size(), n));
       copy_field(p.int32_data(), t.data<bool>(), [](int32_t v) { return v != 0; });
       break;
     case DataType::kString:
@@ -171,30 +199,48 @@ Expected<Tensor> tensor_from_sparse_proto(const onnx::SparseTensorProto& proto, 
   KILN_ASSIGN_OR_RETURN(Tensor values, tensor_from_proto(proto.values(), base_dir));
   KILN_ASSIGN_OR_RETURN(Tensor indices, tensor_from_proto(proto.indices(), base_dir));
   const std::string name = proto.values().name();
-  if (indices.dtype() != DataType::kInt64) return Status::Corruption("sparse tensor '" + name + "': indices must be int64");
-  Shape shape(proto.dims().begin(), proto.dims().end());
-  KILN_ASSIGN_OR_RETURN(Tensor dense, Tensor::make(values.dtype(), shape));
-  const int64_t nnz = values.size();
-  const int64_t total = dense.size();
+  auto corrupt = [&](const std::string& why) { return Status::Corruption("sparse tensor '" + name + "': " + why); };
+  if (indices.dtype() != DataType::kInt64) return corrupt("indices must be int64");
   const size_t elem = data_type_size(values.dtype());
   if (elem == 0) return Status::Unimplemented("sparse tensor '" + name + "': string values are not supported");
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  // A few bytes of sparse data may declare an enormous dense shape; kiln densifies sparse tensors, so
+  // it bounds the dense size before allocating (a real model's sparse weights are far below this).
+  constexpr uint64_t kMaxDenseBytes = uint64_t{1} << 30;
+  uint64_t dense_bytes = elem;
+  for (int64_t d : shape) {
+    if (d < 0) return corrupt("negative dimension in shape " + shape_to_string(shape));
+    if (d != 0 && dense_bytes > kMaxDenseBytes / static_cast<uint64_t>(d)) {
+      return Status::ResourceExhausted("sparse tensor '" + name + "': dense shape " + shape_to_string(shape) +
+                                       " exceeds the 1 GiB kiln densifies");
+    }
+    dense_bytes *= static_cast<uint64_t>(d);
+  }
+  const int64_t nnz = values.size();
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  const bool linear = indices.rank() == 1;
+  if ((linear && indices.size() != nnz) || (!linear && (indices.rank() != 2 || indices.dim(0) != nnz || indices.dim(1) != rank))) {
+    return corrupt("indices shape " + shape_to_string(indices.shape()) + " does not match " + std::to_string(nnz) +
+                   " values of rank " + std::to_string(rank));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor dense, Tensor::make(values.dtype(), shape));
+  const int64_t total = dense.size();
   const auto* idx = indices.data<int64_t>();
   std::vector<int64_t> strides(shape.size(), 1);
   for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
-  const bool linear = indices.rank() == 1;
-  if ((linear && indices.size() != nnz) ||
-      (!linear && (indices.rank() != 2 || indices.dim(0) != nnz || indices.dim(1) != static_cast<int64_t>(shape.size())))) {
-    return Status::Corruption("sparse tensor '" + name + "': indices shape " + shape_to_string(indices.shape()) +
-                              " does not match " + std::to_string(nnz) + " values");
-  }
   for (int64_t k = 0; k < nnz; ++k) {
     int64_t offset = 0;
     if (linear) {
       offset = idx[k];
     } else {
-      for (size_t d = 0; d < shape.size(); ++d) offset += idx[k * static_cast<int64_t>(shape.size()) + static_cast<int64_t>(d)] * strides[d];
+      // Each coordinate is range-checked, so the offset cannot overflow.
+      for (int64_t d = 0; d < rank; ++d) {
+        const int64_t c = idx[k * rank + d];
+        if (c < 0 || c >= shape[static_cast<size_t>(d)]) return corrupt("index out of range");
+        offset += c * strides[static_cast<size_t>(d)];
+      }
     }
-    if (offset < 0 || offset >= total) return Status::Corruption("sparse tensor '" + name + "': index out of range");
+    if (offset < 0 || offset >= total) return corrupt("index out of range");
     std::memcpy(static_cast<char*>(dense.raw()) + offset * static_cast<int64_t>(elem),
                 static_cast<const char*>(values.raw()) + k * static_cast<int64_t>(elem), elem);
   }
@@ -246,6 +292,9 @@ ir::TypeInfo type_from_proto(const onnx::TypeProto& proto) {
 }
 
 Status read_file(const std::string& path, std::string* out) {
+  std::error_code ec;
+  // An ifstream opens a folder without complaint and reads nothing from it; say what is wrong instead.
+  if (std::filesystem::is_directory(path, ec)) return Status::IOError(path + " is a folder, not a file");
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::IOError("cannot open " + path);
   std::ostringstream ss;

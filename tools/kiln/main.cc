@@ -32,7 +32,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // Usage errors follow the tool's convention: one "error:" line and exit code 2 (CLI11 would print
+    // two lines and exit with its own codes, 105 and up).
+    std::cerr << "error: " << e.what() << " (see kiln --help)\n";
+    return 2;
   }
   if (*inspect_cmd) return kiln::cli::inspect_command(inspect);
   if (*run_cmd) return kiln::cli::run_command(run);

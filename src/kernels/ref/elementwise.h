@@ -1,0 +1,198 @@
+// Shared machinery of the elementwise reference kernels: a broadcasting loop over any number of inputs
+// that coalesces dimensions (so same-shape and scalar operands run as one flat loop), unary and binary
+// element maps on top of it, the legacy (opset < 7) `broadcast`/`axis` rule of binary operators, and
+// overflow-safe integer arithmetic (signed overflow wraps like numpy instead of being undefined).
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/ref/common.h"
+
+namespace kiln::ref {
+
+// ---------------------------------------------------------------------------------------------------
+// Broadcast loop
+
+// An output shape and N inputs broadcast onto it, with adjacent dimensions merged wherever every input
+// either spans both or is broadcast along both. The innermost merged dimension becomes the "row".
+class BroadcastLoop {
+ public:
+  // Broadcasts `inputs` together (numpy rules); the error names the shapes.
+  static Expected<BroadcastLoop> make(const std::vector<Shape>& inputs);
+  // Like make(), but the result must be `target` (unidirectional broadcast of every input onto it).
+  static Expected<BroadcastLoop> make_onto(const Shape& target, const std::vector<Shape>& inputs);
+
+  const Shape& out_shape() const { return out_shape_; }
+  int64_t out_size() const { return out_size_; }
+
+  // Calls row(out_offset, in_offsets, in_steps, count) for every row: output elements
+  // [out_offset, out_offset + count) read input k at in_offsets[k] + j * in_steps[k] (steps are 0 or 1).
+  template <typename Row>
+  void for_each_row(Row&& row) const {
+    if (out_size_ == 0) return;
+    const size_t n = in_strides_.size();
+    const size_t rank = dims_.size();
+    std::vector<int64_t> offsets(n, 0), steps(n, 0), index(rank, 0);
+    const int64_t row_len = rank == 0 ? 1 : dims_[rank - 1];
+    for (size_t k = 0; k < n; ++k) steps[k] = rank == 0 ? 0 : in_strides_[k][rank - 1];
+    int64_t out = 0;
+    while (true) {
+      row(out, offsets.data(), steps.data(), row_len);
+      out += row_len;
+      // Advance the odometer over the outer (non-row) dimensions.
+      size_t d = rank == 0 ? 0 : rank - 1;
+      while (d > 0) {
+        --d;
+        ++index[d];
+        for (size_t k = 0; k < n; ++k) offsets[k] += in_strides_[k][d];
+        if (index[d] < dims_[d]) break;
+        for (size_t k = 0; k < n; ++k) offsets[k] -= in_strides_[k][d] * index[d];
+        index[d] = 0;
+        if (d == 0) return;
+      }
+      if (rank <= 1) return;
+    }
+  }
+
+ private:
+  void coalesce(const std::vector<Shape>& inputs);
+
+  Shape out_shape_;
+  int64_t out_size_ = 0;
+  Shape dims_;                                  // merged output dimensions
+  std::vector<std::vector<int64_t>> in_strides_;  // per input, per merged dimension (0 = broadcast)
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Legacy broadcasting of binary operators (opset < 7)
+
+// Opset < 7 binary operators broadcast only B onto A, only when `broadcast` is 1, and only where B's
+// shape is a contiguous run of A's shape starting at `axis` (suffix by default) or B has one element.
+struct LegacyBroadcast {
+  bool active = false;  // the model's opset is < 7
+  bool broadcast = false;
+  bool has_axis = false;
+  int64_t axis = 0;
+
+  static LegacyBroadcast from(const KernelBuildContext& b) {
+    LegacyBroadcast l;
+    l.active = b.opset < 7;
+    l.broadcast = b.node.attr_int("broadcast", 0) != 0;
+    l.has_axis = b.node.has_attr("axis");
+    l.axis = b.node.attr_int("axis", 0);
+    return l;
+  }
+
+  // The shape to view B with so that numpy broadcasting gives the legacy result; B unchanged when not
+  // active.
+  Expected<Shape> align_b(const Shape& a, const Shape& b) const;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Element conversions and integer arithmetic
+
+template <typename T>
+inline constexpr bool is_small_float_v = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
+
+// Float (or double) to integer as numpy does on x86, but defined for every input: in-range values
+// truncate toward zero and wrap to narrower types; NaN and values outside int64 give the int64 minimum
+// wrapped to the target (so 0 for narrower types).
+template <typename To, typename F>
+To float_to_int(F v) {
+  const double d = static_cast<double>(v);
+  if constexpr (std::is_same_v<To, uint64_t>) {
+    if (d >= 9223372036854775808.0 && d < 18446744073709551616.0) return static_cast<uint64_t>(d);
+  }
+  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
+    return static_cast<To>(std::numeric_limits<int64_t>::min());
+  }
+  return static_cast<To>(static_cast<int64_t>(d));
+}
+
+// Converts one element between any two numeric/bool types (no strings), with defined float->int.
+template <typename To, typename From>
+To convert_value(const From& v) {
+  if constexpr (std::is_integral_v<To> && !std::is_same_v<To, bool> &&
+                (std::is_floating_point_v<From> || is_small_float_v<From>)) {
+    return float_to_int<To>(static_cast<ComputeType<From>>(v));
+  } else {
+    return convert_element<To, From>(v);
+  }
+}
+
+// Integer arithmetic modulo 2^bits: signed overflow wraps instead of being undefined behaviour.
+template <typename T>
+T wrap_add(T a, T b) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  else return a + b;
+}
+template <typename T>
+T wrap_sub(T a, T b) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+  else return a - b;
+}
+template <typename T>
+T wrap_mul(T a, T b) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  else return a * b;
+}
+template <typename T>
+T wrap_neg(T a) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(uint64_t{0} - static_cast<uint64_t>(a));
+  else return -a;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Element maps
+
+// out = f(in) elementwise; f takes and returns compute types (float for the 16-bit floats).
+template <typename In, typename Out, typename F>
+Tensor unary_map(const Tensor& in, F&& f) {
+  Tensor out(data_type_of<Out>, in.shape());
+  const In* x = in.data<In>();
+  Out* y = out.data<Out>();
+  const int64_t n = in.size();
+  for (int64_t i = 0; i < n; ++i) y[i] = Out(f(static_cast<ComputeType<In>>(x[i])));
+  return out;
+}
+
+// out = f(a, b) with broadcasting; f takes compute types of A and B and returns something Out is
+// constructible from. Strings pass by reference.
+template <typename A, typename B, typename Out, typename F>
+Tensor binary_map(const BroadcastLoop& loop, const Tensor& a, const Tensor& b, F&& f) {
+  Tensor out(data_type_of<Out>, loop.out_shape());
+  const A* pa = a.data<A>();
+  const B* pb = b.data<B>();
+  Out* po = out.data<Out>();
+  using CA = ComputeType<A>;
+  using CB = ComputeType<B>;
+  loop.for_each_row([&](int64_t o, const int64_t* off, const int64_t* step, int64_t n) {
+    const A* ra = pa + off[0];
+    const B* rb = pb + off[1];
+    Out* ro = po + o;
+    if (step[0] == 1 && step[1] == 1) {
+      for (int64_t j = 0; j < n; ++j) ro[j] = Out(f(static_cast<const CA&>(ra[j]), static_cast<const CB&>(rb[j])));
+    } else if (step[0] == 0 && step[1] == 1) {
+      const CA va = static_cast<CA>(ra[0]);
+      for (int64_t j = 0; j < n; ++j) ro[j] = Out(f(va, static_cast<const CB&>(rb[j])));
+    } else if (step[0] == 1 && step[1] == 0) {
+      const CB vb = static_cast<CB>(rb[0]);
+      for (int64_t j = 0; j < n; ++j) ro[j] = Out(f(static_cast<const CA&>(ra[j]), vb));
+    } else {
+      const Out v = Out(f(static_cast<CA>(ra[0]), static_cast<CB>(rb[0])));
+      for (int64_t j = 0; j < n; ++j) ro[j] = v;
+    }
+  });
+  return out;
+}
+
+// Checks that inputs [0, count) are present tensors of one data type.
+Status require_same_types(const KernelContext& ctx, size_t count);
+
+}  // namespace kiln::ref

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -190,6 +191,37 @@ Tensor binary_map(const BroadcastLoop& loop, const Tensor& a, const Tensor& b, F
     }
   });
   return out;
+}
+
+// A kernel computing y = op(x) with y of x's type, for x of any type in `Types`. `op` holds the
+// node's parsed attributes and is called with compute types (float for the 16-bit floats).
+template <typename Types, typename Op>
+class UnaryKernel : public Kernel {
+ public:
+  explicit UnaryKernel(Op op) : op_(std::move(op)) {}
+  Status run(KernelContext& ctx) const override {
+    KILN_RETURN_IF_ERROR(require_tensor(ctx, 0));
+    const Tensor& x = ctx.tensor(0);
+    return visit_type(Types{}, x.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ctx.set_output(0, unary_map<T, T>(x, op_));
+      return Status::OK();
+    });
+  }
+
+ private:
+  Op op_;
+};
+
+template <typename Types, typename Op>
+Expected<std::unique_ptr<Kernel>> make_unary(Op op) {
+  return std::unique_ptr<Kernel>(std::make_unique<UnaryKernel<Types, Op>>(std::move(op)));
+}
+
+// A factory for a unary kernel whose op needs nothing from the node.
+template <typename Types, typename Op>
+KernelFactory unary(Op op) {
+  return [op](const KernelBuildContext&) { return make_unary<Types>(op); };
 }
 
 // Checks that inputs [0, count) are present tensors of one data type.

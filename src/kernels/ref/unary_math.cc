@@ -8,20 +8,6 @@
 namespace kiln::ref {
 namespace {
 
-// Output has the input's type: y = op(x) over the types in `Types`.
-template <typename Types, typename Op>
-KernelFactory unary(Op op) {
-  return stateless([op](KernelContext& ctx) -> Status {
-    KILN_RETURN_IF_ERROR(require_tensor(ctx, 0));
-    const Tensor& x = ctx.tensor(0);
-    return visit_type(Types{}, x.dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      ctx.set_output(0, unary_map<T, T>(x, op));
-      return Status::OK();
-    });
-  });
-}
-
 // Output is bool: y = pred(x).
 template <typename Types, typename Pred>
 Status unary_predicate(KernelContext& ctx, Pred pred) {

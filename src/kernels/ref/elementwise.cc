@@ -90,6 +90,14 @@ Expected<Shape> LegacyBroadcast::align_b(const Shape& a, const Shape& b) const {
   return aligned;
 }
 
+Expected<BroadcastLoop> prepare_binary(const Tensor& a, const Tensor& b, const LegacyBroadcast& legacy,
+                                       Tensor* b_view) {
+  KILN_ASSIGN_OR_RETURN(Shape b_shape, legacy.align_b(a.shape(), b.shape()));
+  *b_view = b_shape == b.shape() ? b : b.reshaped(b_shape);
+  if (legacy.active) return BroadcastLoop::make_onto(a.shape(), {a.shape(), b_shape});
+  return BroadcastLoop::make({a.shape(), b_shape});
+}
+
 Status require_same_types(const KernelContext& ctx, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     KILN_RETURN_IF_ERROR(require_tensor(ctx, i));

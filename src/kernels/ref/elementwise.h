@@ -95,6 +95,11 @@ struct LegacyBroadcast {
   Expected<Shape> align_b(const Shape& a, const Shape& b) const;
 };
 
+// The loop for A op B under numpy rules, or under the legacy rule when it is active; `b_view` receives
+// B viewed with the shape the loop expects.
+Expected<BroadcastLoop> prepare_binary(const Tensor& a, const Tensor& b, const LegacyBroadcast& legacy,
+                                       Tensor* b_view);
+
 // ---------------------------------------------------------------------------------------------------
 // Element conversions and integer arithmetic
 
@@ -148,6 +153,9 @@ T wrap_neg(T a) {
   if constexpr (std::is_integral_v<T>) return static_cast<T>(uint64_t{0} - static_cast<uint64_t>(a));
   else return -a;
 }
+
+// Checks that inputs [0, count) are present tensors of one data type.
+Status require_same_types(const KernelContext& ctx, size_t count);
 
 // ---------------------------------------------------------------------------------------------------
 // Element maps
@@ -224,7 +232,39 @@ KernelFactory unary(Op op) {
   return [op](const KernelBuildContext&) { return make_unary<Types>(op); };
 }
 
-// Checks that inputs [0, count) are present tensors of one data type.
-Status require_same_types(const KernelContext& ctx, size_t count);
+// A kernel computing y = op(a, b) for a and b of one type in `Types`, broadcast (with the legacy rule
+// for opset < 7); y has their type, or bool when kBoolOut. If `op` has a `check<T>(const Tensor& b)`
+// member it vets B first (integer division by zero).
+template <typename Types, bool kBoolOut, typename Op>
+class BinaryKernel : public Kernel {
+ public:
+  BinaryKernel(LegacyBroadcast legacy, Op op) : legacy_(legacy), op_(std::move(op)) {}
+  Status run(KernelContext& ctx) const override {
+    KILN_RETURN_IF_ERROR(require_same_types(ctx, 2));
+    const Tensor& a = ctx.tensor(0);
+    Tensor b;
+    KILN_ASSIGN_OR_RETURN(BroadcastLoop loop, prepare_binary(a, ctx.tensor(1), legacy_, &b));
+    return visit_type(Types{}, a.dtype(), [&](auto tag) -> Status {
+      using T = typename decltype(tag)::type;
+      if constexpr (requires { op_.template check<T>(b); }) KILN_RETURN_IF_ERROR(op_.template check<T>(b));
+      using Out = std::conditional_t<kBoolOut, bool, T>;
+      ctx.set_output(0, binary_map<T, T, Out>(loop, a, b, op_));
+      return Status::OK();
+    });
+  }
+
+ private:
+  LegacyBroadcast legacy_;
+  Op op_;
+};
+
+// A factory for a binary kernel whose op needs nothing from the node but the legacy attributes.
+template <typename Types, bool kBoolOut = false, typename Op>
+KernelFactory binary(Op op) {
+  return [op](const KernelBuildContext& b) -> Expected<std::unique_ptr<Kernel>> {
+    return std::unique_ptr<Kernel>(std::make_unique<BinaryKernel<Types, kBoolOut, Op>>(LegacyBroadcast::from(b), op));
+  };
+}
+
 
 }  // namespace kiln::ref

@@ -80,7 +80,11 @@ Expected<Shape> LegacyBroadcast::align_b(const Shape& a, const Shape& b) const {
   int64_t start = ra - rb;
   if (has_axis) start = axis < 0 ? axis + ra : axis;
   bool ok = start >= 0 && rb <= ra && start + rb <= ra;
-  for (int64_t i = 0; ok && i < rb; ++i) ok = a[static_cast<size_t>(start + i)] == b[static_cast<size_t>(i)];
+  // The spec says B's dims must equal A's, but exporters (PyTorch's) also rely on 1s expanding.
+  for (int64_t i = 0; ok && i < rb; ++i) {
+    const int64_t d = b[static_cast<size_t>(i)];
+    ok = d == a[static_cast<size_t>(start + i)] || d == 1;
+  }
   if (!ok) {
     return Status::InvalidArgument("shape " + shape_to_string(b) + " cannot be broadcast onto " +
                                    shape_to_string(a) + " at axis " + std::to_string(start));

@@ -74,7 +74,8 @@ class BroadcastLoop {
 // Legacy broadcasting of binary operators (opset < 7)
 
 // Opset < 7 binary operators broadcast only B onto A, only when `broadcast` is 1, and only where B's
-// shape is a contiguous run of A's shape starting at `axis` (suffix by default) or B has one element.
+// shape is a contiguous run of A's shape (1s allowed) starting at `axis` (suffix by default) or B has
+// one element.
 struct LegacyBroadcast {
   bool active = false;  // the model's opset is < 7
   bool broadcast = false;

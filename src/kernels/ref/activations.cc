@@ -115,12 +115,13 @@ class PReluKernel : public Kernel {
     }
     const Tensor slope = ctx.tensor(1).reshaped(slope_shape);
     KILN_ASSIGN_OR_RETURN(BroadcastLoop loop, BroadcastLoop::make_onto(x.shape(), {x.shape(), slope.shape()}));
-    return visit_type(NumericTypes{}, x.dtype(), [&](auto tag) {
+    return visit_type(NumericTypes{}, x.dtype(), [&](auto tag) -> Status {
       using T = typename decltype(tag)::type;
-      ctx.set_output(0, binary_map<T, T, T>(loop, x, slope, [](auto v, auto s) {
-                       using V = decltype(v);
-                       return v < V(0) ? wrap_mul(s, v) : v;
-                     }));
+      KILN_ASSIGN_OR_RETURN(Tensor out, (binary_map<T, T, T>(loop, x, slope, [](auto v, auto s) {
+                              using V = decltype(v);
+                              return v < V(0) ? wrap_mul(s, v) : v;
+                            })));
+      ctx.set_output(0, Value(std::move(out)));
       return Status::OK();
     });
   }

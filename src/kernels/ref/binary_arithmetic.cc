@@ -146,9 +146,11 @@ class PowKernel : public Kernel {
     KILN_ASSIGN_OR_RETURN(BroadcastLoop loop, prepare_binary(a, ctx.tensor(1), legacy_, &b));
     return visit_type(NumericTypes{}, a.dtype(), [&](auto base_tag) {
       using X = typename decltype(base_tag)::type;
-      return visit_type(NumericTypes{}, b.dtype(), [&](auto exp_tag) {
+      return visit_type(NumericTypes{}, b.dtype(), [&](auto exp_tag) -> Status {
         using Y = typename decltype(exp_tag)::type;
-        ctx.set_output(0, binary_map<X, Y, X>(loop, a, b, [](auto x, auto y) { return pow_value(x, y); }));
+        KILN_ASSIGN_OR_RETURN(Tensor out,
+                              (binary_map<X, Y, X>(loop, a, b, [](auto x, auto y) { return pow_value(x, y); })));
+        ctx.set_output(0, Value(std::move(out)));
         return Status::OK();
       });
     });

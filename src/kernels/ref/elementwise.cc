@@ -4,6 +4,14 @@ namespace kiln::ref {
 
 Expected<BroadcastLoop> BroadcastLoop::make(const std::vector<Shape>& inputs) {
   KILN_ASSIGN_OR_RETURN(Shape out, broadcast_shapes(inputs));
+  // Small inputs can broadcast to an enormous output; refuse before any element count overflows.
+  uint64_t count = 1;
+  for (int64_t d : out) {
+    if (d != 0 && count > Tensor::kMaxBytes / static_cast<uint64_t>(d)) {
+      return Status::ResourceExhausted("broadcast output " + shape_to_string(out) + " is too large");
+    }
+    count *= static_cast<uint64_t>(d);
+  }
   BroadcastLoop loop;
   loop.out_shape_ = std::move(out);
   loop.out_size_ = shape_size(loop.out_shape_);

@@ -173,10 +173,10 @@ Tensor unary_map(const Tensor& in, F&& f) {
 }
 
 // out = f(a, b) with broadcasting; f takes compute types of A and B and returns something Out is
-// constructible from. Strings pass by reference.
+// constructible from. Strings pass by reference. Fails only when the broadcast output is too large.
 template <typename A, typename B, typename Out, typename F>
-Tensor binary_map(const BroadcastLoop& loop, const Tensor& a, const Tensor& b, F&& f) {
-  Tensor out(data_type_of<Out>, loop.out_shape());
+Expected<Tensor> binary_map(const BroadcastLoop& loop, const Tensor& a, const Tensor& b, F&& f) {
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::make(data_type_of<Out>, loop.out_shape()));
   const A* pa = a.data<A>();
   const B* pb = b.data<B>();
   Out* po = out.data<Out>();
@@ -249,7 +249,8 @@ class BinaryKernel : public Kernel {
       using T = typename decltype(tag)::type;
       if constexpr (requires { op_.template check<T>(b); }) KILN_RETURN_IF_ERROR(op_.template check<T>(b));
       using Out = std::conditional_t<kBoolOut, bool, T>;
-      ctx.set_output(0, binary_map<T, T, Out>(loop, a, b, op_));
+      KILN_ASSIGN_OR_RETURN(Tensor out, (binary_map<T, T, Out>(loop, a, b, op_)));
+      ctx.set_output(0, Value(std::move(out)));
       return Status::OK();
     });
   }

@@ -110,6 +110,12 @@ TEST(Elementwise, RejectsBadInputs) {
   EXPECT_FALSE(run_op("Clip", 13, {f, Tensor::from_vector<float>({2}, {0, 1})}).ok());  // min not scalar
   EXPECT_FALSE(run_op("Clip", 13, {f, Tensor::scalar<double>(0)}).ok());                 // min of other type
   EXPECT_FALSE(run_op("Sum", 13, {}).ok());
+  // [2^21, 1] + [1, 2^21] would need 16 TiB: refused, not attempted.
+  const Tensor col(DataType::kFloat32, {int64_t{1} << 21, 1});
+  const Tensor row(DataType::kFloat32, {1, int64_t{1} << 21});
+  EXPECT_EQ(run_op("Add", 14, {col, row}).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(run_op("Where", 16, {Tensor(DataType::kBool, {1}), col, row}).status().code(),
+            StatusCode::kResourceExhausted);
   EXPECT_FALSE(run_op("Cast", 13, {Tensor::scalar<std::string>("1.5x")}, {{"to", 1}}).ok());
   EXPECT_FALSE(run_op("Cast", 13, {f}, {{"to", 99}}).ok());
 }

@@ -41,7 +41,9 @@ Status variadic(KernelContext& ctx) {
     using T = typename decltype(tag)::type;
     using V = ComputeType<T>;
     // Accumulate in the compute type (float for the 16-bit floats), folding one input at a time.
-    std::vector<V> acc(static_cast<size_t>(shape_size(out_shape)));
+    KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::make(data_type_of<T>, out_shape));
+    KILN_ASSIGN_OR_RETURN(Tensor acc_tensor, Tensor::make(data_type_of<V>, out_shape));
+    V* acc = acc_tensor.data<V>();
     for (size_t i = 0; i < n; ++i) {
       const Tensor& in = ctx.tensor(i);
       KILN_ASSIGN_OR_RETURN(BroadcastLoop loop, BroadcastLoop::make_onto(out_shape, {in.shape()}));
@@ -49,7 +51,7 @@ Status variadic(KernelContext& ctx) {
       loop.for_each_row([&](int64_t o, const int64_t* off, const int64_t* step, int64_t count) {
         for (int64_t j = 0; j < count; ++j) {
           const V v = static_cast<V>(p[off[0] + j * step[0]]);
-          V& a = acc[static_cast<size_t>(o + j)];
+          V& a = acc[o + j];
           if (i == 0) a = v;
           else if constexpr (kind == Reduce::kSum || kind == Reduce::kMean) a = wrap_add(a, v);
           else if constexpr (kind == Reduce::kMax) a = max_value(a, v);
@@ -57,9 +59,8 @@ Status variadic(KernelContext& ctx) {
         }
       });
     }
-    Tensor out(data_type_of<T>, out_shape);
     T* po = out.data<T>();
-    for (size_t k = 0; k < acc.size(); ++k) {
+    for (int64_t k = 0; k < out.size(); ++k) {
       if constexpr (kind == Reduce::kMean) po[k] = T(acc[k] / static_cast<V>(n));
       else po[k] = T(acc[k]);
     }

@@ -41,7 +41,7 @@ Status where(KernelContext& ctx) {
                                    std::string(data_type_name(y.dtype())));
   }
   KILN_ASSIGN_OR_RETURN(BroadcastLoop loop, BroadcastLoop::make({cond.shape(), x.shape(), y.shape()}));
-  Tensor out(x.dtype(), loop.out_shape());
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::make(x.dtype(), loop.out_shape()));
   if (x.dtype() == DataType::kString) {
     select<std::string>(loop, cond, x, y, out);
   } else {

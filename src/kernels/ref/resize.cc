@@ -318,6 +318,7 @@ class ResizeKernel : public Kernel {
 
     Shape out_shape(static_cast<size_t>(rank));
     std::vector<AxisPlan> plans;
+    std::vector<double> axis_scales;
     for (int64_t d = 0; d < rank; ++d) {
       const int64_t in = x.dim(d);
       double scale;
@@ -338,11 +339,15 @@ class ResizeKernel : public Kernel {
       }
       if (in == 0 && out > 0) return Status::InvalidArgument("cannot resize an empty axis to a non-empty one");
       out_shape[static_cast<size_t>(d)] = out;
+      axis_scales.push_back(scale);
+    }
+    // Allocate first: it rejects output sizes too large before the per-axis plans are built.
+    KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::make(x.dtype(), out_shape));
+    for (int64_t d = 0; d < rank && y.size() > 0; ++d) {
       const double r0 = roi.empty() ? 0.0 : roi[static_cast<size_t>(d)];
       const double r1 = roi.empty() ? 1.0 : roi[static_cast<size_t>(d + rank)];
-      plans.push_back(plan_axis(a_, in, out, scale, r0, r1));
+      plans.push_back(plan_axis(a_, x.dim(d), out_shape[static_cast<size_t>(d)], axis_scales[static_cast<size_t>(d)], r0, r1));
     }
-    KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::make(x.dtype(), out_shape));
     if (y.size() > 0) {
       if (a_.mode == Mode::kNearest) {
         KILN_RETURN_IF_ERROR(gather_nearest(x, plans, a_, y));

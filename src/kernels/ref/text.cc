@@ -184,7 +184,7 @@ class TfIdfKernel : public Kernel {
     const int64_t rows = x.rank() == 2 ? x.dim(0) : 1;
     const int64_t cols = x.rank() == 2 ? x.dim(1) : x.dim(0);
     std::vector<K> row(static_cast<size_t>(cols));
-    Tensor y(DataType::kFloat32, x.rank() == 2 ? Shape{rows, cfg_.out_size} : Shape{cfg_.out_size});
+    KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::make(DataType::kFloat32, x.rank() == 2 ? Shape{rows, cfg_.out_size} : Shape{cfg_.out_size}));
     float* ys = y.data<float>();
     std::vector<int64_t> counts(cfg_.ngram_indexes.size());
     std::vector<K> gram;

@@ -52,7 +52,7 @@ class CosineWindowKernel : public Kernel {
   Status run(KernelContext& ctx) const override {
     KILN_ASSIGN_OR_RETURN(const int64_t size, read_int_scalar(ctx, 0, "size"));
     if (size < 0) return Status::InvalidArgument("size must not be negative, got " + std::to_string(size));
-    if (size > (int64_t{1} << 32)) return Status::InvalidArgument("size " + std::to_string(size) + " is too large");
+    if (size > (int64_t{1} << 28)) return Status::InvalidArgument("size " + std::to_string(size) + " is too large");
     const double denom = static_cast<double>(periodic_ ? size : size - 1);
     std::vector<double> w(static_cast<size_t>(size));
     for (int64_t n = 0; n < size; ++n) {

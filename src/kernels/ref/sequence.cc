@@ -2,6 +2,7 @@
 // into one, and join one back. SequenceMap (opset 17) runs a body per element.
 //
 // A sequence keeps its element type even when empty, so every operator that creates one sets it.
+#include <algorithm>
 #include <string>
 
 #include "kernels/ref/common.h"
@@ -162,8 +163,11 @@ class SplitToSequenceKernel : public Kernel {
       int64_t total = 0;
       for (int64_t len : lengths) {
         if (len < 0) return Status::InvalidArgument("split lengths must not be negative, got " + std::to_string(len));
+        if (len > dim - total) {  // checked before adding, so huge lengths cannot overflow
+          total = -1;
+          break;
+        }
         total += len;
-        if (total > dim) break;
       }
       if (total != dim) {
         return Status::InvalidArgument("split lengths must sum to " + std::to_string(dim) + ", the size of axis " +

@@ -283,18 +283,19 @@ TEST(If, OuterValueReadOnlyInBranchStaysAlive) {
   ir::Graph then_branch, else_branch;
   then_branch.nodes = {make_node("Identity", {"y"}, {"then_out"})};
   then_branch.outputs = {tensor_vi("then_out")};
-  else_branch.nodes = {make_node("Identity", {"x"}, {"else_out"})};
-  else_branch.outputs = {tensor_vi("else_out")};
+  else_branch.outputs = {tensor_vi("y")};  // no nodes: the branch returns the outer value itself
   ir::Graph g;
   g.inputs = {tensor_vi("cond", DataType::kBool), tensor_vi("x")};
   g.nodes = {make_node("Identity", {"x"}, {"y"}), make_node("Identity", {"y"}, {"z"}),
              make_node("If", {"cond"}, {"res"},
                        {graph_attr("then_branch", std::move(then_branch)), graph_attr("else_branch", std::move(else_branch))})};
   g.outputs = {tensor_vi("z"), tensor_vi("res")};
-  auto out = run_graph(g, {Tensor::scalar<bool>(true), Tensor::from_vector<float>({2}, {7, 8})});
-  ASSERT_TRUE(out.ok()) << out.status().to_string();
-  ASSERT_TRUE((*out)[1].is_tensor());
-  EXPECT_EQ(floats((*out)[1].tensor()), (std::vector<float>{7, 8}));
+  for (bool cond : {true, false}) {
+    auto out = run_graph(g, {Tensor::scalar<bool>(cond), Tensor::from_vector<float>({2}, {7, 8})});
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    ASSERT_TRUE((*out)[1].is_tensor());
+    EXPECT_EQ(floats((*out)[1].tensor()), (std::vector<float>{7, 8}));
+  }
 }
 
 // ---- Scan --------------------------------------------------------------------------------------------

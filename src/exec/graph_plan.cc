@@ -19,6 +19,30 @@ int GraphPlan::slot_of(const std::string& name) const {
 
 namespace {
 
+// Names a node's subgraphs (at any depth) read: the node depends on them as if they were inputs, so
+// their producers must run first and their slots must stay alive until the node has run.
+std::vector<std::string> implicit_inputs(const ir::Node& n) {
+  std::vector<std::string> names;
+  std::vector<const ir::Graph*> stack;
+  for (const ir::Attribute& a : n.attributes) {
+    if (a.g) stack.push_back(a.g.get());
+    for (const auto& g : a.graphs) stack.push_back(g.get());
+  }
+  while (!stack.empty()) {
+    const ir::Graph* sg = stack.back();
+    stack.pop_back();
+    for (const ir::Node& sn : sg->nodes) {
+      names.insert(names.end(), sn.inputs.begin(), sn.inputs.end());
+      for (const ir::Attribute& a : sn.attributes) {
+        if (a.g) stack.push_back(a.g.get());
+        for (const auto& g : a.graphs) stack.push_back(g.get());
+      }
+    }
+    for (const ir::ValueInfo& out : sg->outputs) names.push_back(out.name);
+  }
+  return names;
+}
+
 // Orders nodes so that each runs after the producers of its inputs. ONNX requires topological order,
 // but exporters do not always obey; the original order is kept wherever it is valid.
 Expected<std::vector<const ir::Node*>> topological_order(const ir::Graph& g) {
@@ -28,27 +52,6 @@ Expected<std::vector<const ir::Node*>> topological_order(const ir::Graph& g) {
       if (!out.empty()) producer[out] = i;
     }
   }
-  // Names a node uses inside its subgraphs count as its inputs too, so the producer runs first.
-  auto implicit_inputs = [](const ir::Node& n) {
-    std::vector<std::string> names;
-    std::vector<const ir::Graph*> stack;
-    for (const ir::Attribute& a : n.attributes) {
-      if (a.g) stack.push_back(a.g.get());
-      for (const auto& g : a.graphs) stack.push_back(g.get());
-    }
-    while (!stack.empty()) {
-      const ir::Graph* sg = stack.back();
-      stack.pop_back();
-      for (const ir::Node& sn : sg->nodes) {
-        names.insert(names.end(), sn.inputs.begin(), sn.inputs.end());
-        for (const ir::Attribute& a : sn.attributes) {
-          if (a.g) stack.push_back(a.g.get());
-          for (const auto& g : a.graphs) stack.push_back(g.get());
-        }
-      }
-    }
-    return names;
-  };
   const size_t n = g.nodes.size();
   std::vector<std::vector<size_t>> consumers(n);
   std::vector<size_t> pending(n, 0);
@@ -188,6 +191,11 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
   std::vector<int> last_reader(plan->num_slots_, -1);
   for (size_t i = 0; i < plan->steps_.size(); ++i) {
     for (int s : plan->steps_[i].inputs) {
+      if (s >= 0) last_reader[static_cast<size_t>(s)] = static_cast<int>(i);
+    }
+    // A subgraph reads outer values through the frame, not through step inputs.
+    for (const std::string& name : implicit_inputs(*plan->steps_[i].node)) {
+      const int s = plan->slot_of(name);
       if (s >= 0) last_reader[static_cast<size_t>(s)] = static_cast<int>(i);
     }
   }

@@ -61,6 +61,10 @@ Expected<std::unique_ptr<Kernel>> make_gather(const KernelBuildContext& b) {
     const int64_t outer = product(ds, 0, static_cast<size_t>(axis));
     const int64_t inner = product(ds, static_cast<size_t>(axis) + 1, ds.size());
     const int64_t n = static_cast<int64_t>(idx.size());
+    if (out.size() == 0) {
+      ctx.set_output(0, std::move(out));
+      return Status::OK();
+    }
     std::vector<std::pair<int64_t, int64_t>> pairs;
     pairs.reserve(static_cast<size_t>(outer * n));
     for (int64_t o = 0; o < outer; ++o) {
@@ -149,6 +153,10 @@ Expected<NdPlan> nd_offsets(const Shape& data_shape, const Tensor& indices, int6
   const int64_t k = is.back();
   if (k < 0 || k > r - batch_dims) {
     return Status::InvalidArgument("last dimension of indices (" + std::to_string(k) + ") exceeds the data rank");
+  }
+  // With k == 0 the tuples hold no values, so their count is not bounded by the indices' memory.
+  if (k == 0 && shape_size(Shape(is.begin(), is.end() - 1)) > (int64_t{1} << 32)) {
+    return Status::InvalidArgument("indices " + shape_to_string(is) + " address too many slices");
   }
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, read_indices(indices, "indices"));
   NdPlan plan;

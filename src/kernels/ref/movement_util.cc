@@ -71,6 +71,15 @@ Expected<int64_t> checked_shape_size(const Shape& shape) {
   return n;
 }
 
+Status check_output_size(DataType dtype, const Shape& shape) {
+  KILN_ASSIGN_OR_RETURN(const int64_t n, checked_shape_size(shape));
+  const uint64_t elem = dtype == DataType::kString ? sizeof(std::string) : std::max<size_t>(1, data_type_size(dtype));
+  if (static_cast<uint64_t>(n) > Tensor::kMaxBytes / elem) {
+    return Status::ResourceExhausted("tensor of shape " + shape_to_string(shape) + " is too large");
+  }
+  return Status::OK();
+}
+
 Expected<std::vector<int64_t>> read_indices(const Tensor& t, const char* what) {
   if (!t.defined()) return Status::InvalidArgument(std::string(what) + " is missing");
   std::vector<int64_t> v(static_cast<size_t>(t.size()));

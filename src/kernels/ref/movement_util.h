@@ -36,6 +36,10 @@ Status visit_storage(DataType dtype, Fn&& fn) {
 // Allocates an output tensor, failing cleanly (not aborting) when the shape is too large.
 inline Expected<Tensor> make_output(DataType dtype, const Shape& shape) { return Tensor::make(dtype, shape); }
 
+// Checks that a tensor of `shape` and `dtype` could be made (no negative dim, not too large) without
+// allocating it; for kernels that build per-axis tables before the output.
+Status check_output_size(DataType dtype, const Shape& shape);
+
 // Copies `out.size()` elements into `out` (row-major over out.shape()) from `in`, where output index
 // (i0..ik) reads input element base + sum(i_d * in_strides[d]). Strides may be 0 (broadcast) or
 // negative (reversed slices). The caller guarantees every read is in range.

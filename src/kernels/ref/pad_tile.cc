@@ -148,6 +148,16 @@ class PadKernel : public Kernel {
       before[static_cast<size_t>(axes[i])] = pads[i];
       after[static_cast<size_t>(axes[i])] = pads[i + na];
     }
+    Shape out_shape;
+    for (int64_t d = 0; d < r; ++d) {
+      const size_t i = static_cast<size_t>(d);
+      constexpr int64_t kLimit = int64_t{1} << 62;  // keeps -pad and the sums below from overflowing
+      if (std::abs(before[i]) > kLimit || std::abs(after[i]) > kLimit) return Status::InvalidArgument("pads are too large");
+      const int64_t n = x.dim(d) + before[i] + after[i];
+      if (n < 0) return Status::InvalidArgument("negative pads remove more than the whole dimension");
+      out_shape.push_back(n);
+    }
+    KILN_RETURN_IF_ERROR(check_output_size(x.dtype(), out_shape));
     std::vector<std::vector<int64_t>> maps;
     for (int64_t d = 0; d < r; ++d) {
       KILN_ASSIGN_OR_RETURN(auto m, pad_axis_map(x.dim(d), before[static_cast<size_t>(d)], after[static_cast<size_t>(d)], mode_));
@@ -208,6 +218,15 @@ Status tile_with(KernelContext& ctx, const std::vector<int64_t>& repeats) {
     return Status::InvalidArgument("repeats has " + std::to_string(repeats.size()) + " values for an input of rank " +
                                    std::to_string(x.rank()));
   }
+  Shape out_shape;
+  for (int64_t d = 0; d < x.rank(); ++d) {
+    const int64_t rep = repeats[static_cast<size_t>(d)];
+    if (rep < 0) return Status::InvalidArgument("repeats must not be negative");
+    int64_t out_n;
+    if (__builtin_mul_overflow(rep, x.dim(d), &out_n)) return Status::InvalidArgument("tiled shape is too large");
+    out_shape.push_back(out_n);
+  }
+  KILN_RETURN_IF_ERROR(check_output_size(x.dtype(), out_shape));
   std::vector<std::vector<int64_t>> maps;
   for (int64_t d = 0; d < x.rank(); ++d) {
     const int64_t rep = repeats[static_cast<size_t>(d)], n = x.dim(d);

@@ -34,7 +34,9 @@ Status run_slice(KernelContext& ctx, const std::vector<int64_t>& starts, const s
     if (start < 0) start += dim;
     if (end < 0) end += dim;
     int64_t count;
-    if (step > 0) {
+    if (dim == 0) {
+      count = 0;  // nothing to select (and the clamp ranges below would be empty)
+    } else if (step > 0) {
       start = std::clamp<int64_t>(start, 0, dim);
       end = std::clamp<int64_t>(end, 0, dim);
       count = end > start ? (end - start - 1) / step + 1 : 0;

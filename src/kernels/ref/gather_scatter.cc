@@ -234,8 +234,8 @@ Expected<Tensor> scatter_into(const Tensor& data, const Tensor& updates, const s
         T& dst = o[offsets[t] + j];
         const C a = static_cast<C>(dst), v = static_cast<C>(u[static_cast<int64_t>(t) * slice + j]);
         switch (red) {
-          case Reduction::kAdd: dst = T(static_cast<C>(a + v)); break;
-          case Reduction::kMul: dst = T(static_cast<C>(a * v)); break;
+          case Reduction::kAdd: dst = T(wrapping_add(a, v)); break;
+          case Reduction::kMul: dst = T(wrapping_mul(a, v)); break;
           case Reduction::kMax: dst = T(a < v ? v : a); break;
           case Reduction::kMin: dst = T(v < a ? v : a); break;
           case Reduction::kNone: break;

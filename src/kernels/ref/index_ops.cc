@@ -265,9 +265,9 @@ Expected<std::unique_ptr<Kernel>> make_cum_sum(const KernelBuildContext& b) {
             const C v = static_cast<C>(s[e]);
             if (exclusive) {
               o[e] = T(acc);
-              acc = static_cast<C>(acc + v);
+              acc = wrapping_add(acc, v);
             } else {
-              acc = static_cast<C>(acc + v);
+              acc = wrapping_add(acc, v);
               o[e] = T(acc);
             }
           }

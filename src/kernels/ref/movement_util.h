@@ -33,6 +33,25 @@ Status visit_storage(DataType dtype, Fn&& fn) {
   }
 }
 
+// Integer arithmetic on user data wraps (two's complement) instead of overflowing, which is undefined
+// behaviour for signed types; other types use the plain operators.
+template <typename C>
+C wrapping_add(C a, C b) {
+  if constexpr (std::is_integral_v<C>) {
+    return static_cast<C>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  } else {
+    return a + b;
+  }
+}
+template <typename C>
+C wrapping_mul(C a, C b) {
+  if constexpr (std::is_integral_v<C>) {
+    return static_cast<C>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  } else {
+    return a * b;
+  }
+}
+
 // Allocates an output tensor, failing cleanly (not aborting) when the shape is too large.
 inline Expected<Tensor> make_output(DataType dtype, const Shape& shape) { return Tensor::make(dtype, shape); }
 

@@ -152,7 +152,7 @@ class PadKernel : public Kernel {
     for (int64_t d = 0; d < r; ++d) {
       const size_t i = static_cast<size_t>(d);
       constexpr int64_t kLimit = int64_t{1} << 62;  // keeps -pad and the sums below from overflowing
-      if (std::abs(before[i]) > kLimit || std::abs(after[i]) > kLimit) return Status::InvalidArgument("pads are too large");
+      if (before[i] < -kLimit || before[i] > kLimit || after[i] < -kLimit || after[i] > kLimit) return Status::InvalidArgument("pads are too large");
       const int64_t n = x.dim(d) + before[i] + after[i];
       if (n < 0) return Status::InvalidArgument("negative pads remove more than the whole dimension");
       out_shape.push_back(n);

@@ -268,7 +268,8 @@ Expected<std::unique_ptr<Kernel>> make_eye_like(const KernelBuildContext& b) {
                                  dt, [&](auto tag) {
                                    using T = typename decltype(tag)::type;
                                    T* o = out.data<T>();
-                                   for (int64_t i = 0; i < rows; ++i) {
+                                   // |k| beyond the matrix selects nothing; checking first keeps i + k from overflowing.
+                                   for (int64_t i = 0; i < rows && k < cols && k > -rows; ++i) {
                                      const int64_t j = i + k;
                                      if (j >= 0 && j < cols) o[i * cols + j] = convert_element<T>(true);
                                    }
@@ -295,6 +296,18 @@ Status range(KernelContext& ctx) {
     const T limit = ctx.tensor(1).data<T>()[0];
     const T delta = ctx.tensor(2).data<T>()[0];
     if (delta == T(0)) return Status::InvalidArgument("delta must not be zero");
+    if constexpr (std::is_integral_v<T>) {
+      // Exact count and values in 128-bit arithmetic: doubles lose int64 precision.
+      const __int128 span = static_cast<__int128>(limit) - start, d = delta;
+      __int128 n = span / d + ((span % d != 0 && (span > 0) == (d > 0)) ? 1 : 0);
+      if (n < 0) n = 0;
+      if (n > (__int128{1} << 40)) return Status::InvalidArgument("range has too many elements");
+      KILN_ASSIGN_OR_RETURN(Tensor out, make_output(dt, {static_cast<int64_t>(n)}));
+      T* o = out.data<T>();
+      for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) o[i] = static_cast<T>(start + static_cast<__int128>(i) * d);
+      ctx.set_output(0, std::move(out));
+      return Status::OK();
+    }
     const double n_real = std::ceil((static_cast<double>(limit) - static_cast<double>(start)) / static_cast<double>(delta));
     if (!(n_real < 1e12)) {
       if (std::isnan(n_real)) return Status::InvalidArgument("range bounds are not finite");

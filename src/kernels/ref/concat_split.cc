@@ -96,8 +96,11 @@ class SplitKernel : public Kernel {
     int64_t total = 0;
     for (int64_t s : split) {
       if (s < 0) return Status::InvalidArgument("split sizes must not be negative");
+      if (s > dim - total) {  // would overshoot (checked before adding, so the sum cannot overflow)
+        total = -1;
+        break;
+      }
       total += s;
-      if (total > dim) break;
     }
     if (total != dim) {
       return Status::InvalidArgument("split sizes " + shape_to_string(split) + " do not add up to dimension " +

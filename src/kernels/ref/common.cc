@@ -19,7 +19,10 @@ Expected<Shape> broadcast_shapes(const std::vector<Shape>& shapes) {
         continue;
       }
       std::string msg = "shapes cannot be broadcast together:";
-      for (const Shape& t : shapes) msg += " " + shape_to_string(t);
+      for (const Shape& t : shapes) {
+        msg += ' ';
+        msg += shape_to_string(t);
+      }
       return Status::InvalidArgument(msg);
     }
   }

@@ -28,7 +28,7 @@ def read_expected(path):
             if not line or line.startswith("#"):
                 continue
             case, _, reason = line.partition(" ")
-            expected[case] = reason.strip() or "(no reason given)"
+            expected[case.lstrip("~")] = reason.strip() or "(no reason given)"
     return expected
 
 

@@ -69,9 +69,8 @@ Expected<int64_t> normalize_axis(int64_t axis, int64_t rank) {
   return axis < 0 ? axis + rank : axis;
 }
 
-Expected<std::vector<int64_t>> read_int_list(const Tensor& t, const char* what) {
+Expected<std::vector<int64_t>> read_int_values(const Tensor& t, const char* what) {
   if (!t.defined()) return Status::InvalidArgument(std::string(what) + " is missing");
-  if (t.rank() > 1) return Status::InvalidArgument(std::string(what) + " must be 1-D, got shape " + shape_to_string(t.shape()));
   std::vector<int64_t> v(static_cast<size_t>(t.size()));
   if (t.dtype() == DataType::kInt64) {
     std::copy(t.data<int64_t>(), t.data<int64_t>() + t.size(), v.begin());
@@ -82,6 +81,13 @@ Expected<std::vector<int64_t>> read_int_list(const Tensor& t, const char* what) 
                                    std::string(data_type_name(t.dtype())));
   }
   return v;
+}
+
+Expected<std::vector<int64_t>> read_int_list(const Tensor& t, const char* what) {
+  if (t.defined() && t.rank() > 1) {
+    return Status::InvalidArgument(std::string(what) + " must be 1-D, got shape " + shape_to_string(t.shape()));
+  }
+  return read_int_values(t, what);
 }
 
 Expected<double> read_scalar(const Tensor& t, const char* what) {

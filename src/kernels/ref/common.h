@@ -72,6 +72,8 @@ std::vector<int64_t> strides_of(const Shape& shape);
 // Normalizes a possibly negative axis into [0, rank); error names the axis and rank.
 Expected<int64_t> normalize_axis(int64_t axis, int64_t rank);
 
+// Reads every element of an int32 or int64 tensor of any rank as int64 values, in row-major order.
+Expected<std::vector<int64_t>> read_int_values(const Tensor& t, const char* what);
 // Reads a 1-D (or scalar) integer tensor (int32 or int64) as int64 values.
 Expected<std::vector<int64_t>> read_int_list(const Tensor& t, const char* what);
 // Reads a scalar tensor of any numeric type as double.

@@ -48,7 +48,7 @@ Expected<std::unique_ptr<Kernel>> make_gather(const KernelBuildContext& b) {
     const Tensor& idx_t = ctx.tensor(1);
     if (data.rank() == 0) return Status::InvalidArgument("data must have rank 1 or more");
     KILN_ASSIGN_OR_RETURN(const int64_t axis, normalize_axis(axis_attr, data.rank()));
-    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, read_indices(idx_t, "indices"));
+    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, read_int_values(idx_t, "indices"));
     const int64_t dim = data.dim(axis);
     for (int64_t& i : idx) {
       KILN_ASSIGN_OR_RETURN(i, resolve_index(i, dim));
@@ -92,7 +92,7 @@ Expected<std::vector<int64_t>> element_offsets(const Shape& data_shape, const Te
                                      shape_to_string(data_shape) + " off the axis");
     }
   }
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, read_indices(indices, "indices"));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, read_int_values(indices, "indices"));
   const std::vector<int64_t> ds = strides_of(data_shape);
   const int64_t dim = data_shape[static_cast<size_t>(axis)];
   std::vector<int64_t> offsets(idx.size());
@@ -158,7 +158,7 @@ Expected<NdPlan> nd_offsets(const Shape& data_shape, const Tensor& indices, int6
   if (k == 0 && shape_size(Shape(is.begin(), is.end() - 1)) > (int64_t{1} << 32)) {
     return Status::InvalidArgument("indices " + shape_to_string(is) + " address too many slices");
   }
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, read_indices(indices, "indices"));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, read_int_values(indices, "indices"));
   NdPlan plan;
   plan.prefix.assign(is.begin(), is.end() - 1);
   plan.slice = product(data_shape, static_cast<size_t>(batch_dims + k), data_shape.size());

@@ -168,7 +168,7 @@ Expected<std::unique_ptr<Kernel>> make_trilu(const KernelBuildContext& b) {
     if (x.rank() < 2) return Status::InvalidArgument("input must have rank 2 or more, got " + shape_to_string(x.shape()));
     int64_t k = 0;
     if (ctx.has_input(1)) {
-      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kv, read_indices(ctx.tensor(1), "k"));
+      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kv, read_int_values(ctx.tensor(1), "k"));
       if (kv.size() != 1) return Status::InvalidArgument("k must be a scalar");
       k = kv[0];
     }
@@ -243,7 +243,7 @@ Expected<std::unique_ptr<Kernel>> make_cum_sum(const KernelBuildContext& b) {
     KILN_RETURN_IF_ERROR(require_tensor(ctx, 0));
     KILN_RETURN_IF_ERROR(require_tensor(ctx, 1));
     const Tensor& x = ctx.tensor(0);
-    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> av, read_indices(ctx.tensor(1), "axis"));
+    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> av, read_int_values(ctx.tensor(1), "axis"));
     if (av.size() != 1) return Status::InvalidArgument("axis must be a scalar");
     if (x.rank() == 0) return Status::InvalidArgument("input must have rank 1 or more");
     KILN_ASSIGN_OR_RETURN(const int64_t axis, normalize_axis(av[0], x.rank()));

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "kernels/ref/node_runner_for_tests.h"
+#include "kernels/ref/kernel_test_util.h"
 
 namespace kiln::ref {
 namespace {

@@ -80,20 +80,6 @@ Status check_output_size(DataType dtype, const Shape& shape) {
   return Status::OK();
 }
 
-Expected<std::vector<int64_t>> read_indices(const Tensor& t, const char* what) {
-  if (!t.defined()) return Status::InvalidArgument(std::string(what) + " is missing");
-  std::vector<int64_t> v(static_cast<size_t>(t.size()));
-  if (t.dtype() == DataType::kInt64) {
-    std::copy(t.data<int64_t>(), t.data<int64_t>() + t.size(), v.begin());
-  } else if (t.dtype() == DataType::kInt32) {
-    std::copy(t.data<int32_t>(), t.data<int32_t>() + t.size(), v.begin());
-  } else {
-    return Status::InvalidArgument(std::string(what) + " must be int32 or int64, got " +
-                                   std::string(data_type_name(t.dtype())));
-  }
-  return v;
-}
-
 Expected<std::vector<int64_t>> normalize_axes(const std::vector<int64_t>& axes, int64_t rank) {
   std::vector<int64_t> out;
   std::vector<bool> seen(static_cast<size_t>(rank), false);

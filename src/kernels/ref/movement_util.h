@@ -70,8 +70,6 @@ Expected<Tensor> transpose_tensor(const Tensor& in, const std::vector<int64_t>& 
 // Product of dims with overflow detection; nullopt-style error when it exceeds int64.
 Expected<int64_t> checked_shape_size(const Shape& shape);
 
-// Reads an integer tensor of any rank (int32 or int64) as int64 values.
-Expected<std::vector<int64_t>> read_indices(const Tensor& t, const char* what);
 
 // Normalizes `axes` against `rank`, rejecting out-of-range and repeated axes.
 Expected<std::vector<int64_t>> normalize_axes(const std::vector<int64_t>& axes, int64_t rank);

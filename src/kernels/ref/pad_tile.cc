@@ -255,8 +255,8 @@ Status tile6(KernelContext& ctx) {
 Status tile1(KernelContext& ctx) {
   for (size_t i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(require_tensor(ctx, i));
   const Tensor& x = ctx.tensor(0);
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> tiles, read_indices(ctx.tensor(1), "tiles"));
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axis, read_indices(ctx.tensor(2), "axis"));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> tiles, read_int_values(ctx.tensor(1), "tiles"));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axis, read_int_values(ctx.tensor(2), "axis"));
   if (tiles.size() != 1 || axis.size() != 1) return Status::InvalidArgument("tiles and axis must be scalars");
   KILN_ASSIGN_OR_RETURN(const int64_t a, normalize_axis(axis[0], x.rank()));
   std::vector<int64_t> repeats(static_cast<size_t>(x.rank()), 1);

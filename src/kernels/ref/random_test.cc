@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "kernels/ref/node_runner_for_tests.h"
+#include "kernels/ref/kernel_test_util.h"
 
 namespace kiln::ref {
 namespace {

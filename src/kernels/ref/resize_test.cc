@@ -1,6 +1,8 @@
 // What the ONNX suite leaves out: Resize-10/Upsample's rounding when downsampling, types other than
 // float, and bad inputs.
-#include "kernels/ref/signal_test_util.h"
+#include <gtest/gtest.h>
+
+#include "kernels/ref/kernel_test_util.h"
 
 namespace kiln::ref {
 namespace {

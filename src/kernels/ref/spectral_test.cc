@@ -3,7 +3,9 @@
 #include <cmath>
 #include <numbers>
 
-#include "kernels/ref/signal_test_util.h"
+#include <gtest/gtest.h>
+
+#include "kernels/ref/kernel_test_util.h"
 
 namespace kiln::ref {
 namespace {

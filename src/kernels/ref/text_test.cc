@@ -1,5 +1,7 @@
 // What the ONNX suite leaves out: non-ASCII case mapping and invalid UTF-8.
-#include "kernels/ref/signal_test_util.h"
+#include <gtest/gtest.h>
+
+#include "kernels/ref/kernel_test_util.h"
 
 namespace kiln::ref {
 namespace {

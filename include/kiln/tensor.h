@@ -28,10 +28,11 @@ class Tensor {
   Tensor() = default;
 
   // Allocates a zero-filled tensor (empty strings for kString). Fails with ResourceExhausted when the
-  // byte count overflows or exceeds kMaxBytes, and InvalidArgument for a negative dim.
+  // byte count overflows or exceeds the machine's physical memory, and InvalidArgument for a negative dim.
   static Expected<Tensor> make(DataType dtype, Shape shape);
   // Like make(), for shapes already validated by the caller (kernels computing their output shape from
-  // valid inputs). Aborts only on out-of-memory, like any allocation.
+  // valid inputs). Throws std::bad_alloc when the memory is not there; the executor turns that into a
+  // ResourceExhausted status naming the node.
   Tensor(DataType dtype, Shape shape);
 
   // Tensor of shape `shape` holding `values` (size must match).

@@ -1,9 +1,12 @@
 #include "kiln/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
+
+#include <unistd.h>
 
 namespace kiln {
 
@@ -29,8 +32,26 @@ struct Tensor::Storage {
   ~Storage() { std::free(numeric); }
 };
 
+namespace {
+
+// No single tensor may exceed the machine's physical memory: zero-filling a larger allocation would
+// only end in the out-of-memory killer, so it is refused up front instead.
+uint64_t max_tensor_bytes() {
+  static const uint64_t limit = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_size <= 0) return Tensor::kMaxBytes;
+    return std::min<uint64_t>(Tensor::kMaxBytes, static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size));
+  }();
+  return limit;
+}
+
+}  // namespace
+
 Tensor::Tensor(DataType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   size_ = shape_size(shape_);
+  const uint64_t elem = dtype_ == DataType::kString ? sizeof(std::string) : data_type_size(dtype_);
+  if (static_cast<uint64_t>(size_) > max_tensor_bytes() / (elem == 0 ? 1 : elem)) throw std::bad_alloc();
   storage_ = std::make_shared<Storage>();
   if (dtype_ == DataType::kString) {
     storage_->strings.resize(static_cast<size_t>(size_));
@@ -56,8 +77,9 @@ Expected<Tensor> Tensor::make(DataType dtype, Shape shape) {
     n *= static_cast<uint64_t>(d);
   }
   const uint64_t elem = dtype == DataType::kString ? sizeof(std::string) : data_type_size(dtype);
-  if (n > kMaxBytes / (elem == 0 ? 1 : elem)) {
-    return Status::ResourceExhausted("tensor of shape " + shape_to_string(shape) + " is too large");
+  if (n > max_tensor_bytes() / (elem == 0 ? 1 : elem)) {
+    return Status::ResourceExhausted("tensor of shape " + shape_to_string(shape) + " (" +
+                                     std::string(data_type_name(dtype)) + ") is larger than this machine's memory");
   }
   return Tensor(dtype, std::move(shape));
 }

@@ -1,5 +1,7 @@
 #include "exec/graph_plan.h"
 
+#include <new>
+#include <stdexcept>
 #include <unordered_set>
 
 namespace kiln {
@@ -221,7 +223,15 @@ Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer) const {
     for (int s : step.inputs) inputs.push_back(s < 0 ? nullptr : &slots[static_cast<size_t>(s)]);
     outputs.assign(step.outputs.size(), Value());
     KernelContext ctx(inputs, &outputs, &frame);
-    Status st = step.kernel->run(ctx);
+    Status st;
+    try {
+      st = step.kernel->run(ctx);
+    } catch (const std::bad_alloc&) {
+      st = Status::ResourceExhausted("out of memory");
+    } catch (const std::exception& e) {
+      // Kernels report errors as Status; anything thrown is a bug, but it must not take the process down.
+      st = Status::Internal(std::string("unexpected exception: ") + e.what());
+    }
     if (!st.ok()) return st.with_context(step.node->describe());
     for (size_t k = 0; k < step.outputs.size(); ++k) {
       if (step.outputs[k] >= 0) slots[static_cast<size_t>(step.outputs[k])] = std::move(outputs[k]);

@@ -136,6 +136,26 @@ TEST(Session, RejectsCorruptBytes) {
   EXPECT_NE(missing.status().message().find("/nonexistent/model.onnx"), std::string::npos);
 }
 
+TEST(Session, OutputLargerThanMemoryIsAnErrorNotACrash) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  set_tensor_type(g->add_input(), "shape", onnx::TensorProto::INT64, {"3"});
+  set_tensor_type(g->add_output(), "y", onnx::TensorProto::FLOAT, {});
+  auto* n = g->add_node();
+  n->set_op_type("ConstantOfShape");
+  n->set_name("fill");
+  n->add_input("shape");
+  n->add_output("y");
+  auto s = load(m);
+  ASSERT_TRUE(s);
+  auto out = s->run({{"shape", Tensor::from_vector<int64_t>({3}, {1 << 20, 1 << 20, 1 << 20})}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kResourceExhausted) << out.status().to_string();
+  EXPECT_NE(out.status().message().find("ConstantOfShape node 'fill'"), std::string::npos);
+}
+
 TEST(Session, ConcurrentRunsAreIndependent) {
   auto s = load(two_identities());
   ASSERT_TRUE(s);

@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages kiln needs, and only those that are missing.
 #   scripts/install-deps.sh          build dependencies
 #   scripts/install-deps.sh --test   build and test dependencies (ONNX test data, python3-onnx, clang)
+#   scripts/install-deps.sh --bench  build dependencies and what bench/ needs to export models (torch,
+#                                    torchvision, onnx) and to run ONNX Runtime beside kiln (nodejs, npm)
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,11 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev libonnx-testdata python3-onnx clang libclang-rt-14-dev)
+fi
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3-torch python3-torchvision python3-onnx nodejs)
+  # Debian packages npm on its own; NodeSource's nodejs, found on some machines, bundles it.
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()

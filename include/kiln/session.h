@@ -12,9 +12,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kiln/status.h"
@@ -61,6 +63,22 @@ struct SessionOptions {
   std::string base_dir;
 };
 
+// One node's kernel time, as reported to RunOptions::on_node_timed. The views live only during the call.
+struct NodeTiming {
+  std::string_view op_type;    // "Conv"
+  std::string_view domain;     // "" for ai.onnx
+  std::string_view node_name;  // may be ""
+  int64_t nanoseconds = 0;     // wall time of the node's kernel alone (not the executor around it)
+};
+
+// Options for one call of Session::run.
+struct RunOptions {
+  // If set, called after each node of the main graph, on the thread that called run(), with the time
+  // its kernel took. Nodes inside subgraphs (If, Loop, Scan bodies) are not reported one by one; their
+  // time is part of the node that owns the subgraph. Unset (the default) costs nothing: no clock is read.
+  std::function<void(const NodeTiming&)> on_node_timed;
+};
+
 class Session {
  public:
   // Loads and prepares a model. Returns a non-OK status naming the file, node or value on any problem
@@ -80,7 +98,8 @@ class Session {
   // Runs the model on named inputs and returns every output in model order. Thread-safe: many threads
   // may call run() on one Session at once. Fails with InvalidArgument naming the input for a missing,
   // unknown, mistyped or misshapen input, and with the node's name for an error during computation.
-  Expected<std::vector<NamedValue>> run(const std::vector<NamedValue>& inputs) const;
+  Expected<std::vector<NamedValue>> run(const std::vector<NamedValue>& inputs,
+                                        const RunOptions& options = RunOptions()) const;
 
  struct Impl;  // implementation detail, defined in src/exec/session.cc
 

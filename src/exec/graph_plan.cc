@@ -1,5 +1,6 @@
 #include "exec/graph_plan.h"
 
+#include <chrono>
 #include <new>
 #include <stdexcept>
 #include <unordered_set>
@@ -209,7 +210,23 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
   return plan;
 }
 
-Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer) const {
+namespace {
+
+// Kernels report errors as Status; an exception is out of memory or a bug, and must not take the
+// process down.
+Status run_kernel(const Kernel& kernel, KernelContext& ctx) {
+  try {
+    return kernel.run(ctx);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("unexpected exception: ") + e.what());
+  }
+}
+
+}  // namespace
+
+Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer, const RunOptions* options) const {
   for (const auto& [slot, name] : outer_refs_) {
     const Value* v = outer ? outer->lookup(name) : nullptr;
     if (v == nullptr) return Status::FailedPrecondition("value '" + name + "' is not defined in any enclosing graph");
@@ -218,19 +235,18 @@ Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer) const {
   const Frame frame(this, &slots, outer);
   std::vector<const Value*> inputs;
   std::vector<Value> outputs;
+  // Profiling reads the clock only when asked: one null test per node otherwise.
+  const auto* on_node = options != nullptr && options->on_node_timed ? &options->on_node_timed : nullptr;
   for (const Step& step : steps_) {
     inputs.clear();
     for (int s : step.inputs) inputs.push_back(s < 0 ? nullptr : &slots[static_cast<size_t>(s)]);
     outputs.assign(step.outputs.size(), Value());
     KernelContext ctx(inputs, &outputs, &frame);
-    Status st;
-    try {
-      st = step.kernel->run(ctx);
-    } catch (const std::bad_alloc&) {
-      st = Status::ResourceExhausted("out of memory");
-    } catch (const std::exception& e) {
-      // Kernels report errors as Status; anything thrown is a bug, but it must not take the process down.
-      st = Status::Internal(std::string("unexpected exception: ") + e.what());
+    const auto start = on_node ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    Status st = run_kernel(*step.kernel, ctx);
+    if (on_node) {
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
+      (*on_node)(NodeTiming{step.node->op_type, step.node->domain, step.node->name, ns.count()});
     }
     if (!st.ok()) return st.with_context(step.node->describe());
     for (size_t k = 0; k < step.outputs.size(); ++k) {
@@ -242,13 +258,13 @@ Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer) const {
 }
 
 Status GraphPlan::run_bound(const std::vector<const Value*>& inputs, const Frame* outer,
-                            std::vector<Value>* outputs) const {
+                            std::vector<Value>* outputs, const RunOptions* options) const {
   std::vector<Value> slots(num_slots_);
   for (const auto& [slot, value] : constants_) slots[static_cast<size_t>(slot)] = value;
   for (size_t i = 0; i < input_slots_.size() && i < inputs.size(); ++i) {
     if (inputs[i] != nullptr) slots[static_cast<size_t>(input_slots_[i])] = *inputs[i];
   }
-  KILN_RETURN_IF_ERROR(execute(slots, outer));
+  KILN_RETURN_IF_ERROR(execute(slots, outer, options));
   outputs->clear();
   for (int s : output_slots_) outputs->push_back(slots[static_cast<size_t>(s)]);
   return Status::OK();

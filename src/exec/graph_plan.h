@@ -13,6 +13,7 @@
 
 #include "ir/graph.h"
 #include "kernels/kernel.h"
+#include "kiln/session.h"
 
 namespace kiln {
 
@@ -45,8 +46,9 @@ class GraphPlan : public Subgraph {
   Status run(const std::vector<Value>& inputs, const Frame* outer, std::vector<Value>* outputs) const override;
 
   // Runs with inputs given by formal-input index; an unset Value (kNone) for an input that has an
-  // initializer uses the initializer. Used by Session, which validates inputs first.
-  Status run_bound(const std::vector<const Value*>& inputs, const Frame* outer, std::vector<Value>* outputs) const;
+  // initializer uses the initializer. Used by Session, which validates inputs first. `options` may be null.
+  Status run_bound(const std::vector<const Value*>& inputs, const Frame* outer, std::vector<Value>* outputs,
+                   const RunOptions* options = nullptr) const;
 
   // -1 if the graph does not define the name.
   int slot_of(const std::string& name) const;
@@ -63,7 +65,7 @@ class GraphPlan : public Subgraph {
   };
 
   GraphPlan() = default;
-  Status execute(std::vector<Value>& slots, const Frame* outer) const;
+  Status execute(std::vector<Value>& slots, const Frame* outer, const RunOptions* options) const;
 
   const ir::Graph* graph_ = nullptr;  // owned by the model, which outlives the plan
   std::vector<ir::ValueInfo> graph_inputs_;   // formal inputs that have no initializer... and those that do

@@ -163,7 +163,8 @@ const ModelInfo& Session::info() const { return impl_->info; }
 const std::vector<IoInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<IoInfo>& Session::outputs() const { return impl_->outputs; }
 
-Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& inputs) const {
+Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& inputs,
+                                               const RunOptions& options) const {
   const auto& decls = impl_->inputs;
   std::vector<const Value*> bound(decls.size(), nullptr);
   std::unordered_map<std::string, int64_t> symbols;
@@ -188,7 +189,7 @@ Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& in
     }
   }
   std::vector<Value> values;
-  Status st = impl_->plan->run_bound(bound, nullptr, &values);
+  Status st = impl_->plan->run_bound(bound, nullptr, &values, &options);
   if (!st.ok()) return st.with_context(impl_->info.source);
   std::vector<NamedValue> out;
   out.reserve(values.size());

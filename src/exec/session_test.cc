@@ -89,6 +89,22 @@ TEST(Session, RunsWithDefaultsAndOverrides) {
   EXPECT_EQ((*overridden)[1].value.tensor().data<float>()[0], 7);
 }
 
+// The profiling hook reports every node of the main graph once, in execution order; no timing is checked.
+TEST(Session, ReportsEachNodeToTheTimingHook) {
+  auto s = load(two_identities());
+  ASSERT_TRUE(s);
+  std::vector<std::string> seen;
+  RunOptions options;
+  options.on_node_timed = [&](const NodeTiming& t) {
+    EXPECT_GE(t.nanoseconds, 0);
+    seen.push_back(std::string(t.op_type) + "(" + std::string(t.domain) + ")");
+  };
+  auto out = s->run({{"x", Tensor::from_vector<float>({1, 3}, {1, 2, 3})}}, options);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(seen, (std::vector<std::string>{"Identity()", "Identity()"}));
+  EXPECT_EQ((*out)[0].value.tensor().data<float>()[2], 3);
+}
+
 TEST(Session, RejectsBadInputsWithNamedErrors) {
   auto s = load(two_identities());
   ASSERT_TRUE(s);

@@ -2,6 +2,7 @@
 // on stderr.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,20 +13,36 @@ struct InspectOptions {
 };
 int inspect_command(const InspectOptions& options);
 
-struct RunOptions {
+struct RunCommandOptions {  // not kiln::RunOptions, the per-call engine options
   std::string model;
   std::vector<std::string> inputs;  // NAME=FILE or FILE
   std::string output_dir;           // "" = print a summary
   std::string format = "npy";       // npy | pb
+  bool profile = false;             // print kernel time per operator type after the run
 };
-int run_command(const RunOptions& options);
+int run_command(const RunCommandOptions& options);
 
 struct TestOptions {
   std::vector<std::string> paths;
   std::string expected_failures;  // file listing cases expected to fail, with reasons
   std::string filter;             // only cases whose id contains this
   bool quiet = false;             // print failures and the summary only
+  // ONNX's defaults. Real networks in float32 need a looser atol: near-zero outputs of a deep network
+  // carry absolute rounding errors far above 1e-7 even when every kernel is exact to the last bit or two.
+  double rtol = 1e-3;
+  double atol = 1e-7;
 };
 int test_command(const TestOptions& options);
+
+struct BenchOptions {
+  std::string model;               // a .onnx file, or a folder holding model.onnx
+  int threads = 0;                 // 0 = all cores
+  int64_t batch = 1;               // size of each input's first dynamic dimension
+  std::vector<std::string> dims;   // NAME=VALUE for other named dynamic dimensions
+  int warmup = 10;                 // untimed runs after the first
+  int runs = 50;                   // timed runs
+  bool overhead = false;           // also measure time per call outside kernels
+};
+int bench_command(const BenchOptions& options);
 
 }  // namespace kiln::cli

@@ -1,4 +1,4 @@
-// kiln: run, test and inspect ONNX models.
+// kiln: run, test, inspect and benchmark ONNX models.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -13,13 +13,14 @@ int main(int argc, char** argv) {
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "Show a model's metadata, inputs, outputs and operators");
   inspect_cmd->add_option("model", inspect.model, "Path to a .onnx file")->required();
 
-  kiln::cli::RunOptions run;
+  kiln::cli::RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand("run", "Run a model once on inputs from .npy or .pb files");
   run_cmd->add_option("model", run.model, "Path to a .onnx file")->required();
   run_cmd->add_option("-i,--input", run.inputs, "NAME=FILE or FILE (.npy or TensorProto .pb); repeatable");
   run_cmd->add_option("-o,--output-dir", run.output_dir, "Write each output to this folder");
   run_cmd->add_option("--format", run.format, "Output file format: npy (default) or pb")
       ->check(CLI::IsMember({"npy", "pb"}));
+  run_cmd->add_flag("--profile", run.profile, "Print kernel time per operator type after the run");
 
   kiln::cli::TestOptions test;
   CLI::App* test_cmd = app.add_subcommand("test", "Run ONNX test cases (model.onnx + test_data_set_*) and compare");
@@ -28,6 +29,21 @@ int main(int argc, char** argv) {
                        "File listing case ids expected to fail, one per line with a reason");
   test_cmd->add_option("--filter", test.filter, "Only run cases whose id contains this text");
   test_cmd->add_flag("-q,--quiet", test.quiet, "Print only failures and the summary");
+  test_cmd->add_option("--rtol", test.rtol, "Relative tolerance for floating outputs (default 1e-3, ONNX's)")
+      ->check(CLI::NonNegativeNumber);
+  test_cmd->add_option("--atol", test.atol, "Absolute tolerance for floating outputs (default 1e-7, ONNX's)")
+      ->check(CLI::NonNegativeNumber);
+
+  kiln::cli::BenchOptions bench;
+  CLI::App* bench_cmd = app.add_subcommand("bench", "Time a model on random inputs; print one JSON line");
+  bench_cmd->add_option("model", bench.model, "Path to a .onnx file, or a folder holding model.onnx")->required();
+  bench_cmd->add_option("--threads", bench.threads, "Intra-op threads (default: all cores; kiln uses 1 for now)")
+      ->check(CLI::NonNegativeNumber);
+  bench_cmd->add_option("--batch", bench.batch, "Size of each input's first dynamic dimension (default 1)");
+  bench_cmd->add_option("--dims", bench.dims, "NAME=VALUE for another named dynamic dimension; repeatable");
+  bench_cmd->add_option("--warmup", bench.warmup, "Untimed runs after the first (default 10)");
+  bench_cmd->add_option("--runs", bench.runs, "Timed runs (default 50)");
+  bench_cmd->add_flag("--overhead", bench.overhead, "Also report overhead_us: time per call outside kernels");
 
   try {
     app.parse(argc, argv);
@@ -41,5 +57,6 @@ int main(int argc, char** argv) {
   if (*inspect_cmd) return kiln::cli::inspect_command(inspect);
   if (*run_cmd) return kiln::cli::run_command(run);
   if (*test_cmd) return kiln::cli::test_command(test);
+  if (*bench_cmd) return kiln::cli::bench_command(bench);
   return 2;
 }

@@ -1,10 +1,12 @@
-// `kiln run MODEL -i NAME=FILE ... [-o DIR] [--format npy|pb]`: runs a model once.
+// `kiln run MODEL -i NAME=FILE ... [-o DIR] [--format npy|pb] [--profile]`: runs a model once.
 //
 // Inputs are .npy files or ONNX TensorProto / SequenceProto / OptionalProto .pb files. An input given
 // without NAME= goes to the model input its .pb names, else to the next model input that has no
 // default and is not given yet. Outputs are written to DIR (as <name>.npy, or output_K.pb in the ONNX
-// test-data layout that `kiln test` reads), or summarized on stdout.
+// test-data layout that `kiln test` reads), or summarized on stdout. --profile then prints the kernel time
+// per operator type of that one run (a first run: it includes any one-time work kernels do on first use).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "kiln/session.h"
 #include "onnx/npy.h"
 #include "onnx/tensor_proto.h"
+#include "op_profile.h"
 
 namespace fs = std::filesystem;
 
@@ -283,7 +286,7 @@ void print_outputs(const std::vector<NamedValue>& outputs) {
   }
 }
 
-int run(const RunOptions& options) {
+int run(const RunCommandOptions& options) {
   auto session = Session::load(options.model);
   if (!session.ok()) return fail(kExitError, session.status().message());
   const Session& s = **session;
@@ -292,7 +295,11 @@ int run(const RunOptions& options) {
     const bool usage = inputs.status().message().rfind("-i '", 0) == 0;
     return fail(usage ? kExitUsage : kExitError, inputs.status().message());
   }
-  auto outputs = s.run(*inputs);
+  OpProfile profile;
+  const RunOptions run_options = options.profile ? profile.run_options() : RunOptions();
+  const auto start = std::chrono::steady_clock::now();
+  auto outputs = s.run(*inputs, run_options);
+  const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (!outputs.ok()) return fail(kExitError, outputs.status().message());
   if (options.output_dir.empty()) {
     print_outputs(*outputs);
@@ -300,12 +307,16 @@ int run(const RunOptions& options) {
     Status st = write_outputs(*outputs, options.output_dir, options.format);
     if (!st.ok()) return fail(kExitError, st.message());
   }
+  if (options.profile) {
+    std::cout << "\nprofile of this run:\n";
+    profile.print(std::cout, wall_ms);
+  }
   return 0;
 }
 
 }  // namespace
 
-int run_command(const RunOptions& options) {
+int run_command(const RunCommandOptions& options) {
   // Errors are Status values; this only keeps an out-of-memory exception from aborting the process.
   try {
     return run(options);

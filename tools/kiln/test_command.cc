@@ -1,6 +1,6 @@
 // `kiln test`: runs test cases in the layout of the ONNX backend test suite
 //   CASE/model.onnx, CASE/test_data_set_N/input_K.pb, CASE/test_data_set_N/output_K.pb
-// and compares every output at ONNX's default tolerances.
+// and compares every output at ONNX's default tolerances, or at those given with --rtol / --atol.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -63,7 +63,7 @@ struct CaseResult {
 };
 
 // Runs one data set of a case; returns false with `detail` set on the first problem.
-CaseResult run_data_set(const Session& session, const fs::path& dir) {
+CaseResult run_data_set(const Session& session, const fs::path& dir, const Tolerance& tolerance) {
   CaseResult r;
   std::vector<const IoInfo*> required;
   for (const IoInfo& io : session.inputs()) {
@@ -103,14 +103,14 @@ CaseResult run_data_set(const Session& session, const fs::path& dir) {
     const IoInfo& decl = session.outputs()[k];
     auto expected = onnx_io::read_value_pb(output_files[k].string(), type_of(decl));
     if (!expected.ok()) return {false, expected.status().message(), 0};
-    Comparison c = compare_values(expected->value, (*outputs)[k].value);
+    Comparison c = compare_values(expected->value, (*outputs)[k].value, tolerance);
     r.max_abs_error = std::max(r.max_abs_error, c.max_abs_error);
     if (!c.match) return {false, "output '" + decl.name + "' " + c.mismatch, r.max_abs_error};
   }
   return r;
 }
 
-CaseResult run_case(const fs::path& case_dir) {
+CaseResult run_case(const fs::path& case_dir, const Tolerance& tolerance) {
   auto session = Session::load((case_dir / "model.onnx").string());
   if (!session.ok()) return {false, session.status().message(), 0};
   std::vector<fs::path> sets;
@@ -126,7 +126,7 @@ CaseResult run_case(const fs::path& case_dir) {
   for (const fs::path& set : sets) {
     CaseResult r;
     try {
-      r = run_data_set(**session, set);
+      r = run_data_set(**session, set, tolerance);
     } catch (const std::exception& e) {
       r = {false, std::string("exception: ") + e.what(), 0};
     }
@@ -205,7 +205,7 @@ int test_command(const TestOptions& options) {
   for (const fs::path& dir : cases) {
     const std::string id = case_id(dir);
     if (!options.filter.empty() && id.find(options.filter) == std::string::npos) continue;
-    const CaseResult r = run_case(dir);
+    const CaseResult r = run_case(dir, Tolerance{options.rtol, options.atol});
     const auto listing = expected_failures.find(id);
     const bool listed = listing != expected_failures.end();
     const bool may_pass = listed && listing->second.nondeterministic;

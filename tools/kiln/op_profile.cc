@@ -1,0 +1,48 @@
+#include "op_profile.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace kiln::cli {
+
+RunOptions OpProfile::run_options() {
+  RunOptions options;
+  options.on_node_timed = [this](const NodeTiming& t) { add(t); };
+  return options;
+}
+
+void OpProfile::add(const NodeTiming& t) {
+  std::string key(t.op_type);
+  if (!t.domain.empty()) key = std::string(t.domain) + "." + key;
+  Row& row = rows_[key];
+  ++row.nodes;
+  row.nanoseconds += t.nanoseconds;
+  total_ns_ += t.nanoseconds;
+}
+
+void OpProfile::print(std::ostream& out, double run_wall_ms) const {
+  std::vector<std::pair<std::string, Row>> sorted(rows_.begin(), rows_.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second.nanoseconds > b.second.nanoseconds; });
+  size_t width = 8;
+  for (const auto& [op, row] : sorted) width = std::max(width, op.size());
+  char line[256];
+  std::snprintf(line, sizeof line, "%-*s %6s %11s %11s %7s\n", static_cast<int>(width), "operator", "nodes", "total ms",
+                "ms/node", "share");
+  out << line;
+  const double total_ms = static_cast<double>(total_ns_) / 1e6;
+  for (const auto& [op, row] : sorted) {
+    const double ms = static_cast<double>(row.nanoseconds) / 1e6;
+    std::snprintf(line, sizeof line, "%-*s %6lld %11.3f %11.4f %6.1f%%\n", static_cast<int>(width), op.c_str(),
+                  static_cast<long long>(row.nodes), ms, ms / static_cast<double>(row.nodes),
+                  total_ms > 0 ? 100.0 * ms / total_ms : 0.0);
+    out << line;
+  }
+  std::snprintf(line, sizeof line,
+                "kernels %.3f ms of a %.3f ms run; %.3f ms outside kernels (checks, executor, copies)\n", total_ms,
+                run_wall_ms, run_wall_ms - total_ms);
+  out << line;
+}
+
+}  // namespace kiln::cli

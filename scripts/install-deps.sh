@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kiln needs, and only those that are missing.
 #   scripts/install-deps.sh          build dependencies
-#   scripts/install-deps.sh --test   build and test dependencies (ONNX test data, python3-onnx, clang)
+#   scripts/install-deps.sh --test   build and test dependencies (ONNX test data, python3-onnx, clang,
+#                                    python3-requests for the server tests)
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev
+  libboost-dev rapidjson-dev prometheus-cpp-dev
   python3-numpy
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev libonnx-testdata python3-onnx clang libclang-rt-14-dev)
+  packages+=(libgtest-dev libgmock-dev libonnx-testdata python3-onnx clang libclang-rt-14-dev
+    python3-requests)
 fi
 
 missing=()

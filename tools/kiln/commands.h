@@ -2,6 +2,8 @@
 // on stderr.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,5 +29,21 @@ struct TestOptions {
   bool quiet = false;             // print failures and the summary only
 };
 int test_command(const TestOptions& options);
+
+struct ServeOptions {
+  std::string model_repository;
+  int http_port = 8000;                  // 0: any free port (printed at start)
+  int metrics_port = 8002;
+  std::string address = "127.0.0.1";
+  std::string model_control_mode = "none";  // none | explicit
+  int threads = 0;                       // 0: one per core
+  int64_t request_timeout_ms = 0;        // 0: none unless a request sets its "timeout" parameter
+  size_t max_request_bytes = size_t{64} << 20;
+  int max_connections = 1024;
+  int idle_timeout_s = 60;
+  size_t max_queue_size = 1024;          // per model version
+};
+// Serves until SIGTERM or SIGINT, then drains queued requests and returns 0.
+int serve_command(const ServeOptions& options);
 
 }  // namespace kiln::cli

@@ -1,0 +1,237 @@
+#include "serve/http/tensor_codec.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "serve/datatype_names.h"
+
+namespace kiln::serve::http {
+
+namespace {
+
+std::string prefix(std::string_view input) { return "input '" + std::string(input) + "': "; }
+
+// Flattens nested arrays in row-major order. Depth is bounded by rapidjson's own parse.
+void flatten(const rapidjson::Value& v, std::vector<const rapidjson::Value*>* out) {
+  if (v.IsArray()) {
+    for (const auto& e : v.GetArray()) flatten(e, out);
+  } else {
+    out->push_back(&v);
+  }
+}
+
+template <typename T>
+bool convert(const rapidjson::Value& v, T* out) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.IsBool()) return false;
+    *out = v.GetBool();
+    return true;
+  } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, Float16> ||
+                       std::is_same_v<T, BFloat16>) {
+    if (!v.IsNumber()) return false;
+    if constexpr (std::is_same_v<T, double>) {
+      *out = v.GetDouble();
+    } else {
+      *out = T(static_cast<float>(v.GetDouble()));
+    }
+    return true;
+  } else if constexpr (std::is_signed_v<T>) {
+    if (!v.IsInt64()) return false;
+    const int64_t x = v.GetInt64();
+    if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) return false;
+    *out = static_cast<T>(x);
+    return true;
+  } else {
+    if (!v.IsUint64()) return false;
+    const uint64_t x = v.GetUint64();
+    if (x > std::numeric_limits<T>::max()) return false;
+    *out = static_cast<T>(x);
+    return true;
+  }
+}
+
+template <typename T>
+Status fill(const std::vector<const rapidjson::Value*>& elems, Tensor* t, std::string_view input) {
+  T* out = t->data<T>();
+  for (size_t i = 0; i < elems.size(); ++i) {
+    if (!convert<T>(*elems[i], &out[i])) {
+      return Status::InvalidArgument(prefix(input) + "element " + std::to_string(i) + " is not a valid " +
+                                     std::string(kserve_datatype_name(t->dtype())));
+    }
+  }
+  return Status::OK();
+}
+
+template <typename F>
+auto visit_type(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kBool: return f(bool{});
+    case DataType::kUInt8: return f(uint8_t{});
+    case DataType::kUInt16: return f(uint16_t{});
+    case DataType::kUInt32: return f(uint32_t{});
+    case DataType::kUInt64: return f(uint64_t{});
+    case DataType::kInt8: return f(int8_t{});
+    case DataType::kInt16: return f(int16_t{});
+    case DataType::kInt32: return f(int32_t{});
+    case DataType::kInt64: return f(int64_t{});
+    case DataType::kFloat16: return f(Float16{});
+    case DataType::kBFloat16: return f(BFloat16{});
+    case DataType::kFloat64: return f(double{});
+    case DataType::kFloat32:
+    default: return f(float{});
+  }
+}
+
+void write_float(double x, bool single, JsonWriter* w) {
+  if (std::isnan(x)) {
+    w->RawValue("NaN", 3, rapidjson::kNumberType);
+  } else if (std::isinf(x)) {
+    w->RawValue(x > 0 ? "Infinity" : "-Infinity", x > 0 ? 8 : 9, rapidjson::kNumberType);
+  } else if (single) {
+    // The shortest text that reads back as the same float, so 0.1f prints as 0.1, not 0.100000001.
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), static_cast<float>(x));
+    w->RawValue(buf, static_cast<size_t>(end - buf), rapidjson::kNumberType);
+  } else {
+    w->Double(x);
+  }
+}
+
+}  // namespace
+
+Expected<int64_t> checked_element_count(const Shape& shape, std::string_view input) {
+  // 2^40 elements is far beyond any body kiln accepts; the bound only keeps the product from overflowing.
+  constexpr int64_t kMax = int64_t{1} << 40;
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " has a negative dim");
+    if (d != 0 && n > kMax / d) return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " is too large");
+    n *= d;
+  }
+  return n;
+}
+
+Expected<Tensor> tensor_from_json(const rapidjson::Value& data, DataType dtype, const Shape& shape,
+                                  std::string_view input) {
+  KILN_ASSIGN_OR_RETURN(int64_t count, checked_element_count(shape, input));
+  std::vector<const rapidjson::Value*> elems;
+  flatten(data, &elems);
+  if (static_cast<int64_t>(elems.size()) != count) {
+    return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " needs " +
+                                   std::to_string(count) + " elements, data has " + std::to_string(elems.size()));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape));
+  if (dtype == DataType::kString) {
+    std::string* out = t.data<std::string>();
+    for (size_t i = 0; i < elems.size(); ++i) {
+      if (!elems[i]->IsString()) {
+        return Status::InvalidArgument(prefix(input) + "element " + std::to_string(i) + " is not a string (BYTES)");
+      }
+      out[i].assign(elems[i]->GetString(), elems[i]->GetStringLength());
+    }
+    return t;
+  }
+  Status st = visit_type(dtype, [&](auto tag) { return fill<decltype(tag)>(elems, &t, input); });
+  if (!st.ok()) return st;
+  return t;
+}
+
+Expected<Tensor> tensor_from_binary(std::string_view bytes, DataType dtype, const Shape& shape,
+                                    std::string_view input) {
+  KILN_ASSIGN_OR_RETURN(int64_t count, checked_element_count(shape, input));
+  if (dtype == DataType::kString) {
+    std::vector<std::string_view> items;
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+      if (bytes.size() - pos < 4) return Status::InvalidArgument(prefix(input) + "truncated BYTES length prefix");
+      uint32_t len = 0;
+      for (int b = 3; b >= 0; --b) len = (len << 8) | static_cast<unsigned char>(bytes[pos + static_cast<size_t>(b)]);
+      pos += 4;
+      if (bytes.size() - pos < len) return Status::InvalidArgument(prefix(input) + "truncated BYTES element");
+      items.push_back(bytes.substr(pos, len));
+      pos += len;
+    }
+    if (static_cast<int64_t>(items.size()) != count) {
+      return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " needs " +
+                                     std::to_string(count) + " BYTES elements, binary data has " +
+                                     std::to_string(items.size()));
+    }
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape));
+    for (size_t i = 0; i < items.size(); ++i) t.data<std::string>()[i] = std::string(items[i]);
+    return t;
+  }
+  const size_t expected = static_cast<size_t>(count) * data_type_size(dtype);
+  if (bytes.size() != expected) {
+    return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " of " +
+                                   std::string(kserve_datatype_name(dtype)) + " needs " + std::to_string(expected) +
+                                   " bytes, binary_data_size is " + std::to_string(bytes.size()));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape));
+  if (expected > 0) std::memcpy(t.raw(), bytes.data(), expected);  // x86-64 and the protocol: little-endian
+  if (dtype == DataType::kBool) {
+    // Any nonzero byte is true; normalize so the engine only ever sees 0 and 1.
+    auto* b = static_cast<unsigned char*>(t.raw());
+    for (int64_t i = 0; i < count; ++i) b[i] = b[i] != 0;
+  }
+  return t;
+}
+
+void write_tensor_json(const Tensor& t, JsonWriter* w) {
+  w->StartArray();
+  const int64_t n = t.size();
+  switch (t.dtype()) {
+    case DataType::kString:
+      for (int64_t i = 0; i < n; ++i) {
+        const std::string& s = t.data<std::string>()[i];
+        w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+      }
+      break;
+    case DataType::kBool:
+      for (int64_t i = 0; i < n; ++i) w->Bool(t.data<bool>()[i]);
+      break;
+    case DataType::kFloat32:
+      for (int64_t i = 0; i < n; ++i) write_float(t.data<float>()[i], true, w);
+      break;
+    case DataType::kFloat16:
+      for (int64_t i = 0; i < n; ++i) write_float(static_cast<float>(t.data<Float16>()[i]), true, w);
+      break;
+    case DataType::kBFloat16:
+      for (int64_t i = 0; i < n; ++i) write_float(static_cast<float>(t.data<BFloat16>()[i]), true, w);
+      break;
+    case DataType::kFloat64:
+      for (int64_t i = 0; i < n; ++i) write_float(t.data<double>()[i], false, w);
+      break;
+    case DataType::kUInt64:
+      for (int64_t i = 0; i < n; ++i) w->Uint64(t.data<uint64_t>()[i]);
+      break;
+    default:
+      visit_type(t.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_integral_v<T>) {
+          for (int64_t i = 0; i < n; ++i) w->Int64(static_cast<int64_t>(t.data<T>()[i]));
+        }
+        return 0;
+      });
+  }
+  w->EndArray();
+}
+
+size_t append_tensor_binary(const Tensor& t, std::string* out) {
+  const size_t before = out->size();
+  if (t.dtype() == DataType::kString) {
+    for (int64_t i = 0; i < t.size(); ++i) {
+      const std::string& s = t.data<std::string>()[i];
+      const auto len = static_cast<uint32_t>(s.size());
+      for (int b = 0; b < 4; ++b) out->push_back(static_cast<char>((len >> (8 * b)) & 0xff));
+      out->append(s);
+    }
+  } else {
+    out->append(static_cast<const char*>(t.raw()), t.bytes());
+  }
+  return out->size() - before;
+}
+
+}  // namespace kiln::serve::http

@@ -1,0 +1,117 @@
+// `kiln serve`: the KServe v2 HTTP server over a model repository, with Prometheus metrics.
+//
+// Threads: SIGTERM/SIGINT are blocked in every thread and taken by the main thread with sigwait, so
+// shutdown runs as ordinary code, not in a signal handler. `--threads` I/O threads run both HTTP
+// servers; each model version runs up to `--threads` instances, so compute never asks for more
+// threads than the budget the operator gave.
+#include <pthread.h>
+#include <signal.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "commands.h"
+#include "serve/http/http_server.h"
+#include "serve/http/kserve_routes.h"
+#include "serve/http/metrics_routes.h"
+#include "serve/metrics.h"
+#include "serve/model_repository.h"
+
+namespace kiln::cli {
+
+namespace {
+
+void print_banner(const ServeOptions& o, const serve::ModelRepository& repo, uint16_t http_port, uint16_t metrics_port) {
+  std::cout << "kiln serve: model repository " << o.model_repository << " (control mode " << o.model_control_mode
+            << ")\n";
+  for (const serve::ModelIndexEntry& e : repo.index()) {
+    std::cout << "  model " << e.name;
+    if (e.version > 0) std::cout << " version " << e.version;
+    std::cout << ": " << e.state;
+    if (!e.reason.empty()) std::cout << " (" << e.reason << ")";
+    std::cout << "\n";
+  }
+  // Tests and scripts read the ports from these two lines when they ask for port 0.
+  std::cout << "HTTP (KServe v2) listening on " << o.address << ":" << http_port << "\n";
+  std::cout << "metrics listening on " << o.address << ":" << metrics_port << " at /metrics\n" << std::flush;
+}
+
+}  // namespace
+
+int serve_command(const ServeOptions& options) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by every thread started below
+
+  const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  serve::ServeMetrics metrics;
+  serve::RepositoryOptions ropts;
+  ropts.root = options.model_repository;
+  ropts.mode = options.model_control_mode == "explicit" ? serve::ModelControlMode::kExplicit
+                                                         : serve::ModelControlMode::kNone;
+  ropts.scheduler.max_instances = threads;
+  ropts.scheduler.max_queue_size = options.max_queue_size;
+  serve::ModelRepository repo(ropts, &metrics);
+  if (ropts.mode == serve::ModelControlMode::kNone) {
+    auto failures = repo.load_all();
+    if (!failures.ok()) {
+      std::cerr << "error: " << failures.status().message() << "\n";
+      return 1;
+    }
+    for (const Status& st : *failures) std::cerr << "warning: " << st.message() << "\n";
+  }
+
+  boost::asio::io_context ioc(threads);
+  serve::http::RoutesOptions routes_options;
+  routes_options.server_version = KILN_VERSION;
+  routes_options.default_timeout = std::chrono::milliseconds(options.request_timeout_ms);
+  serve::http::KServeRoutes routes(&repo, &metrics, ioc, routes_options);
+  serve::http::HttpLimits limits;
+  limits.max_body_bytes = options.max_request_bytes;
+  limits.max_connections = options.max_connections;
+  limits.idle_timeout = std::chrono::seconds(options.idle_timeout_s);
+  serve::http::HttpServer http(ioc, limits, [&routes](serve::http::HttpRequest&& r, serve::http::Responder s) {
+    routes.handle(std::move(r), std::move(s));
+  });
+  serve::http::HttpLimits metrics_limits;
+  metrics_limits.max_body_bytes = 1 << 16;
+  metrics_limits.max_connections = 64;
+  serve::http::HttpServer metrics_http(ioc, metrics_limits, serve::http::metrics_handler(metrics.registry()));
+  for (auto [server, port] : {std::pair{&http, options.http_port}, std::pair{&metrics_http, options.metrics_port}}) {
+    if (Status st = server->listen(options.address, static_cast<uint16_t>(port)); !st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      return 1;
+    }
+  }
+
+  auto work = boost::asio::make_work_guard(ioc);
+  std::vector<std::thread> io_threads;
+  for (int i = 0; i < threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
+  print_banner(options, repo, http.port(), metrics_http.port());
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cout << "kiln serve: signal " << sig << ", draining\n" << std::flush;
+  // Stop taking connections, let every queued request finish, then wait (bounded) for the answers to
+  // be written before stopping the I/O threads.
+  http.stop_accepting();
+  metrics_http.stop_accepting();
+  repo.shutdown();
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (http.active_requests() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  work.reset();
+  ioc.stop();
+  for (std::thread& t : io_threads) t.join();
+  std::cout << "kiln serve: stopped\n" << std::flush;
+  return 0;
+}
+
+}  // namespace kiln::cli

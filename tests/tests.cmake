@@ -14,3 +14,12 @@ endif()
 
 # The bundled example: kiln's logits against the ones torch computed when it exported the model.
 add_test(NAME example.digits COMMAND kiln_cli test ${CMAKE_CURRENT_SOURCE_DIR}/examples/digits)
+
+# kiln serve end to end: a Python client (requests) against `kiln serve` on ephemeral loopback ports,
+# over model repositories built at test time with onnx.helper.
+find_program(KILN_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(KILN_PYTHON3)
+  add_test(NAME server.http
+           COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/serve_test.py --kiln $<TARGET_FILE:kiln_cli>)
+  set_tests_properties(server.http PROPERTIES TIMEOUT 300)
+endif()

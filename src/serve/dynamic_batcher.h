@@ -28,20 +28,20 @@
 namespace kiln::serve {
 
 struct BatcherOptions {
-  std::string name;                 // "model 'x' version 1", for error messages
-  int64_t max_batch_size = 0;       // 0: never merge
+  std::string name;            // "model 'x' version 1", for error messages
+  int64_t max_batch_size = 0;  // 0: never merge
   std::vector<int64_t> preferred_batch_sizes;
   std::chrono::microseconds max_queue_delay{0};
-  size_t max_queue_size = 1024;     // queued requests beyond this are rejected
-  int instance_count = 1;           // worker threads executing batches
+  size_t max_queue_size = 1024;  // queued requests beyond this are rejected
+  int instance_count = 1;        // worker threads executing batches
 };
 
 // Where a request's time went, for metrics.
 struct RequestTiming {
-  Clock::duration queue{};          // enqueue to dispatch
-  Clock::duration compute_input{};  // merging inputs
-  Clock::duration compute_infer{};  // the model run
-  Clock::duration compute_output{}; // splitting outputs
+  Clock::duration queue{};           // enqueue to dispatch
+  Clock::duration compute_input{};   // merging inputs
+  Clock::duration compute_infer{};   // the model run
+  Clock::duration compute_output{};  // splitting outputs
 };
 
 class DynamicBatcher {
@@ -94,9 +94,9 @@ class DynamicBatcher {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;   // guarded by mu_
-  bool forming_ = false;     // guarded by mu_: a worker is forming a batch
-  bool stopping_ = false;    // guarded by mu_
+  std::deque<Item> queue_;  // guarded by mu_
+  bool forming_ = false;    // guarded by mu_: a worker is forming a batch
+  bool stopping_ = false;   // guarded by mu_
   std::vector<std::thread> workers_;
   std::once_flag joined_;
 };

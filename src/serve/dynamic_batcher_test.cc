@@ -40,11 +40,12 @@ struct Recorder {
 
 // Submits and returns a future of the result.
 std::future<Expected<std::vector<NamedValue>>> submit(DynamicBatcher& b, std::vector<NamedValue> in,
-                                                       Clock::time_point deadline = Clock::time_point::max()) {
+                                                      Clock::time_point deadline = Clock::time_point::max()) {
   auto p = std::make_shared<std::promise<Expected<std::vector<NamedValue>>>>();
   auto f = p->get_future();
-  Status st = b.submit(std::move(in), deadline,
-                       [p](Expected<std::vector<NamedValue>> out, const RequestTiming&) { p->set_value(std::move(out)); });
+  Status st = b.submit(std::move(in), deadline, [p](Expected<std::vector<NamedValue>> out, const RequestTiming&) {
+    p->set_value(std::move(out));
+  });
   if (!st.ok()) p->set_value(st);
   return f;
 }
@@ -195,8 +196,7 @@ TEST(DynamicBatcherTest, ShutdownDrainsQueuedRequests) {
                       .ok());
     }
     b.shutdown();  // must not wait the 10s delay
-    EXPECT_EQ(b.submit(rows_input({1, 1}, 0), Clock::time_point::max(), nullptr).code(),
-              StatusCode::kUnavailable);
+    EXPECT_EQ(b.submit(rows_input({1, 1}, 0), Clock::time_point::max(), nullptr).code(), StatusCode::kUnavailable);
   }
   EXPECT_EQ(done.load(), 6);
 }

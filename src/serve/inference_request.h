@@ -17,8 +17,8 @@ using Clock = std::chrono::steady_clock;
 
 struct InferenceRequest {
   std::string model;
-  int64_t version = 0;           // 0: the model's latest ready version
-  std::string id;                // echoed back in the response
+  int64_t version = 0;  // 0: the model's latest ready version
+  std::string id;       // echoed back in the response
   std::vector<NamedValue> inputs;
   std::vector<std::string> requested_outputs;  // empty: all outputs
   // The request fails with Unavailable when it is still queued at this time; max() means no timeout.

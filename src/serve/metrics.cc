@@ -18,8 +18,8 @@ ServeMetrics::ServeMetrics()
       exec_count_(counter(*registry_, "nv_inference_exec_count", "Number of model executions (batches)")),
       request_us_(counter(*registry_, "nv_inference_request_duration_us", "Cumulative request duration (us)")),
       queue_us_(counter(*registry_, "nv_inference_queue_duration_us", "Cumulative time requests spent queued (us)")),
-      input_us_(counter(*registry_, "nv_inference_compute_input_duration_us",
-                        "Cumulative time merging batch inputs (us)")),
+      input_us_(
+          counter(*registry_, "nv_inference_compute_input_duration_us", "Cumulative time merging batch inputs (us)")),
       infer_us_(counter(*registry_, "nv_inference_compute_infer_duration_us", "Cumulative model run time (us)")),
       output_us_(counter(*registry_, "nv_inference_compute_output_duration_us",
                          "Cumulative time splitting batch outputs (us)")),
@@ -41,13 +41,12 @@ std::shared_ptr<ModelMetrics> ServeMetrics::for_model(const std::string& model, 
   const prometheus::Labels labels{{"model", model}, {"version", std::to_string(version)}};
   // Buckets from 100us to 10s: a tiny model on loopback answers in well under a millisecond, a large
   // one under load in seconds.
-  static const prometheus::Histogram::BucketBoundaries kBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                                0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                                1,      2.5,     5,      10};
-  return std::make_shared<ModelMetrics>(ModelMetrics{
-      success_.Add(labels), failure_.Add(labels), inference_count_.Add(labels), exec_count_.Add(labels),
-      request_us_.Add(labels), queue_us_.Add(labels), input_us_.Add(labels), infer_us_.Add(labels),
-      output_us_.Add(labels), latency_.Add(labels, kBuckets), queue_size_.Add(labels)});
+  static const prometheus::Histogram::BucketBoundaries kBuckets{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return std::make_shared<ModelMetrics>(
+      ModelMetrics{success_.Add(labels), failure_.Add(labels), inference_count_.Add(labels), exec_count_.Add(labels),
+                   request_us_.Add(labels), queue_us_.Add(labels), input_us_.Add(labels), infer_us_.Add(labels),
+                   output_us_.Add(labels), latency_.Add(labels, kBuckets), queue_size_.Add(labels)});
 }
 
 }  // namespace kiln::serve

@@ -21,8 +21,8 @@ namespace kiln::serve {
 struct ModelMetrics {
   prometheus::Counter& request_success;
   prometheus::Counter& request_failure;
-  prometheus::Counter& inference_count;   // rows inferred (a batch of 8 counts 8)
-  prometheus::Counter& execution_count;   // model runs (a batch of 8 counts 1); their ratio is the batching
+  prometheus::Counter& inference_count;  // rows inferred (a batch of 8 counts 8)
+  prometheus::Counter& execution_count;  // model runs (a batch of 8 counts 1); their ratio is the batching
   prometheus::Counter& request_duration_us;
   prometheus::Counter& queue_duration_us;
   prometheus::Counter& compute_input_duration_us;

@@ -96,7 +96,8 @@ Expected<ModelConfig> parse_model_config(std::string_view text, std::string_view
   if (!groups.empty()) {
     c.instance_count = 0;
     for (const TextValue& g : groups) {
-      if (g.kind != TextValue::Kind::kMessage) return Status::InvalidArgument(where + "instance_group: expected a message");
+      if (g.kind != TextValue::Kind::kMessage)
+        return Status::InvalidArgument(where + "instance_group: expected a message");
       KILN_ASSIGN_OR_RETURN(int64_t n, int_field(*g.message, "count", 1, where + "instance_group."));
       if (n <= 0) return Status::InvalidArgument(where + "instance_group.count must be > 0");
       c.instance_count += n;
@@ -135,8 +136,8 @@ Status complete_list(const std::string& model, const char* kind, const std::vect
     bool found = false;
     for (const IoInfo& io : from_model) found = found || io.name == t.name;
     if (!found) {
-      return Status::InvalidArgument("model '" + model + "': config " + kind + " '" + t.name +
-                                     "' is not a " + kind + " of the ONNX model");
+      return Status::InvalidArgument("model '" + model + "': config " + kind + " '" + t.name + "' is not a " + kind +
+                                     " of the ONNX model");
     }
   }
   std::vector<TensorConfig> out;

@@ -29,8 +29,8 @@ struct TensorConfig {
 struct VersionPolicy {
   enum class Kind { kLatest, kAll, kSpecific };
   Kind kind = Kind::kLatest;
-  int64_t num_versions = 1;        // for kLatest
-  std::vector<int64_t> versions;   // for kSpecific
+  int64_t num_versions = 1;       // for kLatest
+  std::vector<int64_t> versions;  // for kSpecific
 };
 
 struct ModelConfig {

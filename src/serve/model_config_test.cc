@@ -10,18 +10,33 @@ namespace {
 
 TEST(ModelConfigTest, ParsesTritonConfig) {
   const char* text = R"pb(
-    name: "resnet"   # a comment
+    name: "resnet"  # a comment
     platform: "onnxruntime_onnx"
-    max_batch_size: 8
-    input [ { name: "x" data_type: TYPE_FP32 dims: [ 3, -1 ] } ]
-    output [
-      { name: "y", data_type: TYPE_INT64, dims: [ 10 ] },
-      { name: "z" data_type: TYPE_STRING dims: 1 }
-    ]
-    dynamic_batching { preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 100 }
-    instance_group [ { count: 2 kind: KIND_CPU }, { count: 1 } ]
-    version_policy: { specific { versions: [1, 3] } }
-    optimization { execution_accelerators { cpu_execution_accelerator: [ { name: "x" } ] } }
+    max_batch_size: 8 input
+    [ {
+      name: "x"
+      data_type: TYPE_FP32
+      dims: [ 3, -1 ]
+    }] output
+    [ {
+      name: "y",
+      data_type: TYPE_INT64,
+      dims: [ 10 ]
+    }
+      , { name: "z" data_type: TYPE_STRING dims: 1 }]
+    dynamic_batching {
+      preferred_batch_size: [ 4, 8 ]
+      max_queue_delay_microseconds: 100
+    } instance_group
+    [ { count: 2 kind: KIND_CPU }
+      , { count: 1 }]
+    version_policy: { specific { versions: [ 1, 3 ] } }
+    optimization {
+      execution_accelerators {
+        cpu_execution_accelerator:
+        [ { name: "x" }]
+      }
+    }
   )pb";
   auto c = parse_model_config(text, "config.pbtxt");
   ASSERT_TRUE(c.ok()) << c.status().to_string();
@@ -55,8 +70,7 @@ TEST(ModelConfigTest, DefaultsWhenEmpty) {
 TEST(ModelConfigTest, ErrorsNameFileLineAndField) {
   auto bad_syntax = parse_model_config("name: \"a\"\nmax_batch_size 8", "m/config.pbtxt");
   ASSERT_FALSE(bad_syntax.ok());
-  EXPECT_NE(bad_syntax.status().message().find("m/config.pbtxt:2"), std::string::npos)
-      << bad_syntax.status().message();
+  EXPECT_NE(bad_syntax.status().message().find("m/config.pbtxt:2"), std::string::npos) << bad_syntax.status().message();
   auto bad_int = parse_model_config("max_batch_size: \"eight\"", "c");
   ASSERT_FALSE(bad_int.ok());
   EXPECT_NE(bad_int.status().message().find("max_batch_size"), std::string::npos);

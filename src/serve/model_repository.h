@@ -77,7 +77,7 @@ class ModelRepository {
 
   const RepositoryOptions options_;
   ServeMetrics* const metrics_;
-  std::mutex load_mu_;             // serializes load/unload so two reloads of a model do not race
+  std::mutex load_mu_;  // serializes load/unload so two reloads of a model do not race
   mutable std::mutex mu_;
   std::map<std::string, Model> models_;  // guarded by mu_
   bool shutting_down_ = false;           // guarded by mu_

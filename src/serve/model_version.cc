@@ -31,9 +31,8 @@ Status warm_up(const Session& session, const ModelConfig& config) {
   return Status::OK();
 }
 
-Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& path, int64_t version,
-                                                          ModelConfig config, const SchedulerOptions& options,
-                                                          ServeMetrics* metrics) {
+Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& path, int64_t version, ModelConfig config,
+                                                           const SchedulerOptions& options, ServeMetrics* metrics) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::load(path));
   KILN_RETURN_IF_ERROR(complete_model_config(*session, &config));
   for (const auto* list : {&config.inputs, &config.outputs}) {
@@ -51,7 +50,8 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
   bopts.preferred_batch_sizes = config.preferred_batch_sizes;
   bopts.max_queue_delay = std::chrono::microseconds(config.max_queue_delay_us);
   bopts.max_queue_size = options.max_queue_size;
-  bopts.instance_count = static_cast<int>(std::clamp<int64_t>(config.instance_count, 1, std::max(1, options.max_instances)));
+  bopts.instance_count =
+      static_cast<int>(std::clamp<int64_t>(config.instance_count, 1, std::max(1, options.max_instances)));
   std::shared_ptr<ModelMetrics> mm = metrics->for_model(config.name, version);
   std::unique_ptr<ModelVersion> mv(new ModelVersion(std::move(session), version, std::move(config), mm));
   const Session* s = mv->session_.get();

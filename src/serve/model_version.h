@@ -15,7 +15,7 @@
 namespace kiln::serve {
 
 struct SchedulerOptions {
-  int max_instances = 1;          // the process's thread budget caps each version's instance count
+  int max_instances = 1;  // the process's thread budget caps each version's instance count
   size_t max_queue_size = 1024;
 };
 

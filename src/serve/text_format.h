@@ -35,8 +35,8 @@ struct TextMessage {
 struct TextValue {
   enum class Kind { kString, kNumber, kIdentifier, kMessage };
   Kind kind = Kind::kString;
-  std::string text;                       // the unquoted string, the number's or identifier's spelling
-  std::shared_ptr<TextMessage> message;   // for kMessage
+  std::string text;                      // the unquoted string, the number's or identifier's spelling
+  std::shared_ptr<TextMessage> message;  // for kMessage
 
   // Integer value of a kNumber; InvalidArgument naming `what` otherwise.
   Expected<int64_t> as_int(std::string_view what) const;

@@ -9,7 +9,6 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -25,7 +24,8 @@ namespace kiln::cli {
 
 namespace {
 
-void print_banner(const ServeOptions& o, const serve::ModelRepository& repo, uint16_t http_port, uint16_t metrics_port) {
+void print_banner(const ServeOptions& o, const serve::ModelRepository& repo, uint16_t http_port,
+                  uint16_t metrics_port) {
   std::cout << "kiln serve: model repository " << o.model_repository << " (control mode " << o.model_control_mode
             << ")\n";
   for (const serve::ModelIndexEntry& e : repo.index()) {
@@ -53,8 +53,8 @@ int serve_command(const ServeOptions& options) {
   serve::ServeMetrics metrics;
   serve::RepositoryOptions ropts;
   ropts.root = options.model_repository;
-  ropts.mode = options.model_control_mode == "explicit" ? serve::ModelControlMode::kExplicit
-                                                         : serve::ModelControlMode::kNone;
+  ropts.mode =
+      options.model_control_mode == "explicit" ? serve::ModelControlMode::kExplicit : serve::ModelControlMode::kNone;
   ropts.scheduler.max_instances = threads;
   ropts.scheduler.max_queue_size = options.max_queue_size;
   serve::ModelRepository repo(ropts, &metrics);

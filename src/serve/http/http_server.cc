@@ -4,7 +4,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
-
 #include <optional>
 
 namespace kiln::serve::http {

@@ -6,11 +6,10 @@
 // connection are answered in order, one at a time, as HTTP/1.1 without pipelining requires.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -33,7 +32,7 @@ struct HttpLimits {
   size_t max_body_bytes = size_t{64} << 20;  // a 4096x4096 FP32 tensor in binary form still fits
   size_t max_header_bytes = 16 << 10;
   int max_connections = 1024;
-  std::chrono::seconds idle_timeout{60};     // a connection with no complete request for this long closes
+  std::chrono::seconds idle_timeout{60};  // a connection with no complete request for this long closes
 };
 
 class HttpServer {

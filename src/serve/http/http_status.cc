@@ -7,17 +7,22 @@ namespace kiln::serve::http {
 
 unsigned http_status_for(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return 200;
+    case StatusCode::kOk:
+      return 200;
     case StatusCode::kInvalidArgument:
     case StatusCode::kCorruption:
     case StatusCode::kFailedPrecondition:
-    case StatusCode::kUnimplemented: return 400;
-    case StatusCode::kNotFound: return 404;
+    case StatusCode::kUnimplemented:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
     case StatusCode::kUnavailable:
-    case StatusCode::kResourceExhausted: return 503;
+    case StatusCode::kResourceExhausted:
+      return 503;
     case StatusCode::kIOError:
     case StatusCode::kInternal:
-    default: return 500;
+    default:
+      return 500;
   }
 }
 

@@ -14,7 +14,8 @@ namespace {
 Expected<bool> bool_param(const rapidjson::Value& params, const char* key, std::string_view where) {
   auto it = params.FindMember(key);
   if (it == params.MemberEnd()) return false;
-  if (!it->value.IsBool()) return Status::InvalidArgument(std::string(where) + "parameter '" + key + "' must be a boolean");
+  if (!it->value.IsBool())
+    return Status::InvalidArgument(std::string(where) + "parameter '" + key + "' must be a boolean");
   return it->value.GetBool();
 }
 
@@ -188,8 +189,9 @@ Expected<EncodedInferResponse> encode_infer_response(const InferenceResponse& re
   w.EndObject();
   EncodedInferResponse out;
   out.body.assign(buffer.GetString(), buffer.GetSize());
-  if (!binary.empty() || std::any_of(request.binary_output.begin(), request.binary_output.end(),
-                                     [](const auto& kv) { return kv.second; }) ||
+  if (!binary.empty() ||
+      std::any_of(request.binary_output.begin(), request.binary_output.end(),
+                  [](const auto& kv) { return kv.second; }) ||
       request.binary_output_default) {
     out.header_length = out.body.size();
     out.body += binary;

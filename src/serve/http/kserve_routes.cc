@@ -1,9 +1,9 @@
 #include "serve/http/kserve_routes.h"
 
-#include <boost/asio/post.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <vector>
 
@@ -92,7 +92,8 @@ HttpResponse model_config(const ModelVersion& mv) {
       w.Key("name");
       w.String(t.name);
       w.Key("data_type");
-      w.String("TYPE_" + std::string(kserve_datatype_name(t.dtype) == "BYTES" ? "STRING" : kserve_datatype_name(t.dtype)));
+      w.String("TYPE_" +
+               std::string(kserve_datatype_name(t.dtype) == "BYTES" ? "STRING" : kserve_datatype_name(t.dtype)));
       w.Key("dims");
       w.StartArray();
       // Config dims exclude the batch dimension when the model batches.
@@ -127,7 +128,8 @@ HttpResponse model_config(const ModelVersion& mv) {
 }
 
 HttpResponse flag_response(const char* key, bool value, unsigned status_if_false) {
-  return json_response(value ? 200 : status_if_false, std::string("{\"") + key + "\":" + (value ? "true" : "false") + "}");
+  return json_response(value ? 200 : status_if_false,
+                       std::string("{\"") + key + "\":" + (value ? "true" : "false") + "}");
 }
 
 Expected<int64_t> parse_version(const std::string& text) {
@@ -260,8 +262,8 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
     std::string_view v(it->value().data(), it->value().size());
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc() || p != v.data() + v.size()) {
-      return respond(error_response(Status::InvalidArgument("Inference-Header-Content-Length '" + std::string(v) +
-                                                            "' is not a byte count")));
+      return respond(error_response(
+          Status::InvalidArgument("Inference-Header-Content-Length '" + std::string(v) + "' is not a byte count")));
     }
     header_length = n;
   }

@@ -68,20 +68,33 @@ Status fill(const std::vector<const rapidjson::Value*>& elems, Tensor* t, std::s
 template <typename F>
 auto visit_type(DataType t, F&& f) {
   switch (t) {
-    case DataType::kBool: return f(bool{});
-    case DataType::kUInt8: return f(uint8_t{});
-    case DataType::kUInt16: return f(uint16_t{});
-    case DataType::kUInt32: return f(uint32_t{});
-    case DataType::kUInt64: return f(uint64_t{});
-    case DataType::kInt8: return f(int8_t{});
-    case DataType::kInt16: return f(int16_t{});
-    case DataType::kInt32: return f(int32_t{});
-    case DataType::kInt64: return f(int64_t{});
-    case DataType::kFloat16: return f(Float16{});
-    case DataType::kBFloat16: return f(BFloat16{});
-    case DataType::kFloat64: return f(double{});
+    case DataType::kBool:
+      return f(bool{});
+    case DataType::kUInt8:
+      return f(uint8_t{});
+    case DataType::kUInt16:
+      return f(uint16_t{});
+    case DataType::kUInt32:
+      return f(uint32_t{});
+    case DataType::kUInt64:
+      return f(uint64_t{});
+    case DataType::kInt8:
+      return f(int8_t{});
+    case DataType::kInt16:
+      return f(int16_t{});
+    case DataType::kInt32:
+      return f(int32_t{});
+    case DataType::kInt64:
+      return f(int64_t{});
+    case DataType::kFloat16:
+      return f(Float16{});
+    case DataType::kBFloat16:
+      return f(BFloat16{});
+    case DataType::kFloat64:
+      return f(double{});
     case DataType::kFloat32:
-    default: return f(float{});
+    default:
+      return f(float{});
   }
 }
 
@@ -107,8 +120,10 @@ Expected<int64_t> checked_element_count(const Shape& shape, std::string_view inp
   constexpr int64_t kMax = int64_t{1} << 40;
   int64_t n = 1;
   for (int64_t d : shape) {
-    if (d < 0) return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " has a negative dim");
-    if (d != 0 && n > kMax / d) return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " is too large");
+    if (d < 0)
+      return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " has a negative dim");
+    if (d != 0 && n > kMax / d)
+      return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " is too large");
     n *= d;
   }
   return n;

@@ -26,8 +26,7 @@ Expected<int64_t> checked_element_count(const Shape& shape, std::string_view inp
 Expected<Tensor> tensor_from_json(const rapidjson::Value& data, DataType dtype, const Shape& shape,
                                   std::string_view input);
 // Builds a tensor from its binary form; InvalidArgument when the byte count does not match the shape.
-Expected<Tensor> tensor_from_binary(std::string_view bytes, DataType dtype, const Shape& shape,
-                                    std::string_view input);
+Expected<Tensor> tensor_from_binary(std::string_view bytes, DataType dtype, const Shape& shape, std::string_view input);
 
 // Writes the elements as a flat JSON array. Non-finite floats are written as NaN/Infinity/-Infinity,
 // which Python's json and rapidjson (kParseNanAndInfFlag) read, since JSON itself has no spelling.

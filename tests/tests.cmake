@@ -22,4 +22,10 @@ if(KILN_PYTHON3)
   add_test(NAME server.http
            COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/serve_test.py --kiln $<TARGET_FILE:kiln_cli>)
   set_tests_properties(server.http PROPERTIES TIMEOUT 300)
+  # Every curl example in docs/protocol.md, against the bundled example repository.
+  add_test(NAME server.protocol_doc
+           COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/protocol_doc_test.py
+                   --kiln $<TARGET_FILE:kiln_cli> --doc ${CMAKE_CURRENT_SOURCE_DIR}/docs/protocol.md
+                   --repository ${CMAKE_CURRENT_SOURCE_DIR}/examples/model_repository)
+  set_tests_properties(server.protocol_doc PROPERTIES TIMEOUT 120)
 endif()

@@ -36,6 +36,7 @@ struct ServeOptions {
   int metrics_port = 8002;
   std::string address = "127.0.0.1";
   std::string model_control_mode = "none";  // none | explicit
+  std::vector<std::string> load_models;     // explicit mode: load these at start
   int threads = 0;                       // 0: one per core
   int64_t request_timeout_ms = 0;        // 0: none unless a request sets its "timeout" parameter
   size_t max_request_bytes = size_t{64} << 20;

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--model-control-mode", serve.model_control_mode, "none: load all at start; explicit: "
                                                                           "load and unload through the repository API")
       ->check(CLI::IsMember({"none", "explicit"}));
+  serve_cmd->add_option("--load-model", serve.load_models, "In explicit mode, load this model at start; repeatable");
   serve_cmd->add_option("--threads", serve.threads, "Thread budget: I/O threads and instances per model (0: cores)")
       ->check(CLI::Range(0, 1024));
   serve_cmd->add_option("--request-timeout-ms", serve.request_timeout_ms,

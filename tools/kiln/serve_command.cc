@@ -65,6 +65,10 @@ int serve_command(const ServeOptions& options) {
       return 1;
     }
     for (const Status& st : *failures) std::cerr << "warning: " << st.message() << "\n";
+  } else {
+    for (const std::string& name : options.load_models) {
+      if (Status st = repo.load(name); !st.ok()) std::cerr << "warning: " << st.message() << "\n";
+    }
   }
 
   boost::asio::io_context ioc(threads);

@@ -326,6 +326,12 @@ def test_bad_input(s):
          json.dumps({"inputs": [dict(x_ok, shape=[9, 4], data=[0] * 36)]}), {}, 400, "max_batch_size"),
         ("huge shape with tiny data", "/v2/models/simple/infer",
          json.dumps({"inputs": [dict(x_ok, shape=[1 << 40, 1 << 30])]}), {}, 400, "too large"),
+        ("JSON nested 200000 deep", "/v2/models/simple/infer", '{"inputs": ' + "[" * 200000, {}, 400,
+         "malformed JSON"),
+        ("data nested 100 deep", "/v2/models/simple/infer",
+         '{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": ' + "[" * 100 + "1" + "]" * 100
+         + "}]}", {}, 400,
+         "nested"),
         ("unknown model", "/v2/models/nope/infer", json.dumps({"inputs": [x_ok]}), {}, 404, "unknown model"),
         ("unknown version", "/v2/models/simple/versions/7/infer", json.dumps({"inputs": [x_ok]}), {}, 404,
          "no version 7"),

@@ -47,7 +47,8 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
     json_size = *header_length;
   }
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseNanAndInfFlag>(body.data(), json_size);
+  // Iterative parsing: a body of nested '[' must not recurse once per level and overflow the stack.
+  doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag>(body.data(), json_size);
   if (doc.HasParseError()) {
     return Status::InvalidArgument(std::string("malformed JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
                                    ": " + rapidjson::GetParseError_En(doc.GetParseError()));

@@ -240,7 +240,15 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond) {
       if (!get) return method_not_allowed();
       auto mv = repository_->find(model, version);
       if (!mv.ok()) return reply(error_response(mv.status()));
-      return reply(json_response(200, "{\"name\":\"" + (*mv)->name() + "\",\"ready\":true}"));
+      rapidjson::StringBuffer buffer;
+      Writer w(buffer);
+      w.StartObject();
+      w.Key("name");
+      w.String((*mv)->name());
+      w.Key("ready");
+      w.Bool(true);
+      w.EndObject();
+      return reply(json_ok(buffer));
     }
     if (action.empty() || action == "config") {
       if (!get) return method_not_allowed();

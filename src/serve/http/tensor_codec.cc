@@ -14,13 +14,20 @@ namespace {
 
 std::string prefix(std::string_view input) { return "input '" + std::string(input) + "': "; }
 
-// Flattens nested arrays in row-major order. Depth is bounded by rapidjson's own parse.
-void flatten(const rapidjson::Value& v, std::vector<const rapidjson::Value*>* out) {
-  if (v.IsArray()) {
-    for (const auto& e : v.GetArray()) flatten(e, out);
-  } else {
+// Flattens nested arrays in row-major order. Depth is bounded (a tensor has at most a few dozen
+// dims) so hostile nesting cannot exhaust the stack.
+constexpr int kMaxNesting = 64;
+
+bool flatten(const rapidjson::Value& v, std::vector<const rapidjson::Value*>* out, int depth) {
+  if (!v.IsArray()) {
     out->push_back(&v);
+    return true;
   }
+  if (depth >= kMaxNesting) return false;
+  for (const auto& e : v.GetArray()) {
+    if (!flatten(e, out, depth + 1)) return false;
+  }
+  return true;
 }
 
 template <typename T>
@@ -133,7 +140,10 @@ Expected<Tensor> tensor_from_json(const rapidjson::Value& data, DataType dtype, 
                                   std::string_view input) {
   KILN_ASSIGN_OR_RETURN(int64_t count, checked_element_count(shape, input));
   std::vector<const rapidjson::Value*> elems;
-  flatten(data, &elems);
+  if (!flatten(data, &elems, 0)) {
+    return Status::InvalidArgument(prefix(input) + "'data' is nested more than " + std::to_string(kMaxNesting) +
+                                   " levels deep");
+  }
   if (static_cast<int64_t>(elems.size()) != count) {
     return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " needs " +
                                    std::to_string(count) + " elements, data has " + std::to_string(elems.size()));

@@ -158,6 +158,8 @@ def test_json_inference(s):
     r = s.post("/v2/models/matmul/versions/1/infer", json.dumps(body))
     check("matmul with id and requested outputs", r.status_code == 200 and r.json()["id"] == "req-42"
           and r.json()["outputs"][0]["data"] == [4, 5], r.text)
+    log = re.search(r"POST /v2/models/matmul/versions/1/infer 200 [\d.]+ms model=matmul version=1 id=req-42 ", s.output())
+    check("the access log has a line for the request with its id, model, version and status", log, s.output()[-500:])
     for version, expect in (("1", [4, 5]), ("2", [8, 10])):
         r = s.post(f"/v2/models/versioned/versions/{version}/infer",
                    json.dumps({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}))
@@ -430,7 +432,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         make_repository.main(tmp)
-        s = Server(args.kiln, os.path.join(tmp, "main"), "--max-request-bytes", str(1 << 20))
+        s = Server(args.kiln, os.path.join(tmp, "main"), "--max-request-bytes", str(1 << 20), "--access-log")
         try:
             check("startup banner lists the loaded models", "model simple version 1: READY" in s.output(), s.output())
             test_health_and_metadata(s)

@@ -43,6 +43,8 @@ struct ServeOptions {
   int max_connections = 1024;
   int idle_timeout_s = 60;
   size_t max_queue_size = 1024;          // per model version
+  bool access_log = false;               // one line per HTTP request on stdout
+  std::string log_format = "text";       // text | json (access log lines)
 };
 // Serves until SIGTERM or SIGINT, then drains queued requests and returns 0.
 int serve_command(const ServeOptions& options);

@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-queue-size", serve.max_queue_size, "Queued requests per model version beyond "
                                                                   "this get 503")
       ->check(CLI::PositiveNumber);
+  serve_cmd->add_flag("--access-log", serve.access_log,
+                      "Log each HTTP request (method, path, status, latency, model, version, id) on stdout");
+  serve_cmd->add_option("--log-format", serve.log_format, "Access log lines as text or json")
+      ->check(CLI::IsMember({"text", "json"}));
 
   try {
     app.parse(argc, argv);

@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <iostream>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -75,6 +76,15 @@ int serve_command(const ServeOptions& options) {
   serve::http::RoutesOptions routes_options;
   routes_options.server_version = KILN_VERSION;
   routes_options.default_timeout = std::chrono::milliseconds(options.request_timeout_ms);
+  std::mutex log_mu;
+  if (options.access_log) {
+    const bool json = options.log_format == "json";
+    routes_options.access_log = [&log_mu, json](const serve::http::AccessRecord& r) {
+      const std::string line = serve::http::format_access_record(r, json) + "\n";
+      std::lock_guard<std::mutex> lock(log_mu);  // whole lines, never interleaved
+      std::cout << line << std::flush;
+    };
+  }
   serve::http::KServeRoutes routes(&repo, &metrics, ioc, routes_options);
   serve::http::HttpLimits limits;
   limits.max_body_bytes = options.max_request_bytes;

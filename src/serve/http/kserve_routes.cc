@@ -148,15 +148,30 @@ KServeRoutes::KServeRoutes(ModelRepository* repository, ServeMetrics* metrics, b
     : repository_(repository), metrics_(metrics), ioc_(ioc), options_(std::move(options)) {}
 
 void KServeRoutes::handle(HttpRequest&& request, Responder respond) {
+  std::shared_ptr<AccessRecord> record;
+  if (options_.access_log) {
+    record = std::make_shared<AccessRecord>();
+    record->method = std::string(request.method_string());
+    record->target = std::string(request.target());
+    record->bytes_in = request.body().size();
+    // The record is complete when the response exists; log it then, on whichever thread that is.
+    respond = [record, sink = options_.access_log, start = Clock::now(), inner = std::move(respond)](HttpResponse res) {
+      record->status = res.result_int();
+      record->bytes_out = res.body().size();
+      record->latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      sink(*record);
+      inner(std::move(res));
+    };
+  }
   try {
-    route(std::move(request), respond);
+    route(std::move(request), respond, record.get());
   } catch (const std::exception& e) {
     // respond may already have been moved from only by infer(), which does not throw after that.
     if (respond) respond(error_response(Status::Internal(std::string("internal error: ") + e.what())));
   }
 }
 
-void KServeRoutes::route(HttpRequest&& request, Responder& respond) {
+void KServeRoutes::route(HttpRequest&& request, Responder& respond, AccessRecord* record) {
   const std::vector<std::string> p = split_path(std::string_view(request.target().data(), request.target().size()));
   const bool get = request.method() == bhttp::verb::get;
   const bool post = request.method() == bhttp::verb::post;
@@ -223,6 +238,7 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond) {
   }
   if (p[1] == "models" && p.size() >= 3) {
     const std::string& model = p[2];
+    if (record != nullptr) record->model = model;
     int64_t version = 0;
     size_t rest = 3;
     if (p.size() >= 5 && p[3] == "versions") {
@@ -234,7 +250,7 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond) {
     const std::string action = p.size() == rest ? "" : p.size() == rest + 1 ? p[rest] : "?";
     if (action == "infer") {
       if (!post) return method_not_allowed();
-      return infer(model, version, std::move(request), std::move(respond));
+      return infer(model, version, std::move(request), std::move(respond), record);
     }
     if (action == "ready") {
       if (!get) return method_not_allowed();
@@ -263,7 +279,8 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond) {
   reply(error_response(Status::NotFound("unknown endpoint " + std::string(request.target()))));
 }
 
-void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&& http_request, Responder respond) {
+void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&& http_request, Responder respond,
+                         AccessRecord* record) {
   std::optional<size_t> header_length;
   if (auto it = http_request.find("Inference-Header-Content-Length"); it != http_request.end()) {
     size_t n = 0;
@@ -282,6 +299,10 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
     return respond(error_response(decoded.status().with_context("model '" + model + "'")));
   }
   auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
+  if (record != nullptr) {
+    record->version = (*mv)->version();
+    record->request_id = shared->request.id;
+  }
   InferenceRequest request = std::move(shared->request);
   request.model = model;
   request.version = version;

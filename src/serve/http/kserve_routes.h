@@ -12,6 +12,7 @@
 #include <chrono>
 #include <string>
 
+#include "serve/http/access_log.h"
 #include "serve/http/http_server.h"
 #include "serve/model_repository.h"
 
@@ -21,6 +22,7 @@ struct RoutesOptions {
   std::string server_version;
   // Applied to requests without a "timeout" parameter; zero means none.
   std::chrono::microseconds default_timeout{0};
+  AccessLogSink access_log;  // null: no access log
 };
 
 class KServeRoutes {
@@ -33,8 +35,9 @@ class KServeRoutes {
   void handle(HttpRequest&& request, Responder respond);
 
  private:
-  void route(HttpRequest&& request, Responder& respond);
-  void infer(const std::string& model, int64_t version, HttpRequest&& request, Responder respond);
+  // `record` (null without an access log) is filled with what only the handler knows: model, version, id.
+  void route(HttpRequest&& request, Responder& respond, AccessRecord* record);
+  void infer(const std::string& model, int64_t version, HttpRequest&& request, Responder respond, AccessRecord* record);
 
   ModelRepository* const repository_;
   ServeMetrics* const metrics_;

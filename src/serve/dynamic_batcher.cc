@@ -45,6 +45,11 @@ void DynamicBatcher::shutdown() {
   });
 }
 
+bool DynamicBatcher::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
 size_t DynamicBatcher::queued() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queue_.size();

@@ -71,6 +71,7 @@ class DynamicBatcher {
   void shutdown();
 
   size_t queued() const;
+  bool stopping() const;
 
  private:
   struct Item {

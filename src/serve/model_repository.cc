@@ -4,6 +4,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace kiln::serve {
@@ -74,8 +75,24 @@ Expected<std::vector<Status>> ModelRepository::load_all() {
   return failures;
 }
 
+std::string model_fingerprint(const std::string& root, const std::string& name) {
+  std::vector<std::string> entries;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(fs::path(root) / name, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it.depth() > 1 || !it->is_regular_file(ec)) continue;  // config.pbtxt and VERSION/files only
+    const auto mtime = fs::last_write_time(it->path(), ec).time_since_epoch().count();
+    entries.push_back(fs::relative(it->path(), fs::path(root) / name, ec).string() + ":" +
+                      std::to_string(it->file_size(ec)) + ":" + std::to_string(mtime));
+  }
+  std::sort(entries.begin(), entries.end());
+  std::string out;
+  for (const std::string& e : entries) out += e + "\n";
+  return out;
+}
+
 Status ModelRepository::load(const std::string& name) {
-  if (options_.mode == ModelControlMode::kNone) {
+  if (options_.mode != ModelControlMode::kExplicit) {
     return Status::FailedPrecondition("model '" + name +
                                       "': explicit load and unload need --model-control-mode explicit");
   }
@@ -94,9 +111,11 @@ Status ModelRepository::load_locked_free(const std::string& name) {
   if (!fs::is_directory(dir, ec)) {
     return Status::NotFound("model '" + name + "' is not in the repository " + options_.root);
   }
+  const std::string fingerprint = model_fingerprint(options_.root, name);
   auto fail = [&](Status st) {
     std::lock_guard<std::mutex> lock(mu_);
     models_[name].error = st;
+    models_[name].fingerprint = fingerprint;  // retried only when the files change again
     return st;
   };
   Expected<ModelConfig> config = read_model_config(options_.root, name);
@@ -131,6 +150,7 @@ Status ModelRepository::load_locked_free(const std::string& name) {
     old.swap(m.versions);
     m.versions = std::move(loaded);
     m.error = Status::OK();
+    m.fingerprint = fingerprint;
   }
   // The new versions already serve; the old ones finish what they have queued.
   for (auto& [v, mv] : old) mv->shutdown();
@@ -138,10 +158,14 @@ Status ModelRepository::load_locked_free(const std::string& name) {
 }
 
 Status ModelRepository::unload(const std::string& name) {
-  if (options_.mode == ModelControlMode::kNone) {
+  if (options_.mode != ModelControlMode::kExplicit) {
     return Status::FailedPrecondition("model '" + name +
                                       "': explicit load and unload need --model-control-mode explicit");
   }
+  return unload_locked_free(name);
+}
+
+Status ModelRepository::unload_locked_free(const std::string& name) {
   std::lock_guard<std::mutex> serial(load_mu_);
   std::map<int64_t, std::shared_ptr<ModelVersion>> old;
   {
@@ -207,6 +231,8 @@ std::vector<ModelIndexEntry> ModelRepository::index() const {
     for (const auto& [v, mv] : it->second.versions) {
       out.push_back({name, v, shutting_down_ ? "UNLOADING" : "READY", ""});
     }
+    // A reload that failed leaves the old versions serving; say so rather than hide it.
+    if (!it->second.error.ok()) out.push_back({name, 0, "UNAVAILABLE", it->second.error.message()});
   }
   return out;
 }
@@ -215,9 +241,63 @@ bool ModelRepository::ready() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutting_down_) return false;
   for (const auto& [name, m] : models_) {
-    if (!m.error.ok()) return false;
+    if (!m.error.ok() && m.versions.empty()) return false;
   }
   return true;
+}
+
+Status ModelRepository::infer(InferenceRequest request, InferenceCallback done) {
+  // A version retired by a reload refuses new requests; the map then already holds its successor.
+  // A few attempts cover back-to-back reloads.
+  for (int attempt = 0;; ++attempt) {
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> mv, find(request.model, request.version));
+    if (mv->retired() && attempt < 3) continue;
+    // submit() takes the request; keep a copy for a retry (tensors are shared, not copied).
+    InferenceRequest copy = attempt < 3 ? request : InferenceRequest{};
+    Status st = mv->submit(std::move(request), done);
+    if (st.ok() || !mv->retired() || attempt >= 3) return st;
+    request = std::move(copy);
+  }
+}
+
+std::vector<std::string> ModelRepository::poll() {
+  std::vector<std::string> report;
+  std::set<std::string> on_disk;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(options_.root, ec)) {
+    if (entry.is_directory(ec) && entry.path().filename().string()[0] != '.') {
+      on_disk.insert(entry.path().filename().string());
+    }
+  }
+  std::vector<std::string> changed;
+  std::vector<std::string> removed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutting_down_) return report;
+    for (const std::string& name : on_disk) {
+      auto it = models_.find(name);
+      if (it == models_.end() || it->second.fingerprint != model_fingerprint(options_.root, name)) {
+        changed.push_back(name);
+      }
+    }
+    for (const auto& [name, m] : models_) {
+      if (!on_disk.count(name)) removed.push_back(name);
+    }
+  }
+  for (const std::string& name : changed) {
+    Status st = load_locked_free(name);
+    report.push_back(st.ok() ? "model '" + name + "' loaded" : st.message());
+  }
+  for (const std::string& name : removed) {
+    Status st = unload_locked_free(name);
+    if (st.code() == StatusCode::kNotFound) {
+      std::lock_guard<std::mutex> lock(mu_);
+      models_.erase(name);  // it had only a failed load to forget
+      continue;
+    }
+    report.push_back(st.ok() ? "model '" + name + "' unloaded: its folder is gone" : st.message());
+  }
+  return report;
 }
 
 void ModelRepository::shutdown() {

@@ -5,8 +5,9 @@
 //
 // Which versions load follows the config's version_policy (default: the latest one). In control mode
 // kNone every model loads at start and the set is fixed; in kExplicit models load and unload on
-// request. Reloading a loaded model loads the new versions first and swaps them in, so requests keep
-// being served; unloading waits for the requests already queued.
+// request; in kPoll every model loads at start and poll() follows the folder: a new or changed
+// model is (re)loaded, a removed one unloaded. Reloading a loaded model loads the new versions first and swaps them in,
+// so requests keep being served; unloading waits for the requests already queued.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@
 
 namespace kiln::serve {
 
-enum class ModelControlMode { kNone, kExplicit };
+enum class ModelControlMode { kNone, kExplicit, kPoll };
 
 struct RepositoryOptions {
   std::string root;
@@ -48,10 +49,21 @@ class ModelRepository {
   Expected<std::vector<Status>> load_all();
 
   // Loads (or reloads) a model's versions. NotFound when REPO/name does not exist; the load error
-  // (naming the model and file) otherwise. Fails with FailedPrecondition in control mode kNone.
+  // (naming the model and file) otherwise, in which case versions already loaded keep serving.
+  // Fails with FailedPrecondition unless the control mode is kExplicit.
   Status load(const std::string& name);
   // Stops serving a model and waits for its queued requests. NotFound when it is not loaded.
   Status unload(const std::string& name);
+
+  // Finds the version for `request` and submits it (see ModelVersion::submit). When a reload or
+  // unload retires that version between the lookup and the submission, looks again, so swapping in
+  // a new version fails no request. Thread-safe.
+  Status infer(InferenceRequest request, InferenceCallback done);
+
+  // One pass of control mode kPoll: compares each model folder's files (names, sizes, modification
+  // times) with those at its last load attempt, reloads what changed and unloads what disappeared.
+  // Returns one line per change, e.g. "model 'x' reloaded" or the load error. Thread-safe.
+  std::vector<std::string> poll();
 
   // The version to serve a request: `version` 0 picks the highest loaded one. NotFound for an unknown
   // model or version, Unavailable for a model that failed to load or is shutting down.
@@ -61,7 +73,7 @@ class ModelRepository {
 
   // Every model folder in the repository, with the state of each loaded version.
   std::vector<ModelIndexEntry> index() const;
-  // True while not shutting down and every model that was asked to load is loaded.
+  // True while not shutting down and every model that was asked to load has a version serving.
   bool ready() const;
   ModelControlMode mode() const { return options_.mode; }
 
@@ -71,9 +83,11 @@ class ModelRepository {
  private:
   struct Model {
     std::map<int64_t, std::shared_ptr<ModelVersion>> versions;
-    Status error;  // the last load failure, if any
+    Status error;             // the last load failure, if any
+    std::string fingerprint;  // the folder's files at the last load attempt (kPoll)
   };
   Status load_locked_free(const std::string& name);
+  Status unload_locked_free(const std::string& name);
 
   const RepositoryOptions options_;
   ServeMetrics* const metrics_;
@@ -85,6 +99,10 @@ class ModelRepository {
 
 // The version numbers a policy selects from those on disk (ascending).
 std::vector<int64_t> select_versions(const VersionPolicy& policy, std::vector<int64_t> on_disk);
+
+// A summary of the files that make up a model (config.pbtxt and each VERSION/file: size and mtime);
+// it changes whenever a file is added, removed or rewritten.
+std::string model_fingerprint(const std::string& root, const std::string& name);
 
 // Reads REPO/name/config.pbtxt if present (an empty config otherwise) and fills in the name.
 Expected<ModelConfig> read_model_config(const std::string& root, const std::string& name);

@@ -177,5 +177,36 @@ TEST_F(ModelRepositoryTest, ShutdownMakesModelsUnavailable) {
   EXPECT_EQ(infer(**mv, request({1, 2})).status().code(), StatusCode::kUnavailable);
 }
 
+TEST_F(ModelRepositoryTest, PollFollowsTheFolder) {
+  fs::remove_all(root_ / "broken");
+  fs::remove_all(root_ / "pinned");
+  ModelRepository repo(options(ModelControlMode::kPoll), &metrics_);
+  ASSERT_TRUE(repo.load_all().ok());
+  EXPECT_TRUE(repo.poll().empty());  // nothing changed
+  EXPECT_EQ(repo.load("auto").code(), StatusCode::kFailedPrecondition);
+
+  write(root_ / "auto" / "4" / "model.onnx", identity_model());
+  auto report = repo.poll();
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0], "model 'auto' loaded");
+  EXPECT_EQ((*repo.find("auto", 0))->version(), 4);
+
+  write(root_ / "auto" / "5" / "model.onnx", "garbage");
+  report = repo.poll();
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_NE(report[0].find("model 'auto' version 5"), std::string::npos) << report[0];
+  EXPECT_EQ((*repo.find("auto", 0))->version(), 4);  // the old version keeps serving
+  EXPECT_TRUE(repo.ready());
+  EXPECT_TRUE(repo.poll().empty());  // a failed load is retried only when the files change again
+
+  write(root_ / "fresh" / "1" / "model.onnx", identity_model());
+  fs::remove_all(root_ / "auto");
+  report = repo.poll();
+  ASSERT_EQ(report.size(), 2u);
+  EXPECT_EQ(report[0], "model 'fresh' loaded");
+  EXPECT_EQ(report[1], "model 'auto' unloaded: its folder is gone");
+  EXPECT_EQ(repo.find("auto", 0).status().code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace kiln::serve

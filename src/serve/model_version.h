@@ -41,6 +41,8 @@ class ModelVersion {
 
   // Stops accepting requests, finishes those queued and in flight, and stops the workers. Idempotent.
   void shutdown();
+  // True once shutdown() has begun: a reload or unload retired this version.
+  bool retired() const { return batcher_ == nullptr || batcher_->stopping(); }
 
  private:
   ModelVersion(std::unique_ptr<Session> session, int64_t version, ModelConfig config,

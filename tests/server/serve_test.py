@@ -5,8 +5,9 @@
 
 Starts the server on ephemeral ports over repositories built at test time (make_repository.py),
 checks every endpoint, JSON and binary inference for every datatype, batching of concurrent requests,
-bad input of every kind while the server keeps serving, the explicit repository API, metrics, and
-that SIGTERM drains in-flight requests and exits 0. Prints one line per check; exits 1 on a failure.
+bad input of every kind while the server keeps serving, the explicit repository API, hot reload in
+poll mode under load with zero failed requests, metrics, and that SIGTERM drains in-flight requests
+and exits 0. Prints one line per check; exits 1 on a failure.
 """
 import argparse
 import concurrent.futures
@@ -19,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -426,6 +428,77 @@ def test_drain(s):
     check("SIGTERM exits 0", code == 0, s.output()[-500:])
 
 
+# ---------------------------------------------------------------------------------------------------
+# Poll mode: hot reload under load
+
+def wait_for(predicate, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_poll(kiln, tmp):
+    repo = os.path.join(tmp, "poll")
+    live = os.path.join(repo, "live")
+    staging = os.path.join(repo, ".staging")  # hidden folders are not models
+
+    def stage(version, graph=None, garbage=False):
+        """Writes a version beside the repository, then renames it in, as an operator should."""
+        if garbage:
+            os.makedirs(os.path.join(staging, str(version)))
+            with open(os.path.join(staging, str(version), "model.onnx"), "wb") as f:
+                f.write(b"not a model")
+        else:
+            make_repository.save(staging, version, graph)
+        os.rename(os.path.join(staging, str(version)), os.path.join(live, str(version)))
+
+    make_repository.save(live, 1, make_repository.matmul_graph(1))
+    s = Server(kiln, repo, "--model-control-mode", "poll", "--repository-poll-secs", "0.1")
+    results, stop = [], threading.Event()
+
+    def load():
+        http = requests.Session()
+        body = json.dumps({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]})
+        while not stop.is_set():
+            r = http.post(s.url + "/v2/models/live/infer", data=body, timeout=30)
+            results.append((r.status_code, r.json()["outputs"][0]["data"] if r.status_code == 200 else r.text))
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(results) > 20)
+        stage(2, make_repository.matmul_graph(2))
+        check("poll: a new version is picked up",
+              wait_for(lambda: s.get("/v2/models/live").json().get("versions") == ["2"]), s.output()[-500:])
+        n = len(results)
+        wait_for(lambda: len(results) > n + 20)
+        check("poll: requests after the swap get the new version's answer", results[-1] == (200, [8.0, 10.0]),
+              results[-1])
+        stage(3, garbage=True)
+        reason = lambda: [e for e in s.post("/v2/repository/index").json() if e["state"] == "UNAVAILABLE"]
+        check("poll: a broken new version is reported in the index", wait_for(reason), s.output()[-500:])
+        check("poll: ... and in the log", "poll: model 'live' version 3" in s.output(), s.output()[-500:])
+        n = len(results)
+        wait_for(lambda: len(results) > n + 20)
+        check("poll: the old version keeps serving beside the broken one", results[-1] == (200, [8.0, 10.0]),
+              results[-1])
+        check("poll: the server stays ready", s.get("/v2/health/ready").status_code == 200)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    failed = [r for r in results if r[0] != 200 or r[1] not in ([4.0, 5.0], [8.0, 10.0])]
+    check(f"poll: zero failed requests across reloads ({len(results)} requests)", not failed, failed[:3])
+    import shutil
+    shutil.rmtree(live)
+    check("poll: a removed model is unloaded", wait_for(lambda: s.get("/v2/models/live").status_code == 404))
+    check("poll: SIGTERM exits 0", s.stop() == 0, s.output()[-500:])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--kiln", required=True)
@@ -446,6 +519,7 @@ def main():
             if FAILURES:
                 print("--- server output ---\n" + s.output()[-3000:])
         test_explicit(args.kiln, os.path.join(tmp, "explicit"))
+        test_poll(args.kiln, tmp)
     print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
     return 1 if FAILURES else 0
 

@@ -35,7 +35,8 @@ struct ServeOptions {
   int http_port = 8000;                  // 0: any free port (printed at start)
   int metrics_port = 8002;
   std::string address = "127.0.0.1";
-  std::string model_control_mode = "none";  // none | explicit
+  std::string model_control_mode = "none";  // none | explicit | poll
+  double repository_poll_secs = 15;         // poll mode: seconds between scans of the repository
   std::vector<std::string> load_models;     // explicit mode: load these at start
   int threads = 0;                       // 0: one per core
   int64_t request_timeout_ms = 0;        // 0: none unless a request sets its "timeout" parameter

@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "serve/http/metrics_routes.h"
 #include "serve/metrics.h"
 #include "serve/model_repository.h"
+#include "serve/repository_poller.h"
 
 namespace kiln::cli {
 
@@ -54,12 +56,13 @@ int serve_command(const ServeOptions& options) {
   serve::ServeMetrics metrics;
   serve::RepositoryOptions ropts;
   ropts.root = options.model_repository;
-  ropts.mode =
-      options.model_control_mode == "explicit" ? serve::ModelControlMode::kExplicit : serve::ModelControlMode::kNone;
+  ropts.mode = options.model_control_mode == "explicit" ? serve::ModelControlMode::kExplicit
+               : options.model_control_mode == "poll"   ? serve::ModelControlMode::kPoll
+                                                        : serve::ModelControlMode::kNone;
   ropts.scheduler.max_instances = threads;
   ropts.scheduler.max_queue_size = options.max_queue_size;
   serve::ModelRepository repo(ropts, &metrics);
-  if (ropts.mode == serve::ModelControlMode::kNone) {
+  if (ropts.mode != serve::ModelControlMode::kExplicit) {
     auto failures = repo.load_all();
     if (!failures.ok()) {
       std::cerr << "error: " << failures.status().message() << "\n";
@@ -108,6 +111,13 @@ int serve_command(const ServeOptions& options) {
   std::vector<std::thread> io_threads;
   for (int i = 0; i < threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
   print_banner(options, repo, http.port(), metrics_http.port());
+  std::unique_ptr<serve::RepositoryPoller> poller;
+  if (ropts.mode == serve::ModelControlMode::kPoll) {
+    poller = std::make_unique<serve::RepositoryPoller>(
+        &repo, std::chrono::milliseconds(static_cast<int64_t>(options.repository_poll_secs * 1000)),
+        [](const std::string& line) { std::cout << "poll: " << line << "\n"
+                                                << std::flush; });
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -116,6 +126,7 @@ int serve_command(const ServeOptions& options) {
   // be written before stopping the I/O threads.
   http.stop_accepting();
   metrics_http.stop_accepting();
+  poller.reset();  // no reloads while draining
   repo.shutdown();
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (http.active_requests() > 0 && std::chrono::steady_clock::now() < give_up) {

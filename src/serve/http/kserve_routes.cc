@@ -164,14 +164,14 @@ void KServeRoutes::handle(HttpRequest&& request, Responder respond) {
     };
   }
   try {
-    route(std::move(request), respond, record.get());
+    route(std::move(request), respond, record);
   } catch (const std::exception& e) {
     // respond may already have been moved from only by infer(), which does not throw after that.
     if (respond) respond(error_response(Status::Internal(std::string("internal error: ") + e.what())));
   }
 }
 
-void KServeRoutes::route(HttpRequest&& request, Responder& respond, AccessRecord* record) {
+void KServeRoutes::route(HttpRequest&& request, Responder& respond, const std::shared_ptr<AccessRecord>& record) {
   const std::vector<std::string> p = split_path(std::string_view(request.target().data(), request.target().size()));
   const bool get = request.method() == bhttp::verb::get;
   const bool post = request.method() == bhttp::verb::post;
@@ -280,7 +280,7 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, AccessRecord
 }
 
 void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&& http_request, Responder respond,
-                         AccessRecord* record) {
+                         std::shared_ptr<AccessRecord> record) {
   std::optional<size_t> header_length;
   if (auto it = http_request.find("Inference-Header-Content-Length"); it != http_request.end()) {
     size_t n = 0;
@@ -292,17 +292,15 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
     }
     header_length = n;
   }
-  auto mv = repository_->find(model, version);
-  if (!mv.ok()) return respond(error_response(mv.status()));
+  // Look the model up before decoding so an unknown model costs no parsing; ModelRepository::infer
+  // looks again, which covers a reload in between.
+  if (auto mv = repository_->find(model, version); !mv.ok()) return respond(error_response(mv.status()));
   auto decoded = decode_infer_request(http_request.body(), header_length);
   if (!decoded.ok()) {
     return respond(error_response(decoded.status().with_context("model '" + model + "'")));
   }
   auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
-  if (record != nullptr) {
-    record->version = (*mv)->version();
-    record->request_id = shared->request.id;
-  }
+  if (record != nullptr) record->request_id = shared->request.id;
   InferenceRequest request = std::move(shared->request);
   request.model = model;
   request.version = version;
@@ -313,25 +311,27 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
   ServeMetrics* metrics = metrics_;
   boost::asio::io_context& ioc = ioc_;
   auto responder = std::make_shared<Responder>(std::move(respond));
-  Status st = (*mv)->submit(std::move(request), [shared, responder, metrics, &ioc](Expected<InferenceResponse> result) {
-    // Runs on a scheduler thread: hand the encoding to an I/O thread and return at once.
-    boost::asio::post(ioc, [shared, responder, metrics, result = std::move(result)]() mutable {
-      metrics->inflight_requests().Decrement();
-      try {
-        if (!result.ok()) return (*responder)(error_response(result.status()));
-        auto encoded = encode_infer_response(*result, *shared);
-        if (!encoded.ok()) return (*responder)(error_response(encoded.status()));
-        HttpResponse res = json_response(200, std::move(encoded->body));
-        if (encoded->header_length) {
-          res.set(bhttp::field::content_type, "application/octet-stream");
-          res.set("Inference-Header-Content-Length", std::to_string(*encoded->header_length));
-        }
-        (*responder)(std::move(res));
-      } catch (const std::exception& e) {
-        (*responder)(error_response(Status::Internal(std::string("internal error: ") + e.what())));
-      }
-    });
-  });
+  Status st = repository_->infer(
+      std::move(request), [shared, responder, metrics, record, &ioc](Expected<InferenceResponse> result) {
+        // Runs on a scheduler thread: hand the encoding to an I/O thread and return at once.
+        boost::asio::post(ioc, [shared, responder, metrics, record, result = std::move(result)]() mutable {
+          metrics->inflight_requests().Decrement();
+          if (record != nullptr && result.ok()) record->version = result->version;
+          try {
+            if (!result.ok()) return (*responder)(error_response(result.status()));
+            auto encoded = encode_infer_response(*result, *shared);
+            if (!encoded.ok()) return (*responder)(error_response(encoded.status()));
+            HttpResponse res = json_response(200, std::move(encoded->body));
+            if (encoded->header_length) {
+              res.set(bhttp::field::content_type, "application/octet-stream");
+              res.set("Inference-Header-Content-Length", std::to_string(*encoded->header_length));
+            }
+            (*responder)(std::move(res));
+          } catch (const std::exception& e) {
+            (*responder)(error_response(Status::Internal(std::string("internal error: ") + e.what())));
+          }
+        });
+      });
   if (!st.ok()) {
     metrics_->inflight_requests().Decrement();
     (*responder)(error_response(st));

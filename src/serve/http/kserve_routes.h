@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "serve/http/access_log.h"
@@ -36,8 +37,9 @@ class KServeRoutes {
 
  private:
   // `record` (null without an access log) is filled with what only the handler knows: model, version, id.
-  void route(HttpRequest&& request, Responder& respond, AccessRecord* record);
-  void infer(const std::string& model, int64_t version, HttpRequest&& request, Responder respond, AccessRecord* record);
+  void route(HttpRequest&& request, Responder& respond, const std::shared_ptr<AccessRecord>& record);
+  void infer(const std::string& model, int64_t version, HttpRequest&& request, Responder respond,
+             std::shared_ptr<AccessRecord> record);
 
   ModelRepository* const repository_;
   ServeMetrics* const metrics_;

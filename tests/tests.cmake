@@ -28,4 +28,10 @@ if(KILN_PYTHON3)
                    --kiln $<TARGET_FILE:kiln_cli> --doc ${CMAKE_CURRENT_SOURCE_DIR}/docs/protocol.md
                    --repository ${CMAKE_CURRENT_SOURCE_DIR}/examples/model_repository)
   set_tests_properties(server.protocol_doc PROPERTIES TIMEOUT 120)
+  # The gRPC frontend, with python3-grpcio and message classes generated from the project's .proto.
+  add_test(NAME server.grpc
+           COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/grpc_test.py --kiln $<TARGET_FILE:kiln_cli>
+                   --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
+                   --protoc $<TARGET_FILE:protobuf::protoc>)
+  set_tests_properties(server.grpc PROPERTIES TIMEOUT 120)
 endif()

@@ -8,6 +8,7 @@ Models (only operators every kiln build has: Identity, MatMul):
              concurrent requests merge and each must get its own rows back
   types      one Identity per KServe datatype (BOOL ... BYTES); no config.pbtxt, so kiln infers it
              (every first dim is dynamic: max_batch_size 4)
+  typed_contents  the same without FP16 and BF16 (gRPC's typed contents have no field for them)
   versioned  versions 1 and 2 (y = x @ I and y = x @ 2I) with version_policy all
   broken     (explicit repository only) a model.onnx that is not a model
 """
@@ -70,13 +71,19 @@ instance_group [ { count: 1 kind: KIND_CPU } ]
 """)
 
 
-def types(root):
+def types(root, model="types", names=tuple(TYPES)):
     nodes, inputs, outputs = [], [], []
-    for name, elem in TYPES.items():
+    for name in names:
+        elem = TYPES[name]
         nodes.append(helper.make_node("Identity", ["in_" + name], ["out_" + name]))
         inputs.append(helper.make_tensor_value_info("in_" + name, elem, ["n"]))
         outputs.append(helper.make_tensor_value_info("out_" + name, elem, ["n"]))
-    save(os.path.join(root, "types"), 1, helper.make_graph(nodes, "types", inputs, outputs))
+    save(os.path.join(root, model), 1, helper.make_graph(nodes, model, inputs, outputs))
+
+
+def typed_contents(root):
+    """The types model without FP16 and BF16, which gRPC can only carry in raw form."""
+    types(root, "typed_contents", [t for t in TYPES if t not in ("FP16", "BF16")])
 
 
 def versioned(root):
@@ -87,7 +94,7 @@ def versioned(root):
 
 def main(out):
     main_repo = os.path.join(out, "main")
-    for make in (simple, matmul, types, versioned):
+    for make in (simple, matmul, types, typed_contents, versioned):
         make(main_repo)
     explicit = os.path.join(out, "explicit")
     simple(explicit)

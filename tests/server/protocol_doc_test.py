@@ -35,6 +35,7 @@ def main():
     p.add_argument("--doc", required=True)
     p.add_argument("--repository", required=True)
     args = p.parse_args()
+    source_root = os.path.dirname(os.path.dirname(os.path.abspath(args.doc)))
     server = Server(args.kiln, args.repository, "--model-control-mode", "explicit", "--load-model", "simple")
     failures = 0
     count = 0
@@ -43,9 +44,11 @@ def main():
             count += 1
             script = script.replace("localhost:8000", f"127.0.0.1:{server.port}")
             script = script.replace("localhost:8002", f"127.0.0.1:{server.metrics_port}")
+            script = script.replace("localhost:8001", f"127.0.0.1:{server.grpc_port}")
+            script = script.replace("python3 - ", sys.executable + " - ")  # the interpreter with grpcio
             script = script.replace("curl -s ", "curl -sS --fail-with-body -w '\\n' ")
             run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
-                                 timeout=60)
+                                 timeout=60, cwd=source_root)
             lines = run.stdout.splitlines()
             missing = [e for e in expected if e not in lines]
             ok = run.returncode == 0 and not missing

@@ -44,18 +44,20 @@ class Server:
     def __init__(self, kiln, repo, *extra):
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([kiln, "serve", "--model-repository", repo, "--http-port", "0",
-                                      "--metrics-port", "0", "--threads", "2", *extra],
+                                      "--grpc-port", "0", "--metrics-port", "0", "--threads", "2", *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 30
-        self.port = self.metrics_port = None
+        self.port = self.metrics_port = self.grpc_port = None
         while time.time() < deadline and self.metrics_port is None:
             if self.proc.poll() is not None:
                 raise RuntimeError("kiln serve exited early:\n" + self.output())
             text = self.output()
             http = re.search(r"HTTP \(KServe v2\) listening on [\d.]+:(\d+)", text)
             metrics = re.search(r"metrics listening on [\d.]+:(\d+)", text)
-            if http and metrics:
+            grpc = re.search(r"gRPC \(KServe v2\) listening on [\d.]+:(\d+)", text)
+            if http and metrics and grpc:
                 self.port, self.metrics_port = int(http.group(1)), int(metrics.group(1))
+                self.grpc_port = int(grpc.group(1))
             time.sleep(0.05)
         if self.metrics_port is None:
             raise RuntimeError("kiln serve did not print its ports:\n" + self.output())
@@ -140,7 +142,8 @@ def test_health_and_metadata(s):
     index = {(e["name"], e.get("version")): e["state"] for e in r.json()}
     check("POST /v2/repository/index lists every model version as READY",
           index == {("matmul", "1"): "READY", ("simple", "1"): "READY", ("types", "1"): "READY",
-                    ("versioned", "1"): "READY", ("versioned", "2"): "READY"}, r.text)
+                    ("typed_contents", "1"): "READY", ("versioned", "1"): "READY", ("versioned", "2"): "READY"},
+          r.text)
     r = s.post("/v2/repository/models/simple/unload")
     check("unload in control mode none is refused with 400", r.status_code == 400 and "explicit" in error_of(r), r.text)
 

@@ -33,6 +33,7 @@ int test_command(const TestOptions& options);
 struct ServeOptions {
   std::string model_repository;
   int http_port = 8000;                  // 0: any free port (printed at start)
+  int grpc_port = 8001;
   int metrics_port = 8002;
   std::string address = "127.0.0.1";
   std::string model_control_mode = "none";  // none | explicit | poll

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve a model repository over KServe v2 HTTP, with metrics");
   serve_cmd->add_option("--model-repository", serve.model_repository, "Triton-layout folder of models")->required();
   serve_cmd->add_option("--http-port", serve.http_port, "HTTP port (0: any free port)")->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--grpc-port", serve.grpc_port, "gRPC port (0: any free port)")->check(CLI::Range(0, 65535));
   serve_cmd->add_option("--metrics-port", serve.metrics_port, "Prometheus metrics port (0: any free port)")
       ->check(CLI::Range(0, 65535));
   serve_cmd->add_option("--address", serve.address, "Address to listen on");

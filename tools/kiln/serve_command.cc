@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "serve/grpc/grpc_server.h"
 #include "serve/http/http_server.h"
 #include "serve/http/kserve_routes.h"
 #include "serve/http/metrics_routes.h"
@@ -27,7 +28,7 @@ namespace kiln::cli {
 
 namespace {
 
-void print_banner(const ServeOptions& o, const serve::ModelRepository& repo, uint16_t http_port,
+void print_banner(const ServeOptions& o, const serve::ModelRepository& repo, uint16_t http_port, int grpc_port,
                   uint16_t metrics_port) {
   std::cout << "kiln serve: model repository " << o.model_repository << " (control mode " << o.model_control_mode
             << ")\n";
@@ -40,6 +41,7 @@ void print_banner(const ServeOptions& o, const serve::ModelRepository& repo, uin
   }
   // Tests and scripts read the ports from these two lines when they ask for port 0.
   std::cout << "HTTP (KServe v2) listening on " << o.address << ":" << http_port << "\n";
+  std::cout << "gRPC (KServe v2) listening on " << o.address << ":" << grpc_port << "\n";
   std::cout << "metrics listening on " << o.address << ":" << metrics_port << " at /metrics\n" << std::flush;
 }
 
@@ -107,10 +109,20 @@ int serve_command(const ServeOptions& options) {
     }
   }
 
+  serve::grpc_frontend::GrpcOptions grpc_options;
+  grpc_options.server_version = KILN_VERSION;
+  grpc_options.default_timeout = routes_options.default_timeout;
+  grpc_options.max_message_bytes = static_cast<int>(std::min<size_t>(options.max_request_bytes, INT32_MAX));
+  serve::grpc_frontend::GrpcServer grpc(&repo, &metrics, grpc_options);
+  if (Status st = grpc.start(options.address, options.grpc_port); !st.ok()) {
+    std::cerr << "error: " << st.message() << "\n";
+    return 1;
+  }
+
   auto work = boost::asio::make_work_guard(ioc);
   std::vector<std::thread> io_threads;
   for (int i = 0; i < threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
-  print_banner(options, repo, http.port(), metrics_http.port());
+  print_banner(options, repo, http.port(), grpc.port(), metrics_http.port());
   std::unique_ptr<serve::RepositoryPoller> poller;
   if (ropts.mode == serve::ModelControlMode::kPoll) {
     poller = std::make_unique<serve::RepositoryPoller>(
@@ -132,6 +144,9 @@ int serve_command(const ServeOptions& options) {
   while (http.active_requests() > 0 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  // The queues are drained, so every gRPC call in flight has its answer. gRPC's Shutdown waits out its
+  // whole deadline while a client keeps an idle channel open (measured), so keep the grace short.
+  grpc.shutdown(std::chrono::milliseconds(500));
   work.reset();
   ioc.stop();
   for (std::thread& t : io_threads) t.join();

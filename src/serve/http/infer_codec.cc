@@ -6,6 +6,7 @@
 
 #include "serve/datatype_names.h"
 #include "serve/http/tensor_codec.h"
+#include "serve/raw_tensor.h"
 
 namespace kiln::serve::http {
 
@@ -110,7 +111,7 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
         return Status::InvalidArgument(where + "binary_data_size " + std::to_string(*binary_size) + " exceeds the " +
                                        std::to_string(binary.size() - binary_pos) + " bytes left in the body");
       }
-      KILN_ASSIGN_OR_RETURN(tensor, tensor_from_binary(binary.substr(binary_pos, *binary_size), *dtype, shape, name));
+      KILN_ASSIGN_OR_RETURN(tensor, tensor_from_raw(binary.substr(binary_pos, *binary_size), *dtype, shape, name));
       binary_pos += *binary_size;
     } else {
       if (data == in.MemberEnd()) return Status::InvalidArgument(where + "has neither 'data' nor 'binary_data_size'");
@@ -178,7 +179,7 @@ Expected<EncodedInferResponse> encode_infer_response(const InferenceResponse& re
       w.Key("parameters");
       w.StartObject();
       w.Key("binary_data_size");
-      w.Uint64(append_tensor_binary(t, &binary));
+      w.Uint64(append_raw_tensor(t, &binary));
       w.EndObject();
     } else {
       w.Key("data");

@@ -1,5 +1,9 @@
 #include "serve/metrics.h"
 
+#include <unistd.h>
+
+#include <fstream>
+
 namespace kiln::serve {
 
 namespace {
@@ -35,7 +39,28 @@ ServeMetrics::ServeMetrics()
                     .Name("kiln_inflight_requests")
                     .Help("Requests the server is handling now")
                     .Register(*registry_)
-                    .Add({})) {}
+                    .Add({})),
+      // The names of Prometheus's standard process collector, so stock dashboards find them.
+      resident_bytes_(prometheus::BuildGauge()
+                          .Name("process_resident_memory_bytes")
+                          .Help("Resident memory size in bytes")
+                          .Register(*registry_)
+                          .Add({})),
+      virtual_bytes_(prometheus::BuildGauge()
+                         .Name("process_virtual_memory_bytes")
+                         .Help("Virtual memory size in bytes")
+                         .Register(*registry_)
+                         .Add({})) {}
+
+void ServeMetrics::refresh_process_metrics() {
+  std::ifstream statm("/proc/self/statm");
+  double pages_virtual = 0;
+  double pages_resident = 0;
+  if (!(statm >> pages_virtual >> pages_resident)) return;  // not Linux: leave the gauges at 0
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  virtual_bytes_.Set(pages_virtual * page);
+  resident_bytes_.Set(pages_resident * page);
+}
 
 std::shared_ptr<ModelMetrics> ServeMetrics::for_model(const std::string& model, int64_t version) {
   const prometheus::Labels labels{{"model", model}, {"version", std::to_string(version)}};

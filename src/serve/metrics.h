@@ -43,6 +43,10 @@ class ServeMetrics {
   // Requests the frontends are handling right now.
   prometheus::Gauge& inflight_requests() { return inflight_; }
 
+  // Reads the process's resident and virtual memory (Linux /proc/self/statm) into their gauges; a
+  // metrics endpoint calls it before each scrape. Thread-safe.
+  void refresh_process_metrics();
+
   // What a metrics endpoint serializes.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -60,6 +64,8 @@ class ServeMetrics {
   prometheus::Family<prometheus::Histogram>& latency_;
   prometheus::Family<prometheus::Gauge>& queue_size_;
   prometheus::Gauge& inflight_;
+  prometheus::Gauge& resident_bytes_;
+  prometheus::Gauge& virtual_bytes_;
 };
 
 }  // namespace kiln::serve

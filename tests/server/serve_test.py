@@ -284,6 +284,8 @@ def test_batching(s):
     check("metrics expose the latency histogram and durations",
           "kiln_inference_request_latency_seconds_bucket" in text and "nv_inference_queue_duration_us" in text
           and "nv_inference_compute_infer_duration_us" in text)
+    rss = re.search(r"^process_resident_memory_bytes ([\d.e+]+)", text, re.M)
+    check("metrics expose the process's resident memory", rss and float(rss.group(1)) > 1e6, rss)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -374,6 +376,34 @@ def test_bad_input(s):
     r = s.infer("simple", [x_ok])
     check("the server still serves after all the bad input", r.status_code == 200, r.text)
     check("the server process is still running", s.proc.poll() is None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Connection limits: slow clients and the connection cap
+
+def test_connection_limits(kiln, repo):
+    s = Server(kiln, repo, "--idle-timeout", "1", "--max-connections", "3")
+    try:
+        slow = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        slow.sendall(b"POST /v2/models/simple/infer HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+        x = [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]
+        check("a slow client does not stop others being served",
+              requests.post(s.url + "/v2/models/simple/infer", data=json.dumps({"inputs": x}), timeout=5).ok)
+        start = time.time()
+        closed = slow.recv(100) == b""
+        check("a client that never finishes its headers is cut off at the idle timeout",
+              closed and time.time() - start < 5, time.time() - start)
+        slow.close()
+        idle = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(3)]
+        time.sleep(0.2)
+        reply = raw_http(s.port, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        check("a connection beyond --max-connections gets 503", reply.startswith(b"HTTP/1.1 503"), reply[:60])
+        for sock in idle:
+            sock.close()
+        time.sleep(0.2)
+        check("closed connections free their slots", requests.get(s.url + "/v2/health/live", timeout=5).ok)
+    finally:
+        check("limits: SIGTERM exits 0", s.stop() == 0, s.output()[-500:])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -522,6 +552,7 @@ def main():
             if FAILURES:
                 print("--- server output ---\n" + s.output()[-3000:])
         test_explicit(args.kiln, os.path.join(tmp, "explicit"))
+        test_connection_limits(args.kiln, os.path.join(tmp, "main"))
         test_poll(args.kiln, tmp)
     print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
     return 1 if FAILURES else 0

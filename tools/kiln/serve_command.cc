@@ -101,7 +101,7 @@ int serve_command(const ServeOptions& options) {
   serve::http::HttpLimits metrics_limits;
   metrics_limits.max_body_bytes = 1 << 16;
   metrics_limits.max_connections = 64;
-  serve::http::HttpServer metrics_http(ioc, metrics_limits, serve::http::metrics_handler(metrics.registry()));
+  serve::http::HttpServer metrics_http(ioc, metrics_limits, serve::http::metrics_handler(&metrics));
   for (auto [server, port] : {std::pair{&http, options.http_port}, std::pair{&metrics_http, options.metrics_port}}) {
     if (Status st = server->listen(options.address, static_cast<uint16_t>(port)); !st.ok()) {
       std::cerr << "error: " << st.message() << "\n";

@@ -364,6 +364,17 @@ def test_bad_input(s):
         r = s.post(path, body, headers=headers)
         err = error_of(r)
         check(f"{name} -> {code}", r.status_code == code and text in err, f"{r.status_code} {err}")
+    big = json.dumps({"id": "x" * 600000, "inputs": [x_ok]}).encode()
+    start = time.time()
+    reply = raw_http(s.port, b"POST /v2/models/simple/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     b"Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: "
+                     + str(len(big)).encode() + b"\r\n\r\n" + big)
+    check("Expect: 100-continue is answered, then the request served",
+          reply.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200") and time.time() - start < 1, reply[:80])
+    reply = raw_http(s.port, b"POST /v2/models/simple/infer HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: 99999999\r\n\r\n")
+    check("an oversize body announced with Expect: 100-continue gets 413 without a go-ahead",
+          reply.startswith(b"HTTP/1.1 413"), reply[:80])
     r = s.get("/v2/models/simple/infer")
     check("GET on infer -> 405", r.status_code == 405, r.status_code)
     reply = raw_http(s.port, b"THIS IS NOT HTTP\r\n\r\n")

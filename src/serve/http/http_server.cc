@@ -66,6 +66,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->body_limit(state_->limits.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(state_->limits.max_header_bytes));
     stream_.expires_after(state_->limits.idle_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  // Clients such as curl send "Expect: 100-continue" before a large body and wait (curl: 1 s) for a
+  // go-ahead; answer at once so large requests are not delayed. An oversize Content-Length has
+  // already failed the header read with body_limit, so it gets 413 instead.
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    if (beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
+      auto go_ahead = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+      bhttp::async_write(stream_, *go_ahead, [self = shared_from_this(), go_ahead](beast::error_code ec, size_t) {
+        if (ec) return self->close();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }

@@ -133,8 +133,11 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   const Clock::time_point t0 = Clock::now();
   Expected<std::vector<NamedValue>> merged = concat_batch(parts);
   const Clock::time_point t1 = Clock::now();
-  Expected<std::vector<NamedValue>> outputs =
-      merged.ok() ? executor_(*merged) : Expected<std::vector<NamedValue>>(merged.status());
+  Expected<std::vector<NamedValue>> outputs = merged.status();
+  if (merged.ok()) {
+    ComputeBudget::Slot slot(options_.budget.get());
+    outputs = executor_(*merged);
+  }
   const Clock::time_point t2 = Clock::now();
   Expected<std::vector<std::vector<NamedValue>>> pieces =
       outputs.ok() ? split_batch(*outputs, rows) : Expected<std::vector<std::vector<NamedValue>>>(outputs.status());

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 
 #include "kiln/session.h"
 #include "kiln/status.h"
+#include "serve/compute_budget.h"
 #include "serve/inference_request.h"
 
 namespace kiln::serve {
@@ -34,6 +36,8 @@ struct BatcherOptions {
   std::chrono::microseconds max_queue_delay{0};
   size_t max_queue_size = 1024;  // queued requests beyond this are rejected
   int instance_count = 1;        // worker threads executing batches
+  // Shared by every batcher of the process; each model run holds a slot. Null: no cap.
+  std::shared_ptr<ComputeBudget> budget;
 };
 
 // Where a request's time went, for metrics.

@@ -224,5 +224,30 @@ TEST(DynamicBatcherTest, OutputWithoutBatchDimensionFails) {
   EXPECT_EQ(f2.get().status().code(), StatusCode::kInternal);
 }
 
+TEST(DynamicBatcherTest, SharedComputeBudgetCapsRunsAcrossBatchers) {
+  auto budget = std::make_shared<ComputeBudget>(1);
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  auto executor = [&](const std::vector<NamedValue>& in) -> Expected<std::vector<NamedValue>> {
+    const int now = ++running;
+    most = std::max(most.load(), now);
+    std::this_thread::sleep_for(20ms);
+    --running;
+    return std::vector<NamedValue>{{"y", in[0].value}};
+  };
+  BatcherOptions o = opts(0, 0us);
+  o.instance_count = 2;
+  o.budget = budget;
+  DynamicBatcher a(o, executor);
+  DynamicBatcher b(o, executor);
+  std::vector<std::future<Expected<std::vector<NamedValue>>>> futures;
+  for (int i = 0; i < 4; ++i) {
+    futures.push_back(submit(a, rows_input({1, 1}, 0)));
+    futures.push_back(submit(b, rows_input({1, 1}, 0)));
+  }
+  for (auto& f : futures) ASSERT_TRUE(f.get().ok());
+  EXPECT_EQ(most.load(), 1);  // four workers, one slot: never two model runs at once
+}
+
 }  // namespace
 }  // namespace kiln::serve

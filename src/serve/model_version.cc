@@ -50,6 +50,7 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
   bopts.preferred_batch_sizes = config.preferred_batch_sizes;
   bopts.max_queue_delay = std::chrono::microseconds(config.max_queue_delay_us);
   bopts.max_queue_size = options.max_queue_size;
+  bopts.budget = options.budget;
   bopts.instance_count =
       static_cast<int>(std::clamp<int64_t>(config.instance_count, 1, std::max(1, options.max_instances)));
   std::shared_ptr<ModelMetrics> mm = metrics->for_model(config.name, version);

@@ -7,6 +7,7 @@
 
 #include "kiln/session.h"
 #include "kiln/status.h"
+#include "serve/compute_budget.h"
 #include "serve/dynamic_batcher.h"
 #include "serve/inference_request.h"
 #include "serve/metrics.h"
@@ -15,8 +16,9 @@
 namespace kiln::serve {
 
 struct SchedulerOptions {
-  int max_instances = 1;  // the process's thread budget caps each version's instance count
+  int max_instances = 1;  // caps each version's instance count (more workers than slots only queue)
   size_t max_queue_size = 1024;
+  std::shared_ptr<ComputeBudget> budget;  // shared by every model version; null: no process-wide cap
 };
 
 class ModelVersion {

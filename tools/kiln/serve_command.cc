@@ -1,9 +1,9 @@
-// `kiln serve`: the KServe v2 HTTP server over a model repository, with Prometheus metrics.
+// `kiln serve`: the KServe v2 HTTP and gRPC servers over a model repository, with Prometheus metrics.
 //
 // Threads: SIGTERM/SIGINT are blocked in every thread and taken by the main thread with sigwait, so
 // shutdown runs as ordinary code, not in a signal handler. `--threads` I/O threads run both HTTP
-// servers; each model version runs up to `--threads` instances, so compute never asks for more
-// threads than the budget the operator gave.
+// servers, and one ComputeBudget of `--threads` slots bounds the model runs in progress across every
+// model and instance, so compute never asks for more cores than the operator gave.
 #include <pthread.h>
 #include <signal.h>
 
@@ -63,6 +63,7 @@ int serve_command(const ServeOptions& options) {
                                                         : serve::ModelControlMode::kNone;
   ropts.scheduler.max_instances = threads;
   ropts.scheduler.max_queue_size = options.max_queue_size;
+  ropts.scheduler.budget = std::make_shared<serve::ComputeBudget>(threads);
   serve::ModelRepository repo(ropts, &metrics);
   if (ropts.mode != serve::ModelControlMode::kExplicit) {
     auto failures = repo.load_all();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kiln needs, and only those that are missing.
 #   scripts/install-deps.sh          build dependencies
-#   scripts/install-deps.sh --test   build and test dependencies (ONNX test data, python3-onnx, clang)
+#   scripts/install-deps.sh --test   build and test dependencies (ONNX test data, python3-onnx, clang,
+#                                    python3-requests and python3-grpcio for the server tests)
 #   scripts/install-deps.sh --bench  build dependencies and what bench/ needs to export models (torch,
 #                                    torchvision, onnx) and to run ONNX Runtime beside kiln (nodejs, npm)
 set -euo pipefail
@@ -9,10 +10,12 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev
+  libboost-dev rapidjson-dev prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc
   python3-numpy
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev libonnx-testdata python3-onnx clang libclang-rt-14-dev)
+  packages+=(libgtest-dev libgmock-dev libonnx-testdata python3-onnx clang libclang-rt-14-dev
+    python3-requests python3-grpcio)
 fi
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch python3-torchvision python3-onnx nodejs)

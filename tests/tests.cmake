@@ -17,16 +17,28 @@ add_test(NAME example.digits COMMAND kiln_cli test ${CMAKE_CURRENT_SOURCE_DIR}/e
 # Fixture files (e.g. .npy written by numpy) that unit tests read.
 target_compile_definitions(kiln_unit_tests PRIVATE KILN_TEST_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/tests/data")
 
-# End-to-end tests of `kiln run` on good and bad models and inputs. The script builds its models with
-# the onnx python package (python3-onnx, installed by the project setup); skipped where that is missing.
-find_program(KILN_TEST_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(KILN_TEST_PYTHON)
-  execute_process(COMMAND ${KILN_TEST_PYTHON} -c "import onnx, numpy"
-                  RESULT_VARIABLE KILN_PY_ONNX_MISSING OUTPUT_QUIET ERROR_QUIET)
-  if(KILN_PY_ONNX_MISSING EQUAL 0)
-    add_test(NAME cli.run_and_bad_inputs
-             COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/cli_test.py $<TARGET_FILE:kiln_cli>)
-  else()
-    message(STATUS "kiln: ${KILN_TEST_PYTHON} lacks onnx/numpy; skipping the cli tests")
-  endif()
-endif()
+# End-to-end suites in Python, with Debian's interpreter and its python3-onnx, python3-numpy,
+# python3-requests and python3-grpcio (all installed by scripts/install-deps.sh --test).
+find_program(KILN_TEST_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH REQUIRED)
+
+# `kiln run` on good and bad models and inputs; the script builds its models with onnx.helper.
+add_test(NAME cli.run_and_bad_inputs
+         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/cli_test.py $<TARGET_FILE:kiln_cli>)
+
+# kiln serve end to end: Python clients against `kiln serve` on ephemeral loopback ports, over model
+# repositories built at test time with onnx.helper.
+add_test(NAME server.http
+         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/serve_test.py --kiln $<TARGET_FILE:kiln_cli>)
+set_tests_properties(server.http PROPERTIES TIMEOUT 300)
+# Every curl example in docs/protocol.md, against the bundled example repository.
+add_test(NAME server.protocol_doc
+         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/protocol_doc_test.py
+                 --kiln $<TARGET_FILE:kiln_cli> --doc ${CMAKE_CURRENT_SOURCE_DIR}/docs/protocol.md
+                 --repository ${CMAKE_CURRENT_SOURCE_DIR}/examples/model_repository)
+set_tests_properties(server.protocol_doc PROPERTIES TIMEOUT 120)
+# The gRPC frontend, with python3-grpcio and message classes generated from the project's .proto.
+add_test(NAME server.grpc
+         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/grpc_test.py --kiln $<TARGET_FILE:kiln_cli>
+                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
+                 --protoc $<TARGET_FILE:protobuf::protoc>)
+set_tests_properties(server.grpc PROPERTIES TIMEOUT 120)

@@ -2,6 +2,7 @@
 // on stderr.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,5 +45,25 @@ struct BenchOptions {
   bool overhead = false;           // also measure time per call outside kernels
 };
 int bench_command(const BenchOptions& options);
+struct ServeOptions {
+  std::string model_repository;
+  int http_port = 8000;                  // 0: any free port (printed at start)
+  int grpc_port = 8001;
+  int metrics_port = 8002;
+  std::string address = "127.0.0.1";
+  std::string model_control_mode = "none";  // none | explicit | poll
+  double repository_poll_secs = 15;         // poll mode: seconds between scans of the repository
+  std::vector<std::string> load_models;     // explicit mode: load these at start
+  int threads = 0;                       // 0: one per core
+  int64_t request_timeout_ms = 0;        // 0: none unless a request sets its "timeout" parameter
+  size_t max_request_bytes = size_t{64} << 20;
+  int max_connections = 1024;
+  int idle_timeout_s = 60;
+  size_t max_queue_size = 1024;          // per model version
+  bool access_log = false;               // one line per HTTP request on stdout
+  std::string log_format = "text";       // text | json (access log lines)
+};
+// Serves until SIGTERM or SIGINT, then drains queued requests and returns 0.
+int serve_command(const ServeOptions& options);
 
 }  // namespace kiln::cli

@@ -45,6 +45,42 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--runs", bench.runs, "Timed runs (default 50)");
   bench_cmd->add_flag("--overhead", bench.overhead, "Also report overhead_us: time per call outside kernels");
 
+  kiln::cli::ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Serve a model repository over KServe v2 HTTP, with metrics");
+  serve_cmd->add_option("--model-repository", serve.model_repository, "Triton-layout folder of models")->required();
+  serve_cmd->add_option("--http-port", serve.http_port, "HTTP port (0: any free port)")->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--grpc-port", serve.grpc_port, "gRPC port (0: any free port)")->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--metrics-port", serve.metrics_port, "Prometheus metrics port (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--address", serve.address, "Address to listen on");
+  serve_cmd
+      ->add_option("--model-control-mode", serve.model_control_mode,
+                   "none: load all at start; explicit: load and unload through the repository API; poll: load all "
+                   "at start and follow changes to the folder")
+      ->check(CLI::IsMember({"none", "explicit", "poll"}));
+  serve_cmd->add_option("--repository-poll-secs", serve.repository_poll_secs, "Poll mode: seconds between scans")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--load-model", serve.load_models, "In explicit mode, load this model at start; repeatable");
+  serve_cmd->add_option("--threads", serve.threads, "Thread budget: I/O threads and instances per model (0: cores)")
+      ->check(CLI::Range(0, 1024));
+  serve_cmd
+      ->add_option("--request-timeout-ms", serve.request_timeout_ms,
+                   "Fail requests still queued after this long with 503 (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  serve_cmd->add_option("--max-request-bytes", serve.max_request_bytes, "Largest request body; larger get 413");
+  serve_cmd->add_option("--max-connections", serve.max_connections, "Open connections beyond this get 503")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--idle-timeout", serve.idle_timeout_s, "Seconds before an idle connection closes")
+      ->check(CLI::PositiveNumber);
+  serve_cmd
+      ->add_option("--max-queue-size", serve.max_queue_size,
+                   "Queued requests per model version beyond this get 503")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_flag("--access-log", serve.access_log,
+                      "Log each HTTP request (method, path, status, latency, model, version, id) on stdout");
+  serve_cmd->add_option("--log-format", serve.log_format, "Access log lines as text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -58,5 +94,6 @@ int main(int argc, char** argv) {
   if (*run_cmd) return kiln::cli::run_command(run);
   if (*test_cmd) return kiln::cli::test_command(test);
   if (*bench_cmd) return kiln::cli::bench_command(bench);
+  if (*serve_cmd) return kiln::cli::serve_command(serve);
   return 2;
 }

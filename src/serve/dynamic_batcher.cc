@@ -1,0 +1,159 @@
+#include "serve/dynamic_batcher.h"
+
+#include <algorithm>
+
+#include "serve/batch_tensors.h"
+
+namespace kiln::serve {
+
+DynamicBatcher::DynamicBatcher(BatcherOptions options, Executor executor, ExecutionObserver observer)
+    : options_(std::move(options)), executor_(std::move(executor)), observer_(std::move(observer)) {
+  const int n = std::max(1, options_.instance_count);
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+DynamicBatcher::~DynamicBatcher() { shutdown(); }
+
+Status DynamicBatcher::submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done) {
+  Item item;
+  item.rows = options_.max_batch_size > 0 ? batch_rows(inputs) : 1;
+  item.inputs = std::move(inputs);
+  item.enqueued = Clock::now();
+  item.deadline = deadline;
+  item.done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Status::Unavailable(options_.name + " is shutting down");
+    if (queue_.size() >= options_.max_queue_size) {
+      return Status::Unavailable(options_.name + ": queue is full (" + std::to_string(options_.max_queue_size) +
+                                 " requests waiting)");
+    }
+    queue_.push_back(std::move(item));
+  }
+  cv_.notify_all();
+  return Status::OK();
+}
+
+void DynamicBatcher::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  std::call_once(joined_, [this] {
+    for (std::thread& t : workers_) t.join();
+  });
+}
+
+bool DynamicBatcher::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+size_t DynamicBatcher::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+bool DynamicBatcher::batch_ready(int64_t rows) const {
+  if (options_.max_batch_size <= 0 || rows >= options_.max_batch_size) return true;
+  const auto& p = options_.preferred_batch_sizes;
+  return std::find(p.begin(), p.end(), rows) != p.end();
+}
+
+void DynamicBatcher::take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired) {
+  const Clock::time_point now = Clock::now();
+  for (auto it = queue_.begin(); it != queue_.end() && !batch_ready(*rows);) {
+    if (it->deadline <= now) {
+      expired->push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else if (*rows + it->rows <= options_.max_batch_size && batch_compatible(batch->front().inputs, it->inputs)) {
+      *rows += it->rows;
+      batch->push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else {
+      ++it;  // stays queued, in order, for a later batch
+    }
+  }
+}
+
+void DynamicBatcher::worker_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return (!forming_ && !queue_.empty()) || (stopping_ && queue_.empty()); });
+    if (queue_.empty()) return;  // stopping and drained
+    forming_ = true;
+    std::vector<Item> batch;
+    std::vector<Item> expired;
+    while (batch.empty() && !queue_.empty()) {
+      Item front = std::move(queue_.front());
+      queue_.pop_front();
+      if (front.deadline <= Clock::now()) {
+        expired.push_back(std::move(front));
+      } else {
+        batch.push_back(std::move(front));
+      }
+    }
+    if (!batch.empty() && options_.max_batch_size > 0) {
+      int64_t rows = batch[0].rows;
+      const Clock::time_point flush_at = batch[0].enqueued + options_.max_queue_delay;
+      while (true) {
+        take_compatible(&batch, &rows, &expired);
+        if (batch_ready(rows) || stopping_ || Clock::now() >= flush_at) break;
+        cv_.wait_until(lock, flush_at);
+      }
+    }
+    forming_ = false;
+    lock.unlock();
+    cv_.notify_all();  // another worker may form the next batch while this one executes
+    expire(expired);
+    if (!batch.empty()) execute(batch, Clock::now());
+    lock.lock();
+  }
+}
+
+void DynamicBatcher::expire(std::vector<Item>& expired) {
+  for (Item& item : expired) {
+    RequestTiming timing;
+    timing.queue = Clock::now() - item.enqueued;
+    item.done(Status::Unavailable(options_.name + ": request timed out after waiting in the queue"), timing);
+  }
+}
+
+void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatched) {
+  std::vector<const std::vector<NamedValue>*> parts;
+  std::vector<int64_t> rows;
+  int64_t total = 0;
+  for (const Item& item : batch) {
+    parts.push_back(&item.inputs);
+    rows.push_back(item.rows);
+    total += item.rows;
+  }
+  RequestTiming timing;
+  const Clock::time_point t0 = Clock::now();
+  Expected<std::vector<NamedValue>> merged = concat_batch(parts);
+  const Clock::time_point t1 = Clock::now();
+  Expected<std::vector<NamedValue>> outputs = merged.status();
+  if (merged.ok()) {
+    ComputeBudget::Slot slot(options_.budget.get());
+    outputs = executor_(*merged);
+  }
+  const Clock::time_point t2 = Clock::now();
+  Expected<std::vector<std::vector<NamedValue>>> pieces =
+      outputs.ok() ? split_batch(*outputs, rows) : Expected<std::vector<std::vector<NamedValue>>>(outputs.status());
+  const Clock::time_point t3 = Clock::now();
+  timing.compute_input = t1 - t0;
+  timing.compute_infer = t2 - t1;
+  timing.compute_output = t3 - t2;
+  if (observer_ && merged.ok()) observer_(total, batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    timing.queue = dispatched - batch[i].enqueued;
+    if (pieces.ok()) {
+      batch[i].done(std::move((*pieces)[i]), timing);
+    } else {
+      batch[i].done(pieces.status().with_context(options_.name), timing);
+    }
+  }
+}
+
+}  // namespace kiln::serve

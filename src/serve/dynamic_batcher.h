@@ -1,0 +1,109 @@
+// DynamicBatcher: the request queue and worker threads of one model version.
+//
+// Requests wait in a bounded FIFO queue. One worker at a time forms a batch: it takes the oldest
+// request, then adds queued requests whose inputs are batch_compatible with it while the batch has at
+// most max_batch_size rows, waiting up to max_queue_delay after the oldest request arrived for more to
+// come. A batch is dispatched as soon as it is full or reaches a preferred size. The merged batch runs
+// once on the executor and each request gets its own rows back. With max_batch_size 0 every request
+// runs alone. `instance_count` workers execute batches concurrently.
+//
+// A request still queued at its deadline fails with Unavailable (it is never run late), and a full
+// queue rejects new requests with Unavailable, so latency stays bounded under overload.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kiln/session.h"
+#include "kiln/status.h"
+#include "serve/compute_budget.h"
+#include "serve/inference_request.h"
+
+namespace kiln::serve {
+
+struct BatcherOptions {
+  std::string name;            // "model 'x' version 1", for error messages
+  int64_t max_batch_size = 0;  // 0: never merge
+  std::vector<int64_t> preferred_batch_sizes;
+  std::chrono::microseconds max_queue_delay{0};
+  size_t max_queue_size = 1024;  // queued requests beyond this are rejected
+  int instance_count = 1;        // worker threads executing batches
+  // Shared by every batcher of the process; each model run holds a slot. Null: no cap.
+  std::shared_ptr<ComputeBudget> budget;
+};
+
+// Where a request's time went, for metrics.
+struct RequestTiming {
+  Clock::duration queue{};           // enqueue to dispatch
+  Clock::duration compute_input{};   // merging inputs
+  Clock::duration compute_infer{};   // the model run
+  Clock::duration compute_output{};  // splitting outputs
+};
+
+class DynamicBatcher {
+ public:
+  // Runs one batch; called concurrently from up to instance_count threads.
+  using Executor = std::function<Expected<std::vector<NamedValue>>(const std::vector<NamedValue>& inputs)>;
+  // Receives each request's outputs (or error) and timing; called exactly once per accepted request,
+  // on a worker thread.
+  using Completion = std::function<void(Expected<std::vector<NamedValue>>, const RequestTiming&)>;
+  // Told about each execution: rows in the batch and requests merged into it.
+  using ExecutionObserver = std::function<void(int64_t rows, size_t requests)>;
+
+  // Starts the worker threads.
+  DynamicBatcher(BatcherOptions options, Executor executor, ExecutionObserver observer = nullptr);
+  // Drains (see shutdown) and joins the workers.
+  ~DynamicBatcher();
+  DynamicBatcher(const DynamicBatcher&) = delete;
+  DynamicBatcher& operator=(const DynamicBatcher&) = delete;
+
+  // Queues a request whose inputs the caller has validated (model order, one batch size). On OK the
+  // batcher owns it and will call `done` exactly once. Returns Unavailable, without calling `done`,
+  // when the queue is full or the batcher is shutting down. Thread-safe.
+  Status submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done);
+
+  // Stops accepting requests, runs everything already queued (without waiting for the queue delay),
+  // then joins the workers. Idempotent; thread-safe.
+  void shutdown();
+
+  size_t queued() const;
+  bool stopping() const;
+
+ private:
+  struct Item {
+    std::vector<NamedValue> inputs;
+    int64_t rows = 1;
+    Clock::time_point enqueued;
+    Clock::time_point deadline;
+    Completion done;
+  };
+
+  void worker_loop();
+  // Moves queued requests that fit into `batch`; expired ones go to `expired`. Needs mu_ held.
+  void take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired);
+  bool batch_ready(int64_t rows) const;
+  void execute(std::vector<Item>& batch, Clock::time_point dispatched);
+  void expire(std::vector<Item>& expired);
+
+  const BatcherOptions options_;
+  const Executor executor_;
+  const ExecutionObserver observer_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;  // guarded by mu_
+  bool forming_ = false;    // guarded by mu_: a worker is forming a batch
+  bool stopping_ = false;   // guarded by mu_
+  std::vector<std::thread> workers_;
+  std::once_flag joined_;
+};
+
+}  // namespace kiln::serve

@@ -1,0 +1,253 @@
+// DynamicBatcher: merging, splitting back, max batch size, the queue delay, timeouts, shapes that must
+// not merge, the bounded queue and draining. The executor is a fake that records each batch's rows and
+// returns y = 2x, so every request can check it got its own rows back.
+#include "serve/dynamic_batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+namespace kiln::serve {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<NamedValue> rows_input(Shape shape, float first) {
+  Tensor t(DataType::kFloat32, shape);
+  for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = first + static_cast<float>(i);
+  return {{"x", Value(t)}};
+}
+
+struct Recorder {
+  std::mutex mu;
+  std::vector<int64_t> batch_rows;  // rows of each executed batch, in order
+  std::promise<void> gate_open;     // when set_gate: executions wait on it
+  std::shared_future<void> gate;
+
+  DynamicBatcher::Executor executor() {
+    return [this](const std::vector<NamedValue>& in) -> Expected<std::vector<NamedValue>> {
+      if (gate.valid()) gate.wait();
+      Tensor x = in[0].value.tensor();
+      Tensor y(DataType::kFloat32, x.shape());
+      for (int64_t i = 0; i < x.size(); ++i) y.data<float>()[i] = x.data<float>()[i] * 2;
+      std::lock_guard<std::mutex> lock(mu);
+      batch_rows.push_back(x.dim(0));
+      return std::vector<NamedValue>{{"y", Value(y)}};
+    };
+  }
+};
+
+// Submits and returns a future of the result.
+std::future<Expected<std::vector<NamedValue>>> submit(DynamicBatcher& b, std::vector<NamedValue> in,
+                                                      Clock::time_point deadline = Clock::time_point::max()) {
+  auto p = std::make_shared<std::promise<Expected<std::vector<NamedValue>>>>();
+  auto f = p->get_future();
+  Status st = b.submit(std::move(in), deadline, [p](Expected<std::vector<NamedValue>> out, const RequestTiming&) {
+    p->set_value(std::move(out));
+  });
+  if (!st.ok()) p->set_value(st);
+  return f;
+}
+
+BatcherOptions opts(int64_t max_batch, std::chrono::microseconds delay) {
+  BatcherOptions o;
+  o.name = "model 'm' version 1";
+  o.max_batch_size = max_batch;
+  o.max_queue_delay = delay;
+  return o;
+}
+
+TEST(DynamicBatcherTest, MergesConcurrentRequestsAndSplitsResults) {
+  Recorder rec;
+  DynamicBatcher b(opts(8, 200ms), rec.executor());
+  std::vector<std::future<Expected<std::vector<NamedValue>>>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(submit(b, rows_input({1, 2}, 10.0f * i)));
+  for (int i = 0; i < 4; ++i) {
+    auto out = futures[i].get();
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    const Tensor& y = (*out)[0].value.tensor();
+    EXPECT_EQ(y.shape(), (Shape{1, 2}));
+    EXPECT_EQ(y.data<float>()[0], 20.0f * i);
+    EXPECT_EQ(y.data<float>()[1], 20.0f * i + 2);
+  }
+  // All four arrived well within the 200ms delay, so they ran as one batch.
+  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{4}));
+}
+
+TEST(DynamicBatcherTest, NeverExceedsMaxBatchSize) {
+  Recorder rec;
+  rec.gate = rec.gate_open.get_future().share();
+  DynamicBatcher b(opts(4, 50ms), rec.executor());
+  std::vector<std::future<Expected<std::vector<NamedValue>>>> futures;
+  // The first request holds the single instance; the rest queue up behind it.
+  futures.push_back(submit(b, rows_input({1, 1}, 0)));
+  std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 7; ++i) futures.push_back(submit(b, rows_input({i % 2 + 1, 1}, 0)));
+  rec.gate_open.set_value();
+  for (auto& f : futures) ASSERT_TRUE(f.get().ok());
+  int64_t total = 0;
+  for (int64_t r : rec.batch_rows) {
+    EXPECT_LE(r, 4);
+    total += r;
+  }
+  EXPECT_EQ(total, 1 + 1 + 2 + 1 + 2 + 1 + 2 + 1);
+  EXPECT_LT(rec.batch_rows.size(), 8u);  // some merging happened
+}
+
+TEST(DynamicBatcherTest, FullBatchDispatchesWithoutWaitingForTheDelay) {
+  Recorder rec;
+  DynamicBatcher b(opts(2, 10s), rec.executor());
+  auto start = Clock::now();
+  auto f1 = submit(b, rows_input({1, 1}, 0));
+  auto f2 = submit(b, rows_input({1, 1}, 1));
+  ASSERT_TRUE(f1.get().ok());
+  ASSERT_TRUE(f2.get().ok());
+  EXPECT_LT(Clock::now() - start, 5s);
+}
+
+TEST(DynamicBatcherTest, PartialBatchRunsAfterTheQueueDelay) {
+  Recorder rec;
+  DynamicBatcher b(opts(8, 30ms), rec.executor());
+  auto start = Clock::now();
+  auto out = submit(b, rows_input({3, 1}, 0)).get();
+  ASSERT_TRUE(out.ok());
+  EXPECT_GE(Clock::now() - start, 30ms);
+  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{3}));
+}
+
+TEST(DynamicBatcherTest, PreferredSizeDispatchesEarly) {
+  Recorder rec;
+  BatcherOptions o = opts(8, 10s);
+  o.preferred_batch_sizes = {2};
+  DynamicBatcher b(o, rec.executor());
+  auto start = Clock::now();
+  ASSERT_TRUE(submit(b, rows_input({2, 1}, 0)).get().ok());
+  EXPECT_LT(Clock::now() - start, 5s);
+}
+
+TEST(DynamicBatcherTest, DifferentNonBatchShapesAreNotMerged) {
+  Recorder rec;
+  DynamicBatcher b(opts(8, 100ms), rec.executor());
+  auto f1 = submit(b, rows_input({1, 2}, 0));
+  auto f2 = submit(b, rows_input({1, 3}, 0));
+  auto f3 = submit(b, rows_input({1, 2}, 5));
+  auto r1 = f1.get(), r2 = f2.get(), r3 = f3.get();
+  ASSERT_TRUE(r1.ok() && r2.ok() && r3.ok());
+  EXPECT_EQ((*r2)[0].value.tensor().shape(), (Shape{1, 3}));
+  EXPECT_EQ((*r3)[0].value.tensor().data<float>()[0], 10.0f);
+  std::sort(rec.batch_rows.begin(), rec.batch_rows.end());
+  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{1, 2}));  // [1,2]+[1,2] merged, [1,3] alone
+}
+
+TEST(DynamicBatcherTest, NoBatchingRunsEachRequestAlone) {
+  Recorder rec;
+  DynamicBatcher b(opts(0, 100ms), rec.executor());
+  auto f1 = submit(b, rows_input({2, 2}, 0));
+  auto f2 = submit(b, rows_input({2, 2}, 0));
+  ASSERT_TRUE(f1.get().ok());
+  ASSERT_TRUE(f2.get().ok());
+  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{2, 2}));
+}
+
+TEST(DynamicBatcherTest, QueuedPastDeadlineFailsUnavailable) {
+  Recorder rec;
+  rec.gate = rec.gate_open.get_future().share();
+  DynamicBatcher b(opts(0, 0us), rec.executor());
+  auto blocker = submit(b, rows_input({1, 1}, 0));
+  std::this_thread::sleep_for(50ms);
+  auto late = submit(b, rows_input({1, 1}, 0), Clock::now() + 10ms);
+  std::this_thread::sleep_for(50ms);
+  rec.gate_open.set_value();
+  ASSERT_TRUE(blocker.get().ok());
+  auto out = late.get();
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(out.status().message().find("timed out"), std::string::npos);
+}
+
+TEST(DynamicBatcherTest, FullQueueRejects) {
+  Recorder rec;
+  rec.gate = rec.gate_open.get_future().share();
+  BatcherOptions o = opts(0, 0us);
+  o.max_queue_size = 1;
+  DynamicBatcher b(o, rec.executor());
+  auto running = submit(b, rows_input({1, 1}, 0));
+  std::this_thread::sleep_for(50ms);
+  auto queued = submit(b, rows_input({1, 1}, 0));
+  auto rejected = submit(b, rows_input({1, 1}, 0)).get();
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_EQ(rejected.status().code(), StatusCode::kUnavailable);
+  rec.gate_open.set_value();
+  EXPECT_TRUE(running.get().ok());
+  EXPECT_TRUE(queued.get().ok());
+}
+
+TEST(DynamicBatcherTest, ShutdownDrainsQueuedRequests) {
+  Recorder rec;
+  std::atomic<int> done{0};
+  {
+    DynamicBatcher b(opts(4, 10s), rec.executor());
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_TRUE(b.submit(rows_input({1, 1}, 0), Clock::time_point::max(),
+                           [&](Expected<std::vector<NamedValue>> out, const RequestTiming&) {
+                             if (out.ok()) ++done;
+                           })
+                      .ok());
+    }
+    b.shutdown();  // must not wait the 10s delay
+    EXPECT_EQ(b.submit(rows_input({1, 1}, 0), Clock::time_point::max(), nullptr).code(), StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(done.load(), 6);
+}
+
+TEST(DynamicBatcherTest, ModelErrorReachesEveryRequestOfTheBatch) {
+  DynamicBatcher b(opts(4, 50ms), [](const std::vector<NamedValue>&) -> Expected<std::vector<NamedValue>> {
+    return Status::InvalidArgument("node 'n': boom");
+  });
+  auto f1 = submit(b, rows_input({1, 1}, 0));
+  auto f2 = submit(b, rows_input({1, 1}, 0));
+  auto r1 = f1.get();
+  auto r2 = f2.get();
+  ASSERT_FALSE(r1.ok());
+  ASSERT_FALSE(r2.ok());
+  EXPECT_NE(r1.status().message().find("model 'm' version 1"), std::string::npos);
+}
+
+TEST(DynamicBatcherTest, OutputWithoutBatchDimensionFails) {
+  DynamicBatcher b(opts(4, 50ms), [](const std::vector<NamedValue>&) -> Expected<std::vector<NamedValue>> {
+    return std::vector<NamedValue>{{"y", Value(Tensor::scalar<float>(1))}};
+  });
+  auto f1 = submit(b, rows_input({1, 1}, 0));
+  auto f2 = submit(b, rows_input({1, 1}, 0));
+  EXPECT_EQ(f1.get().status().code(), StatusCode::kInternal);
+  EXPECT_EQ(f2.get().status().code(), StatusCode::kInternal);
+}
+
+TEST(DynamicBatcherTest, SharedComputeBudgetCapsRunsAcrossBatchers) {
+  auto budget = std::make_shared<ComputeBudget>(1);
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  auto executor = [&](const std::vector<NamedValue>& in) -> Expected<std::vector<NamedValue>> {
+    const int now = ++running;
+    most = std::max(most.load(), now);
+    std::this_thread::sleep_for(20ms);
+    --running;
+    return std::vector<NamedValue>{{"y", in[0].value}};
+  };
+  BatcherOptions o = opts(0, 0us);
+  o.instance_count = 2;
+  o.budget = budget;
+  DynamicBatcher a(o, executor);
+  DynamicBatcher b(o, executor);
+  std::vector<std::future<Expected<std::vector<NamedValue>>>> futures;
+  for (int i = 0; i < 4; ++i) {
+    futures.push_back(submit(a, rows_input({1, 1}, 0)));
+    futures.push_back(submit(b, rows_input({1, 1}, 0)));
+  }
+  for (auto& f : futures) ASSERT_TRUE(f.get().ok());
+  EXPECT_EQ(most.load(), 1);  // four workers, one slot: never two model runs at once
+}
+
+}  // namespace
+}  // namespace kiln::serve

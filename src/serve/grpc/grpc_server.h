@@ -1,0 +1,50 @@
+// GrpcServer: the KServe v2 gRPC frontend (inference.GRPCInferenceService) on top of
+// ModelRepository, a peer of the HTTP frontend. It uses gRPC's callback API, so an inference waiting
+// in the batcher holds no thread; Status maps to gRPC codes only here.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kiln/status.h"
+#include "serve/metrics.h"
+#include "serve/model_repository.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace kiln::serve::grpc_frontend {
+
+struct GrpcOptions {
+  std::string server_version;
+  std::chrono::microseconds default_timeout{0};  // for requests without a "timeout" parameter; 0: none
+  int max_message_bytes = 64 << 20;              // larger requests fail with RESOURCE_EXHAUSTED
+};
+
+class GrpcServer {
+ public:
+  // `repository` and `metrics` must outlive the server.
+  GrpcServer(ModelRepository* repository, ServeMetrics* metrics, GrpcOptions options);
+  ~GrpcServer();  // shuts down at once if still running
+
+  // Binds and starts serving; port 0 picks a free port (see port()). IOError naming the address when
+  // it cannot bind.
+  Status start(const std::string& address, int port);
+  int port() const { return port_; }
+
+  // Stops accepting RPCs and waits up to `grace` for those in flight, then cancels the rest.
+  void shutdown(std::chrono::milliseconds grace);
+
+  class Service;
+
+ private:
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  int max_message_bytes_;
+};
+
+}  // namespace kiln::serve::grpc_frontend

@@ -1,0 +1,150 @@
+#include "serve/grpc/grpc_tensor.h"
+
+#include <charconv>
+#include <limits>
+
+#include "serve/datatype_names.h"
+#include "serve/raw_tensor.h"
+
+namespace kiln::serve::grpc_frontend {
+
+namespace {
+
+std::string prefix(const std::string& input) { return "input '" + input + "': "; }
+
+// Copies a repeated contents field into a tensor of element type T, checking count and range.
+template <typename T, typename Field>
+Expected<Tensor> from_field(const Field& field, DataType dtype, const Shape& shape, const std::string& input,
+                            int64_t count, const char* field_name) {
+  if (field.size() != count) {
+    return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " needs " +
+                                   std::to_string(count) + " elements, " + field_name + " has " +
+                                   std::to_string(field.size()));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape));
+  T* out = t.data<T>();
+  for (int64_t i = 0; i < count; ++i) {
+    const auto v = field.Get(static_cast<int>(i));
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
+        return Status::InvalidArgument(prefix(input) + "element " + std::to_string(i) + " is not a valid " +
+                                       std::string(kserve_datatype_name(dtype)));
+      }
+    }
+    out[i] = static_cast<T>(v);
+  }
+  return t;
+}
+
+Expected<Tensor> from_contents(const inference::InferTensorContents& c, DataType dtype, const Shape& shape,
+                               const std::string& input) {
+  KILN_ASSIGN_OR_RETURN(int64_t count, checked_element_count(shape, input));
+  switch (dtype) {
+    case DataType::kBool:
+      return from_field<bool>(c.bool_contents(), dtype, shape, input, count, "bool_contents");
+    case DataType::kInt8:
+      return from_field<int8_t>(c.int_contents(), dtype, shape, input, count, "int_contents");
+    case DataType::kInt16:
+      return from_field<int16_t>(c.int_contents(), dtype, shape, input, count, "int_contents");
+    case DataType::kInt32:
+      return from_field<int32_t>(c.int_contents(), dtype, shape, input, count, "int_contents");
+    case DataType::kInt64:
+      return from_field<int64_t>(c.int64_contents(), dtype, shape, input, count, "int64_contents");
+    case DataType::kUInt8:
+      return from_field<uint8_t>(c.uint_contents(), dtype, shape, input, count, "uint_contents");
+    case DataType::kUInt16:
+      return from_field<uint16_t>(c.uint_contents(), dtype, shape, input, count, "uint_contents");
+    case DataType::kUInt32:
+      return from_field<uint32_t>(c.uint_contents(), dtype, shape, input, count, "uint_contents");
+    case DataType::kUInt64:
+      return from_field<uint64_t>(c.uint64_contents(), dtype, shape, input, count, "uint64_contents");
+    case DataType::kFloat32:
+      return from_field<float>(c.fp32_contents(), dtype, shape, input, count, "fp32_contents");
+    case DataType::kFloat64:
+      return from_field<double>(c.fp64_contents(), dtype, shape, input, count, "fp64_contents");
+    case DataType::kString: {
+      if (c.bytes_contents_size() != count) {
+        return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " needs " +
+                                       std::to_string(count) + " elements, bytes_contents has " +
+                                       std::to_string(c.bytes_contents_size()));
+      }
+      KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape));
+      for (int64_t i = 0; i < count; ++i) t.data<std::string>()[i] = c.bytes_contents(static_cast<int>(i));
+      return t;
+    }
+    default:
+      // The protocol has no typed field for FP16 and BF16.
+      return Status::InvalidArgument(prefix(input) + std::string(kserve_datatype_name(dtype)) +
+                                     " has no typed contents field; send it in raw_input_contents");
+  }
+}
+
+}  // namespace
+
+Expected<int64_t> parse_model_version(const std::string& text) {
+  if (text.empty()) return int64_t{0};
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v <= 0) {
+    return Status::InvalidArgument("version '" + text + "' is not a positive integer");
+  }
+  return v;
+}
+
+Expected<InferenceRequest> decode_model_infer(const inference::ModelInferRequest& request) {
+  InferenceRequest out;
+  out.model = request.model_name();
+  KILN_ASSIGN_OR_RETURN(out.version, parse_model_version(request.model_version()));
+  out.id = request.id();
+  const bool raw = request.raw_input_contents_size() > 0;
+  if (raw && request.raw_input_contents_size() != request.inputs_size()) {
+    return Status::InvalidArgument("raw_input_contents has " + std::to_string(request.raw_input_contents_size()) +
+                                   " entries for " + std::to_string(request.inputs_size()) + " inputs");
+  }
+  for (int i = 0; i < request.inputs_size(); ++i) {
+    const auto& in = request.inputs(i);
+    auto dtype = data_type_from_kserve_name(in.datatype());
+    if (!dtype) return Status::InvalidArgument(prefix(in.name()) + "unknown datatype '" + in.datatype() + "'");
+    Shape shape(in.shape().begin(), in.shape().end());
+    Tensor t;
+    if (raw) {
+      if (in.has_contents()) {
+        return Status::InvalidArgument(prefix(in.name()) + "has both contents and raw_input_contents");
+      }
+      KILN_ASSIGN_OR_RETURN(t, tensor_from_raw(request.raw_input_contents(i), *dtype, shape, in.name()));
+    } else {
+      KILN_ASSIGN_OR_RETURN(t, from_contents(in.contents(), *dtype, shape, in.name()));
+    }
+    out.inputs.push_back({in.name(), Value(std::move(t))});
+  }
+  for (const auto& o : request.outputs()) {
+    if (o.parameters().count("classification")) {
+      return Status::Unimplemented("output '" + o.name() + "': the classification extension is not supported");
+    }
+    out.requested_outputs.push_back(o.name());
+  }
+  if (auto it = request.parameters().find("timeout"); it != request.parameters().end()) {
+    const auto& p = it->second;
+    if (p.parameter_choice_case() != inference::InferParameter::kInt64Param || p.int64_param() < 0) {
+      return Status::InvalidArgument("parameter 'timeout' must be a non-negative int64 (microseconds)");
+    }
+    if (p.int64_param() > 0) out.deadline = Clock::now() + std::chrono::microseconds(p.int64_param());
+  }
+  return out;
+}
+
+void encode_model_infer(const InferenceResponse& response, inference::ModelInferResponse* out) {
+  out->set_model_name(response.model);
+  out->set_model_version(std::to_string(response.version));
+  out->set_id(response.id);
+  for (const NamedValue& nv : response.outputs) {
+    const Tensor& t = nv.value.tensor();
+    auto* o = out->add_outputs();
+    o->set_name(nv.name);
+    o->set_datatype(std::string(kserve_datatype_name(t.dtype())));
+    for (int64_t d : t.shape()) o->add_shape(d);
+    append_raw_tensor(t, out->add_raw_output_contents());
+  }
+}
+
+}  // namespace kiln::serve::grpc_frontend

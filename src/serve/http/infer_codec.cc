@@ -1,0 +1,204 @@
+#include "serve/http/infer_codec.h"
+
+#include <rapidjson/error/en.h>
+
+#include <algorithm>
+
+#include "serve/datatype_names.h"
+#include "serve/http/tensor_codec.h"
+#include "serve/raw_tensor.h"
+
+namespace kiln::serve::http {
+
+namespace {
+
+Expected<bool> bool_param(const rapidjson::Value& params, const char* key, std::string_view where) {
+  auto it = params.FindMember(key);
+  if (it == params.MemberEnd()) return false;
+  if (!it->value.IsBool())
+    return Status::InvalidArgument(std::string(where) + "parameter '" + key + "' must be a boolean");
+  return it->value.GetBool();
+}
+
+// Reads the parameters object of `v` (absent: nullptr).
+Expected<const rapidjson::Value*> parameters(const rapidjson::Value& v, std::string_view where) {
+  auto it = v.FindMember("parameters");
+  if (it == v.MemberEnd()) return static_cast<const rapidjson::Value*>(nullptr);
+  if (!it->value.IsObject()) return Status::InvalidArgument(std::string(where) + "'parameters' must be an object");
+  return &it->value;
+}
+
+Expected<std::string> string_member(const rapidjson::Value& v, const char* key, std::string_view where) {
+  auto it = v.FindMember(key);
+  if (it == v.MemberEnd() || !it->value.IsString()) {
+    return Status::InvalidArgument(std::string(where) + "'" + key + "' must be a string");
+  }
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+}  // namespace
+
+Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::optional<size_t> header_length) {
+  size_t json_size = body.size();
+  if (header_length) {
+    if (*header_length > body.size()) {
+      return Status::InvalidArgument("Inference-Header-Content-Length " + std::to_string(*header_length) +
+                                     " exceeds the body's " + std::to_string(body.size()) + " bytes");
+    }
+    json_size = *header_length;
+  }
+  rapidjson::Document doc;
+  // Iterative parsing: a body of nested '[' must not recurse once per level and overflow the stack.
+  doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag>(body.data(), json_size);
+  if (doc.HasParseError()) {
+    return Status::InvalidArgument(std::string("malformed JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
+                                   ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
+  DecodedInferRequest out;
+  if (auto it = doc.FindMember("id"); it != doc.MemberEnd()) {
+    if (!it->value.IsString()) return Status::InvalidArgument("'id' must be a string");
+    out.request.id = it->value.GetString();
+  }
+  KILN_ASSIGN_OR_RETURN(const rapidjson::Value* params, parameters(doc, ""));
+  if (params != nullptr) {
+    KILN_ASSIGN_OR_RETURN(out.binary_output_default, bool_param(*params, "binary_data_output", ""));
+    if (auto t = params->FindMember("timeout"); t != params->MemberEnd()) {
+      if (!t->value.IsInt64() || t->value.GetInt64() < 0) {
+        return Status::InvalidArgument("parameter 'timeout' must be a non-negative integer (microseconds)");
+      }
+      out.timeout_us = t->value.GetInt64();
+    }
+  }
+  auto inputs = doc.FindMember("inputs");
+  if (inputs == doc.MemberEnd() || !inputs->value.IsArray()) {
+    return Status::InvalidArgument("'inputs' must be an array");
+  }
+  std::string_view binary = body.substr(json_size);
+  size_t binary_pos = 0;
+  for (const rapidjson::Value& in : inputs->value.GetArray()) {
+    if (!in.IsObject()) return Status::InvalidArgument("each entry of 'inputs' must be an object");
+    KILN_ASSIGN_OR_RETURN(std::string name, string_member(in, "name", "an input: "));
+    const std::string where = "input '" + name + "': ";
+    KILN_ASSIGN_OR_RETURN(std::string datatype, string_member(in, "datatype", where));
+    auto dtype = data_type_from_kserve_name(datatype);
+    if (!dtype) return Status::InvalidArgument(where + "unknown datatype '" + datatype + "'");
+    auto shape_it = in.FindMember("shape");
+    if (shape_it == in.MemberEnd() || !shape_it->value.IsArray()) {
+      return Status::InvalidArgument(where + "'shape' must be an array of integers");
+    }
+    Shape shape;
+    for (const auto& d : shape_it->value.GetArray()) {
+      if (!d.IsInt64() || d.GetInt64() < 0) return Status::InvalidArgument(where + "'shape' must hold integers >= 0");
+      shape.push_back(d.GetInt64());
+    }
+    KILN_ASSIGN_OR_RETURN(const rapidjson::Value* in_params, parameters(in, where));
+    std::optional<size_t> binary_size;
+    if (in_params != nullptr) {
+      if (auto b = in_params->FindMember("binary_data_size"); b != in_params->MemberEnd()) {
+        if (!b->value.IsUint64()) return Status::InvalidArgument(where + "'binary_data_size' must be an integer >= 0");
+        binary_size = static_cast<size_t>(b->value.GetUint64());
+      }
+    }
+    auto data = in.FindMember("data");
+    Tensor tensor;
+    if (binary_size) {
+      if (data != in.MemberEnd()) return Status::InvalidArgument(where + "has both 'data' and 'binary_data_size'");
+      if (!header_length) {
+        return Status::InvalidArgument(where + "'binary_data_size' needs the Inference-Header-Content-Length header");
+      }
+      if (*binary_size > binary.size() - binary_pos) {
+        return Status::InvalidArgument(where + "binary_data_size " + std::to_string(*binary_size) + " exceeds the " +
+                                       std::to_string(binary.size() - binary_pos) + " bytes left in the body");
+      }
+      KILN_ASSIGN_OR_RETURN(tensor, tensor_from_raw(binary.substr(binary_pos, *binary_size), *dtype, shape, name));
+      binary_pos += *binary_size;
+    } else {
+      if (data == in.MemberEnd()) return Status::InvalidArgument(where + "has neither 'data' nor 'binary_data_size'");
+      KILN_ASSIGN_OR_RETURN(tensor, tensor_from_json(data->value, *dtype, shape, name));
+    }
+    out.request.inputs.push_back({std::move(name), Value(std::move(tensor))});
+  }
+  if (binary_pos != binary.size()) {
+    return Status::InvalidArgument(std::to_string(binary.size() - binary_pos) +
+                                   " bytes of binary data follow the inputs' binary_data_size total");
+  }
+  if (auto outputs = doc.FindMember("outputs"); outputs != doc.MemberEnd()) {
+    if (!outputs->value.IsArray()) return Status::InvalidArgument("'outputs' must be an array");
+    for (const rapidjson::Value& o : outputs->value.GetArray()) {
+      if (!o.IsObject()) return Status::InvalidArgument("each entry of 'outputs' must be an object");
+      KILN_ASSIGN_OR_RETURN(std::string name, string_member(o, "name", "an output: "));
+      const std::string where = "output '" + name + "': ";
+      KILN_ASSIGN_OR_RETURN(const rapidjson::Value* o_params, parameters(o, where));
+      if (o_params != nullptr) {
+        if (o_params->HasMember("classification")) {
+          return Status::Unimplemented(where + "the classification extension is not supported");
+        }
+        if (o_params->HasMember("binary_data")) {
+          KILN_ASSIGN_OR_RETURN(out.binary_output[name], bool_param(*o_params, "binary_data", where));
+        }
+      }
+      out.request.requested_outputs.push_back(std::move(name));
+    }
+  }
+  return out;
+}
+
+Expected<EncodedInferResponse> encode_infer_response(const InferenceResponse& response,
+                                                     const DecodedInferRequest& request) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  std::string binary;
+  w.StartObject();
+  w.Key("model_name");
+  w.String(response.model);
+  w.Key("model_version");
+  w.String(std::to_string(response.version));
+  if (!response.id.empty()) {
+    w.Key("id");
+    w.String(response.id);
+  }
+  w.Key("outputs");
+  w.StartArray();
+  for (const NamedValue& nv : response.outputs) {
+    if (!nv.value.is_tensor()) return Status::Internal("output '" + nv.name + "' is not a tensor");
+    const Tensor& t = nv.value.tensor();
+    w.StartObject();
+    w.Key("name");
+    w.String(nv.name);
+    w.Key("datatype");
+    std::string_view dt = kserve_datatype_name(t.dtype());
+    w.String(dt.data(), static_cast<rapidjson::SizeType>(dt.size()));
+    w.Key("shape");
+    w.StartArray();
+    for (int64_t d : t.shape()) w.Int64(d);
+    w.EndArray();
+    auto it = request.binary_output.find(nv.name);
+    const bool as_binary = it != request.binary_output.end() ? it->second : request.binary_output_default;
+    if (as_binary) {
+      w.Key("parameters");
+      w.StartObject();
+      w.Key("binary_data_size");
+      w.Uint64(append_raw_tensor(t, &binary));
+      w.EndObject();
+    } else {
+      w.Key("data");
+      write_tensor_json(t, &w);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  EncodedInferResponse out;
+  out.body.assign(buffer.GetString(), buffer.GetSize());
+  if (!binary.empty() ||
+      std::any_of(request.binary_output.begin(), request.binary_output.end(),
+                  [](const auto& kv) { return kv.second; }) ||
+      request.binary_output_default) {
+    out.header_length = out.body.size();
+    out.body += binary;
+  }
+  return out;
+}
+
+}  // namespace kiln::serve::http

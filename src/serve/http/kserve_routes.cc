@@ -1,0 +1,341 @@
+#include "serve/http/kserve_routes.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <boost/asio/post.hpp>
+#include <charconv>
+#include <vector>
+
+#include "serve/datatype_names.h"
+#include "serve/http/http_status.h"
+#include "serve/http/infer_codec.h"
+
+namespace kiln::serve::http {
+
+namespace bhttp = boost::beast::http;
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+namespace {
+
+std::vector<std::string> split_path(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= target.size()) {
+    size_t end = target.find('/', start);
+    if (end == std::string_view::npos) end = target.size();
+    if (end > start) parts.emplace_back(target.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+HttpResponse json_ok(const rapidjson::StringBuffer& buffer) {
+  return json_response(200, std::string(buffer.GetString(), buffer.GetSize()));
+}
+
+void write_tensors(Writer& w, const char* key, const std::vector<TensorConfig>& list) {
+  w.Key(key);
+  w.StartArray();
+  for (const TensorConfig& t : list) {
+    w.StartObject();
+    w.Key("name");
+    w.String(t.name);
+    w.Key("datatype");
+    std::string_view dt = kserve_datatype_name(t.dtype);
+    w.String(dt.data(), static_cast<rapidjson::SizeType>(dt.size()));
+    w.Key("shape");
+    w.StartArray();
+    for (int64_t d : t.dims) w.Int64(d);
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+HttpResponse model_metadata(const std::vector<std::shared_ptr<ModelVersion>>& versions, const ModelVersion& mv) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("name");
+  w.String(mv.name());
+  w.Key("versions");
+  w.StartArray();
+  for (const auto& v : versions) w.String(std::to_string(v->version()));
+  w.EndArray();
+  w.Key("platform");
+  w.String(mv.config().platform);
+  write_tensors(w, "inputs", mv.config().inputs);
+  write_tensors(w, "outputs", mv.config().outputs);
+  w.EndObject();
+  return json_ok(buffer);
+}
+
+// Triton's model configuration endpoint, in its JSON form (perf_analyzer and tritonclient read it).
+HttpResponse model_config(const ModelVersion& mv) {
+  const ModelConfig& c = mv.config();
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("name");
+  w.String(c.name);
+  w.Key("platform");
+  w.String(c.platform);
+  w.Key("max_batch_size");
+  w.Int64(c.max_batch_size);
+  for (const auto& [key, list] : {std::pair{"input", &c.inputs}, std::pair{"output", &c.outputs}}) {
+    w.Key(key);
+    w.StartArray();
+    for (const TensorConfig& t : *list) {
+      w.StartObject();
+      w.Key("name");
+      w.String(t.name);
+      w.Key("data_type");
+      w.String("TYPE_" +
+               std::string(kserve_datatype_name(t.dtype) == "BYTES" ? "STRING" : kserve_datatype_name(t.dtype)));
+      w.Key("dims");
+      w.StartArray();
+      // Config dims exclude the batch dimension when the model batches.
+      for (size_t i = c.max_batch_size > 0 ? 1 : 0; i < t.dims.size(); ++i) w.Int64(t.dims[i]);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (c.dynamic_batching) {
+    w.Key("dynamic_batching");
+    w.StartObject();
+    w.Key("preferred_batch_size");
+    w.StartArray();
+    for (int64_t p : c.preferred_batch_sizes) w.Int64(p);
+    w.EndArray();
+    w.Key("max_queue_delay_microseconds");
+    w.Int64(c.max_queue_delay_us);
+    w.EndObject();
+  }
+  w.Key("instance_group");
+  w.StartArray();
+  w.StartObject();
+  w.Key("count");
+  w.Int64(c.instance_count);
+  w.Key("kind");
+  w.String("KIND_CPU");
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return json_ok(buffer);
+}
+
+HttpResponse flag_response(const char* key, bool value, unsigned status_if_false) {
+  return json_response(value ? 200 : status_if_false,
+                       std::string("{\"") + key + "\":" + (value ? "true" : "false") + "}");
+}
+
+Expected<int64_t> parse_version(const std::string& text) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v <= 0) {
+    return Status::InvalidArgument("version '" + text + "' is not a positive integer");
+  }
+  return v;
+}
+
+}  // namespace
+
+KServeRoutes::KServeRoutes(ModelRepository* repository, ServeMetrics* metrics, boost::asio::io_context& ioc,
+                           RoutesOptions options)
+    : repository_(repository), metrics_(metrics), ioc_(ioc), options_(std::move(options)) {}
+
+void KServeRoutes::handle(HttpRequest&& request, Responder respond) {
+  std::shared_ptr<AccessRecord> record;
+  if (options_.access_log) {
+    record = std::make_shared<AccessRecord>();
+    record->method = std::string(request.method_string());
+    record->target = std::string(request.target());
+    record->bytes_in = request.body().size();
+    // The record is complete when the response exists; log it then, on whichever thread that is.
+    respond = [record, sink = options_.access_log, start = Clock::now(), inner = std::move(respond)](HttpResponse res) {
+      record->status = res.result_int();
+      record->bytes_out = res.body().size();
+      record->latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      sink(*record);
+      inner(std::move(res));
+    };
+  }
+  try {
+    route(std::move(request), respond, record);
+  } catch (const std::exception& e) {
+    // respond may already have been moved from only by infer(), which does not throw after that.
+    if (respond) respond(error_response(Status::Internal(std::string("internal error: ") + e.what())));
+  }
+}
+
+void KServeRoutes::route(HttpRequest&& request, Responder& respond, const std::shared_ptr<AccessRecord>& record) {
+  const std::vector<std::string> p = split_path(std::string_view(request.target().data(), request.target().size()));
+  const bool get = request.method() == bhttp::verb::get;
+  const bool post = request.method() == bhttp::verb::post;
+  auto reply = [&](HttpResponse res) { respond(std::move(res)); };
+  auto method_not_allowed = [&] {
+    auto res = json_response(405, "{\"error\":\"method not allowed for " + std::string(request.target()) + "\"}");
+    reply(std::move(res));
+  };
+  if (p.empty() || p[0] != "v2") {
+    return reply(error_response(Status::NotFound("unknown endpoint " + std::string(request.target()))));
+  }
+  if (p.size() == 1) {
+    if (!get) return method_not_allowed();
+    rapidjson::StringBuffer buffer;
+    Writer w(buffer);
+    w.StartObject();
+    w.Key("name");
+    w.String("kiln");
+    w.Key("version");
+    w.String(options_.server_version);
+    w.Key("extensions");
+    w.StartArray();
+    w.String("binary_tensor_data");
+    w.String("model_repository");
+    w.EndArray();
+    w.EndObject();
+    return reply(json_ok(buffer));
+  }
+  if (p[1] == "health" && p.size() == 3) {
+    if (!get) return method_not_allowed();
+    if (p[2] == "live") return reply(flag_response("live", true, 200));
+    if (p[2] == "ready") return reply(flag_response("ready", repository_->ready(), 503));
+  }
+  if (p[1] == "repository" && p.size() >= 3) {
+    if (!post) return method_not_allowed();
+    if (p.size() == 3 && p[2] == "index") {
+      rapidjson::StringBuffer buffer;
+      Writer w(buffer);
+      w.StartArray();
+      for (const ModelIndexEntry& e : repository_->index()) {
+        w.StartObject();
+        w.Key("name");
+        w.String(e.name);
+        if (e.version > 0) {
+          w.Key("version");
+          w.String(std::to_string(e.version));
+        }
+        w.Key("state");
+        w.String(e.state);
+        if (!e.reason.empty()) {
+          w.Key("reason");
+          w.String(e.reason);
+        }
+        w.EndObject();
+      }
+      w.EndArray();
+      return reply(json_ok(buffer));
+    }
+    if (p.size() == 5 && p[2] == "models" && (p[4] == "load" || p[4] == "unload")) {
+      // Loading blocks this I/O thread for the load's duration; acceptable for an administrative call.
+      Status st = p[4] == "load" ? repository_->load(p[3]) : repository_->unload(p[3]);
+      return reply(st.ok() ? json_response(200, "{}") : error_response(st));
+    }
+  }
+  if (p[1] == "models" && p.size() >= 3) {
+    const std::string& model = p[2];
+    if (record != nullptr) record->model = model;
+    int64_t version = 0;
+    size_t rest = 3;
+    if (p.size() >= 5 && p[3] == "versions") {
+      auto v = parse_version(p[4]);
+      if (!v.ok()) return reply(error_response(v.status()));
+      version = *v;
+      rest = 5;
+    }
+    const std::string action = p.size() == rest ? "" : p.size() == rest + 1 ? p[rest] : "?";
+    if (action == "infer") {
+      if (!post) return method_not_allowed();
+      return infer(model, version, std::move(request), std::move(respond), record);
+    }
+    if (action == "ready") {
+      if (!get) return method_not_allowed();
+      auto mv = repository_->find(model, version);
+      if (!mv.ok()) return reply(error_response(mv.status()));
+      rapidjson::StringBuffer buffer;
+      Writer w(buffer);
+      w.StartObject();
+      w.Key("name");
+      w.String((*mv)->name());
+      w.Key("ready");
+      w.Bool(true);
+      w.EndObject();
+      return reply(json_ok(buffer));
+    }
+    if (action.empty() || action == "config") {
+      if (!get) return method_not_allowed();
+      auto mv = repository_->find(model, version);
+      if (!mv.ok()) return reply(error_response(mv.status()));
+      if (action == "config") return reply(model_config(**mv));
+      auto all = repository_->versions(model);
+      if (!all.ok()) return reply(error_response(all.status()));
+      return reply(model_metadata(*all, **mv));
+    }
+  }
+  reply(error_response(Status::NotFound("unknown endpoint " + std::string(request.target()))));
+}
+
+void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&& http_request, Responder respond,
+                         std::shared_ptr<AccessRecord> record) {
+  std::optional<size_t> header_length;
+  if (auto it = http_request.find("Inference-Header-Content-Length"); it != http_request.end()) {
+    size_t n = 0;
+    std::string_view v(it->value().data(), it->value().size());
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size()) {
+      return respond(error_response(
+          Status::InvalidArgument("Inference-Header-Content-Length '" + std::string(v) + "' is not a byte count")));
+    }
+    header_length = n;
+  }
+  // Look the model up before decoding so an unknown model costs no parsing; ModelRepository::infer
+  // looks again, which covers a reload in between.
+  if (auto mv = repository_->find(model, version); !mv.ok()) return respond(error_response(mv.status()));
+  auto decoded = decode_infer_request(http_request.body(), header_length);
+  if (!decoded.ok()) {
+    return respond(error_response(decoded.status().with_context("model '" + model + "'")));
+  }
+  auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
+  if (record != nullptr) record->request_id = shared->request.id;
+  InferenceRequest request = std::move(shared->request);
+  request.model = model;
+  request.version = version;
+  std::chrono::microseconds timeout = options_.default_timeout;
+  if (shared->timeout_us) timeout = std::chrono::microseconds(*shared->timeout_us);
+  if (timeout.count() > 0) request.deadline = Clock::now() + timeout;
+  metrics_->inflight_requests().Increment();
+  ServeMetrics* metrics = metrics_;
+  boost::asio::io_context& ioc = ioc_;
+  auto responder = std::make_shared<Responder>(std::move(respond));
+  Status st = repository_->infer(
+      std::move(request), [shared, responder, metrics, record, &ioc](Expected<InferenceResponse> result) {
+        // Runs on a scheduler thread: hand the encoding to an I/O thread and return at once.
+        boost::asio::post(ioc, [shared, responder, metrics, record, result = std::move(result)]() mutable {
+          metrics->inflight_requests().Decrement();
+          if (record != nullptr && result.ok()) record->version = result->version;
+          try {
+            if (!result.ok()) return (*responder)(error_response(result.status()));
+            auto encoded = encode_infer_response(*result, *shared);
+            if (!encoded.ok()) return (*responder)(error_response(encoded.status()));
+            HttpResponse res = json_response(200, std::move(encoded->body));
+            if (encoded->header_length) {
+              res.set(bhttp::field::content_type, "application/octet-stream");
+              res.set("Inference-Header-Content-Length", std::to_string(*encoded->header_length));
+            }
+            (*responder)(std::move(res));
+          } catch (const std::exception& e) {
+            (*responder)(error_response(Status::Internal(std::string("internal error: ") + e.what())));
+          }
+        });
+      });
+  if (!st.ok()) {
+    metrics_->inflight_requests().Decrement();
+    (*responder)(error_response(st));
+  }
+}
+
+}  // namespace kiln::serve::http

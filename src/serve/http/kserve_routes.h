@@ -1,0 +1,50 @@
+// KServeRoutes: the KServe v2 REST endpoints (health, server and model metadata, inference, the model
+// repository extension) on top of ModelRepository. Parses into native types early and maps Status to
+// HTTP only at the edge; never lets an exception escape.
+//
+//   GET  /v2/health/live | /v2/health/ready | /v2
+//   GET  /v2/models/{m}[/versions/{v}] | .../ready | .../config
+//   POST /v2/models/{m}[/versions/{v}]/infer
+//   POST /v2/repository/index | /v2/repository/models/{m}/load | /v2/repository/models/{m}/unload
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "serve/http/access_log.h"
+#include "serve/http/http_server.h"
+#include "serve/model_repository.h"
+
+namespace kiln::serve::http {
+
+struct RoutesOptions {
+  std::string server_version;
+  // Applied to requests without a "timeout" parameter; zero means none.
+  std::chrono::microseconds default_timeout{0};
+  AccessLogSink access_log;  // null: no access log
+};
+
+class KServeRoutes {
+ public:
+  // `repository` and `metrics` must outlive this object; response encoding runs on `ioc`'s threads,
+  // not the scheduler's, so model instances only compute.
+  KServeRoutes(ModelRepository* repository, ServeMetrics* metrics, boost::asio::io_context& ioc, RoutesOptions options);
+
+  // The HttpHandler. Thread-safe.
+  void handle(HttpRequest&& request, Responder respond);
+
+ private:
+  // `record` (null without an access log) is filled with what only the handler knows: model, version, id.
+  void route(HttpRequest&& request, Responder& respond, const std::shared_ptr<AccessRecord>& record);
+  void infer(const std::string& model, int64_t version, HttpRequest&& request, Responder respond,
+             std::shared_ptr<AccessRecord> record);
+
+  ModelRepository* const repository_;
+  ServeMetrics* const metrics_;
+  boost::asio::io_context& ioc_;
+  const RoutesOptions options_;
+};
+
+}  // namespace kiln::serve::http

@@ -1,0 +1,40 @@
+// InferenceRequest and InferenceResponse: what the frontends decode a request into and encode a
+// response from. Native tensors only; no protocol types cross this line.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kiln/session.h"
+#include "kiln/status.h"
+
+namespace kiln::serve {
+
+using Clock = std::chrono::steady_clock;
+
+struct InferenceRequest {
+  std::string model;
+  int64_t version = 0;  // 0: the model's latest ready version
+  std::string id;       // echoed back in the response
+  std::vector<NamedValue> inputs;
+  std::vector<std::string> requested_outputs;  // empty: all outputs
+  // The request fails with Unavailable when it is still queued at this time; max() means no timeout.
+  Clock::time_point deadline = Clock::time_point::max();
+};
+
+struct InferenceResponse {
+  std::string model;
+  int64_t version = 0;
+  std::string id;
+  std::vector<NamedValue> outputs;  // in the model's output order, filtered by requested_outputs
+};
+
+// Called exactly once per submitted request, with the response or a non-OK status. It may run on a
+// scheduler thread, so it must be quick and must not block: frontends post the result to their own
+// I/O thread.
+using InferenceCallback = std::function<void(Expected<InferenceResponse>)>;
+
+}  // namespace kiln::serve

@@ -1,0 +1,178 @@
+#include "serve/model_version.h"
+
+#include <algorithm>
+
+#include "serve/batch_tensors.h"
+#include "serve/datatype_names.h"
+
+namespace kiln::serve {
+
+namespace {
+
+std::string model_label(const ModelConfig& c, int64_t version) {
+  return "model '" + c.name + "' version " + std::to_string(version);
+}
+
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+}  // namespace
+
+Status warm_up(const Session& session, const ModelConfig& config) {
+  std::vector<NamedValue> inputs;
+  for (const TensorConfig& in : config.inputs) {
+    if (in.optional) continue;
+    Shape shape = in.dims;
+    for (int64_t& d : shape) d = d < 0 ? 1 : d;
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(in.dtype, shape));
+    inputs.push_back({in.name, Value(std::move(t))});
+  }
+  auto out = session.run(inputs);
+  if (!out.ok()) return out.status().with_context("model '" + config.name + "': warm-up run failed");
+  return Status::OK();
+}
+
+Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& path, int64_t version, ModelConfig config,
+                                                           const SchedulerOptions& options, ServeMetrics* metrics) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::load(path));
+  KILN_RETURN_IF_ERROR(complete_model_config(*session, &config));
+  for (const auto* list : {&config.inputs, &config.outputs}) {
+    for (const TensorConfig& t : *list) {
+      if (kserve_datatype_name(t.dtype).empty()) {
+        return Status::Unimplemented("model '" + config.name + "': '" + t.name + "' has type " +
+                                     std::string(data_type_name(t.dtype)) + ", which KServe v2 cannot carry");
+      }
+    }
+  }
+  KILN_RETURN_IF_ERROR(warm_up(*session, config));
+  BatcherOptions bopts;
+  bopts.name = model_label(config, version);
+  bopts.max_batch_size = config.dynamic_batching ? config.max_batch_size : 0;
+  bopts.preferred_batch_sizes = config.preferred_batch_sizes;
+  bopts.max_queue_delay = std::chrono::microseconds(config.max_queue_delay_us);
+  bopts.max_queue_size = options.max_queue_size;
+  bopts.budget = options.budget;
+  bopts.instance_count =
+      static_cast<int>(std::clamp<int64_t>(config.instance_count, 1, std::max(1, options.max_instances)));
+  std::shared_ptr<ModelMetrics> mm = metrics->for_model(config.name, version);
+  std::unique_ptr<ModelVersion> mv(new ModelVersion(std::move(session), version, std::move(config), mm));
+  const Session* s = mv->session_.get();
+  ModelMetrics* m = mm.get();
+  mv->batcher_ = std::make_unique<DynamicBatcher>(
+      bopts, [s](const std::vector<NamedValue>& in) { return s->run(in); },
+      [m](int64_t rows, size_t) {
+        m->execution_count.Increment();
+        m->inference_count.Increment(static_cast<double>(rows));
+      });
+  return mv;
+}
+
+ModelVersion::ModelVersion(std::unique_ptr<Session> session, int64_t version, ModelConfig config,
+                           std::shared_ptr<ModelMetrics> metrics)
+    : session_(std::move(session)), version_(version), config_(std::move(config)), metrics_(std::move(metrics)) {}
+
+ModelVersion::~ModelVersion() { shutdown(); }
+
+void ModelVersion::shutdown() {
+  if (batcher_) batcher_->shutdown();
+}
+
+Status ModelVersion::validate(InferenceRequest* request) const {
+  const std::string label = "model '" + config_.name + "'";
+  std::vector<NamedValue> ordered;
+  for (const NamedValue& in : request->inputs) {
+    auto it = std::find_if(config_.inputs.begin(), config_.inputs.end(),
+                           [&](const TensorConfig& c) { return c.name == in.name; });
+    if (it == config_.inputs.end()) return Status::InvalidArgument(label + ": unknown input '" + in.name + "'");
+    for (const NamedValue& other : request->inputs) {
+      if (&other != &in && other.name == in.name) {
+        return Status::InvalidArgument(label + ": input '" + in.name + "' given twice");
+      }
+    }
+  }
+  int64_t rows = -1;
+  for (const TensorConfig& c : config_.inputs) {
+    auto it = std::find_if(request->inputs.begin(), request->inputs.end(),
+                           [&](const NamedValue& nv) { return nv.name == c.name; });
+    if (it == request->inputs.end()) {
+      if (c.optional) continue;
+      return Status::InvalidArgument(label + ": missing input '" + c.name + "'");
+    }
+    const std::string here = label + " input '" + c.name + "': ";
+    if (!it->value.is_tensor()) return Status::InvalidArgument(here + "expected a tensor");
+    const Tensor& t = it->value.tensor();
+    if (t.dtype() != c.dtype) {
+      return Status::InvalidArgument(here + "expected datatype " + std::string(kserve_datatype_name(c.dtype)) +
+                                     ", got " + std::string(kserve_datatype_name(t.dtype())));
+    }
+    bool shape_ok = t.rank() == static_cast<int64_t>(c.dims.size());
+    for (size_t d = 0; shape_ok && d < c.dims.size(); ++d) {
+      shape_ok = c.dims[d] == -1 || c.dims[d] == t.dim(static_cast<int64_t>(d));
+    }
+    if (!shape_ok) {
+      return Status::InvalidArgument(here + "expected shape " + shape_to_string(c.dims) + ", got " +
+                                     shape_to_string(t.shape()));
+    }
+    if (config_.max_batch_size > 0) {
+      if (t.dim(0) > config_.max_batch_size) {
+        return Status::InvalidArgument(here + "batch size " + std::to_string(t.dim(0)) + " exceeds max_batch_size " +
+                                       std::to_string(config_.max_batch_size));
+      }
+      if (rows >= 0 && t.dim(0) != rows) {
+        return Status::InvalidArgument(here + "batch size " + std::to_string(t.dim(0)) +
+                                       " differs from the other inputs' " + std::to_string(rows));
+      }
+      rows = t.dim(0);
+    }
+    ordered.push_back(std::move(*it));
+  }
+  for (const std::string& name : request->requested_outputs) {
+    bool known = std::any_of(config_.outputs.begin(), config_.outputs.end(),
+                             [&](const TensorConfig& c) { return c.name == name; });
+    if (!known) return Status::InvalidArgument(label + ": unknown output '" + name + "'");
+  }
+  request->inputs = std::move(ordered);  // model order, which batch_compatible relies on
+  return Status::OK();
+}
+
+Status ModelVersion::submit(InferenceRequest request, InferenceCallback done) {
+  const Clock::time_point start = Clock::now();
+  if (Status st = validate(&request); !st.ok()) {
+    metrics_->request_failure.Increment();
+    return st;
+  }
+  auto response = std::make_shared<InferenceResponse>();
+  response->model = config_.name;
+  response->version = version_;
+  response->id = std::move(request.id);
+  ModelMetrics* m = metrics_.get();
+  auto requested = std::make_shared<std::vector<std::string>>(std::move(request.requested_outputs));
+  Status st = batcher_->submit(
+      std::move(request.inputs), request.deadline,
+      [m, start, response, requested, done = std::move(done)](Expected<std::vector<NamedValue>> outputs,
+                                                              const RequestTiming& timing) {
+        const Clock::duration total = Clock::now() - start;
+        m->request_duration_us.Increment(micros(total));
+        m->queue_duration_us.Increment(micros(timing.queue));
+        m->compute_input_duration_us.Increment(micros(timing.compute_input));
+        m->compute_infer_duration_us.Increment(micros(timing.compute_infer));
+        m->compute_output_duration_us.Increment(micros(timing.compute_output));
+        m->request_latency_seconds.Observe(std::chrono::duration<double>(total).count());
+        if (!outputs.ok()) {
+          m->request_failure.Increment();
+          done(outputs.take_status());
+          return;
+        }
+        m->request_success.Increment();
+        for (NamedValue& nv : *outputs) {
+          if (requested->empty() || std::find(requested->begin(), requested->end(), nv.name) != requested->end()) {
+            response->outputs.push_back(std::move(nv));
+          }
+        }
+        done(std::move(*response));
+      });
+  if (!st.ok()) metrics_->request_failure.Increment();
+  m->queue_size.Set(static_cast<double>(batcher_->queued()));
+  return st;
+}
+
+}  // namespace kiln::serve

@@ -1,0 +1,64 @@
+// ModelVersion: one loaded version of a model: its Session, completed config, scheduler and metrics.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kiln/session.h"
+#include "kiln/status.h"
+#include "serve/compute_budget.h"
+#include "serve/dynamic_batcher.h"
+#include "serve/inference_request.h"
+#include "serve/metrics.h"
+#include "serve/model_config.h"
+
+namespace kiln::serve {
+
+struct SchedulerOptions {
+  int max_instances = 1;  // caps each version's instance count (more workers than slots only queue)
+  size_t max_queue_size = 1024;
+  std::shared_ptr<ComputeBudget> budget;  // shared by every model version; null: no process-wide cap
+};
+
+class ModelVersion {
+ public:
+  // Loads `path`, completes `config` from the model, runs one warm-up inference so the first client
+  // request does not pay for first-run setup, and starts the scheduler. Fails with the Session's error
+  // (naming the file) or the config mismatch; a failed warm-up fails the load too, since a model that
+  // cannot run on zeros of its declared shapes is not one kiln can serve reliably.
+  static Expected<std::unique_ptr<ModelVersion>> load(const std::string& path, int64_t version, ModelConfig config,
+                                                      const SchedulerOptions& options, ServeMetrics* metrics);
+  ~ModelVersion();  // drains
+
+  const std::string& name() const { return config_.name; }
+  int64_t version() const { return version_; }
+  const ModelConfig& config() const { return config_; }
+
+  // Validates the request against the config (names, datatypes, shapes, batch size) and queues it. On
+  // OK the scheduler owns the request and calls `done` exactly once, on a scheduler thread. Otherwise
+  // returns InvalidArgument (bad input) or Unavailable (queue full, shutting down) naming the model and
+  // input, and does not call `done`. Thread-safe.
+  Status submit(InferenceRequest request, InferenceCallback done);
+
+  // Stops accepting requests, finishes those queued and in flight, and stops the workers. Idempotent.
+  void shutdown();
+  // True once shutdown() has begun: a reload or unload retired this version.
+  bool retired() const { return batcher_ == nullptr || batcher_->stopping(); }
+
+ private:
+  ModelVersion(std::unique_ptr<Session> session, int64_t version, ModelConfig config,
+               std::shared_ptr<ModelMetrics> metrics);
+  Status validate(InferenceRequest* request) const;
+
+  std::unique_ptr<Session> session_;
+  const int64_t version_;
+  const ModelConfig config_;
+  std::shared_ptr<ModelMetrics> metrics_;
+  std::unique_ptr<DynamicBatcher> batcher_;
+};
+
+// Runs the session once on zero-filled inputs: dynamic dims become 1, optional inputs are omitted.
+Status warm_up(const Session& session, const ModelConfig& config);
+
+}  // namespace kiln::serve

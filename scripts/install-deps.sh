@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev libdnnl-dev
   python3-numpy
 )
 if [[ "${1:-}" == "--test" ]]; then

@@ -30,3 +30,16 @@ if(KILN_TEST_PYTHON)
     message(STATUS "kiln: ${KILN_TEST_PYTHON} lacks onnx/numpy; skipping the cli tests")
   endif()
 endif()
+
+# The differential harness of the fast kernels (tests/ops): every fast kernel against its reference,
+# and the same cases timed on real layer shapes by kiln_ops_perf (run by hand; it asserts nothing).
+add_executable(kiln_ops_tests tests/ops/ops_test.cc)
+target_include_directories(kiln_ops_tests PRIVATE src)
+target_link_libraries(kiln_ops_tests PRIVATE kiln GTest::gtest_main)
+# The cases use designated initializers that leave fields at their defaults on purpose.
+target_compile_options(kiln_ops_tests PRIVATE ${KILN_WARNINGS} -Wno-missing-field-initializers)
+gtest_discover_tests(kiln_ops_tests DISCOVERY_TIMEOUT 60)
+add_executable(kiln_ops_perf tests/ops/ops_perf.cc)
+target_include_directories(kiln_ops_perf PRIVATE src)
+target_link_libraries(kiln_ops_perf PRIVATE kiln)
+target_compile_options(kiln_ops_perf PRIVATE ${KILN_WARNINGS} -Wno-missing-field-initializers)

@@ -1,6 +1,6 @@
 // Perf mode of the differential harness: times the fast kernel against the reference on real layer
 // shapes (cases.h perf_cases) and prints one line per case. Not a test: nothing is asserted but
-// agreement. Usage: kiln_ops_perf [--runs N] [--no-ref] [name-substring]
+// agreement. Usage: kiln_ops_perf [--runs N] [--threads N] [--no-ref] [name-substring]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cases.h"
+#include "exec/run_threads.h"
 
 namespace {
 
@@ -48,13 +49,17 @@ double macs(const OpCase& c) {
 
 int main(int argc, char** argv) {
   int runs = 10;
+  int threads = 0;
   bool with_ref = true;
   std::string filter;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--no-ref")) with_ref = false;
     else filter = argv[i];
   }
+  const kiln::ScopedRunThreads scoped(threads);
+  std::printf("threads: %d\n", kiln::effective_threads(threads));
   std::printf("%-40s %12s %12s %9s %10s\n", "case", "fast ms", "ref ms", "speed-up", "GFLOP/s");
   for (const OpCase& c : kiln::ops_test::perf_cases()) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;

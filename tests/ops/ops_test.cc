@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cases.h"
+#include "exec/run_threads.h"
 
 namespace kiln::ops_test {
 namespace {
@@ -87,6 +88,26 @@ TEST(FastKernels, ManyShapesConcurrently) {
   }
   for (std::thread& th : threads) th.join();
   for (const std::string& f : failures) EXPECT_EQ(f, "");
+}
+
+// Results do not depend on the intra-op thread count beyond float rounding.
+TEST(FastKernels, ThreadCountDoesNotChangeResults) {
+  std::vector<OpCase> cases = {conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
+                               gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}})};
+  for (const OpCase& c : cases) {
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok());
+    std::vector<Value> one, two;
+    {
+      const ScopedRunThreads t(1);
+      ASSERT_TRUE(run_kernel(*pair->fast, c, &one).ok());
+    }
+    {
+      const ScopedRunThreads t(2);
+      ASSERT_TRUE(run_kernel(*pair->fast, c, &two).ok());
+    }
+    EXPECT_EQ(compare_outputs(c, one, two), "") << c.name;
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@ using dnnl::memory;
 
 struct BatchNormEntry {
   dnnl::batch_normalization_forward primitive;
+  size_t scratchpad = 0;
   bool use_reference = false;
 };
 
@@ -38,8 +39,9 @@ class DnnlBatchNormKernel : public Kernel {
         const auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
                            dnnl::normalization_flags::use_shift;
         dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, xmd, epsilon_, flags);
-        entry->primitive = dnnl::batch_normalization_forward(
-            dnnl::batch_normalization_forward::primitive_desc(d, cpu_engine()));
+        const auto pd = dnnl::batch_normalization_forward::primitive_desc(d, base_attr(), cpu_engine());
+        entry->primitive = dnnl::batch_normalization_forward(pd);
+        entry->scratchpad = pd.scratchpad_desc().get_size();
       } catch (const dnnl::error&) {
         entry->use_reference = true;
       }
@@ -48,13 +50,13 @@ class DnnlBatchNormKernel : public Kernel {
     if (e->use_reference) return reference_->run(ctx);
     Tensor y(DataType::kFloat32, x.shape());
     try {
-      e->primitive.execute(thread_stream(), {{DNNL_ARG_SRC, wrap(xmd, x.raw())},
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(xmd, x.raw())},
                                              {DNNL_ARG_DST, wrap(xmd, y.raw())},
                                              {DNNL_ARG_SCALE, wrap(cmd, ctx.tensor(1).raw())},
                                              {DNNL_ARG_SHIFT, wrap(cmd, ctx.tensor(2).raw())},
                                              {DNNL_ARG_MEAN, wrap(cmd, ctx.tensor(3).raw())},
-                                             {DNNL_ARG_VARIANCE, wrap(cmd, ctx.tensor(4).raw())}});
-      thread_stream().wait();
+                                             {DNNL_ARG_VARIANCE, wrap(cmd, ctx.tensor(4).raw())}};
+      execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN batch normalization failed: ") + err.what());
     }

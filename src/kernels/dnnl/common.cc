@@ -1,5 +1,7 @@
 #include "kernels/dnnl/common.h"
 
+#include <cstdlib>
+
 namespace kiln::dnnl_kernels {
 
 const dnnl::engine& cpu_engine() {
@@ -22,6 +24,33 @@ dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims) {
 
 dnnl::memory wrap(const dnnl::memory::desc& md, const void* data) {
   return dnnl::memory(md, cpu_engine(), const_cast<void*>(data));
+}
+
+dnnl::primitive_attr base_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory>& args, size_t scratchpad_bytes) {
+  if (scratchpad_bytes > 0) {
+    struct Free {
+      void operator()(void* q) const { std::free(q); }
+    };
+    thread_local std::unique_ptr<void, Free> buffer;
+    thread_local size_t capacity = 0;
+    if (capacity < scratchpad_bytes) {
+      const size_t bytes = (scratchpad_bytes + 4095) / 4096 * 4096;
+      buffer.reset(std::aligned_alloc(4096, bytes));
+      if (!buffer) throw dnnl::error(dnnl_out_of_memory, "cannot allocate the scratchpad");
+      capacity = bytes;
+    }
+    const dnnl::memory::desc md({static_cast<dnnl::memory::dim>(scratchpad_bytes)}, dnnl::memory::data_type::u8,
+                                dnnl::memory::format_tag::a);
+    args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(md, cpu_engine(), buffer.get());
+  }
+  p.execute(thread_stream(), args);
+  thread_stream().wait();
 }
 
 Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b) {

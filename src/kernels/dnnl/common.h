@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,14 @@ dnnl::memory::dims to_dims(const Shape& shape);
 dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims);
 // A memory object over caller-owned data (const only in spirit: oneDNN reads inputs through it).
 dnnl::memory wrap(const dnnl::memory::desc& md, const void* data);
+
+// Primitive attributes every kernel starts from: a user-provided scratchpad. oneDNN's own
+// (library-managed) scratchpad belongs to the primitive, so two threads running one cached primitive
+// at once would share it; each thread brings its own instead (see execute()).
+dnnl::primitive_attr base_attr();
+// Runs `p` on the calling thread's stream and waits, with a scratchpad of `scratchpad_bytes` from a
+// buffer of the calling thread that only grows (so a seen shape allocates nothing). Throws dnnl::error.
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory>& args, size_t scratchpad_bytes);
 
 // Builds the reference (priority below kDnnlPriority) kernel for the node being built.
 Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b);

@@ -34,6 +34,7 @@ struct ConvEntry {
   dnnl::convolution_forward primitive;
   dnnl::memory weights;  // in the primitive's layout (shared with the kernel's packed copy when equal)
   bool packed = false;   // false: the weights are the run's own W input, in plain layout
+  size_t scratchpad = 0;
   bool use_reference = false;
 };
 
@@ -87,8 +88,7 @@ class DnnlConvKernel : public Kernel {
       const memory wts = e->packed ? e->weights : wrap(plain_desc(s->weights), w.raw());
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
       if (has_bias) args.emplace(DNNL_ARG_BIAS, wrap(plain_desc(s->bias), ctx.tensor(2).raw()));
-      e->primitive.execute(thread_stream(), args);
-      thread_stream().wait();
+      execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN convolution failed: ") + err.what());
     }
@@ -127,7 +127,7 @@ class DnnlConvKernel : public Kernel {
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                       plain_desc(s.src), wmd, bmd, plain_desc(s.dst), s.strides, s.dilates, s.pad_l,
                                       s.pad_r);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = base_attr();
     if (!act_.op.empty()) {
       dnnl::post_ops ops;
       append_activation(act_, &ops);
@@ -141,6 +141,7 @@ class DnnlConvKernel : public Kernel {
     try {
       const auto pd = primitive_desc(s, use_packed);
       e->primitive = dnnl::convolution_forward(pd);
+      e->scratchpad = pd.scratchpad_desc().get_size();
       if (use_packed) {
         e->packed = true;
         if (pd.weights_desc() == packed_.get_desc()) {

@@ -13,6 +13,7 @@ using dnnl::memory;
 
 struct MatMulEntry {
   dnnl::matmul primitive;
+  size_t scratchpad = 0;
   bool use_reference = false;
 };
 
@@ -21,7 +22,9 @@ template <typename MakePd>
 std::shared_ptr<const MatMulEntry> make_entry(MakePd&& make_pd) {
   auto e = std::make_shared<MatMulEntry>();
   try {
-    e->primitive = dnnl::matmul(make_pd());
+    const dnnl::matmul::primitive_desc pd = make_pd();
+    e->primitive = dnnl::matmul(pd);
+    e->scratchpad = pd.scratchpad_desc().get_size();
   } catch (const dnnl::error&) {
     e->use_reference = true;
   }
@@ -65,16 +68,16 @@ class DnnlMatMulKernel : public Kernel {
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const MatMulEntry> e, cache_.get(key, [&] {
       return Expected<std::shared_ptr<const MatMulEntry>>(make_entry([&] {
         dnnl::matmul::desc d(plain_desc(ad), plain_desc(bd), plain_desc(cd));
-        return dnnl::matmul::primitive_desc(d, cpu_engine());
+        return dnnl::matmul::primitive_desc(d, base_attr(), cpu_engine());
       }));
     }));
     if (e->use_reference) return reference_->run(ctx);
     Tensor y(DataType::kFloat32, dims->out_shape);
     try {
-      e->primitive.execute(thread_stream(), {{DNNL_ARG_SRC, wrap(plain_desc(ad), a.raw())},
-                                             {DNNL_ARG_WEIGHTS, wrap(plain_desc(bd), b.raw())},
-                                             {DNNL_ARG_DST, wrap(plain_desc(cd), y.raw())}});
-      thread_stream().wait();
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(plain_desc(ad), a.raw())},
+                                           {DNNL_ARG_WEIGHTS, wrap(plain_desc(bd), b.raw())},
+                                           {DNNL_ARG_DST, wrap(plain_desc(cd), y.raw())}};
+      execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN matmul failed: ") + err.what());
     }
@@ -135,7 +138,7 @@ class DnnlGemmKernel : public Kernel {
     const memory::desc ymd = plain_desc({M, N}), biasmd = plain_desc({1, N});
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const MatMulEntry> e, cache_.get(key, [&] {
       return Expected<std::shared_ptr<const MatMulEntry>>(make_entry([&] {
-        dnnl::primitive_attr attr;
+        dnnl::primitive_attr attr = base_attr();
         if (alpha_ != 1) attr.set_output_scales(0, {alpha_});
         if (mode == CMode::kSum) {
           dnnl::post_ops ops;
@@ -161,8 +164,7 @@ class DnnlGemmKernel : public Kernel {
                                            {DNNL_ARG_WEIGHTS, wrap(bmd, b.raw())},
                                            {DNNL_ARG_DST, wrap(ymd, y.raw())}};
       if (mode == CMode::kBias) args.emplace(DNNL_ARG_BIAS, wrap(biasmd, c->raw()));
-      e->primitive.execute(thread_stream(), args);
-      thread_stream().wait();
+      execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN gemm failed: ") + err.what());
     }

@@ -15,6 +15,7 @@ enum class PoolKind { kMax, kAverage, kGlobalAverage };
 
 struct PoolEntry {
   dnnl::pooling_forward primitive;
+  size_t scratchpad = 0;
   bool use_reference = false;
 };
 
@@ -64,7 +65,9 @@ class DnnlPoolKernel : public Kernel {
                                                             : dnnl::algorithm::pooling_avg_exclude_padding;
         dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, smd, dmd, strides, kernel, pad_l,
                                       pad_r);
-        entry->primitive = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(d, cpu_engine()));
+        const auto pd = dnnl::pooling_forward::primitive_desc(d, base_attr(), cpu_engine());
+        entry->primitive = dnnl::pooling_forward(pd);
+        entry->scratchpad = pd.scratchpad_desc().get_size();
       } catch (const dnnl::error&) {
         entry->use_reference = true;
       }
@@ -73,8 +76,8 @@ class DnnlPoolKernel : public Kernel {
     if (e->use_reference) return reference_->run(ctx);
     Tensor y(DataType::kFloat32, Shape(dst.begin(), dst.end()));
     try {
-      e->primitive.execute(thread_stream(), {{DNNL_ARG_SRC, wrap(smd, x.raw())}, {DNNL_ARG_DST, wrap(dmd, y.raw())}});
-      thread_stream().wait();
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(smd, x.raw())}, {DNNL_ARG_DST, wrap(dmd, y.raw())}};
+      execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN pooling failed: ") + err.what());
     }

@@ -9,6 +9,7 @@ using dnnl::memory;
 
 struct SoftmaxEntry {
   dnnl::softmax_forward primitive;
+  size_t scratchpad = 0;
   bool use_reference = false;
 };
 
@@ -33,7 +34,9 @@ class DnnlSoftmaxKernel : public Kernel {
       auto entry = std::make_shared<SoftmaxEntry>();
       try {
         dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, static_cast<int>(axis));
-        entry->primitive = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(d, cpu_engine()));
+        const auto pd = dnnl::softmax_forward::primitive_desc(d, base_attr(), cpu_engine());
+        entry->primitive = dnnl::softmax_forward(pd);
+        entry->scratchpad = pd.scratchpad_desc().get_size();
       } catch (const dnnl::error&) {
         entry->use_reference = true;
       }
@@ -42,8 +45,8 @@ class DnnlSoftmaxKernel : public Kernel {
     if (e->use_reference) return reference_->run(ctx);
     Tensor y(DataType::kFloat32, x.shape());
     try {
-      e->primitive.execute(thread_stream(), {{DNNL_ARG_SRC, wrap(md, x.raw())}, {DNNL_ARG_DST, wrap(md, y.raw())}});
-      thread_stream().wait();
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(md, x.raw())}, {DNNL_ARG_DST, wrap(md, y.raw())}};
+      execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN softmax failed: ") + err.what());
     }

@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev libdnnl-dev
   libboost-dev rapidjson-dev prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc
   python3-numpy
 )

@@ -42,3 +42,16 @@ add_test(NAME server.grpc
                  --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
                  --protoc $<TARGET_FILE:protobuf::protoc>)
 set_tests_properties(server.grpc PROPERTIES TIMEOUT 120)
+
+# The differential harness of the fast kernels (tests/ops): every fast kernel against its reference,
+# and the same cases timed on real layer shapes by kiln_ops_perf (run by hand; it asserts nothing).
+add_executable(kiln_ops_tests tests/ops/ops_test.cc)
+target_include_directories(kiln_ops_tests PRIVATE src)
+target_link_libraries(kiln_ops_tests PRIVATE kiln GTest::gtest_main)
+# The cases use designated initializers that leave fields at their defaults on purpose.
+target_compile_options(kiln_ops_tests PRIVATE ${KILN_WARNINGS} -Wno-missing-field-initializers)
+gtest_discover_tests(kiln_ops_tests DISCOVERY_TIMEOUT 60)
+add_executable(kiln_ops_perf tests/ops/ops_perf.cc)
+target_include_directories(kiln_ops_perf PRIVATE src)
+target_link_libraries(kiln_ops_perf PRIVATE kiln)
+target_compile_options(kiln_ops_perf PRIVATE ${KILN_WARNINGS} -Wno-missing-field-initializers)

@@ -61,6 +61,12 @@ struct NamedValue {
 struct SessionOptions {
   // Folder that external data files are relative to, for load_from_bytes ("" forbids external data).
   std::string base_dir;
+  // Rewrite the graph at load (drop Identity/Dropout, fold constants and BatchNormalization, fuse
+  // activations into convolutions). Turn off to rule the optimizer out when debugging a model.
+  bool optimize = true;
+  // Threads one run may use for intra-op parallelism (oneDNN's OpenMP team); 0 = all cores. Results
+  // do not depend on it beyond float rounding. Concurrent runs each get their own team.
+  int intra_op_threads = 0;
 };
 
 // One node's kernel time, as reported to RunOptions::on_node_timed. The views live only during the call.

@@ -138,6 +138,9 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
     return slot;
   };
 
+  std::set<std::string> formal_inputs;
+  for (const ir::ValueInfo& in : graph.inputs) formal_inputs.insert(in.name);
+
   KILN_ASSIGN_OR_RETURN(std::vector<const ir::Node*> order, topological_order(graph));
   for (const ir::Node* node : order) {
     auto opset_it = opsets.find(node->domain);
@@ -161,6 +164,14 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
                              KILN_ASSIGN_OR_RETURN(std::unique_ptr<GraphPlan> p,
                                                    GraphPlan::build(sub, opsets, names_for_subgraphs));
                              return std::shared_ptr<const Subgraph>(std::move(p));
+                           },
+                           [&graph, &formal_inputs, node](size_t i) -> const Tensor* {
+                             if (i >= node->inputs.size() || node->inputs[i].empty()) return nullptr;
+                             const std::string& name = node->inputs[i];
+                             // A graph input with an initializer is only a default: a caller may override it.
+                             if (formal_inputs.count(name)) return nullptr;
+                             auto it = graph.initializers.find(name);
+                             return it == graph.initializers.end() ? nullptr : &it->second;
                            }};
     auto kernel = reg->factory(ctx);
     if (!kernel.ok()) return kernel.status().with_context(node->describe());

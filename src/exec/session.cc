@@ -4,8 +4,10 @@
 #include <unordered_map>
 
 #include "exec/graph_plan.h"
+#include "exec/run_threads.h"
 #include "ir/graph.h"
 #include "onnx/model_import.h"
+#include "opt/pass_manager.h"
 
 namespace kiln {
 
@@ -15,6 +17,7 @@ struct Session::Impl {
   ModelInfo info;
   std::vector<IoInfo> inputs;
   std::vector<IoInfo> outputs;
+  int intra_op_threads = 0;
 };
 
 namespace {
@@ -76,11 +79,16 @@ void count_graph(const ir::Graph& g, ModelInfo* info, bool top) {
   }
 }
 
-Expected<std::unique_ptr<Session::Impl>> prepare(ir::Model model) {
+Expected<std::unique_ptr<Session::Impl>> prepare(ir::Model model, const SessionOptions& options) {
   auto impl = std::make_unique<Session::Impl>();
   impl->model = std::move(model);
-  const ir::Model& m = impl->model;
+  impl->intra_op_threads = options.intra_op_threads;
+  ir::Model& m = impl->model;
   KILN_RETURN_IF_ERROR(check_opsets(m));
+  // ModelInfo describes the model as written; the passes then rewrite the graph that is planned.
+  count_graph(m.graph, &impl->info, true);
+  impl->info.opsets = m.opsets;
+  if (options.optimize) KILN_RETURN_IF_ERROR(opt::optimize_model(m));
   auto plan = GraphPlan::build(m.graph, m.opsets, {});
   if (!plan.ok()) return plan.status().with_context(m.source);
   impl->plan = std::move(plan).value();
@@ -92,9 +100,7 @@ Expected<std::unique_ptr<Session::Impl>> prepare(ir::Model model) {
   info.domain = m.domain;
   info.model_version = m.model_version;
   info.doc_string = m.doc_string;
-  info.opsets = m.opsets;
   info.metadata = m.metadata;
-  count_graph(m.graph, &info, true);
   for (size_t i = 0; i < m.graph.inputs.size(); ++i) {
     impl->inputs.push_back(io_info(m.graph.inputs[i], impl->plan->input_has_default(i)));
   }
@@ -146,16 +152,15 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
 Expected<std::unique_ptr<Session>> Session::load(const std::string& path, const SessionOptions& options) {
-  (void)options;
   KILN_ASSIGN_OR_RETURN(ir::Model model, onnx_io::import_model_file(path));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, prepare(std::move(model)));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, prepare(std::move(model), options));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
 Expected<std::unique_ptr<Session>> Session::load_from_bytes(const void* data, size_t size,
                                                             const SessionOptions& options) {
   KILN_ASSIGN_OR_RETURN(ir::Model model, onnx_io::import_model_bytes(data, size, options.base_dir, "<bytes>"));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, prepare(std::move(model)));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, prepare(std::move(model), options));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
@@ -189,6 +194,7 @@ Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& in
     }
   }
   std::vector<Value> values;
+  const ScopedRunThreads threads(impl_->intra_op_threads);
   Status st = impl_->plan->run_bound(bound, nullptr, &values, &options);
   if (!st.ok()) return st.with_context(impl_->info.source);
   std::vector<NamedValue> out;

@@ -47,6 +47,13 @@ struct KernelBuildContext {
   int64_t opset;  // the model's opset for the node's domain
   // Compiles a graph attribute of this node; the result may be shared by the kernel.
   std::function<Expected<std::shared_ptr<const Subgraph>>(const ir::Graph&)> compile_subgraph;
+  // The value of input i when it is a constant (an initializer that no graph input can override), so a
+  // kernel can pre-pack weights once; nullptr otherwise. May be empty (tests): read it with constant().
+  std::function<const Tensor*(size_t)> constant_input = nullptr;
+
+  // Input i's constant value, or nullptr when it is not a constant or nobody provided constant_input.
+  // The tensor lives as long as the model; a kernel may keep a copy (tensors share their storage).
+  const Tensor* constant(size_t i) const { return constant_input ? constant_input(i) : nullptr; }
 };
 
 // What a running kernel sees: its inputs, its output slots, and the frame it runs in.
@@ -104,6 +111,10 @@ class KernelRegistry {
   bool add(KernelRegistration registration);
   // The best kernel for op_type in domain at the given opset, or nullptr.
   const KernelRegistration* find(std::string_view domain, std::string_view op_type, int64_t opset) const;
+  // The best kernel with a priority below `priority`: what a fast kernel delegates the cases it does not
+  // handle to (the reference kernel, priority 0). nullptr if there is none.
+  const KernelRegistration* find_below(std::string_view domain, std::string_view op_type, int64_t opset,
+                                       int priority) const;
   // True if any opset of op_type in domain has a kernel.
   bool knows(std::string_view domain, std::string_view op_type) const;
   const std::vector<KernelRegistration>& all() const { return entries_; }

@@ -1,5 +1,7 @@
 #include "kernels/kernel.h"
 
+#include <limits>
+
 namespace kiln {
 
 const Value& KernelContext::input(size_t i) const {
@@ -25,10 +27,15 @@ bool KernelRegistry::add(KernelRegistration registration) {
 
 const KernelRegistration* KernelRegistry::find(std::string_view domain, std::string_view op_type,
                                                int64_t opset) const {
+  return find_below(domain, op_type, opset, std::numeric_limits<int>::max());
+}
+
+const KernelRegistration* KernelRegistry::find_below(std::string_view domain, std::string_view op_type,
+                                                     int64_t opset, int priority) const {
   const KernelRegistration* best = nullptr;
   for (const KernelRegistration& r : entries_) {
     if (r.op_type != op_type || r.domain != domain) continue;
-    if (opset < r.since_opset || opset > r.until_opset) continue;
+    if (opset < r.since_opset || opset > r.until_opset || r.priority >= priority) continue;
     if (!best || r.priority > best->priority) best = &r;
   }
   return best;

@@ -1,0 +1,61 @@
+#include "exec/run_threads.h"
+
+#include <omp.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define KILN_HAS_MXCSR 1
+#endif
+
+namespace kiln {
+namespace {
+
+#ifdef KILN_HAS_MXCSR
+constexpr unsigned kFtzDaz = 0x8040;  // MXCSR bit 15 flush-to-zero, bit 6 denormals-are-zero
+#endif
+
+void set_ftz_daz() {
+#ifdef KILN_HAS_MXCSR
+  _mm_setcsr(_mm_getcsr() | kFtzDaz);
+#endif
+}
+
+// The largest team this thread has already switched to FTZ/DAZ. libgomp keeps a team's workers alive
+// between parallel regions of the same master thread, so this is done once per master and size,
+// not per run.
+thread_local int ftz_team_size = 0;
+
+void ensure_workers_flush_denormals(int threads) {
+  if (threads <= ftz_team_size || omp_in_parallel()) return;
+#pragma omp parallel num_threads(threads)
+  set_ftz_daz();
+  ftz_team_size = threads;
+}
+
+}  // namespace
+
+int effective_threads(int threads) { return threads > 0 ? threads : omp_get_num_procs(); }
+
+ScopedRunThreads::ScopedRunThreads(int threads) {
+#ifdef KILN_HAS_MXCSR
+  saved_csr_ = _mm_getcsr();
+#endif
+  set_ftz_daz();
+  // Inside a caller's parallel region oneDNN's regions would nest; OpenMP serializes them (nesting
+  // is off by default), so the count is left alone there.
+  if (omp_in_parallel()) return;
+  saved_threads_ = omp_get_max_threads();
+  const int n = effective_threads(threads);
+  omp_set_num_threads(n);
+  set_threads_ = true;
+  ensure_workers_flush_denormals(n);
+}
+
+ScopedRunThreads::~ScopedRunThreads() {
+  if (set_threads_) omp_set_num_threads(saved_threads_);
+#ifdef KILN_HAS_MXCSR
+  _mm_setcsr(saved_csr_);
+#endif
+}
+
+}  // namespace kiln

@@ -1,0 +1,96 @@
+#include "kernels/dnnl/common.h"
+
+#include <cstdlib>
+
+namespace kiln::dnnl_kernels {
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);  // never destroyed
+  return *engine;
+}
+
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+dnnl::memory::dims to_dims(const Shape& shape) { return dnnl::memory::dims(shape.begin(), shape.end()); }
+
+dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims) {
+  dnnl::memory::dims strides(dims.size(), 1);
+  for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+dnnl::memory wrap(const dnnl::memory::desc& md, const void* data) {
+  return dnnl::memory(md, cpu_engine(), const_cast<void*>(data));
+}
+
+dnnl::primitive_attr base_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory>& args, size_t scratchpad_bytes) {
+  if (scratchpad_bytes > 0) {
+    struct Free {
+      void operator()(void* q) const { std::free(q); }
+    };
+    thread_local std::unique_ptr<void, Free> buffer;
+    thread_local size_t capacity = 0;
+    if (capacity < scratchpad_bytes) {
+      const size_t bytes = (scratchpad_bytes + 4095) / 4096 * 4096;
+      buffer.reset(std::aligned_alloc(4096, bytes));
+      if (!buffer) throw dnnl::error(dnnl_out_of_memory, "cannot allocate the scratchpad");
+      capacity = bytes;
+    }
+    const dnnl::memory::desc md({static_cast<dnnl::memory::dim>(scratchpad_bytes)}, dnnl::memory::data_type::u8,
+                                dnnl::memory::format_tag::a);
+    args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(md, cpu_engine(), buffer.get());
+  }
+  p.execute(thread_stream(), args);
+  thread_stream().wait();
+}
+
+Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b) {
+  const KernelRegistration* reg =
+      KernelRegistry::global().find_below(b.node.domain, b.node.op_type, b.opset, kDnnlPriority);
+  if (reg == nullptr) return Status::Unimplemented("no reference kernel for " + b.node.op_type);
+  return reg->factory(b);
+}
+
+bool all_float32_nonempty(const KernelContext& ctx, std::initializer_list<size_t> inputs) {
+  for (size_t i : inputs) {
+    if (!ctx.has_input(i)) continue;
+    if (!ctx.input(i).is_tensor()) return false;
+    const Tensor& t = ctx.tensor(i);
+    if (t.dtype() != DataType::kFloat32 || t.size() == 0) return false;
+  }
+  return true;
+}
+
+void append_activation(const FusedActivation& act, dnnl::post_ops* ops) {
+  using dnnl::algorithm;
+  const auto& p = act.params;
+  if (act.op == "Relu") {
+    ops->append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+  } else if (act.op == "LeakyRelu") {
+    ops->append_eltwise(1.f, algorithm::eltwise_relu, p[0], 0.f);
+  } else if (act.op == "Clip") {
+    ops->append_eltwise(1.f, algorithm::eltwise_clip_v2, p[0], p[1]);
+  } else if (act.op == "Sigmoid") {
+    ops->append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f);
+  } else if (act.op == "HardSigmoid") {
+    // oneDNN 2.6 has no hardsigmoid: clip(alpha * x + beta, 0, 1).
+    ops->append_eltwise(1.f, algorithm::eltwise_linear, p[0], p[1]);
+    ops->append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
+  } else if (act.op == "HardSwish") {
+    // oneDNN's hardswish is x * relu6(x + 3) / 6, which is ONNX's x * clip(x / 6 + 0.5, 0, 1).
+    ops->append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f);
+  } else if (act.op == "Tanh") {
+    ops->append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f);
+  }
+}
+
+}  // namespace kiln::dnnl_kernels

@@ -1,0 +1,30 @@
+// The activation a kiln-domain fused node (kiln.FusedConv) applies to its result: the graph pass that
+// fuses Conv + activation writes it, and both the oneDNN kernel (as a post-op) and the reference
+// kernel (by running the activation's own reference kernel) read it.
+//
+// Attributes on the fused node: "activation" (the ONNX op type of the activation) and
+// "activation_params" (floats: LeakyRelu alpha; Clip min, max; HardSigmoid alpha, beta; none otherwise).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+
+namespace kiln {
+
+struct FusedActivation {
+  std::string op;             // "" for none; else Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh
+  std::vector<float> params;  // as listed above
+};
+
+// True for the activation op types a fused node can carry.
+bool is_fusable_activation(const std::string& op);
+// Reads the fused activation of `node`; an unknown op or a wrong parameter count is an error naming it.
+Expected<FusedActivation> parse_fused_activation(const ir::Node& node);
+// The attribute names a fused node adds to the original node's.
+inline constexpr const char* kActivationAttr = "activation";
+inline constexpr const char* kActivationParamsAttr = "activation_params";
+
+}  // namespace kiln

@@ -1,0 +1,93 @@
+// Folds an inference BatchNormalization into the Conv that feeds it:
+//   BN(conv(x, W) + B) = conv(x, W * s) + (B - mean) * s + bias,   s = scale / sqrt(var + epsilon)
+// per output channel, when W, B and the four BN parameters are float32 constants and the BN is the
+// conv's only reader. New weights get new names (the originals may be shared with other nodes).
+#include <cmath>
+
+#include "opt/pass.h"
+
+namespace kiln::opt {
+namespace {
+
+bool is_inference_batchnorm(const ir::Node& n, int64_t opset) {
+  if (n.op_type != "BatchNormalization" || !n.domain.empty() || n.inputs.size() != 5) return false;
+  if (opset < 7 || (opset < 9 && n.attr_int("spatial", 1) == 0)) return false;
+  if (opset >= 14 && n.attr_int("training_mode", 0) != 0) return false;
+  for (size_t i = 1; i < n.outputs.size(); ++i) {
+    if (!n.outputs[i].empty()) return false;  // extra outputs: training mode before opset 14
+  }
+  return true;
+}
+
+const Tensor* float_constant(const ir::Graph& g, const ValueUses& u, const std::string& name, int64_t size) {
+  const Tensor* t = constant_value(g, u, name);
+  if (t == nullptr || t->dtype() != DataType::kFloat32 || t->size() != size || t->rank() != 1) return nullptr;
+  return t;
+}
+
+}  // namespace
+
+Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx) {
+  auto opset_it = ctx.opsets.find("");
+  if (opset_it == ctx.opsets.end()) return false;
+  const int64_t opset = opset_it->second;
+  bool changed = false;
+  ValueUses uses = value_uses(graph);
+  std::map<std::string, size_t> producer;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (const std::string& o : graph.nodes[i].outputs) producer[o] = i;
+  }
+  std::vector<bool> erase(graph.nodes.size(), false);
+  for (size_t bi = 0; bi < graph.nodes.size(); ++bi) {
+    const ir::Node& bn = graph.nodes[bi];
+    if (!is_inference_batchnorm(bn, opset)) continue;
+    auto p = producer.find(bn.inputs[0]);
+    if (p == producer.end() || erase[p->second]) continue;
+    ir::Node& conv = graph.nodes[p->second];
+    if (conv.op_type != "Conv" || !conv.domain.empty() || conv.inputs.size() < 2 || conv.outputs.size() != 1) continue;
+    const std::string& y = conv.outputs[0];
+    if (uses.pinned.count(y) || uses.readers[y] != 1) continue;
+    const Tensor* w = constant_value(graph, uses, conv.inputs[1]);
+    if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() < 3) continue;
+    const int64_t M = w->dim(0);
+    const bool has_bias = conv.inputs.size() > 2 && !conv.inputs[2].empty();
+    const Tensor* b = has_bias ? float_constant(graph, uses, conv.inputs[2], M) : nullptr;
+    if (has_bias && b == nullptr) continue;
+    const Tensor* scale = float_constant(graph, uses, bn.inputs[1], M);
+    const Tensor* shift = float_constant(graph, uses, bn.inputs[2], M);
+    const Tensor* mean = float_constant(graph, uses, bn.inputs[3], M);
+    const Tensor* var = float_constant(graph, uses, bn.inputs[4], M);
+    if (!scale || !shift || !mean || !var) continue;
+    const double epsilon = bn.attr_float("epsilon", 1e-5f);
+    Tensor w2(DataType::kFloat32, w->shape()), b2(DataType::kFloat32, {M});
+    const int64_t per = w->size() / M;
+    for (int64_t m = 0; m < M; ++m) {
+      const double s = scale->data<float>()[m] / std::sqrt(static_cast<double>(var->data<float>()[m]) + epsilon);
+      for (int64_t k = 0; k < per; ++k) {
+        w2.data<float>()[m * per + k] = static_cast<float>(w->data<float>()[m * per + k] * s);
+      }
+      const double bias = b ? b->data<float>()[m] : 0.0;
+      b2.data<float>()[m] = static_cast<float>((bias - mean->data<float>()[m]) * s + shift->data<float>()[m]);
+    }
+    const std::string w_name = fresh_name(graph, conv.inputs[1] + "_bn_folded");
+    graph.initializers[w_name] = std::move(w2);
+    const std::string b_name = fresh_name(graph, conv.inputs[1] + "_bn_folded_bias");
+    graph.initializers[b_name] = std::move(b2);
+    conv.inputs.resize(3);
+    conv.inputs[1] = w_name;
+    conv.inputs[2] = b_name;
+    conv.outputs[0] = bn.outputs[0];
+    erase[bi] = true;
+    changed = true;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (erase[i]) continue;
+    if (k != i) graph.nodes[k] = std::move(graph.nodes[i]);  // self-move would empty the node
+    ++k;
+  }
+  graph.nodes.resize(k);
+  return changed;
+}
+
+}  // namespace kiln::opt

@@ -1,0 +1,49 @@
+// Graph passes: pure ir::Graph -> ir::Graph rewrites that keep every graph output's value (within
+// float rounding) while making the graph cheaper to run. One pass per file; pass_manager.h runs them.
+//
+// A pass only rewrites the graph it is given (not the bodies of If/Loop/Scan), and never touches a
+// value that a graph output names or a subgraph reads, so the rewritten graph has the same interface.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+
+namespace kiln::opt {
+
+struct PassContext {
+  std::map<std::string, int64_t> opsets;  // the model's opset per domain ("" = ai.onnx)
+};
+
+// Each returns whether it changed the graph; errors name the node and the reason.
+Expected<bool> remove_identity(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fold_constants(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx);
+
+// What the passes need to know about how values are used.
+struct ValueUses {
+  std::map<std::string, int> readers;   // name -> number of node inputs reading it (main graph)
+  std::set<std::string> pinned;         // graph outputs and names subgraphs read: never renamed or removed
+  std::set<std::string> formal_inputs;  // graph inputs (an initializer with the same name is a default only)
+};
+ValueUses value_uses(const ir::Graph& graph);
+
+// The initializer named `name` if it is a true constant (no graph input overrides it), else nullptr.
+const Tensor* constant_value(const ir::Graph& graph, const ValueUses& uses, const std::string& name);
+
+// A name no value in `graph` has, built from `base`.
+std::string fresh_name(const ir::Graph& graph, const std::string& base);
+
+// True if no node depends (through its inputs) on itself. The passes assume it: on a cyclic graph
+// they could shrink the cycle into a self-loop and hide it from the planner's cycle error.
+bool is_acyclic(const ir::Graph& graph);
+
+// Replaces every read of `from` by `to` in the main graph's node inputs.
+void rename_reads(ir::Graph& graph, const std::string& from, const std::string& to);
+
+}  // namespace kiln::opt

@@ -1,0 +1,53 @@
+#include "opt/pass_manager.h"
+
+#include "opt/pass.h"
+
+namespace kiln::opt {
+namespace {
+
+struct NamedPass {
+  const char* name;
+  Expected<bool> (*run)(ir::Graph&, const PassContext&);
+};
+
+constexpr NamedPass kPasses[] = {
+    {"remove_identity", remove_identity},
+    {"fold_constants", fold_constants},
+    {"fold_batchnorm_into_conv", fold_batchnorm_into_conv},
+    {"fuse_conv_activation", fuse_conv_activation},
+};
+
+// Initializers that were inputs of folded or rewritten nodes and are read by nothing now.
+void drop_unused_initializers(ir::Graph& graph) {
+  const ValueUses uses = value_uses(graph);
+  for (auto it = graph.initializers.begin(); it != graph.initializers.end();) {
+    const std::string& name = it->first;
+    if (uses.readers.count(name) || uses.pinned.count(name) || uses.formal_inputs.count(name)) {
+      ++it;
+    } else {
+      it = graph.initializers.erase(it);
+    }
+  }
+}
+
+}  // namespace
+
+Status optimize_model(ir::Model& model) {
+  // A cyclic graph is left as it is, for the planner to report.
+  if (!is_acyclic(model.graph)) return Status::OK();
+  const PassContext ctx{model.opsets};
+  for (const NamedPass& pass : kPasses) {
+    auto changed = pass.run(model.graph, ctx);
+    if (!changed.ok()) return changed.status().with_context(model.source + ": pass " + pass.name);
+  }
+  drop_unused_initializers(model.graph);
+  for (const ir::Node& n : model.graph.nodes) {
+    if (n.domain == "kiln") {
+      model.opsets.emplace("kiln", 1);
+      break;
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace kiln::opt

@@ -1,0 +1,15 @@
+// Runs the graph passes on a loaded model, in an order where each one exposes work for the next:
+//   remove_identity -> fold_constants -> fold_batchnorm_into_conv -> fuse_conv_activation
+// then drops initializers nothing reads any more, and imports the "kiln" domain when a pass created
+// kiln-domain nodes. Session calls it before planning (SessionOptions::optimize).
+#pragma once
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+
+namespace kiln::opt {
+
+// Rewrites `model` in place. Errors name the model and the pass.
+Status optimize_model(ir::Model& model);
+
+}  // namespace kiln::opt

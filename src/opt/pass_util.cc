@@ -1,0 +1,97 @@
+// The value-use bookkeeping shared by the graph passes.
+#include "opt/pass.h"
+
+#include <vector>
+
+namespace kiln::opt {
+namespace {
+
+void collect_subgraph_reads(const ir::Graph& g, std::set<std::string>* names) {
+  for (const ir::Node& n : g.nodes) {
+    names->insert(n.inputs.begin(), n.inputs.end());
+    for (const ir::Attribute& a : n.attributes) {
+      if (a.g) collect_subgraph_reads(*a.g, names);
+      for (const auto& sg : a.graphs) collect_subgraph_reads(*sg, names);
+    }
+  }
+  for (const ir::ValueInfo& o : g.outputs) names->insert(o.name);
+}
+
+}  // namespace
+
+ValueUses value_uses(const ir::Graph& graph) {
+  ValueUses u;
+  for (const ir::ValueInfo& in : graph.inputs) u.formal_inputs.insert(in.name);
+  for (const ir::ValueInfo& out : graph.outputs) u.pinned.insert(out.name);
+  for (const ir::Node& n : graph.nodes) {
+    for (const std::string& in : n.inputs) {
+      if (!in.empty()) ++u.readers[in];
+    }
+    for (const ir::Attribute& a : n.attributes) {
+      if (a.g) collect_subgraph_reads(*a.g, &u.pinned);
+      for (const auto& sg : a.graphs) collect_subgraph_reads(*sg, &u.pinned);
+    }
+  }
+  return u;
+}
+
+const Tensor* constant_value(const ir::Graph& graph, const ValueUses& uses, const std::string& name) {
+  if (name.empty() || uses.formal_inputs.count(name)) return nullptr;
+  auto it = graph.initializers.find(name);
+  return it == graph.initializers.end() ? nullptr : &it->second;
+}
+
+std::string fresh_name(const ir::Graph& graph, const std::string& base) {
+  std::set<std::string> taken;
+  for (const auto& [name, t] : graph.initializers) taken.insert(name);
+  for (const ir::ValueInfo& v : graph.inputs) taken.insert(v.name);
+  for (const ir::Node& n : graph.nodes) taken.insert(n.outputs.begin(), n.outputs.end());
+  for (int i = 0;; ++i) {
+    std::string name = base + (i == 0 ? "" : "_" + std::to_string(i));
+    if (!taken.count(name)) return name;
+  }
+}
+
+bool is_acyclic(const ir::Graph& graph) {
+  std::map<std::string, size_t> producer;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (const std::string& o : graph.nodes[i].outputs) {
+      if (!o.empty()) producer[o] = i;
+    }
+  }
+  const size_t n = graph.nodes.size();
+  std::vector<std::vector<size_t>> consumers(n);
+  std::vector<size_t> pending(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    for (const std::string& in : graph.nodes[i].inputs) {
+      auto it = producer.find(in);
+      if (it == producer.end()) continue;
+      consumers[it->second].push_back(i);
+      ++pending[i];
+    }
+  }
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < n; ++i) {
+    if (pending[i] == 0) ready.push_back(i);
+  }
+  size_t done = 0;
+  while (!ready.empty()) {
+    const size_t i = ready.back();
+    ready.pop_back();
+    ++done;
+    for (size_t c : consumers[i]) {
+      if (--pending[c] == 0) ready.push_back(c);
+    }
+  }
+  return done == n;
+}
+
+void rename_reads(ir::Graph& graph, const std::string& from, const std::string& to) {
+  for (ir::Node& n : graph.nodes) {
+    for (std::string& in : n.inputs) {
+      if (in == from) in = to;
+    }
+  }
+}
+
+}  // namespace kiln::opt

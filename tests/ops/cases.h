@@ -1,0 +1,286 @@
+// The op cases of the differential harness, one builder per fast-kernel family. Shapes cover the
+// attribute space (groups, depthwise, dilation, padding, auto_pad, transposes, broadcasting, axes…)
+// at small sizes; perf_cases() holds real layer shapes (ResNet-50, MobileNetV2, BERT-base).
+#pragma once
+
+#include "op_case.h"
+
+namespace kiln::ops_test {
+
+struct ConvSpec {
+  Shape x, w;
+  int64_t group = 1;
+  std::vector<int64_t> strides, pads, dilations;
+  std::string auto_pad;
+  bool bias = true;
+  bool const_weights = true;
+};
+
+inline OpCase conv_case(const std::string& name, const ConvSpec& s, const std::string& activation = "",
+                        std::vector<float> params = {}) {
+  std::vector<ir::Attribute> attrs;
+  if (s.group != 1) attrs.push_back(attr_int("group", s.group));
+  if (!s.strides.empty()) attrs.push_back(attr_ints("strides", s.strides));
+  if (!s.pads.empty()) attrs.push_back(attr_ints("pads", s.pads));
+  if (!s.dilations.empty()) attrs.push_back(attr_ints("dilations", s.dilations));
+  if (!s.auto_pad.empty()) attrs.push_back(attr_string("auto_pad", s.auto_pad));
+  OpCase c;
+  c.name = name;
+  if (activation.empty()) {
+    c.node = node("Conv", attrs);
+  } else {
+    attrs.push_back(attr_string("activation", activation));
+    if (!params.empty()) attrs.push_back(attr_floats("activation_params", params));
+    c.node = node("FusedConv", attrs, "kiln");
+    c.opset = 1;
+  }
+  c.inputs = {random_tensor(s.x, 1), random_tensor(s.w, 2)};
+  if (s.bias) c.inputs.push_back(random_tensor({s.w[0]}, 3));
+  c.constant = {false, s.const_weights, s.const_weights};
+  int64_t k = s.w[1];
+  for (size_t d = 2; d < s.w.size(); ++d) k *= s.w[d];
+  c.tolerance = 1e-5 * static_cast<double>(k) + 1e-5;  // float sums of k products, in another order
+  return c;
+}
+
+inline std::vector<OpCase> conv_cases() {
+  std::vector<OpCase> v;
+  v.push_back(conv_case("conv 3x3", {{1, 3, 8, 8}, {4, 3, 3, 3}}));
+  v.push_back(conv_case("conv 3x3 no bias", {.x = {2, 3, 7, 9}, .w = {5, 3, 3, 3}, .bias = false}));
+  v.push_back(conv_case("conv 3x3 pad1", {.x = {1, 8, 10, 10}, .w = {16, 8, 3, 3}, .pads = {1, 1, 1, 1}}));
+  v.push_back(conv_case("conv asym pads", {.x = {1, 4, 9, 7}, .w = {6, 4, 3, 2}, .pads = {0, 1, 2, 1}}));
+  v.push_back(conv_case("conv s2", {.x = {2, 16, 15, 15}, .w = {32, 16, 3, 3}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+  v.push_back(conv_case("conv dilated", {.x = {1, 8, 12, 12}, .w = {8, 8, 3, 3}, .dilations = {2, 2}}));
+  v.push_back(conv_case("conv dilated s2 pad", {.x = {1, 4, 13, 11}, .w = {8, 4, 3, 3}, .strides = {2, 1},
+                                                .pads = {2, 2, 2, 2}, .dilations = {2, 3}}));
+  v.push_back(conv_case("conv grouped", {.x = {1, 8, 9, 9}, .w = {12, 2, 3, 3}, .group = 4, .pads = {1, 1, 1, 1}}));
+  v.push_back(conv_case("conv depthwise", {.x = {2, 32, 14, 14}, .w = {32, 1, 3, 3}, .group = 32, .pads = {1, 1, 1, 1}}));
+  v.push_back(conv_case("conv depthwise s2", {.x = {1, 16, 15, 15}, .w = {16, 1, 5, 5}, .group = 16, .strides = {2, 2},
+                                              .pads = {2, 2, 2, 2}}));
+  v.push_back(conv_case("conv 1x1", {{4, 64, 7, 7}, {128, 64, 1, 1}}));
+  v.push_back(conv_case("conv 7x7 s2 stem", {.x = {1, 3, 32, 32}, .w = {16, 3, 7, 7}, .strides = {2, 2},
+                                             .pads = {3, 3, 3, 3}}));
+  v.push_back(conv_case("conv same_upper", {.x = {1, 4, 10, 9}, .w = {8, 4, 3, 3}, .strides = {2, 2},
+                                            .auto_pad = "SAME_UPPER"}));
+  v.push_back(conv_case("conv same_lower", {.x = {1, 4, 10, 9}, .w = {8, 4, 4, 4}, .strides = {2, 2},
+                                            .auto_pad = "SAME_LOWER"}));
+  v.push_back(conv_case("conv valid", {.x = {1, 4, 10, 9}, .w = {8, 4, 3, 3}, .auto_pad = "VALID"}));
+  v.push_back(conv_case("conv 1d", {.x = {2, 6, 20}, .w = {4, 6, 5}, .strides = {2}, .pads = {2, 1}}));
+  v.push_back(conv_case("conv 3d", {.x = {1, 4, 6, 7, 8}, .w = {6, 4, 3, 3, 3}, .pads = {1, 1, 1, 1, 1, 1}}));
+  v.push_back(conv_case("conv runtime weights", {.x = {1, 8, 10, 10}, .w = {16, 8, 3, 3}, .pads = {1, 1, 1, 1},
+                                                 .const_weights = false}));
+  v.push_back(conv_case("conv runtime grouped", {.x = {1, 8, 9, 9}, .w = {8, 2, 3, 3}, .group = 4,
+                                                 .const_weights = false}));
+  v.push_back(conv_case("conv batch 8 resnet-like", {.x = {8, 32, 14, 14}, .w = {32, 32, 3, 3}, .pads = {1, 1, 1, 1}}));
+  return v;
+}
+
+inline std::vector<OpCase> fused_conv_cases() {
+  const ConvSpec s{.x = {2, 8, 9, 9}, .w = {16, 8, 3, 3}, .pads = {1, 1, 1, 1}};
+  const ConvSpec dw{.x = {1, 16, 10, 10}, .w = {16, 1, 3, 3}, .group = 16, .strides = {2, 2}, .pads = {1, 1, 1, 1}};
+  std::vector<OpCase> v;
+  v.push_back(conv_case("fused relu", s, "Relu"));
+  v.push_back(conv_case("fused leaky relu", s, "LeakyRelu", {0.1f}));
+  v.push_back(conv_case("fused clip relu6", dw, "Clip", {0.f, 6.f}));
+  v.push_back(conv_case("fused clip narrow", s, "Clip", {-0.2f, 0.3f}));
+  v.push_back(conv_case("fused sigmoid", s, "Sigmoid"));
+  v.push_back(conv_case("fused hard sigmoid", dw, "HardSigmoid", {0.2f, 0.5f}));
+  v.push_back(conv_case("fused hard swish", dw, "HardSwish"));
+  v.push_back(conv_case("fused tanh", s, "Tanh"));
+  v.push_back(conv_case("fused none", s, ""));
+  return v;
+}
+
+struct GemmSpec {
+  Shape a, b, c;  // c empty: no C
+  bool trans_a = false, trans_b = false;
+  float alpha = 1, beta = 1;
+  bool const_b = true;
+};
+
+inline OpCase gemm_case(const std::string& name, const GemmSpec& s) {
+  std::vector<ir::Attribute> attrs;
+  if (s.trans_a) attrs.push_back(attr_int("transA", 1));
+  if (s.trans_b) attrs.push_back(attr_int("transB", 1));
+  if (s.alpha != 1) attrs.push_back(attr_float("alpha", s.alpha));
+  if (s.beta != 1) attrs.push_back(attr_float("beta", s.beta));
+  OpCase c;
+  c.name = name;
+  c.node = node("Gemm", attrs);
+  c.opset = 13;
+  c.inputs = {random_tensor(s.a, 4), random_tensor(s.b, 5)};
+  if (!s.c.empty()) c.inputs.push_back(random_tensor(s.c, 6));
+  c.constant = {false, s.const_b, true};
+  const int64_t k = s.trans_a ? s.a[0] : s.a[1];
+  c.tolerance = 1e-5 * static_cast<double>(k) + 1e-5;
+  return c;
+}
+
+inline std::vector<OpCase> gemm_cases() {
+  std::vector<OpCase> v;
+  v.push_back(gemm_case("gemm plain", {{4, 8}, {8, 5}, {}}));
+  v.push_back(gemm_case("gemm linear bias", {.a = {3, 16}, .b = {10, 16}, .c = {10}, .trans_b = true}));
+  v.push_back(gemm_case("gemm bias 1xN", {.a = {3, 16}, .b = {16, 10}, .c = {1, 10}}));
+  v.push_back(gemm_case("gemm C MxN", {{5, 7}, {7, 6}, {5, 6}}));
+  v.push_back(gemm_case("gemm C Mx1", {{5, 7}, {7, 6}, {5, 1}}));
+  v.push_back(gemm_case("gemm C scalar", {{5, 7}, {7, 6}, {1}}));
+  v.push_back(gemm_case("gemm transA", {.a = {7, 5}, .b = {7, 6}, .c = {6}, .trans_a = true}));
+  v.push_back(gemm_case("gemm transA transB", {.a = {7, 5}, .b = {6, 7}, .c = {5, 6}, .trans_a = true, .trans_b = true}));
+  v.push_back(gemm_case("gemm alpha beta", {.a = {4, 9}, .b = {9, 3}, .c = {4, 3}, .alpha = 0.5f, .beta = 2.f}));
+  v.push_back(gemm_case("gemm alpha bias", {.a = {4, 9}, .b = {9, 3}, .c = {3}, .alpha = -1.5f}));
+  v.push_back(gemm_case("gemm beta 0", {.a = {4, 9}, .b = {9, 3}, .c = {3}, .beta = 0.f}));
+  v.push_back(gemm_case("gemm runtime B", {.a = {8, 32}, .b = {32, 16}, .c = {16}, .const_b = false}));
+  v.push_back(gemm_case("gemm mlp batch 8", {.a = {8, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true}));
+  return v;
+}
+
+inline OpCase matmul_case(const std::string& name, Shape a, Shape b, bool const_b = false) {
+  OpCase c;
+  c.name = name;
+  c.node = node("MatMul", {});
+  c.opset = 13;
+  c.inputs = {random_tensor(a, 7), random_tensor(b, 8)};
+  c.constant = {false, const_b};
+  c.tolerance = 1e-5 * static_cast<double>(a.back()) + 1e-5;
+  return c;
+}
+
+inline std::vector<OpCase> matmul_cases() {
+  std::vector<OpCase> v;
+  v.push_back(matmul_case("matmul 2d", {4, 6}, {6, 5}));
+  v.push_back(matmul_case("matmul const B", {4, 6}, {6, 5}, true));
+  v.push_back(matmul_case("matmul 1d x 2d", {6}, {6, 5}));
+  v.push_back(matmul_case("matmul 2d x 1d", {4, 6}, {6}));
+  v.push_back(matmul_case("matmul 1d x 1d", {6}, {6}));
+  v.push_back(matmul_case("matmul batched", {3, 4, 6}, {3, 6, 5}));
+  v.push_back(matmul_case("matmul broadcast B", {2, 3, 4, 6}, {6, 5}));
+  v.push_back(matmul_case("matmul broadcast A", {4, 6}, {2, 6, 5}));
+  v.push_back(matmul_case("matmul broadcast both", {2, 1, 4, 6}, {1, 3, 6, 5}));
+  v.push_back(matmul_case("matmul 1d x batched", {6}, {2, 3, 6, 5}));
+  v.push_back(matmul_case("matmul attention", {1, 12, 16, 64}, {1, 12, 64, 16}));
+  return v;
+}
+
+struct PoolSpec {
+  std::string op;
+  Shape x;
+  std::vector<int64_t> kernel, strides, pads, dilations;
+  std::string auto_pad;
+  bool ceil_mode = false, count_include_pad = false;
+};
+
+inline OpCase pool_case(const std::string& name, const PoolSpec& s) {
+  std::vector<ir::Attribute> attrs;
+  if (!s.kernel.empty()) attrs.push_back(attr_ints("kernel_shape", s.kernel));
+  if (!s.strides.empty()) attrs.push_back(attr_ints("strides", s.strides));
+  if (!s.pads.empty()) attrs.push_back(attr_ints("pads", s.pads));
+  if (!s.dilations.empty()) attrs.push_back(attr_ints("dilations", s.dilations));
+  if (!s.auto_pad.empty()) attrs.push_back(attr_string("auto_pad", s.auto_pad));
+  if (s.ceil_mode) attrs.push_back(attr_int("ceil_mode", 1));
+  if (s.count_include_pad) attrs.push_back(attr_int("count_include_pad", 1));
+  OpCase c;
+  c.name = name;
+  c.node = node(s.op, attrs);
+  c.opset = s.op == "MaxPool" ? 12 : 11;
+  c.inputs = {random_tensor(s.x, 9)};
+  c.tolerance = 1e-5;
+  return c;
+}
+
+inline std::vector<OpCase> pool_cases() {
+  std::vector<OpCase> v;
+  v.push_back(pool_case("maxpool 2x2", {"MaxPool", {1, 4, 8, 8}, {2, 2}, {2, 2}}));
+  v.push_back(pool_case("maxpool 3x3 s2 pad1", {"MaxPool", {2, 8, 15, 15}, {3, 3}, {2, 2}, {1, 1, 1, 1}}));
+  v.push_back(pool_case("maxpool ceil", {.op = "MaxPool", .x = {1, 3, 9, 9}, .kernel = {2, 2}, .strides = {2, 2},
+                                          .ceil_mode = true}));
+  v.push_back(pool_case("maxpool ceil exact", {.op = "MaxPool", .x = {1, 3, 8, 8}, .kernel = {2, 2},
+                                                .strides = {2, 2}, .ceil_mode = true}));
+  v.push_back(pool_case("maxpool dilated", {.op = "MaxPool", .x = {1, 3, 9, 9}, .kernel = {2, 2}, .dilations = {2, 2}}));
+  v.push_back(pool_case("maxpool same_upper", {.op = "MaxPool", .x = {1, 3, 9, 8}, .kernel = {3, 3},
+                                                .strides = {2, 2}, .auto_pad = "SAME_UPPER"}));
+  v.push_back(pool_case("maxpool 1d", {"MaxPool", {2, 3, 17}, {3}, {2}}));
+  v.push_back(pool_case("maxpool 3d", {"MaxPool", {1, 2, 6, 6, 6}, {2, 2, 2}, {2, 2, 2}}));
+  v.push_back(pool_case("avgpool 2x2", {"AveragePool", {1, 4, 8, 8}, {2, 2}, {2, 2}}));
+  v.push_back(pool_case("avgpool pad exclude", {"AveragePool", {1, 4, 7, 7}, {3, 3}, {1, 1}, {1, 1, 1, 1}}));
+  v.push_back(pool_case("avgpool pad include", {.op = "AveragePool", .x = {1, 4, 7, 7}, .kernel = {3, 3},
+                                                 .pads = {1, 1, 1, 1}, .count_include_pad = true}));
+  v.push_back(pool_case("avgpool ceil include", {.op = "AveragePool", .x = {1, 2, 8, 8}, .kernel = {3, 3},
+                                                  .strides = {2, 2}, .pads = {1, 1, 1, 1}, .ceil_mode = true,
+                                                  .count_include_pad = true}));
+  v.push_back(pool_case("avgpool same_lower", {.op = "AveragePool", .x = {1, 3, 9, 8}, .kernel = {3, 3},
+                                                .strides = {2, 2}, .auto_pad = "SAME_LOWER"}));
+  v.push_back(pool_case("global avgpool", {.op = "GlobalAveragePool", .x = {2, 16, 7, 7}}));
+  v.push_back(pool_case("global avgpool 1d", {.op = "GlobalAveragePool", .x = {2, 5, 11}}));
+  v.push_back(pool_case("global avgpool 3d", {.op = "GlobalAveragePool", .x = {1, 3, 4, 5, 6}}));
+  return v;
+}
+
+inline OpCase batch_norm_case(const std::string& name, Shape x, float epsilon = 1e-5f, int64_t opset = 15) {
+  OpCase c;
+  c.name = name;
+  c.node = node("BatchNormalization", {attr_float("epsilon", epsilon)});
+  c.opset = opset;
+  const int64_t C = x[1];
+  c.inputs = {random_tensor(x, 10), random_tensor({C}, 11), random_tensor({C}, 12), random_tensor({C}, 13),
+              random_tensor({C}, 14, 0.1f, 2.f)};
+  c.constant = {false, true, true, true, true};
+  c.tolerance = 1e-5;
+  return c;
+}
+
+inline std::vector<OpCase> batch_norm_cases() {
+  std::vector<OpCase> v;
+  v.push_back(batch_norm_case("batchnorm 4d", {2, 8, 5, 5}));
+  v.push_back(batch_norm_case("batchnorm 2d", {4, 6}));
+  v.push_back(batch_norm_case("batchnorm 3d", {2, 3, 9}));
+  v.push_back(batch_norm_case("batchnorm 5d", {1, 4, 3, 3, 3}, 1e-3f));
+  v.push_back(batch_norm_case("batchnorm opset 9", {2, 8, 5, 5}, 1e-5f, 9));
+  return v;
+}
+
+inline OpCase softmax_case(const std::string& name, Shape x, int64_t axis, int64_t opset) {
+  OpCase c;
+  c.name = name;
+  c.node = node("Softmax", {attr_int("axis", axis)});
+  c.opset = opset;
+  c.inputs = {random_tensor(x, 15, -5.f, 5.f)};
+  c.tolerance = 1e-5;
+  return c;
+}
+
+inline std::vector<OpCase> softmax_cases() {
+  std::vector<OpCase> v;
+  v.push_back(softmax_case("softmax last", {3, 10}, -1, 13));
+  v.push_back(softmax_case("softmax axis 1 of 3", {2, 5, 7}, 1, 13));
+  v.push_back(softmax_case("softmax axis 0", {6, 4}, 0, 13));
+  v.push_back(softmax_case("softmax attention", {1, 12, 16, 16}, 3, 13));
+  v.push_back(softmax_case("softmax legacy last", {3, 4, 10}, 2, 11));
+  v.push_back(softmax_case("softmax legacy axis 1 (coerced)", {3, 4, 10}, 1, 11));
+  v.push_back(softmax_case("softmax 1d", {17}, 0, 13));
+  return v;
+}
+
+// Real layer shapes for the perf mode: ResNet-50 (batch 1 and 8), MobileNetV2, BERT-base.
+inline std::vector<OpCase> perf_cases() {
+  std::vector<OpCase> v;
+  for (int64_t n : {1, 8}) {
+    const std::string b = " batch " + std::to_string(n);
+    v.push_back(conv_case("resnet50 conv1 7x7 s2" + b, {.x = {n, 3, 224, 224}, .w = {64, 3, 7, 7},
+                                                        .strides = {2, 2}, .pads = {3, 3, 3, 3}}));
+    v.push_back(conv_case("resnet50 res2 3x3" + b, {.x = {n, 64, 56, 56}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}}));
+    v.push_back(conv_case("resnet50 res2 1x1 expand" + b, {{n, 64, 56, 56}, {256, 64, 1, 1}}));
+    v.push_back(conv_case("resnet50 res4 3x3" + b, {.x = {n, 256, 14, 14}, .w = {256, 256, 3, 3}, .pads = {1, 1, 1, 1}}));
+    v.push_back(conv_case("resnet50 res5 1x1" + b, {{n, 2048, 7, 7}, {512, 2048, 1, 1}}));
+  }
+  v.push_back(conv_case("mobilenetv2 dw 3x3 144ch", {.x = {1, 144, 56, 56}, .w = {144, 1, 3, 3}, .group = 144,
+                                                     .pads = {1, 1, 1, 1}}, "Clip", {0.f, 6.f}));
+  v.push_back(conv_case("mobilenetv2 pw 1x1 144->24", {{1, 144, 56, 56}, {24, 144, 1, 1}}));
+  v.push_back(gemm_case("bert ffn gemm 128x768x3072", {.a = {128, 768}, .b = {3072, 768}, .c = {3072}, .trans_b = true}));
+  v.push_back(matmul_case("bert qk^T 12x128x64x128", {1, 12, 128, 64}, {1, 12, 64, 128}));
+  v.push_back(pool_case("resnet maxpool 3x3 s2", {"MaxPool", {1, 64, 112, 112}, {3, 3}, {2, 2}, {1, 1, 1, 1}}));
+  v.push_back(batch_norm_case("batchnorm 64x56x56", {1, 64, 56, 56}));
+  v.push_back(softmax_case("bert softmax 12x128x128", {1, 12, 128, 128}, -1, 13));
+  return v;
+}
+
+}  // namespace kiln::ops_test

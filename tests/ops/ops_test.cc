@@ -1,0 +1,114 @@
+// Every fast kernel against its reference twin, on the cases of cases.h.
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "cases.h"
+#include "exec/run_threads.h"
+
+namespace kiln::ops_test {
+namespace {
+
+void check(const OpCase& c) {
+  auto pair = build_pair(c);
+  ASSERT_TRUE(pair.ok()) << c.name << ": " << pair.status().to_string();
+  EXPECT_GT(pair->fast_priority, 0) << c.name << ": no fast kernel is registered";
+  std::vector<Value> fast, ref;
+  const Status fs = run_kernel(*pair->fast, c, &fast);
+  const Status rs = run_kernel(*pair->ref, c, &ref);
+  ASSERT_TRUE(rs.ok()) << c.name << ": reference failed: " << rs.to_string();
+  ASSERT_TRUE(fs.ok()) << c.name << ": fast kernel failed: " << fs.to_string();
+  EXPECT_EQ(compare_outputs(c, fast, ref), "");
+  // A second run hits the primitive cache and must agree too.
+  std::vector<Value> again;
+  ASSERT_TRUE(run_kernel(*pair->fast, c, &again).ok());
+  EXPECT_EQ(compare_outputs(c, again, ref), "") << "(cached run)";
+}
+
+void check_all(const std::vector<OpCase>& cases) {
+  for (const OpCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    check(c);
+  }
+}
+
+TEST(FastKernels, Conv) { check_all(conv_cases()); }
+TEST(FastKernels, FusedConv) { check_all(fused_conv_cases()); }
+TEST(FastKernels, Gemm) { check_all(gemm_cases()); }
+TEST(FastKernels, MatMul) { check_all(matmul_cases()); }
+TEST(FastKernels, Pooling) { check_all(pool_cases()); }
+TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
+TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
+
+// Inputs a fast kernel does not handle go to the reference: same answer, same error.
+TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
+  OpCase c = conv_cases()[0];
+  c.inputs[0] = Tensor::from_vector<double>({1, 1, 2, 2}, {1, 2, 3, 4});
+  c.inputs[1] = Tensor::from_vector<double>({1, 1, 1, 1}, {2});
+  c.inputs[2] = Tensor::from_vector<double>({1}, {0.5});
+  auto pair = build_pair(c);
+  ASSERT_TRUE(pair.ok());
+  std::vector<Value> fast, ref;
+  ASSERT_TRUE(run_kernel(*pair->fast, c, &fast).ok());
+  ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+  EXPECT_EQ(fast[0].tensor().data<double>()[3], 8.5);
+
+  OpCase bad = conv_cases()[0];
+  bad.inputs[1] = random_tensor({4, 5, 3, 3}, 1);  // channel mismatch
+  bad.constant = {};
+  auto bad_pair = build_pair(bad);
+  ASSERT_TRUE(bad_pair.ok());
+  const Status fs = run_kernel(*bad_pair->fast, bad, &fast);
+  const Status rs = run_kernel(*bad_pair->ref, bad, &ref);
+  EXPECT_FALSE(fs.ok());
+  EXPECT_EQ(fs.to_string(), rs.to_string());
+}
+
+// More shapes than the primitive cache holds, from several threads at once, all still correct.
+TEST(FastKernels, ManyShapesConcurrently) {
+  OpCase base = conv_case("conv", {.x = {1, 4, 6, 6}, .w = {8, 4, 3, 3}, .pads = {1, 1, 1, 1}});
+  auto pair = build_pair(base);
+  ASSERT_TRUE(pair.ok());
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int64_t size = 4; size < 28; ++size) {
+        OpCase c = base;
+        c.inputs[0] = random_tensor({1 + t % 2, 4, size, size + t}, static_cast<uint64_t>(size));
+        std::vector<Value> fast, ref;
+        if (!run_kernel(*pair->fast, c, &fast).ok() || !run_kernel(*pair->ref, c, &ref).ok()) {
+          failures[static_cast<size_t>(t)] = "run failed";
+          return;
+        }
+        const std::string diff = compare_outputs(c, fast, ref);
+        if (!diff.empty()) failures[static_cast<size_t>(t)] = diff;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (const std::string& f : failures) EXPECT_EQ(f, "");
+}
+
+// Results do not depend on the intra-op thread count beyond float rounding.
+TEST(FastKernels, ThreadCountDoesNotChangeResults) {
+  std::vector<OpCase> cases = {conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
+                               gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}})};
+  for (const OpCase& c : cases) {
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok());
+    std::vector<Value> one, two;
+    {
+      const ScopedRunThreads t(1);
+      ASSERT_TRUE(run_kernel(*pair->fast, c, &one).ok());
+    }
+    {
+      const ScopedRunThreads t(2);
+      ASSERT_TRUE(run_kernel(*pair->fast, c, &two).ok());
+    }
+    EXPECT_EQ(compare_outputs(c, one, two), "") << c.name;
+  }
+}
+
+}  // namespace
+}  // namespace kiln::ops_test

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,12 @@ namespace kiln {
 
 using Shape = std::vector<int64_t>;
 
-// Number of elements of a shape (1 for a scalar). Negative dims count as 0.
+// Number of elements of a shape (1 for a scalar). Negative dims count as 0; an element count past
+// int64's range saturates to its maximum.
 int64_t shape_size(const Shape& shape);
+// Number of elements, or nullopt when a dim is negative or the count overflows int64. A shape with a
+// zero dim has 0 elements whatever its other dims.
+std::optional<int64_t> checked_shape_size(const Shape& shape);
 // "[2, 3, 224, 224]".
 std::string shape_to_string(const Shape& shape);
 

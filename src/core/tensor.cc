@@ -10,10 +10,23 @@
 
 namespace kiln {
 
-int64_t shape_size(const Shape& shape) {
+std::optional<int64_t> checked_shape_size(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d < 0 ? 0 : d;
+  bool overflow = false;
+  for (int64_t d : shape) {
+    if (d < 0) return std::nullopt;
+    if (d == 0) return 0;  // an empty shape is empty however large its other dims
+    overflow |= __builtin_mul_overflow(n, d, &n);
+  }
+  if (overflow) return std::nullopt;
   return n;
+}
+
+int64_t shape_size(const Shape& shape) {
+  for (int64_t d : shape) {
+    if (d <= 0) return 0;
+  }
+  return checked_shape_size(shape).value_or(std::numeric_limits<int64_t>::max());
 }
 
 std::string shape_to_string(const Shape& shape) {
@@ -49,7 +62,11 @@ uint64_t max_tensor_bytes() {
 }  // namespace
 
 Tensor::Tensor(DataType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-  size_ = shape_size(shape_);
+  // Kernels compute output shapes from attributes a hostile model controls: an element count that
+  // overflows, or a negative dim, must fail here rather than allocate a wrapped-around size.
+  const std::optional<int64_t> count = checked_shape_size(shape_);
+  if (!count) throw std::bad_alloc();
+  size_ = *count;
   const uint64_t elem = dtype_ == DataType::kString ? sizeof(std::string) : data_type_size(dtype_);
   if (static_cast<uint64_t>(size_) > max_tensor_bytes() / (elem == 0 ? 1 : elem)) throw std::bad_alloc();
   storage_ = std::make_shared<Storage>();

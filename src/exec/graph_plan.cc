@@ -221,22 +221,6 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
   return plan;
 }
 
-namespace {
-
-// Kernels report errors as Status; an exception is out of memory or a bug, and must not take the
-// process down.
-Status run_kernel(const Kernel& kernel, KernelContext& ctx) {
-  try {
-    return kernel.run(ctx);
-  } catch (const std::bad_alloc&) {
-    return Status::ResourceExhausted("out of memory");
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("unexpected exception: ") + e.what());
-  }
-}
-
-}  // namespace
-
 Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer, const RunOptions* options) const {
   for (const auto& [slot, name] : outer_refs_) {
     const Value* v = outer ? outer->lookup(name) : nullptr;

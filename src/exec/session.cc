@@ -1,6 +1,8 @@
 #include "kiln/session.h"
 
+#include <new>
 #include <set>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "exec/graph_plan.h"
@@ -151,16 +153,38 @@ Status check_input(const IoInfo& decl, const Value& v, std::unordered_map<std::s
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
+namespace {
+
+// Loading runs kernel factories and constant folding on whatever a model file says; anything they
+// throw (an allocation larger than memory, a bug) becomes a Status naming the model, so a bad model
+// can never take a server down.
+template <typename Import>
+Expected<std::unique_ptr<Session::Impl>> import_and_prepare(const std::string& source, Import import,
+                                                           const SessionOptions& options) {
+  try {
+    KILN_ASSIGN_OR_RETURN(ir::Model model, import());
+    return prepare(std::move(model), options);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(source + ": out of memory while loading the model");
+  } catch (const std::exception& e) {
+    return Status::Internal(source + ": unexpected exception while loading the model: " + e.what());
+  }
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<Session>> Session::load(const std::string& path, const SessionOptions& options) {
-  KILN_ASSIGN_OR_RETURN(ir::Model model, onnx_io::import_model_file(path));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, prepare(std::move(model), options));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl,
+                        import_and_prepare(path, [&] { return onnx_io::import_model_file(path); }, options));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
 Expected<std::unique_ptr<Session>> Session::load_from_bytes(const void* data, size_t size,
                                                             const SessionOptions& options) {
-  KILN_ASSIGN_OR_RETURN(ir::Model model, onnx_io::import_model_bytes(data, size, options.base_dir, "<bytes>"));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, prepare(std::move(model), options));
+  KILN_ASSIGN_OR_RETURN(
+      std::unique_ptr<Impl> impl,
+      import_and_prepare("<bytes>", [&] { return onnx_io::import_model_bytes(data, size, options.base_dir, "<bytes>"); },
+                         options));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 

@@ -92,6 +92,11 @@ class Kernel {
   virtual Status run(KernelContext& ctx) const = 0;
 };
 
+// Runs a kernel and turns anything it throws into a Status: std::bad_alloc (an output larger than
+// memory) into ResourceExhausted, any other exception (a bug) into Internal. Every caller that runs
+// kernels goes through here, so no exception reaches a server thread.
+Status run_kernel(const Kernel& kernel, KernelContext& ctx);
+
 using KernelFactory = std::function<Expected<std::unique_ptr<Kernel>>(const KernelBuildContext&)>;
 
 struct KernelRegistration {

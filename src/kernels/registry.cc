@@ -1,5 +1,8 @@
 #include "kernels/kernel.h"
 
+#include <new>
+#include <stdexcept>
+
 #include <limits>
 
 namespace kiln {
@@ -13,6 +16,16 @@ const Tensor& KernelContext::tensor(size_t i) const {
   static const Tensor kUndefined;
   if (!has_input(i) || !inputs_[i]->is_tensor()) return kUndefined;
   return inputs_[i]->tensor();
+}
+
+Status run_kernel(const Kernel& kernel, KernelContext& ctx) {
+  try {
+    return kernel.run(ctx);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("unexpected exception: ") + e.what());
+  }
 }
 
 KernelRegistry& KernelRegistry::global() {

@@ -48,7 +48,8 @@ Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx
     const std::string& y = conv.outputs[0];
     if (uses.pinned.count(y) || uses.readers[y] != 1) continue;
     const Tensor* w = constant_value(graph, uses, conv.inputs[1]);
-    if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() < 3) continue;
+    // An empty weight has nothing to fold (and would divide by zero below).
+    if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() < 3 || w->size() == 0) continue;
     const int64_t M = w->dim(0);
     const bool has_bias = conv.inputs.size() > 2 && !conv.inputs[2].empty();
     const Tensor* b = has_bias ? float_constant(graph, uses, conv.inputs[2], M) : nullptr;

@@ -48,7 +48,7 @@ Expected<bool> try_fold(ir::Graph& graph, const ValueUses& uses, const ir::Node&
   for (const Value& v : values) ptrs.push_back(v.is_none() ? nullptr : &v);
   std::vector<Value> outputs(n.outputs.size());
   KernelContext ctx(ptrs, &outputs, nullptr);
-  if (!(*kernel)->run(ctx).ok()) return false;  // an error stays a run-time error, as without folding
+  if (!run_kernel(**kernel, ctx).ok()) return false;  // an error stays a run-time error, as without folding
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (n.outputs[i].empty()) continue;
     if (!outputs[i].is_tensor() || outputs[i].tensor().size() > kMaxFoldedElements) return false;

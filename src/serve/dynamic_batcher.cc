@@ -1,5 +1,8 @@
 #include "serve/dynamic_batcher.h"
 
+#include <new>
+#include <stdexcept>
+
 #include <algorithm>
 
 #include "serve/batch_tensors.h"
@@ -120,6 +123,23 @@ void DynamicBatcher::expire(std::vector<Item>& expired) {
   }
 }
 
+namespace {
+
+// Runs fn and turns an exception into a status: a worker thread must survive anything one batch
+// throws (copying a huge output can run out of memory), or every later request would hang.
+template <typename T, typename Fn>
+Expected<T> guarded(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("unexpected exception: ") + e.what());
+  }
+}
+
+}  // namespace
+
 void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatched) {
   std::vector<const std::vector<NamedValue>*> parts;
   std::vector<int64_t> rows;
@@ -131,16 +151,18 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   }
   RequestTiming timing;
   const Clock::time_point t0 = Clock::now();
-  Expected<std::vector<NamedValue>> merged = concat_batch(parts);
+  using Tensors = std::vector<NamedValue>;
+  Expected<Tensors> merged = guarded<Tensors>([&] { return concat_batch(parts); });
   const Clock::time_point t1 = Clock::now();
   Expected<std::vector<NamedValue>> outputs = merged.status();
   if (merged.ok()) {
     ComputeBudget::Slot slot(options_.budget.get());
-    outputs = executor_(*merged);
+    outputs = guarded<Tensors>([&] { return executor_(*merged); });
   }
   const Clock::time_point t2 = Clock::now();
-  Expected<std::vector<std::vector<NamedValue>>> pieces =
-      outputs.ok() ? split_batch(*outputs, rows) : Expected<std::vector<std::vector<NamedValue>>>(outputs.status());
+  using Pieces = std::vector<std::vector<NamedValue>>;
+  Expected<Pieces> pieces =
+      outputs.ok() ? guarded<Pieces>([&] { return split_batch(*outputs, rows); }) : Expected<Pieces>(outputs.status());
   const Clock::time_point t3 = Clock::now();
   timing.compute_input = t1 - t0;
   timing.compute_infer = t2 - t1;
@@ -148,10 +170,15 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   if (observer_ && merged.ok()) observer_(total, batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     timing.queue = dispatched - batch[i].enqueued;
-    if (pieces.ok()) {
-      batch[i].done(std::move((*pieces)[i]), timing);
-    } else {
-      batch[i].done(pieces.status().with_context(options_.name), timing);
+    // A frontend's completion (encoding the response) runs here too; if it throws, that one request
+    // is lost to its client, but the worker and every other request go on.
+    try {
+      if (pieces.ok()) {
+        batch[i].done(std::move((*pieces)[i]), timing);
+      } else {
+        batch[i].done(pieces.status().with_context(options_.name), timing);
+      }
+    } catch (const std::exception&) {
     }
   }
 }

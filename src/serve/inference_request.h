@@ -15,6 +15,10 @@ namespace kiln::serve {
 
 using Clock = std::chrono::steady_clock;
 
+// Longest per-request timeout a client may ask for (one day, in microseconds). Larger values would
+// overflow the clock arithmetic (now + timeout in nanoseconds) into a deadline already past.
+inline constexpr int64_t kMaxRequestTimeoutUs = int64_t{24} * 3600 * 1000 * 1000;
+
 struct InferenceRequest {
   std::string model;
   int64_t version = 0;  // 0: the model's latest ready version

@@ -14,17 +14,24 @@ std::string prefix(std::string_view input) { return "input '" + std::string(inpu
 }  // namespace
 
 Expected<int64_t> checked_element_count(const Shape& shape, std::string_view input) {
-  // 2^40 elements is far beyond any body kiln accepts; the bound only keeps the product from overflowing.
+  // 2^40 elements is far beyond any body kiln accepts. The bound applies to the product of the
+  // non-zero dims too: an empty [0, 2^62] tensor costs nothing to send, but kernels that multiply its
+  // other dims (Flatten, TopK's scratch) would overflow or allocate for it.
   constexpr int64_t kMax = int64_t{1} << 40;
-  int64_t n = 1;
+  int64_t nonzero = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     if (d < 0)
       return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " has a negative dim");
-    if (d != 0 && n > kMax / d)
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (nonzero > kMax / d)
       return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " is too large");
-    n *= d;
+    nonzero *= d;
   }
-  return n;
+  return empty ? 0 : nonzero;
 }
 
 Expected<Tensor> tensor_from_raw(std::string_view bytes, DataType dtype, const Shape& shape, std::string_view input) {

@@ -186,6 +186,34 @@ def main():
     open(f"{d}/blocker", "w").write("a file where the output folder should go")
     expect_error("output.dir_is_file", ["run", "id.onnx", "-i", "x.npy", "-o", "blocker/sub"], d, ["blocker/sub"])
 
+    # Hostile attributes found by review: each once crashed the process.
+    # RoiAlign whose output element count is exactly 2^64 (wraps to 0 in unchecked arithmetic).
+    c = 4096
+    save_model(f"{d}/roialign.onnx",
+               [h.make_node("RoiAlign", ["X", "R", "B"], ["Y"], name="roi", output_height=1 << 20,
+                            output_width=1 << 20, sampling_ratio=1)],
+               [], [h.make_tensor_value_info("Y", T.FLOAT, None)],
+               [nh.from_array(np.zeros((1, c, 1, 1), np.float32), "X"), nh.from_array(np.zeros((c, 4), np.float32), "R"),
+                nh.from_array(np.zeros((c,), np.int64), "B")], opset=16)
+    expect_error("hostile.roialign_2_pow_64_elements", ["run", "roialign.onnx"], d, ["RoiAlign node 'roi'", "out of memory"])
+    # A Conv with no output channels followed by BatchNormalization: folding BN into it divided by zero.
+    save_model(f"{d}/bn0.onnx",
+               [h.make_node("Conv", ["X", "W"], ["c"], name="conv"),
+                h.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["Y"], name="bn")],
+               [h.make_tensor_value_info("X", T.FLOAT, [1, 1, 4, 4])], [h.make_tensor_value_info("Y", T.FLOAT, None)],
+               [nh.from_array(np.zeros((0, 1, 1, 1), np.float32), "W")] +
+               [nh.from_array(np.zeros((0,), np.float32), n) for n in "sbmv"])
+    np.save(f"{d}/x4.npy", np.zeros((1, 1, 4, 4), np.float32))
+    expect_ok("hostile.empty_conv_then_batchnorm", ["run", "bn0.onnx", "-i", "X=x4.npy"], d)
+    # An all-constant MelWeightMatrix of 2^49 elements: constant folding at load ran out of memory.
+    save_model(f"{d}/mel.onnx",
+               [h.make_node("MelWeightMatrix", ["n", "l", "r", "lo", "hi"], ["Y"], name="mel")],
+               [], [h.make_tensor_value_info("Y", T.FLOAT, None)],
+               [nh.from_array(np.array(1 << 20, np.int64), "n"), nh.from_array(np.array(1 << 30, np.int64), "l"),
+                nh.from_array(np.array(16000, np.int64), "r"), nh.from_array(np.array(0.0, np.float32), "lo"),
+                nh.from_array(np.array(8000.0, np.float32), "hi")])
+    expect_error("hostile.huge_constant_melweightmatrix", ["run", "mel.onnx"], d, ["MelWeightMatrix node 'mel'", "out of memory"])
+
     print(f"{len(failures)} failed" + (": " + ", ".join(failures) if failures else ""))
     if failures:
         print(f"files kept in {d}")

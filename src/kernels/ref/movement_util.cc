@@ -60,19 +60,14 @@ Expected<Tensor> transpose_tensor(const Tensor& in, const std::vector<int64_t>& 
   return out;
 }
 
-Expected<int64_t> checked_shape_size(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return Status::InvalidArgument("negative dimension in shape " + shape_to_string(shape));
-    if (__builtin_mul_overflow(n, d, &n)) {
-      return Status::InvalidArgument("shape " + shape_to_string(shape) + " has too many elements");
-    }
-  }
-  return n;
+Expected<int64_t> element_count(const Shape& shape) {
+  const std::optional<int64_t> n = kiln::checked_shape_size(shape);
+  if (!n) return Status::InvalidArgument("shape " + shape_to_string(shape) + " has a negative dimension or too many elements");
+  return *n;
 }
 
 Status check_output_size(DataType dtype, const Shape& shape) {
-  KILN_ASSIGN_OR_RETURN(const int64_t n, checked_shape_size(shape));
+  KILN_ASSIGN_OR_RETURN(const int64_t n, element_count(shape));
   const uint64_t elem = dtype == DataType::kString ? sizeof(std::string) : std::max<size_t>(1, data_type_size(dtype));
   if (static_cast<uint64_t>(n) > Tensor::kMaxBytes / elem) {
     return Status::ResourceExhausted("tensor of shape " + shape_to_string(shape) + " is too large");

@@ -68,7 +68,7 @@ void copy_strided(const Tensor& in, int64_t base, const std::vector<int64_t>& in
 Expected<Tensor> transpose_tensor(const Tensor& in, const std::vector<int64_t>& perm);
 
 // Product of dims with overflow detection; nullopt-style error when it exceeds int64.
-Expected<int64_t> checked_shape_size(const Shape& shape);
+Expected<int64_t> element_count(const Shape& shape);
 
 
 // Normalizes `axes` against `rank`, rejecting out-of-range and repeated axes.

@@ -40,7 +40,7 @@ Expected<Shape> resolve_reshape(const Shape& in, const std::vector<int64_t>& req
     out[i] = d;
     if (__builtin_mul_overflow(known, d, &known)) return Status::InvalidArgument("shape " + shape_to_string(req) + " is too large");
   }
-  KILN_ASSIGN_OR_RETURN(const int64_t total, checked_shape_size(in));
+  KILN_ASSIGN_OR_RETURN(const int64_t total, element_count(in));
   if (infer >= 0) {
     if (allowzero && has_zero) return Status::InvalidArgument("shape with allowzero may not hold both 0 and -1");
     if (known == 0 || total % known != 0) {

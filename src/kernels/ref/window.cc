@@ -1,14 +1,23 @@
 // Sliding-window geometry shared by the convolution and pooling kernels (see window.h).
 #include "kernels/ref/window.h"
 
+#include <new>
+#include <optional>
+
 namespace kiln::ref {
 namespace {
 
+// Window sizes come from a model's attributes: a product past int64 is refused like an allocation
+// that cannot succeed (the executor reports it as ResourceExhausted naming the node).
 int64_t product(const std::vector<int64_t>& v) {
-  int64_t p = 1;
-  for (int64_t x : v) p *= x;
-  return p;
+  const std::optional<int64_t> p = checked_shape_size(v);
+  if (!p) throw std::bad_alloc();
+  return *p;
 }
+
+// No real network pads, strides or dilates by anything near this; larger values only serve to
+// overflow the size arithmetic.
+constexpr int64_t kMaxWindowValue = int64_t{1} << 31;
 
 std::string list_to_string(const std::vector<int64_t>& v) { return shape_to_string(v); }
 
@@ -38,16 +47,24 @@ Expected<WindowAttrs> parse_window_attrs(const ir::Node& node) {
   a.dilations = node.attr_ints("dilations");
   a.ceil_mode = node.attr_int("ceil_mode", 0) != 0;
   for (int64_t k : a.kernel_shape) {
-    if (k <= 0) return Status::InvalidArgument("kernel_shape " + list_to_string(a.kernel_shape) + " must be positive");
+    if (k <= 0 || k > kMaxWindowValue) {
+      return Status::InvalidArgument("kernel_shape " + list_to_string(a.kernel_shape) + " must be positive and at most 2^31");
+    }
   }
   for (int64_t s : a.strides) {
-    if (s <= 0) return Status::InvalidArgument("strides " + list_to_string(a.strides) + " must be positive");
+    if (s <= 0 || s > kMaxWindowValue) {
+      return Status::InvalidArgument("strides " + list_to_string(a.strides) + " must be positive and at most 2^31");
+    }
   }
   for (int64_t d : a.dilations) {
-    if (d <= 0) return Status::InvalidArgument("dilations " + list_to_string(a.dilations) + " must be positive");
+    if (d <= 0 || d > kMaxWindowValue) {
+      return Status::InvalidArgument("dilations " + list_to_string(a.dilations) + " must be positive and at most 2^31");
+    }
   }
   for (int64_t p : a.pads) {
-    if (p < 0) return Status::InvalidArgument("pads " + list_to_string(a.pads) + " must be non-negative");
+    if (p < 0 || p > kMaxWindowValue) {
+      return Status::InvalidArgument("pads " + list_to_string(a.pads) + " must be non-negative and at most 2^31");
+    }
   }
   if (a.pads.size() % 2 != 0) return Status::InvalidArgument("pads must have an even number of values");
   return a;

@@ -128,7 +128,9 @@ Expected<InferenceRequest> decode_model_infer(const inference::ModelInferRequest
     if (p.parameter_choice_case() != inference::InferParameter::kInt64Param || p.int64_param() < 0) {
       return Status::InvalidArgument("parameter 'timeout' must be a non-negative int64 (microseconds)");
     }
-    if (p.int64_param() > 0) out.deadline = Clock::now() + std::chrono::microseconds(p.int64_param());
+    if (p.int64_param() > 0) {
+      out.deadline = Clock::now() + std::chrono::microseconds(std::min<int64_t>(p.int64_param(), kMaxRequestTimeoutUs));
+    }
   }
   return out;
 }

@@ -53,6 +53,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       if (self->over_capacity_) {
         self->keep_alive_ = false;
+        ++self->state_->requests;  // write()'s completion counts every response out again
         self->write(json_response(503, error_body("the server is at its connection limit; retry later")));
         return;
       }

@@ -305,7 +305,7 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
   request.model = model;
   request.version = version;
   std::chrono::microseconds timeout = options_.default_timeout;
-  if (shared->timeout_us) timeout = std::chrono::microseconds(*shared->timeout_us);
+  if (shared->timeout_us) timeout = std::chrono::microseconds(std::min(*shared->timeout_us, kMaxRequestTimeoutUs));
   if (timeout.count() > 0) request.deadline = Clock::now() + timeout;
   metrics_->inflight_requests().Increment();
   ServeMetrics* metrics = metrics_;

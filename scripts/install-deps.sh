@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kiln needs, and only those that are missing.
 #   scripts/install-deps.sh          build dependencies
-#   scripts/install-deps.sh --test   build and test dependencies (ONNX test data, python3-onnx, clang,
+#   scripts/install-deps.sh --test   build and test dependencies (ONNX test data, python3-onnx, clang and
+#                                    its OpenMP runtime for the fuzzers, curl,
 #                                    python3-requests and python3-grpcio for the server tests)
 #   scripts/install-deps.sh --bench  build dependencies and what bench/ needs to export models (torch,
 #                                    torchvision, onnx) and to run ONNX Runtime beside kiln (nodejs, npm)
@@ -14,7 +15,7 @@ packages=(
   python3-numpy
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev libonnx-testdata python3-onnx clang libclang-rt-14-dev
+  packages+=(libgtest-dev libgmock-dev libonnx-testdata python3-onnx clang libclang-rt-14-dev libomp-14-dev curl
     python3-requests python3-grpcio)
 fi
 if [[ "${1:-}" == "--bench" ]]; then

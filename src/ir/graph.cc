@@ -24,6 +24,54 @@ std::string TypeInfo::to_string() const {
   return "unknown";
 }
 
+Attribute Attribute::of_int(std::string name, int64_t v) {
+  Attribute a;
+  a.name = std::move(name);
+  a.type = Type::kInt;
+  a.i = v;
+  return a;
+}
+
+Attribute Attribute::of_ints(std::string name, std::vector<int64_t> v) {
+  Attribute a;
+  a.name = std::move(name);
+  a.type = Type::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+Attribute Attribute::of_float(std::string name, float v) {
+  Attribute a;
+  a.name = std::move(name);
+  a.type = Type::kFloat;
+  a.f = v;
+  return a;
+}
+
+Attribute Attribute::of_floats(std::string name, std::vector<float> v) {
+  Attribute a;
+  a.name = std::move(name);
+  a.type = Type::kFloats;
+  a.floats = std::move(v);
+  return a;
+}
+
+Attribute Attribute::of_string(std::string name, std::string v) {
+  Attribute a;
+  a.name = std::move(name);
+  a.type = Type::kString;
+  a.s = std::move(v);
+  return a;
+}
+
+Attribute Attribute::of_strings(std::string name, std::vector<std::string> v) {
+  Attribute a;
+  a.name = std::move(name);
+  a.type = Type::kStrings;
+  a.strings = std::move(v);
+  return a;
+}
+
 std::string Node::describe() const {
   return name.empty() ? op_type + " node (unnamed, output '" + (outputs.empty() ? "" : outputs[0]) + "')"
                       : op_type + " node '" + name + "'";

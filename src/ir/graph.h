@@ -57,6 +57,14 @@ struct Attribute {
   std::vector<Tensor> tensors;
   std::vector<std::shared_ptr<Graph>> graphs;
   TypeInfo type_info;
+
+  // Typed constructors, for passes that create nodes and for tests.
+  static Attribute of_int(std::string name, int64_t v);
+  static Attribute of_ints(std::string name, std::vector<int64_t> v);
+  static Attribute of_float(std::string name, float v);
+  static Attribute of_floats(std::string name, std::vector<float> v);
+  static Attribute of_string(std::string name, std::string v);
+  static Attribute of_strings(std::string name, std::vector<std::string> v);
 };
 
 struct Node {

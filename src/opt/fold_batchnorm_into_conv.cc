@@ -81,13 +81,7 @@ Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx
     erase[bi] = true;
     changed = true;
   }
-  size_t k = 0;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (erase[i]) continue;
-    if (k != i) graph.nodes[k] = std::move(graph.nodes[i]);  // self-move would empty the node
-    ++k;
-  }
-  graph.nodes.resize(k);
+  erase_nodes(graph, erase);
   return changed;
 }
 

@@ -33,14 +33,6 @@ bool activation_params(const ir::Graph& g, const ValueUses& u, const ir::Node& n
   return true;
 }
 
-ir::Attribute string_attribute(const char* name, const std::string& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kString;
-  a.s = v;
-  return a;
-}
-
 }  // namespace
 
 Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx) {
@@ -65,25 +57,15 @@ Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx) {
     if (uses.pinned.count(y) || uses.readers.at(y) != 1) continue;
     conv.domain = "kiln";
     conv.op_type = "FusedConv";
-    conv.attributes.push_back(string_attribute(kActivationAttr, act.op_type));
+    conv.attributes.push_back(ir::Attribute::of_string(kActivationAttr, act.op_type));
     if (!params.empty()) {
-      ir::Attribute a;
-      a.name = kActivationParamsAttr;
-      a.type = ir::Attribute::Type::kFloats;
-      a.floats = params;
-      conv.attributes.push_back(std::move(a));
+      conv.attributes.push_back(ir::Attribute::of_floats(kActivationParamsAttr, params));
     }
     conv.outputs[0] = act.outputs[0];
     erase[ai] = true;
     changed = true;
   }
-  size_t k = 0;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (erase[i]) continue;
-    if (k != i) graph.nodes[k] = std::move(graph.nodes[i]);  // self-move would empty the node
-    ++k;
-  }
-  graph.nodes.resize(k);
+  erase_nodes(graph, erase);
   return changed;
 }
 

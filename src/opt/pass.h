@@ -46,4 +46,7 @@ bool is_acyclic(const ir::Graph& graph);
 // Replaces every read of `from` by `to` in the main graph's node inputs.
 void rename_reads(ir::Graph& graph, const std::string& from, const std::string& to);
 
+// Removes the nodes whose `erase` flag is set, keeping the order of the rest.
+void erase_nodes(ir::Graph& graph, const std::vector<bool>& erase);
+
 }  // namespace kiln::opt

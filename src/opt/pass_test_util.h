@@ -24,21 +24,9 @@ inline ir::Node make(const std::string& op, std::vector<std::string> in, std::ve
   return n;
 }
 
-inline ir::Attribute ints(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInts;
-  a.ints = std::move(v);
-  return a;
-}
+inline ir::Attribute ints(const std::string& name, std::vector<int64_t> v) { return ir::Attribute::of_ints(name, v); }
 
-inline ir::Attribute real(const std::string& name, float v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kFloat;
-  a.f = v;
-  return a;
-}
+inline ir::Attribute real(const std::string& name, float v) { return ir::Attribute::of_float(name, v); }
 
 inline ir::ValueInfo float_value(const std::string& name) {
   ir::ValueInfo v;

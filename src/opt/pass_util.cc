@@ -94,4 +94,14 @@ void rename_reads(ir::Graph& graph, const std::string& from, const std::string& 
   }
 }
 
+void erase_nodes(ir::Graph& graph, const std::vector<bool>& erase) {
+  size_t k = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (erase[i]) continue;
+    if (k != i) graph.nodes[k] = std::move(graph.nodes[i]);  // self-move would empty the node
+    ++k;
+  }
+  graph.nodes.resize(k);
+}
+
 }  // namespace kiln::opt

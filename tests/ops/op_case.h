@@ -96,41 +96,11 @@ inline Tensor random_tensor(Shape shape, uint64_t seed, float lo = -1, float hi 
 }
 
 // Node building.
-inline ir::Attribute attr_int(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
-inline ir::Attribute attr_ints(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-inline ir::Attribute attr_float(const std::string& name, float v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kFloat;
-  a.f = v;
-  return a;
-}
-inline ir::Attribute attr_floats(const std::string& name, std::vector<float> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kFloats;
-  a.floats = std::move(v);
-  return a;
-}
-inline ir::Attribute attr_string(const std::string& name, std::string v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kString;
-  a.s = std::move(v);
-  return a;
-}
+inline ir::Attribute attr_int(const std::string& name, int64_t v) { return ir::Attribute::of_int(name, v); }
+inline ir::Attribute attr_ints(const std::string& name, std::vector<int64_t> v) { return ir::Attribute::of_ints(name, v); }
+inline ir::Attribute attr_float(const std::string& name, float v) { return ir::Attribute::of_float(name, v); }
+inline ir::Attribute attr_floats(const std::string& name, std::vector<float> v) { return ir::Attribute::of_floats(name, v); }
+inline ir::Attribute attr_string(const std::string& name, std::string v) { return ir::Attribute::of_string(name, v); }
 inline ir::Node node(const std::string& op, std::vector<ir::Attribute> attrs, const std::string& domain = "") {
   ir::Node n;
   n.op_type = op;

@@ -9,45 +9,15 @@
 
 namespace kiln::ref::testing {
 
-inline ir::Attribute int_attr(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
+inline ir::Attribute int_attr(const std::string& name, int64_t v) { return ir::Attribute::of_int(name, v); }
 
-inline ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInts;
-  a.ints = std::move(v);
-  return a;
-}
+inline ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) { return ir::Attribute::of_ints(name, v); }
 
-inline ir::Attribute float_attr(const std::string& name, float v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kFloat;
-  a.f = v;
-  return a;
-}
+inline ir::Attribute float_attr(const std::string& name, float v) { return ir::Attribute::of_float(name, v); }
 
-inline ir::Attribute string_attr(const std::string& name, const std::string& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kString;
-  a.s = v;
-  return a;
-}
+inline ir::Attribute string_attr(const std::string& name, const std::string& v) { return ir::Attribute::of_string(name, v); }
 
-inline ir::Attribute strings_attr(const std::string& name, const std::vector<std::string>& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kStrings;
-  a.strings = v;
-  return a;
-}
+inline ir::Attribute strings_attr(const std::string& name, const std::vector<std::string>& v) { return ir::Attribute::of_strings(name, v); }
 
 inline ir::Node make_node(const std::string& op, std::vector<ir::Attribute> attrs = {},
                           const std::string& domain = "") {

@@ -11,7 +11,8 @@ set(KILN_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=all 
 
 add_library(kiln_fuzz_core OBJECT ${KILN_SOURCES})
 target_include_directories(kiln_fuzz_core PUBLIC include src)
-target_link_libraries(kiln_fuzz_core PUBLIC onnx_proto protobuf::libprotobuf)
+# The same libraries the engine links (see CMakeLists.txt): oneDNN and its OpenMP runtime.
+target_link_libraries(kiln_fuzz_core PUBLIC onnx_proto protobuf::libprotobuf kiln_dnnl OpenMP::OpenMP_CXX)
 target_compile_options(kiln_fuzz_core PUBLIC ${KILN_FUZZ_SANITIZERS} -fsanitize=fuzzer-no-link -g -O1
                                              -fno-omit-frame-pointer)
 

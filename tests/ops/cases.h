@@ -88,6 +88,16 @@ inline std::vector<OpCase> fused_conv_cases() {
   v.push_back(conv_case("fused hard swish", dw, "HardSwish"));
   v.push_back(conv_case("fused tanh", s, "Tanh"));
   v.push_back(conv_case("fused none", s, ""));
+  // Depthwise and grouped convolutions run on blocked activations (reordered in and out).
+  v.push_back(conv_case("fused depthwise relu6 24ch batch 2",
+                        {.x = {2, 24, 11, 13}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}}, "Clip",
+                        {0.f, 6.f}));
+  v.push_back(conv_case("fused depthwise no bias relu", {.x = {1, 40, 7, 7}, .w = {40, 1, 5, 5}, .group = 40,
+                                                         .pads = {2, 2, 2, 2}, .bias = false}, "Relu"));
+  v.push_back(conv_case("fused depthwise multiplier 2 hard swish",
+                        {.x = {1, 8, 9, 9}, .w = {16, 1, 3, 3}, .group = 8, .pads = {1, 1, 1, 1}}, "HardSwish"));
+  v.push_back(conv_case("fused grouped leaky relu", {.x = {1, 32, 8, 8}, .w = {32, 8, 3, 3}, .group = 4,
+                                                     .pads = {1, 1, 1, 1}}, "LeakyRelu", {0.1f}));
   return v;
 }
 

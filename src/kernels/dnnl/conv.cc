@@ -2,8 +2,15 @@
 //
 // Constant weights are reordered once, at build time, into the blocked layout oneDNN picks for them
 // (format_tag::any); a primitive for an input shape that prefers another layout gets its own copy,
-// made once when that shape is first seen. Activations stay in ONNX's plain NC(D)HW layout.
+// made once when that shape is first seen. Activations stay in ONNX's plain NC(D)HW layout, except
+// where oneDNN has only a slow implementation for plain activations (a "ref" one, or im2col + GEMM for a
+// grouped/depthwise convolution, ~1.4 GFLOP/s): then the primitive picks its activation layout
+// (format_tag::any) and the run reorders X into it and Y back out, through per-thread buffers that only
+// grow, with the reorders cached alongside the primitive.
+#include <cstdlib>
+#include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "kernels/dnnl/common.h"
@@ -36,7 +43,40 @@ struct ConvEntry {
   bool packed = false;   // false: the weights are the run's own W input, in plain layout
   size_t scratchpad = 0;
   bool use_reference = false;
+  // Set when the primitive runs on blocked activations (format_tag::any): the plain input is reordered
+  // into src_md before it and the output out of dst_md after it, through per-thread buffers.
+  bool blocked = false;
+  memory::desc src_md, dst_md;
+  dnnl::reorder to_src, from_dst;
+  bool reorder_src = false, reorder_dst = false;
+  size_t src_scratchpad = 0, dst_scratchpad = 0;
 };
+
+// A buffer of the calling thread, one per slot, that only grows (so a seen shape allocates nothing).
+void* thread_buffer(int slot, size_t bytes) {
+  struct Free {
+    void operator()(void* q) const { std::free(q); }
+  };
+  thread_local std::unique_ptr<void, Free> buffers[2];
+  thread_local size_t capacity[2] = {0, 0};
+  if (capacity[slot] < bytes) {
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    buffers[slot].reset(std::aligned_alloc(4096, rounded));
+    if (!buffers[slot]) throw dnnl::error(dnnl_out_of_memory, "cannot allocate an activation buffer");
+    capacity[slot] = rounded;
+  }
+  return buffers[slot].get();
+}
+
+// True for oneDNN's slow reference-like implementations ("ref", "gemm:ref").
+bool is_ref_impl(const dnnl::convolution_forward::primitive_desc& pd) {
+  return std::string(pd.impl_info_str()).find("ref") != std::string::npos;
+}
+// True for the im2col + GEMM implementations, which run a grouped convolution one small GEMM per
+// group (depthwise: a 1-row GEMM per channel, ~1.4 GFLOP/s).
+bool is_gemm_impl(const dnnl::convolution_forward::primitive_desc& pd) {
+  return std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
+}
 
 class DnnlConvKernel : public Kernel {
  public:
@@ -86,9 +126,20 @@ class DnnlConvKernel : public Kernel {
       const memory src = wrap(plain_desc(s->src), x.raw());
       const memory dst = wrap(plain_desc(s->dst), y.raw());
       const memory wts = e->packed ? e->weights : wrap(plain_desc(s->weights), w.raw());
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
+      memory conv_src = src, conv_dst = dst;
+      if (e->reorder_src) {
+        conv_src = memory(e->src_md, cpu_engine(), thread_buffer(0, e->src_md.get_size()));
+        std::unordered_map<int, memory> rargs{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, conv_src}};
+        execute(e->to_src, rargs, e->src_scratchpad);
+      }
+      if (e->reorder_dst) conv_dst = memory(e->dst_md, cpu_engine(), thread_buffer(1, e->dst_md.get_size()));
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, conv_src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, conv_dst}};
       if (has_bias) args.emplace(DNNL_ARG_BIAS, wrap(plain_desc(s->bias), ctx.tensor(2).raw()));
       execute(e->primitive, args, e->scratchpad);
+      if (e->reorder_dst) {
+        std::unordered_map<int, memory> rargs{{DNNL_ARG_FROM, conv_dst}, {DNNL_ARG_TO, dst}};
+        execute(e->from_dst, rargs, e->dst_scratchpad);
+      }
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN convolution failed: ") + err.what());
     }
@@ -120,12 +171,16 @@ class DnnlConvKernel : public Kernel {
     return s;
   }
 
-  dnnl::convolution_forward::primitive_desc primitive_desc(const ConvShape& s, bool any_weights) const {
+  dnnl::convolution_forward::primitive_desc primitive_desc(const ConvShape& s, bool any_weights,
+                                                           bool any_activations = false) const {
+    const auto act_md = [&](const memory::dims& dims) {
+      return any_activations ? memory::desc(dims, memory::data_type::f32, memory::format_tag::any) : plain_desc(dims);
+    };
     const memory::desc wmd =
         any_weights ? memory::desc(s.weights, memory::data_type::f32, memory::format_tag::any) : plain_desc(s.weights);
     const memory::desc bmd = s.has_bias ? plain_desc(s.bias) : memory::desc();
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                      plain_desc(s.src), wmd, bmd, plain_desc(s.dst), s.strides, s.dilates, s.pad_l,
+                                      act_md(s.src), wmd, bmd, act_md(s.dst), s.strides, s.dilates, s.pad_l,
                                       s.pad_r);
     dnnl::primitive_attr attr = base_attr();
     if (!act_.op.empty()) {
@@ -139,7 +194,35 @@ class DnnlConvKernel : public Kernel {
   Expected<std::shared_ptr<const ConvEntry>> make_entry(const ConvShape& s, bool use_packed) const {
     auto e = std::make_shared<ConvEntry>();
     try {
-      const auto pd = primitive_desc(s, use_packed);
+      auto pd = primitive_desc(s, use_packed);
+      if (is_ref_impl(pd) || (group_ > 1 && is_gemm_impl(pd))) {
+        // With plain activations oneDNN falls back to a slow implementation (depthwise and grouped
+        // convolutions, notably): let it pick the activation layout, and reorder around it.
+        try {
+          auto blocked = primitive_desc(s, use_packed, /*any_activations=*/true);
+          if (!is_ref_impl(blocked) && !is_gemm_impl(blocked)) {
+            const memory::desc src_plain = plain_desc(s.src), dst_plain = plain_desc(s.dst);
+            e->src_md = blocked.src_desc();
+            e->dst_md = blocked.dst_desc();
+            e->reorder_src = !(e->src_md == src_plain);
+            e->reorder_dst = !(e->dst_md == dst_plain);
+            if (e->reorder_src) {
+              const dnnl::reorder::primitive_desc rpd(cpu_engine(), src_plain, cpu_engine(), e->src_md, base_attr());
+              e->to_src = dnnl::reorder(rpd);
+              e->src_scratchpad = rpd.scratchpad_desc().get_size();
+            }
+            if (e->reorder_dst) {
+              const dnnl::reorder::primitive_desc rpd(cpu_engine(), e->dst_md, cpu_engine(), dst_plain, base_attr());
+              e->from_dst = dnnl::reorder(rpd);
+              e->dst_scratchpad = rpd.scratchpad_desc().get_size();
+            }
+            e->blocked = true;
+            pd = blocked;
+          }
+        } catch (const dnnl::error&) {
+          e->blocked = e->reorder_src = e->reorder_dst = false;  // keep the plain primitive
+        }
+      }
       e->primitive = dnnl::convolution_forward(pd);
       e->scratchpad = pd.scratchpad_desc().get_size();
       if (use_packed) {

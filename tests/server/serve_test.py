@@ -393,7 +393,9 @@ def test_bad_input(s):
 # Connection limits: slow clients and the connection cap
 
 def test_connection_limits(kiln, repo):
-    s = Server(kiln, repo, "--idle-timeout", "1", "--max-connections", "3")
+    # The idle timeout must outlast the time it takes a loaded CI machine to open the three idle
+    # connections and the fourth; 1 s proved too short there.
+    s = Server(kiln, repo, "--idle-timeout", "2", "--max-connections", "3")
     try:
         slow = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         slow.sendall(b"POST /v2/models/simple/infer HTTP/1.1\r\nHost: x\r\n")  # and then nothing
@@ -406,7 +408,7 @@ def test_connection_limits(kiln, repo):
               closed and time.time() - start < 5, time.time() - start)
         slow.close()
         idle = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(3)]
-        time.sleep(0.2)
+        time.sleep(0.3)
         reply = raw_http(s.port, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         check("a connection beyond --max-connections gets 503", reply.startswith(b"HTTP/1.1 503"), reply[:60])
         for sock in idle:

@@ -37,6 +37,14 @@ struct IoInfo {
   std::string type_string;                // "float[batch, 3, 224, 224]"
 };
 
+// Size and operator mix of a graph, subgraphs included.
+struct GraphStats {
+  int64_t node_count = 0;
+  int64_t parameter_count = 0;  // elements in initializers
+  int64_t parameter_bytes = 0;
+  std::map<std::string, int64_t> op_histogram;  // "Conv" or "domain.Op" -> count
+};
+
 struct ModelInfo {
   std::string source;  // path, or "<bytes>"
   int64_t ir_version = 0;
@@ -51,6 +59,9 @@ struct ModelInfo {
   int64_t parameter_count = 0;            // elements in initializers
   int64_t parameter_bytes = 0;
   std::map<std::string, int64_t> op_histogram;  // "Conv" or "domain.Op" -> count, subgraphs included
+  // The graph kiln plans and runs, after its passes (the same as above when SessionOptions::optimize
+  // is false); fused operators appear as "kiln.FusedConv" and the like.
+  GraphStats optimized;
 };
 
 struct NamedValue {

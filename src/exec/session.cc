@@ -65,18 +65,17 @@ IoInfo io_info(const ir::ValueInfo& vi, bool has_default) {
   return io;
 }
 
-void count_graph(const ir::Graph& g, ModelInfo* info, bool top) {
+void count_graph(const ir::Graph& g, GraphStats* stats) {
   for (const auto& [name, t] : g.initializers) {
-    info->parameter_count += t.size();
-    info->parameter_bytes += static_cast<int64_t>(t.bytes());
+    stats->parameter_count += t.size();
+    stats->parameter_bytes += static_cast<int64_t>(t.bytes());
   }
-  (void)top;
   for (const ir::Node& n : g.nodes) {
-    ++info->node_count;
-    ++info->op_histogram[n.domain.empty() ? n.op_type : n.domain + "." + n.op_type];
+    ++stats->node_count;
+    ++stats->op_histogram[n.domain.empty() ? n.op_type : n.domain + "." + n.op_type];
     for (const ir::Attribute& a : n.attributes) {
-      if (a.g) count_graph(*a.g, info, false);
-      for (const auto& sg : a.graphs) count_graph(*sg, info, false);
+      if (a.g) count_graph(*a.g, stats);
+      for (const auto& sg : a.graphs) count_graph(*sg, stats);
     }
   }
 }
@@ -87,10 +86,16 @@ Expected<std::unique_ptr<Session::Impl>> prepare(ir::Model model, const SessionO
   impl->intra_op_threads = options.intra_op_threads;
   ir::Model& m = impl->model;
   KILN_RETURN_IF_ERROR(check_opsets(m));
-  // ModelInfo describes the model as written; the passes then rewrite the graph that is planned.
-  count_graph(m.graph, &impl->info, true);
+  // ModelInfo describes the model as written, and in `optimized` the graph the passes leave to plan.
+  GraphStats written;
+  count_graph(m.graph, &written);
+  impl->info.node_count = written.node_count;
+  impl->info.parameter_count = written.parameter_count;
+  impl->info.parameter_bytes = written.parameter_bytes;
+  impl->info.op_histogram = std::move(written.op_histogram);
   impl->info.opsets = m.opsets;
   if (options.optimize) KILN_RETURN_IF_ERROR(opt::optimize_model(m));
+  count_graph(m.graph, &impl->info.optimized);
   auto plan = GraphPlan::build(m.graph, m.opsets, {});
   if (!plan.ok()) return plan.status().with_context(m.source);
   impl->plan = std::move(plan).value();

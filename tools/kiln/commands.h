@@ -11,6 +11,7 @@ namespace kiln::cli {
 
 struct InspectOptions {
   std::string model;
+  bool optimized = false;  // also show the graph after kiln's passes
 };
 int inspect_command(const InspectOptions& options);
 

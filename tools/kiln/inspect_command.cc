@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <vector>
 
 #include "commands.h"
@@ -27,6 +28,13 @@ void print_io(const char* title, const std::vector<IoInfo>& ios) {
   for (const IoInfo& io : ios) {
     std::cout << "  " << io.name << "  " << io.type_string << (io.has_default ? "  (has a default)" : "") << "\n";
   }
+}
+
+// Operators by count, most frequent first.
+void print_histogram(const std::map<std::string, int64_t>& histogram, const char* indent = "  ") {
+  std::vector<std::pair<std::string, int64_t>> ops(histogram.begin(), histogram.end());
+  std::stable_sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (const auto& [op, count] : ops) std::printf("%s%-28s %lld\n", indent, op.c_str(), static_cast<long long>(count));
 }
 
 }  // namespace
@@ -57,9 +65,16 @@ int inspect_command(const InspectOptions& options) {
   std::cout << "parameters:  " << info.parameter_count << " (" << human_bytes(info.parameter_bytes) << ")\n";
   std::cout << "nodes:       " << info.node_count << "\n";
   std::cout << "operators:\n";
-  std::vector<std::pair<std::string, int64_t>> ops(info.op_histogram.begin(), info.op_histogram.end());
-  std::stable_sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  for (const auto& [op, count] : ops) std::printf("  %-28s %lld\n", op.c_str(), static_cast<long long>(count));
+  print_histogram(info.op_histogram);
+  if (options.optimized) {
+    const GraphStats& opt = info.optimized;
+    std::cout << "after kiln's passes:\n";
+    std::cout << "  nodes:       " << info.node_count << " -> " << opt.node_count << "\n";
+    std::cout << "  parameters:  " << info.parameter_count << " -> " << opt.parameter_count << " ("
+              << human_bytes(opt.parameter_bytes) << ")\n";
+    std::cout << "  operators:\n";
+    print_histogram(opt.op_histogram, "    ");
+  }
   return 0;
 }
 

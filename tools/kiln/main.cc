@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   kiln::cli::InspectOptions inspect;
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "Show a model's metadata, inputs, outputs and operators");
   inspect_cmd->add_option("model", inspect.model, "Path to a .onnx file")->required();
+  inspect_cmd->add_flag("--optimized", inspect.optimized,
+                        "Also show the graph kiln runs after its passes (node counts, fused operators)");
 
   kiln::cli::RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand("run", "Run a model once on inputs from .npy or .pb files");

@@ -120,21 +120,9 @@ ir::ValueInfo tensor_vi(const std::string& name, DataType t, const std::vector<i
   return vi;
 }
 
-ir::Attribute int_attr(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
+ir::Attribute int_attr(const std::string& name, int64_t v) { return ir::Attribute::of_int(name, v); }
 
-ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInts;
-  a.ints = std::move(v);
-  return a;
-}
+ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) { return ir::Attribute::of_ints(name, v); }
 
 ir::Attribute graph_attr(const std::string& name, ir::Graph g) {
   ir::Attribute a;

@@ -67,12 +67,7 @@ class ConvTransposeKernel : public Kernel {
           }
         }
       }
-      T* out = y.data<T>();
-      for (int64_t i = 0; i < y.size(); ++i) {
-        Acc v = acc[static_cast<size_t>(i)];
-        if (bias != nullptr) v += static_cast<Acc>(bias->data<T>()[(i / out_size) % M]);
-        out[i] = static_cast<T>(v);
-      }
+      store_with_channel_bias<T, Acc>(acc, bias, M, out_size, &y);
       ctx.set_output(0, Value(std::move(y)));
       return Status::OK();
     });

@@ -10,27 +10,9 @@
 namespace kiln::ref {
 namespace {
 
-ir::Attribute attr_int(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute attr_ints(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-ir::Attribute attr_str(const std::string& name, const std::string& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kString;
-  a.s = v;
-  return a;
-}
+ir::Attribute attr_int(const std::string& name, int64_t v) { return ir::Attribute::of_int(name, v); }
+ir::Attribute attr_ints(const std::string& name, std::vector<int64_t> v) { return ir::Attribute::of_ints(name, v); }
+ir::Attribute attr_str(const std::string& name, const std::string& v) { return ir::Attribute::of_string(name, v); }
 
 // Builds the registered kernel for `op` at `opset` and runs it once.
 Expected<std::vector<Value>> run_op(const std::string& op, int64_t opset, const std::vector<Tensor>& inputs,

@@ -114,4 +114,16 @@ void im2col(const Acc* x, int64_t channels, const WindowGeometry& g, const std::
   }
 }
 
+// Writes accumulated conv outputs [N, M, spatial...] into y, adding bias[m] (if given) to channel m;
+// `out_size` is the spatial element count per channel.
+template <typename T, typename Acc>
+void store_with_channel_bias(const std::vector<Acc>& acc, const Tensor* bias, int64_t M, int64_t out_size, Tensor* y) {
+  T* out = y->data<T>();
+  for (int64_t i = 0; i < y->size(); ++i) {
+    Acc v = acc[static_cast<size_t>(i)];
+    if (bias != nullptr) v += static_cast<Acc>(bias->data<T>()[(i / out_size) % M]);
+    out[i] = static_cast<T>(v);
+  }
+}
+
 }  // namespace kiln::ref

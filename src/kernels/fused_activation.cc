@@ -5,7 +5,7 @@ namespace {
 
 // Number of parameters each fusable activation carries.
 int param_count(const std::string& op) {
-  if (op == "Relu" || op == "Sigmoid" || op == "HardSwish" || op == "Tanh") return 0;
+  if (op == "Relu" || op == "Sigmoid" || op == "HardSwish" || op == "Tanh" || op == "Gelu") return 0;
   if (op == "LeakyRelu") return 1;
   if (op == "Clip" || op == "HardSigmoid") return 2;
   return -1;

@@ -1,9 +1,11 @@
-// The activation a kiln-domain fused node (kiln.FusedConv) applies to its result: the graph pass that
-// fuses Conv + activation writes it, and both the oneDNN kernel (as a post-op) and the reference
-// kernel (by running the activation's own reference kernel) read it.
+// The activation a kiln-domain fused node (kiln.FusedConv, kiln.FusedMatMul, kiln.FusedGemm) applies to
+// its result: the graph pass that fuses the producer + activation writes it, and both the oneDNN kernel
+// (as a post-op) and the reference kernel (by running the activation's own reference) read it.
 //
 // Attributes on the fused node: "activation" (the ONNX op type of the activation) and
 // "activation_params" (floats: LeakyRelu alpha; Clip min, max; HardSigmoid alpha, beta; none otherwise).
+// "Gelu" is the exact (erf) form, x * (1 + erf(x / sqrt(2))) / 2, whether it came from a kiln.Gelu node
+// or an ONNX Gelu (approximate = "none").
 #pragma once
 
 #include <string>
@@ -15,7 +17,7 @@
 namespace kiln {
 
 struct FusedActivation {
-  std::string op;             // "" for none; else Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh
+  std::string op;  // "" for none; else Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Gelu
   std::vector<float> params;  // as listed above
 };
 

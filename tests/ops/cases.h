@@ -105,10 +105,12 @@ struct GemmSpec {
   Shape a, b, c;  // c empty: no C
   bool trans_a = false, trans_b = false;
   float alpha = 1, beta = 1;
-  bool const_b = true;
+  bool const_b = true, const_c = true;
 };
 
-inline OpCase gemm_case(const std::string& name, const GemmSpec& s) {
+// Gemm, or kiln.FusedGemm when `activation` is given.
+inline OpCase gemm_case(const std::string& name, const GemmSpec& s, const std::string& activation = "",
+                        std::vector<float> params = {}) {
   std::vector<ir::Attribute> attrs;
   if (s.trans_a) attrs.push_back(attr_int("transA", 1));
   if (s.trans_b) attrs.push_back(attr_int("transB", 1));
@@ -118,9 +120,16 @@ inline OpCase gemm_case(const std::string& name, const GemmSpec& s) {
   c.name = name;
   c.node = node("Gemm", attrs);
   c.opset = 13;
+  if (!activation.empty()) {
+    c.node.attributes.push_back(attr_string("activation", activation));
+    if (!params.empty()) c.node.attributes.push_back(attr_floats("activation_params", params));
+    c.node.op_type = "FusedGemm";
+    c.node.domain = "kiln";
+    c.opset = 1;
+  }
   c.inputs = {random_tensor(s.a, 4), random_tensor(s.b, 5)};
   if (!s.c.empty()) c.inputs.push_back(random_tensor(s.c, 6));
-  c.constant = {false, s.const_b, true};
+  c.constant = {false, s.const_b, s.const_c};
   const int64_t k = s.trans_a ? s.a[0] : s.a[1];
   c.tolerance = 1e-5 * static_cast<double>(k) + 1e-5;
   return c;
@@ -141,6 +150,36 @@ inline std::vector<OpCase> gemm_cases() {
   v.push_back(gemm_case("gemm beta 0", {.a = {4, 9}, .b = {9, 3}, .c = {3}, .beta = 0.f}));
   v.push_back(gemm_case("gemm runtime B", {.a = {8, 32}, .b = {32, 16}, .c = {16}, .const_b = false}));
   v.push_back(gemm_case("gemm mlp batch 8", {.a = {8, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true}));
+  v.push_back(gemm_case("gemm mlp batch 1", {.a = {1, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true}));
+  // Constant B and C folded at load: alpha into the packed weights, beta * C into the bias.
+  v.push_back(gemm_case("gemm folded alpha transB", {.a = {5, 24}, .b = {40, 24}, .c = {40}, .trans_b = true,
+                                                     .alpha = 0.5f}));
+  v.push_back(gemm_case("gemm folded beta row", {.a = {5, 24}, .b = {24, 40}, .c = {1, 40}, .alpha = -2.f, .beta = 3.f}));
+  v.push_back(gemm_case("gemm folded scalar C", {.a = {3, 24}, .b = {24, 40}, .c = {1}, .beta = 0.25f}));
+  v.push_back(gemm_case("gemm folded beta 0", {.a = {3, 24}, .b = {24, 40}, .c = {40}, .beta = 0.f}));
+  v.push_back(gemm_case("gemm const B runtime C", {.a = {5, 24}, .b = {40, 24}, .c = {40}, .trans_b = true,
+                                                   .alpha = 1.5f, .const_c = false}));
+  v.push_back(gemm_case("gemm const B C MxN", {.a = {5, 24}, .b = {24, 40}, .c = {5, 40}, .alpha = 0.5f, .beta = 2.f}));
+  v.push_back(gemm_case("gemm const B transA", {.a = {24, 5}, .b = {40, 24}, .c = {40}, .trans_a = true,
+                                                .trans_b = true}));
+  return v;
+}
+
+inline std::vector<OpCase> fused_gemm_cases() {
+  const GemmSpec s{.a = {6, 32}, .b = {48, 32}, .c = {48}, .trans_b = true};
+  std::vector<OpCase> v;
+  v.push_back(gemm_case("fused gemm relu", s, "Relu"));
+  v.push_back(gemm_case("fused gemm leaky relu", s, "LeakyRelu", {0.1f}));
+  v.push_back(gemm_case("fused gemm clip", s, "Clip", {-0.2f, 0.3f}));
+  v.push_back(gemm_case("fused gemm sigmoid", s, "Sigmoid"));
+  v.push_back(gemm_case("fused gemm hard sigmoid", s, "HardSigmoid", {0.2f, 0.5f}));
+  v.push_back(gemm_case("fused gemm hard swish", s, "HardSwish"));
+  v.push_back(gemm_case("fused gemm tanh", s, "Tanh"));
+  v.push_back(gemm_case("fused gemm gelu", s, "Gelu"));
+  v.push_back(gemm_case("fused gemm none", s, ""));
+  v.push_back(gemm_case("fused gemm sum then relu", {.a = {6, 32}, .b = {32, 48}, .c = {6, 48}, .alpha = 0.5f,
+                                                     .beta = 2.f, .const_c = false}, "Relu"));
+  v.push_back(gemm_case("fused gemm runtime B gelu", {.a = {6, 32}, .b = {32, 48}, .c = {48}, .const_b = false}, "Gelu"));
   return v;
 }
 
@@ -168,6 +207,43 @@ inline std::vector<OpCase> matmul_cases() {
   v.push_back(matmul_case("matmul broadcast both", {2, 1, 4, 6}, {1, 3, 6, 5}));
   v.push_back(matmul_case("matmul 1d x batched", {6}, {2, 3, 6, 5}));
   v.push_back(matmul_case("matmul attention", {1, 12, 16, 64}, {1, 12, 64, 16}));
+  // Constant 2-D B: A's leading dimensions fold into M, and B is pre-packed.
+  v.push_back(matmul_case("matmul const B 3d", {2, 3, 24}, {24, 40}, true));
+  v.push_back(matmul_case("matmul const B 4d", {2, 2, 3, 24}, {24, 40}, true));
+  v.push_back(matmul_case("matmul const B 1d A", {24}, {24, 40}, true));
+  v.push_back(matmul_case("matmul const B 1d B", {3, 24}, {24}, true));
+  v.push_back(matmul_case("matmul runtime B 3d", {2, 3, 24}, {24, 40}));
+  return v;
+}
+
+// kiln.FusedMatMul: MatMul (+ bias [N]) (+ activation).
+inline OpCase fused_matmul_case(const std::string& name, Shape a, Shape b, bool bias, const std::string& activation,
+                                std::vector<float> params = {}, bool const_b = true) {
+  OpCase c = matmul_case(name, std::move(a), b, const_b);
+  c.node = node("FusedMatMul", {}, "kiln");
+  if (!activation.empty()) c.node.attributes.push_back(attr_string("activation", activation));
+  if (!params.empty()) c.node.attributes.push_back(attr_floats("activation_params", params));
+  c.opset = 1;
+  if (bias) c.inputs.push_back(random_tensor({b.back()}, 9));
+  c.constant = {false, const_b, true};
+  return c;
+}
+
+inline std::vector<OpCase> fused_matmul_cases() {
+  std::vector<OpCase> v;
+  v.push_back(fused_matmul_case("fused matmul bias", {4, 24}, {24, 40}, true, ""));
+  v.push_back(fused_matmul_case("fused matmul bias 3d", {2, 5, 24}, {24, 40}, true, ""));
+  v.push_back(fused_matmul_case("fused matmul bias gelu 3d", {2, 5, 24}, {24, 40}, true, "Gelu"));
+  v.push_back(fused_matmul_case("fused matmul relu no bias", {4, 24}, {24, 40}, false, "Relu"));
+  v.push_back(fused_matmul_case("fused matmul bias leaky relu", {4, 24}, {24, 40}, true, "LeakyRelu", {0.1f}));
+  v.push_back(fused_matmul_case("fused matmul bias clip", {4, 24}, {24, 40}, true, "Clip", {0.f, 6.f}));
+  v.push_back(fused_matmul_case("fused matmul bias sigmoid", {4, 24}, {24, 40}, true, "Sigmoid"));
+  v.push_back(fused_matmul_case("fused matmul bias hard sigmoid", {4, 24}, {24, 40}, true, "HardSigmoid", {0.2f, 0.5f}));
+  v.push_back(fused_matmul_case("fused matmul bias hard swish", {4, 24}, {24, 40}, true, "HardSwish"));
+  v.push_back(fused_matmul_case("fused matmul bias tanh", {4, 24}, {24, 40}, true, "Tanh"));
+  v.push_back(fused_matmul_case("fused matmul 1d A bias", {24}, {24, 40}, true, "Relu"));
+  v.push_back(fused_matmul_case("fused matmul runtime B bias", {2, 5, 24}, {24, 40}, true, "Gelu", {}, false));
+  v.push_back(fused_matmul_case("fused matmul batched B bias", {2, 5, 24}, {2, 24, 40}, true, "Relu", {}, false));
   return v;
 }
 
@@ -287,6 +363,13 @@ inline std::vector<OpCase> perf_cases() {
   v.push_back(conv_case("mobilenetv2 pw 1x1 144->24", {{1, 144, 56, 56}, {24, 144, 1, 1}}));
   v.push_back(gemm_case("bert ffn gemm 128x768x3072", {.a = {128, 768}, .b = {3072, 768}, .c = {3072}, .trans_b = true}));
   v.push_back(matmul_case("bert qk^T 12x128x64x128", {1, 12, 128, 64}, {1, 12, 64, 128}));
+  for (int64_t n : {1, 8}) {
+    const std::string b = " batch " + std::to_string(n);
+    v.push_back(fused_matmul_case("bert ffn_in + bias + gelu" + b, {n, 128, 768}, {768, 3072}, true, "Gelu"));
+    v.push_back(fused_matmul_case("bert projection + bias" + b, {n, 128, 768}, {768, 768}, true, ""));
+    v.push_back(gemm_case("mlp 784->1024 + relu" + b, {.a = {n, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true},
+                          "Relu"));
+  }
   v.push_back(pool_case("resnet maxpool 3x3 s2", {"MaxPool", {1, 64, 112, 112}, {3, 3}, {2, 2}, {1, 1, 1, 1}}));
   v.push_back(batch_norm_case("batchnorm 64x56x56", {1, 64, 56, 56}));
   v.push_back(softmax_case("bert softmax 12x128x128", {1, 12, 128, 128}, -1, 13));

@@ -36,6 +36,30 @@ TEST(FastKernels, Conv) { check_all(conv_cases()); }
 TEST(FastKernels, FusedConv) { check_all(fused_conv_cases()); }
 TEST(FastKernels, Gemm) { check_all(gemm_cases()); }
 TEST(FastKernels, MatMul) { check_all(matmul_cases()); }
+TEST(FastKernels, FusedMatMul) { check_all(fused_matmul_cases()); }
+TEST(FastKernels, FusedGemm) { check_all(fused_gemm_cases()); }
+
+// Weights packed once serve every M (batch), and a B that only has the constant's shape is not
+// mistaken for it.
+TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
+  for (OpCase base : {fused_matmul_case("fused matmul", {1, 24}, {24, 40}, true, "Relu"),
+                      gemm_case("gemm", {.a = {1, 24}, .b = {40, 24}, .c = {40}, .trans_b = true, .alpha = 0.5f})}) {
+    SCOPED_TRACE(base.node.op_type);
+    auto pair = build_pair(base);
+    ASSERT_TRUE(pair.ok());
+    for (int64_t m : {1, 7, 64, 1, 7}) {
+      for (bool other_b : {false, true}) {
+        OpCase c = base;
+        c.inputs[0] = random_tensor({m, 24}, static_cast<uint64_t>(m));
+        if (other_b) c.inputs[1] = random_tensor(c.inputs[1].shape(), 99);
+        std::vector<Value> fast, ref;
+        ASSERT_TRUE(run_kernel(*pair->fast, c, &fast).ok());
+        ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+        EXPECT_EQ(compare_outputs(c, fast, ref), "") << "M " << m << (other_b ? ", another B" : "");
+      }
+    }
+  }
+}
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }

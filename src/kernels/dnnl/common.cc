@@ -90,6 +90,8 @@ void append_activation(const FusedActivation& act, dnnl::post_ops* ops) {
     ops->append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f);
   } else if (act.op == "Tanh") {
     ops->append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f);
+  } else if (act.op == "Gelu") {
+    ops->append_eltwise(1.f, algorithm::eltwise_gelu_erf, 0.f, 0.f);
   }
 }
 

@@ -1,0 +1,53 @@
+// What the oneDNN MatMul and Gemm kernels cache per input shape: the matmul primitive and the weights
+// it runs on when those were pre-packed.
+#pragma once
+
+#include <memory>
+
+#include "kernels/dnnl/common.h"
+#include "kernels/dnnl/packed_weights.h"
+
+namespace kiln::dnnl_kernels {
+
+struct MatMulEntry {
+  dnnl::matmul primitive;
+  size_t scratchpad = 0;
+  dnnl::memory packed_weights;  // set when the primitive runs on pre-packed constant weights
+  bool use_reference = false;   // oneDNN has no implementation for this case
+};
+
+// Builds the primitive from `pd` (and, when `packed` is given, fetches the weights in the layout it
+// picked), or an entry that sends this shape to the reference when oneDNN has no implementation.
+template <typename MakePd>
+Expected<std::shared_ptr<const MatMulEntry>> make_matmul_entry(MakePd&& make_pd, const PackedWeights* packed) {
+  auto e = std::make_shared<MatMulEntry>();
+  try {
+    const dnnl::matmul::primitive_desc pd = make_pd();
+    e->primitive = dnnl::matmul(pd);
+    e->scratchpad = pd.scratchpad_desc().get_size();
+    if (packed != nullptr) e->packed_weights = packed->in_layout(pd.weights_desc());
+  } catch (const dnnl::error&) {
+    e = std::make_shared<MatMulEntry>();
+    e->use_reference = true;
+  }
+  return std::shared_ptr<const MatMulEntry>(std::move(e));
+}
+
+// A descriptor whose layout the primitive chooses (format_tag::any): for weights that get pre-packed.
+inline dnnl::memory::desc any_desc(const dnnl::memory::dims& dims) {
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+}
+
+// The attributes of a matmul: user scratchpad, output scale alpha (if not 1), then the post-ops: a sum
+// with scale beta (if `sum`), then the fused activation.
+inline dnnl::primitive_attr matmul_attr(float alpha, bool sum, float beta, const FusedActivation& act) {
+  dnnl::primitive_attr attr = base_attr();
+  if (alpha != 1) attr.set_output_scales(0, {alpha});
+  dnnl::post_ops ops;
+  if (sum) ops.append_sum(beta);
+  append_activation(act, &ops);
+  if (ops.len() > 0) attr.set_post_ops(ops);
+  return attr;
+}
+
+}  // namespace kiln::dnnl_kernels

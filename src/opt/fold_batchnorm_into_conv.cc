@@ -9,16 +9,6 @@
 namespace kiln::opt {
 namespace {
 
-bool is_inference_batchnorm(const ir::Node& n, int64_t opset) {
-  if (n.op_type != "BatchNormalization" || !n.domain.empty() || n.inputs.size() != 5) return false;
-  if (opset < 7 || (opset < 9 && n.attr_int("spatial", 1) == 0)) return false;
-  if (opset >= 14 && n.attr_int("training_mode", 0) != 0) return false;
-  for (size_t i = 1; i < n.outputs.size(); ++i) {
-    if (!n.outputs[i].empty()) return false;  // extra outputs: training mode before opset 14
-  }
-  return true;
-}
-
 const Tensor* float_constant(const ir::Graph& g, const ValueUses& u, const std::string& name, int64_t size) {
   const Tensor* t = constant_value(g, u, name);
   if (t == nullptr || t->dtype() != DataType::kFloat32 || t->size() != size || t->rank() != 1) return nullptr;

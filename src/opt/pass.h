@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "ir/graph.h"
+#include "kernels/fused_activation.h"
 #include "kiln/status.h"
 
 namespace kiln::opt {
@@ -24,6 +26,9 @@ Expected<bool> remove_identity(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fold_constants(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fold_batchnorm_into_gemm(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_matmul_bias(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_matmul_activation(ir::Graph& graph, const PassContext& ctx);
 
 // What the passes need to know about how values are used.
 struct ValueUses {
@@ -36,12 +41,23 @@ ValueUses value_uses(const ir::Graph& graph);
 // The initializer named `name` if it is a true constant (no graph input overrides it), else nullptr.
 const Tensor* constant_value(const ir::Graph& graph, const ValueUses& uses, const std::string& name);
 
+// The activation node `n` computes, as a fused node carries it (kernels/fused_activation.h), or nullopt
+// when it cannot be fused (not a fusable activation, Clip with runtime bounds). `opset`: the model's.
+std::optional<FusedActivation> fusable_activation(const ir::Graph& g, const ValueUses& u, const ir::Node& n,
+                                                  int64_t opset);
+// Adds the "activation" (and "activation_params") attributes of a fused node.
+void set_fused_activation(ir::Node& node, const FusedActivation& act);
+
 // A name no value in `graph` has, built from `base`.
 std::string fresh_name(const ir::Graph& graph, const std::string& base);
 
 // True if no node depends (through its inputs) on itself. The passes assume it: on a cyclic graph
 // they could shrink the cycle into a self-loop and hide it from the planner's cycle error.
 bool is_acyclic(const ir::Graph& graph);
+
+// True for a BatchNormalization that normalizes with its stored statistics (inference mode), the only
+// kind a pass may fold into the node before it.
+bool is_inference_batchnorm(const ir::Node& n, int64_t opset);
 
 // Replaces every read of `from` by `to` in the main graph's node inputs.
 void rename_reads(ir::Graph& graph, const std::string& from, const std::string& to);

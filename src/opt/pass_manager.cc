@@ -15,6 +15,9 @@ constexpr NamedPass kPasses[] = {
     {"fold_constants", fold_constants},
     {"fold_batchnorm_into_conv", fold_batchnorm_into_conv},
     {"fuse_conv_activation", fuse_conv_activation},
+    {"fold_batchnorm_into_gemm", fold_batchnorm_into_gemm},
+    {"fuse_matmul_bias", fuse_matmul_bias},
+    {"fuse_matmul_activation", fuse_matmul_activation},
 };
 
 // Initializers that were inputs of folded or rewritten nodes and are read by nothing now.

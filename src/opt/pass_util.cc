@@ -86,6 +86,16 @@ bool is_acyclic(const ir::Graph& graph) {
   return done == n;
 }
 
+bool is_inference_batchnorm(const ir::Node& n, int64_t opset) {
+  if (n.op_type != "BatchNormalization" || !n.domain.empty() || n.inputs.size() != 5) return false;
+  if (opset < 7 || (opset < 9 && n.attr_int("spatial", 1) == 0)) return false;
+  if (opset >= 14 && n.attr_int("training_mode", 0) != 0) return false;
+  for (size_t i = 1; i < n.outputs.size(); ++i) {
+    if (!n.outputs[i].empty()) return false;  // extra outputs: training mode before opset 14
+  }
+  return true;
+}
+
 void rename_reads(ir::Graph& graph, const std::string& from, const std::string& to) {
   for (ir::Node& n : graph.nodes) {
     for (std::string& in : n.inputs) {

@@ -367,6 +367,9 @@ inline std::vector<OpCase> perf_cases() {
     const std::string b = " batch " + std::to_string(n);
     v.push_back(fused_matmul_case("bert ffn_in + bias + gelu" + b, {n, 128, 768}, {768, 3072}, true, "Gelu"));
     v.push_back(fused_matmul_case("bert projection + bias" + b, {n, 128, 768}, {768, 768}, true, ""));
+    // Small enough that the time is the kernel's per-call setup, not the math.
+    v.push_back(gemm_case("tiny gemm 16x16 + relu (setup cost)" + b,
+                          {.a = {n, 16}, .b = {16, 16}, .c = {16}, .trans_b = true}, "Relu"));
     v.push_back(gemm_case("mlp 784->1024 + relu" + b, {.a = {n, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true},
                           "Relu"));
   }

@@ -32,7 +32,8 @@ double time_ms(const kiln::Kernel& k, const OpCase& c, int runs) {
 double macs(const OpCase& c) {
   const auto& op = c.node.op_type;
   std::vector<kiln::Value> out;
-  if (op == "Conv" || op == "FusedConv" || op == "MatMul" || op == "Gemm") {
+  const bool product = op == "MatMul" || op == "Gemm" || op == "FusedMatMul" || op == "FusedGemm";
+  if (op == "Conv" || op == "FusedConv" || product) {
     auto pair = kiln::ops_test::build_pair(c);
     if (!pair.ok() || !kiln::ops_test::run_kernel(*pair->fast, c, &out).ok()) return 0;
     const kiln::Tensor& y = out[0].tensor();
@@ -40,7 +41,8 @@ double macs(const OpCase& c) {
     if (op == "Conv" || op == "FusedConv") return static_cast<double>(y.size()) * static_cast<double>(w.size() / w.dim(0));
     const kiln::Tensor& a = c.inputs[0];
     const bool trans_a = c.node.attr_int("transA", 0) != 0;
-    return static_cast<double>(y.size()) * static_cast<double>(op == "Gemm" && trans_a ? a.dim(0) : a.shape().back());
+    const bool gemm = op == "Gemm" || op == "FusedGemm";
+    return static_cast<double>(y.size()) * static_cast<double>(gemm && trans_a ? a.dim(0) : a.shape().back());
   }
   return 0;
 }

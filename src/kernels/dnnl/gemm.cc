@@ -42,6 +42,8 @@ class DnnlGemmKernel : public Kernel {
       for (int64_t i = 0; i < source.size(); ++i) source.data<float>()[i] *= attrs_.alpha;
     }
     packed_ = std::make_unique<PackedWeights>(source, operand_desc(K, N, attrs_.trans_b), *w);
+    // The common case (nn.Linear): a constant row C, which becomes the bias.
+    prepack(*packed_, K, N, c != nullptr, matmul_attr(1, false, 0, attrs_.act));
     if (c == nullptr || c->dtype() != DataType::kFloat32 || c->rank() > 2 || c->size() == 0) return;
     const Shape& cs = c->shape();
     const int64_t cr = cs.size() == 2 ? cs[0] : 1, cc = cs.empty() ? 1 : cs.back();

@@ -25,10 +25,11 @@ class DnnlMatMulKernel : public Kernel {
   DnnlMatMulKernel(std::unique_ptr<Kernel> reference, FusedActivation act)
       : reference_(std::move(reference)), act_(std::move(act)) {}
 
-  // Keeps constant 2-D weights for packing (done per layout when a shape first needs it).
-  void set_constant_weights(const Tensor& w) {
+  // Packs constant 2-D weights (`bias`: whether the node has a bias input).
+  void set_constant_weights(const Tensor& w, bool bias) {
     if (w.dtype() != DataType::kFloat32 || w.rank() != 2 || w.size() == 0) return;
     packed_ = std::make_unique<PackedWeights>(w, plain_desc(to_dims(w.shape())), w);
+    prepack(*packed_, w.dim(0), w.dim(1), bias, matmul_attr(1, false, 0, act_));
   }
 
   Status run(KernelContext& ctx) const override {
@@ -127,7 +128,8 @@ Expected<std::unique_ptr<Kernel>> make_matmul(const KernelBuildContext& b) {
   auto act = parse_fused_activation(b.node);
   if (!act.ok()) return reference;  // the reference reports it
   auto kernel = std::make_unique<DnnlMatMulKernel>(std::move(reference), std::move(act).value());
-  if (const Tensor* w = b.constant(1)) kernel->set_constant_weights(*w);
+  const bool bias = b.node.inputs.size() > 2 && !b.node.inputs[2].empty();
+  if (const Tensor* w = b.constant(1)) kernel->set_constant_weights(*w, bias);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 

@@ -33,6 +33,11 @@ Expected<std::shared_ptr<const MatMulEntry>> make_matmul_entry(MakePd&& make_pd,
   return std::shared_ptr<const MatMulEntry>(std::move(e));
 }
 
+// Packs `packed` at load, in the layout a batch-1 ([1, K] x [K, N]) primitive with these attributes
+// picks, so the first run does not pay for it; a shape that prefers another layout packs its own copy
+// when first seen. `bias`: whether the primitive adds one. Best effort: on failure the first run packs.
+void prepack(const PackedWeights& packed, int64_t K, int64_t N, bool bias, const dnnl::primitive_attr& attr);
+
 // A descriptor whose layout the primitive chooses (format_tag::any): for weights that get pre-packed.
 inline dnnl::memory::desc any_desc(const dnnl::memory::dims& dims) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);

@@ -91,14 +91,14 @@ class DnnlGemmKernel : public Kernel {
     key.add(b.shape());
     key.add(static_cast<int64_t>(mode));
     key.add(use_packed ? 1 : 0);
-    const memory::desc amd = operand_desc(M, K, ta), bmd = operand_desc(K, N, tb);
-    const memory::desc ymd = plain_desc({M, N}), biasmd = plain_desc({1, N});
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const MatMulEntry> e, cache_.get(key, [&] {
+      const MatMulDescs md{operand_desc(M, K, ta), operand_desc(K, N, tb),
+                           mode == CMode::kBias ? plain_desc({1, N}) : memory::desc(), plain_desc({M, N})};
       return make_matmul_entry(
-          [&] {
-            const memory::desc wmd = use_packed ? any_desc({K, N}) : bmd;
-            const dnnl::matmul::desc d = mode == CMode::kBias ? dnnl::matmul::desc(amd, wmd, biasmd, ymd)
-                                                              : dnnl::matmul::desc(amd, wmd, ymd);
+          md,
+          [&](const MatMulDescs& md) {
+            const memory::desc wmd = use_packed ? any_desc({K, N}) : md.weights;
+            const dnnl::matmul::desc d(md.src, wmd, md.bias, md.dst);
             const dnnl::primitive_attr attr = matmul_attr(alpha, mode == CMode::kSum, attrs_.beta, attrs_.act);
             return dnnl::matmul::primitive_desc(d, attr, cpu_engine());
           },
@@ -113,15 +113,8 @@ class DnnlGemmKernel : public Kernel {
         for (int64_t j = 0; j < N; ++j) out[i * N + j] = cv[i * c_row_stride + j * c_col_stride];
       }
     }
-    try {
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(amd, a.raw())},
-                                           {DNNL_ARG_WEIGHTS, use_packed ? e->packed_weights : wrap(bmd, b.raw())},
-                                           {DNNL_ARG_DST, wrap(ymd, y.raw())}};
-      if (mode == CMode::kBias) args.emplace(DNNL_ARG_BIAS, wrap(biasmd, bias->raw()));
-      execute(e->primitive, args, e->scratchpad);
-    } catch (const dnnl::error& err) {
-      return Status::Internal(std::string("oneDNN gemm failed: ") + err.what());
-    }
+    KILN_RETURN_IF_ERROR(run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr,
+                                          y.raw(), "gemm"));
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }

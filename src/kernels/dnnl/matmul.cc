@@ -59,61 +59,54 @@ class DnnlMatMulKernel : public Kernel {
     const bool use_packed = packed_ && packed_->stand_for(b);
     ShapeKey key;
     for (int64_t v : {int64_t{-2}, M, K, N, int64_t{bias != nullptr}, int64_t{use_packed}}) key.add(v);
-    const memory::desc amd = plain_desc({M, K}), bmd = plain_desc({K, N}), ymd = plain_desc({M, N});
-    const memory::desc biasmd = bias != nullptr ? plain_desc({1, N}) : memory::desc();
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const MatMulEntry> e, cache_.get(key, [&] {
+      const MatMulDescs md{plain_desc({M, K}), plain_desc({K, N}), bias != nullptr ? plain_desc({1, N}) : memory::desc(),
+                           plain_desc({M, N})};
       return make_matmul_entry(
-          [&] {
-            const dnnl::matmul::desc d(amd, use_packed ? any_desc({K, N}) : bmd, biasmd, ymd);
+          md,
+          [&](const MatMulDescs& md) {
+            const dnnl::matmul::desc d(md.src, use_packed ? any_desc({K, N}) : md.weights, md.bias, md.dst);
             return dnnl::matmul::primitive_desc(d, matmul_attr(1, false, 0, act_), cpu_engine());
           },
           use_packed ? packed_.get() : nullptr);
     }));
     if (e->use_reference) return false;
-    return execute_matmul(*e, wrap(amd, a.raw()), use_packed ? e->packed_weights : wrap(bmd, b.raw()), bias,
-                          biasmd, wrap(ymd, y.raw()));
+    KILN_RETURN_IF_ERROR(run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(),
+                                          "matmul"));
+    return true;
   }
 
   // Batched: leading dimensions broadcast (oneDNN takes up to DNNL_MAX_NDIMS, with equal ranks).
   Expected<bool> run_batched(const Tensor& a, const Tensor& b, const Tensor* bias, const ref::MatMulDims& dims,
                      Tensor& y) const {
-    Shape as = a.shape(), bs = b.shape();
-    if (as.size() == 1) as.insert(as.begin(), 1);
-    if (bs.size() == 1) bs.push_back(1);
-    const size_t rank = std::max(as.size(), bs.size());
+    const size_t rank = std::max<size_t>({a.shape().size(), b.shape().size(), 2});
     if (rank > DNNL_MAX_NDIMS) return false;
     ShapeKey key;
     key.add(a.shape());
     key.add(b.shape());
     key.add(bias != nullptr ? 1 : 0);
     if (key.overflow()) return false;
-    const memory::dims ad = padded(as, rank), bd = padded(bs, rank);
-    memory::dims cd = padded(dims.batch, rank - 2);
-    cd.push_back(dims.M);
-    cd.push_back(dims.N);
-    const memory::desc biasmd = bias != nullptr ? plain_desc(padded({dims.N}, rank)) : memory::desc();
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const MatMulEntry> e, cache_.get(key, [&] {
+      Shape as = a.shape(), bs = b.shape();
+      if (as.size() == 1) as.insert(as.begin(), 1);
+      if (bs.size() == 1) bs.push_back(1);
+      const memory::dims ad = padded(as, rank), bd = padded(bs, rank);
+      memory::dims cd = padded(dims.batch, rank - 2);
+      cd.push_back(dims.M);
+      cd.push_back(dims.N);
+      const MatMulDescs md{plain_desc(ad), plain_desc(bd),
+                           bias != nullptr ? plain_desc(padded({dims.N}, rank)) : memory::desc(), plain_desc(cd)};
       return make_matmul_entry(
-          [&] {
-            const dnnl::matmul::desc d(plain_desc(ad), plain_desc(bd), biasmd, plain_desc(cd));
+          md,
+          [&](const MatMulDescs& md) {
+            const dnnl::matmul::desc d(md.src, md.weights, md.bias, md.dst);
             return dnnl::matmul::primitive_desc(d, matmul_attr(1, false, 0, act_), cpu_engine());
           },
           nullptr);
     }));
     if (e->use_reference) return false;
-    return execute_matmul(*e, wrap(plain_desc(ad), a.raw()), wrap(plain_desc(bd), b.raw()), bias, biasmd,
-                          wrap(plain_desc(cd), y.raw()));
-  }
-
-  static Expected<bool> execute_matmul(const MatMulEntry& e, const memory& src, const memory& weights, const Tensor* bias,
-                               const memory::desc& biasmd, const memory& dst) {
-    try {
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-      if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, wrap(biasmd, bias->raw()));
-      execute(e.primitive, args, e.scratchpad);
-    } catch (const dnnl::error& err) {
-      return Status::Internal(std::string("oneDNN matmul failed: ") + err.what());
-    }
+    KILN_RETURN_IF_ERROR(run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(),
+                                          "matmul"));
     return true;
   }
 

@@ -9,28 +9,53 @@
 
 namespace kiln::dnnl_kernels {
 
+// How the run's operands lie in memory (bias: a zero desc when there is none).
+struct MatMulDescs {
+  dnnl::memory::desc src, weights, bias, dst;
+};
+
 struct MatMulEntry {
   dnnl::matmul primitive;
   size_t scratchpad = 0;
+  MatMulDescs md;               // kept so a run builds no descriptor
   dnnl::memory packed_weights;  // set when the primitive runs on pre-packed constant weights
   bool use_reference = false;   // oneDNN has no implementation for this case
 };
 
-// Builds the primitive from `pd` (and, when `packed` is given, fetches the weights in the layout it
-// picked), or an entry that sends this shape to the reference when oneDNN has no implementation.
+// Builds the primitive from make_pd(md) (and, when `packed` is given, fetches the weights in the
+// layout it picked), or an entry that sends this shape to the reference when oneDNN has none.
 template <typename MakePd>
-Expected<std::shared_ptr<const MatMulEntry>> make_matmul_entry(MakePd&& make_pd, const PackedWeights* packed) {
+Expected<std::shared_ptr<const MatMulEntry>> make_matmul_entry(const MatMulDescs& md, MakePd&& make_pd,
+                                                               const PackedWeights* packed) {
   auto e = std::make_shared<MatMulEntry>();
   try {
-    const dnnl::matmul::primitive_desc pd = make_pd();
+    const dnnl::matmul::primitive_desc pd = make_pd(md);
     e->primitive = dnnl::matmul(pd);
     e->scratchpad = pd.scratchpad_desc().get_size();
+    e->md = md;
     if (packed != nullptr) e->packed_weights = packed->in_layout(pd.weights_desc());
   } catch (const dnnl::error&) {
     e = std::make_shared<MatMulEntry>();
     e->use_reference = true;
   }
   return std::shared_ptr<const MatMulEntry>(std::move(e));
+}
+
+// Runs the entry's primitive on A, B (unused when the weights are packed), the bias (null: none) and Y.
+// Errors name `what` ("matmul", "gemm").
+inline Status run_matmul_entry(const MatMulEntry& e, const void* a, const void* b, const void* bias, void* y,
+                               const char* what) {
+  try {
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, wrap(e.md.src, a)},
+        {DNNL_ARG_WEIGHTS, e.packed_weights ? e.packed_weights : wrap(e.md.weights, b)},
+        {DNNL_ARG_DST, wrap(e.md.dst, y)}};
+    if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, wrap(e.md.bias, bias));
+    execute(e.primitive, args, e.scratchpad);
+  } catch (const dnnl::error& err) {
+    return Status::Internal(std::string("oneDNN ") + what + " failed: " + err.what());
+  }
+  return Status::OK();
 }
 
 // Packs `packed` at load, in the layout a batch-1 ([1, K] x [K, N]) primitive with these attributes

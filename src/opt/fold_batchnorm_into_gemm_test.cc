@@ -30,7 +30,10 @@ ir::Graph gemm_bn_graph(const GemmBn& s) {
 }
 
 TEST(FoldBatchNormIntoGemm, MatchesGemmThenBatchNorm) {
-  const std::vector<GemmBn> specs = {{}, {.trans_b = true}, {.c = {4}}, {.trans_b = true, .c = {1, 4}, .beta = 0.5f},
+  const std::vector<GemmBn> specs = {{},
+                                     {.trans_b = true},
+                                     {.c = {4}},
+                                     {.trans_b = true, .c = {1, 4}, .beta = 0.5f},
                                      {.c = {1}, .alpha = 2.f, .beta = -1.f}};
   const Tensor x = ramp({3, 6});
   for (const GemmBn& s : specs) {

@@ -11,7 +11,8 @@ std::optional<FusedActivation> fusable_activation(const ir::Graph& g, const Valu
   FusedActivation act;
   act.op = n.op_type;
   // Gelu: kiln's own node (what the Gelu pattern is fused into), or ONNX's exact form.
-  if (n.op_type == "Gelu" && (n.domain == "kiln" || (n.domain.empty() && n.attr_string("approximate", "none") == "none"))) {
+  if (n.op_type == "Gelu" &&
+      (n.domain == "kiln" || (n.domain.empty() && n.attr_string("approximate", "none") == "none"))) {
     return n.inputs.size() == 1 ? std::optional(act) : std::nullopt;
   }
   if (!n.domain.empty() || n.op_type == "Gelu" || !is_fusable_activation(n.op_type)) return std::nullopt;

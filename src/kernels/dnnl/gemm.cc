@@ -113,8 +113,8 @@ class DnnlGemmKernel : public Kernel {
         for (int64_t j = 0; j < N; ++j) out[i * N + j] = cv[i * c_row_stride + j * c_col_stride];
       }
     }
-    KILN_RETURN_IF_ERROR(run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr,
-                                          y.raw(), "gemm"));
+    KILN_RETURN_IF_ERROR(
+        run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(), "gemm"));
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }

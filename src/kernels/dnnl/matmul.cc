@@ -55,13 +55,13 @@ class DnnlMatMulKernel : public Kernel {
 
   // [M, K] x [K, N] (+ bias [N]), A's leading dimensions folded into M.
   Expected<bool> run_2d(const Tensor& a, const Tensor& b, const Tensor* bias, int64_t M, int64_t K, int64_t N,
-                Tensor& y) const {
+                        Tensor& y) const {
     const bool use_packed = packed_ && packed_->stand_for(b);
     ShapeKey key;
     for (int64_t v : {int64_t{-2}, M, K, N, int64_t{bias != nullptr}, int64_t{use_packed}}) key.add(v);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const MatMulEntry> e, cache_.get(key, [&] {
-      const MatMulDescs md{plain_desc({M, K}), plain_desc({K, N}), bias != nullptr ? plain_desc({1, N}) : memory::desc(),
-                           plain_desc({M, N})};
+      const MatMulDescs md{plain_desc({M, K}), plain_desc({K, N}),
+                           bias != nullptr ? plain_desc({1, N}) : memory::desc(), plain_desc({M, N})};
       return make_matmul_entry(
           md,
           [&](const MatMulDescs& md) {
@@ -71,14 +71,14 @@ class DnnlMatMulKernel : public Kernel {
           use_packed ? packed_.get() : nullptr);
     }));
     if (e->use_reference) return false;
-    KILN_RETURN_IF_ERROR(run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(),
-                                          "matmul"));
+    KILN_RETURN_IF_ERROR(
+        run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(), "matmul"));
     return true;
   }
 
   // Batched: leading dimensions broadcast (oneDNN takes up to DNNL_MAX_NDIMS, with equal ranks).
   Expected<bool> run_batched(const Tensor& a, const Tensor& b, const Tensor* bias, const ref::MatMulDims& dims,
-                     Tensor& y) const {
+                             Tensor& y) const {
     const size_t rank = std::max<size_t>({a.shape().size(), b.shape().size(), 2});
     if (rank > DNNL_MAX_NDIMS) return false;
     ShapeKey key;
@@ -105,8 +105,8 @@ class DnnlMatMulKernel : public Kernel {
           nullptr);
     }));
     if (e->use_reference) return false;
-    KILN_RETURN_IF_ERROR(run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(),
-                                          "matmul"));
+    KILN_RETURN_IF_ERROR(
+        run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(), "matmul"));
     return true;
   }
 

@@ -61,7 +61,8 @@ class FusedMatMulKernel : public Kernel {
 
 std::vector<ir::Attribute> without_activation(const ir::Node& node) {
   std::vector<ir::Attribute> attrs = node.attributes;
-  std::erase_if(attrs, [](const ir::Attribute& a) { return a.name == kActivationAttr || a.name == kActivationParamsAttr; });
+  std::erase_if(attrs,
+                [](const ir::Attribute& a) { return a.name == kActivationAttr || a.name == kActivationParamsAttr; });
   return attrs;
 }
 
@@ -70,7 +71,8 @@ Expected<std::unique_ptr<Kernel>> make_fused_matmul(const KernelBuildContext& b)
   KILN_ASSIGN_OR_RETURN(FusedActivationReference act_ref, FusedActivationReference::make(act, b.node.name));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> matmul, build_inner("MatMul", {}, b.node.name));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> add, build_inner("Add", {}, b.node.name));
-  return std::unique_ptr<Kernel>(std::make_unique<FusedMatMulKernel>(std::move(matmul), std::move(add), std::move(act_ref)));
+  return std::unique_ptr<Kernel>(
+      std::make_unique<FusedMatMulKernel>(std::move(matmul), std::move(add), std::move(act_ref)));
 }
 
 Expected<std::unique_ptr<Kernel>> make_fused_gemm(const KernelBuildContext& b) {

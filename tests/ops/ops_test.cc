@@ -114,6 +114,33 @@ TEST(FastKernels, ManyShapesConcurrently) {
   for (const std::string& f : failures) EXPECT_EQ(f, "");
 }
 
+// Threads running one MatMul kernel with packed weights at many batch sizes at once (more shapes
+// than the primitive cache holds) all get the reference's answer.
+TEST(FastKernels, PackedMatMulManyBatchesConcurrently) {
+  const OpCase base = fused_matmul_case("fused matmul", {1, 32}, {32, 48}, true, "Gelu");
+  auto pair = build_pair(base);
+  ASSERT_TRUE(pair.ok());
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int64_t m = 1; m < 24; ++m) {
+        OpCase c = base;
+        c.inputs[0] = random_tensor({1 + t % 2, m, 32}, static_cast<uint64_t>(m));
+        std::vector<Value> fast, ref;
+        if (!run_kernel(*pair->fast, c, &fast).ok() || !run_kernel(*pair->ref, c, &ref).ok()) {
+          failures[static_cast<size_t>(t)] = "run failed";
+          return;
+        }
+        const std::string diff = compare_outputs(c, fast, ref);
+        if (!diff.empty()) failures[static_cast<size_t>(t)] = diff;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (const std::string& f : failures) EXPECT_EQ(f, "");
+}
+
 // Results do not depend on the intra-op thread count beyond float rounding.
 TEST(FastKernels, ThreadCountDoesNotChangeResults) {
   std::vector<OpCase> cases = {conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),

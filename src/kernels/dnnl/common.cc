@@ -32,24 +32,42 @@ dnnl::primitive_attr base_attr() {
   return attr;
 }
 
-void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory>& args, size_t scratchpad_bytes) {
-  if (scratchpad_bytes > 0) {
-    struct Free {
-      void operator()(void* q) const { std::free(q); }
-    };
-    thread_local std::unique_ptr<void, Free> buffer;
-    thread_local size_t capacity = 0;
-    if (capacity < scratchpad_bytes) {
-      const size_t bytes = (scratchpad_bytes + 4095) / 4096 * 4096;
-      buffer.reset(std::aligned_alloc(4096, bytes));
-      if (!buffer) throw dnnl::error(dnnl_out_of_memory, "cannot allocate the scratchpad");
-      capacity = bytes;
-    }
-    const dnnl::memory::desc md({static_cast<dnnl::memory::dim>(scratchpad_bytes)}, dnnl::memory::data_type::u8,
-                                dnnl::memory::format_tag::a);
-    args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(md, cpu_engine(), buffer.get());
+namespace {
+
+// A scratchpad of `bytes` in a buffer of the calling thread that only grows. Throws dnnl::error.
+dnnl::memory thread_scratchpad(size_t bytes) {
+  struct Free {
+    void operator()(void* q) const { std::free(q); }
+  };
+  thread_local std::unique_ptr<void, Free> buffer;
+  thread_local size_t capacity = 0;
+  if (capacity < bytes) {
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    buffer.reset(std::aligned_alloc(4096, rounded));
+    if (!buffer) throw dnnl::error(dnnl_out_of_memory, "cannot allocate the scratchpad");
+    capacity = rounded;
   }
+  const dnnl::memory::desc md({static_cast<dnnl::memory::dim>(bytes)}, dnnl::memory::data_type::u8,
+                              dnnl::memory::format_tag::a);
+  return dnnl::memory(md, cpu_engine(), buffer.get());
+}
+
+}  // namespace
+
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory>& args, size_t scratchpad_bytes) {
+  if (scratchpad_bytes > 0) args[DNNL_ARG_SCRATCHPAD] = thread_scratchpad(scratchpad_bytes);
   p.execute(thread_stream(), args);
+  thread_stream().wait();
+}
+
+void execute(const dnnl::primitive& p, ExecArgs& args, size_t scratchpad_bytes) {
+  dnnl::memory scratchpad;
+  if (scratchpad_bytes > 0) {
+    scratchpad = thread_scratchpad(scratchpad_bytes);
+    args.add(DNNL_ARG_SCRATCHPAD, scratchpad);
+  }
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(p.get(), thread_stream().get(), args.size(), args.data()),
+                          "could not execute a primitive");
   thread_stream().wait();
 }
 

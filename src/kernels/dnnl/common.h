@@ -48,6 +48,26 @@ dnnl::primitive_attr base_attr();
 // buffer of the calling thread that only grows (so a seen shape allocates nothing). Throws dnnl::error.
 void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory>& args, size_t scratchpad_bytes);
 
+// The arguments of one execution in a fixed array, for hot paths: building one allocates nothing (a
+// map allocates a node per argument). Holds raw handles: the memory objects must outlive execute().
+class ExecArgs {
+ public:
+  static constexpr size_t kCapacity = 8;
+  // Throws dnnl::error when full (a kernel bug, never the input's fault).
+  void add(int arg, const dnnl::memory& m) {
+    if (n_ == kCapacity) throw dnnl::error(dnnl_invalid_arguments, "too many execution arguments");
+    args_[n_++] = {arg, m.get()};
+  }
+  int size() const { return static_cast<int>(n_); }
+  const dnnl_exec_arg_t* data() const { return args_.data(); }
+
+ private:
+  std::array<dnnl_exec_arg_t, kCapacity> args_{};
+  size_t n_ = 0;
+};
+// As execute() above, with the scratchpad added to `args`. Throws dnnl::error.
+void execute(const dnnl::primitive& p, ExecArgs& args, size_t scratchpad_bytes);
+
 // Builds the reference (priority below kDnnlPriority) kernel for the node being built.
 Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b);
 

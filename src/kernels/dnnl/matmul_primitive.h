@@ -46,11 +46,14 @@ Expected<std::shared_ptr<const MatMulEntry>> make_matmul_entry(const MatMulDescs
 inline Status run_matmul_entry(const MatMulEntry& e, const void* a, const void* b, const void* bias, void* y,
                                const char* what) {
   try {
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, wrap(e.md.src, a)},
-        {DNNL_ARG_WEIGHTS, e.packed_weights ? e.packed_weights : wrap(e.md.weights, b)},
-        {DNNL_ARG_DST, wrap(e.md.dst, y)}};
-    if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, wrap(e.md.bias, bias));
+    const dnnl::memory src = wrap(e.md.src, a), dst = wrap(e.md.dst, y);
+    const dnnl::memory weights = e.packed_weights ? e.packed_weights : wrap(e.md.weights, b);
+    const dnnl::memory bias_memory = bias != nullptr ? wrap(e.md.bias, bias) : dnnl::memory();
+    ExecArgs args;
+    args.add(DNNL_ARG_SRC, src);
+    args.add(DNNL_ARG_WEIGHTS, weights);
+    args.add(DNNL_ARG_DST, dst);
+    if (bias != nullptr) args.add(DNNL_ARG_BIAS, bias_memory);
     execute(e.primitive, args, e.scratchpad);
   } catch (const dnnl::error& err) {
     return Status::Internal(std::string("oneDNN ") + what + " failed: " + err.what());

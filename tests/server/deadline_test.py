@@ -76,6 +76,26 @@ def test_http_deadline(s):
               other.result() and slow.result().status_code == 503, slow.result().text)
 
 
+def test_http_pipelining(s):
+    """The watch for a client leaving reads the socket while a request runs: bytes of a next request
+    that arrive meanwhile must be kept for it, not taken for a hang-up."""
+    body = json.dumps({"inputs": X_SIMPLE}).encode()
+    req = b"POST /v2/models/simple/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+        sends = {"in one write": lambda: sock.sendall(req + req),
+                 "in two writes": lambda: (sock.sendall(req), time.sleep(0.001), sock.sendall(req))}
+        for how, send in sends.items():
+            send()
+            data, start = b"", time.time()
+            while data.count(b"HTTP/1.1 200") < 2 and time.time() - start < 10:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            check(f"HTTP: two requests sent back to back on one connection ({how}) are both answered",
+                  data.count(b"HTTP/1.1 200") == 2, data[:200])
+
+
 def test_http_disconnect(s):
     before = stats_of(s, "endless")["inference_stats"]["fail"]["count"]
     body = endless_body().encode()
@@ -153,6 +173,7 @@ def main():
             check("the endless model runs on the whole budget of 2 threads",
                   "model endless version 1: READY, 1 instance(s) x 2 intra-op thread(s)" in s.output(), s.output())
             test_http_deadline(s)
+            test_http_pipelining(s)
             test_http_disconnect(s)
             test_grpc(s)
             check("the server process is still running", s.proc.poll() is None)

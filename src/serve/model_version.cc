@@ -55,7 +55,11 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
       }
     }
   }
-  KILN_RETURN_IF_ERROR(warm_up(*session, config));
+  {
+    // A reload warms up while other models serve: it computes within the thread budget like a run.
+    ComputeBudget::Slot slot(options.budget.get(), std::max(1, session_options.intra_op_threads));
+    KILN_RETURN_IF_ERROR(warm_up(*session, config));
+  }
   BatcherOptions bopts;
   bopts.name = model_label(config, version);
   bopts.max_batch_size = config.dynamic_batching ? config.max_batch_size : 0;

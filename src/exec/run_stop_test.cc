@@ -1,6 +1,7 @@
 // RunOptions::deadline and RunOptions::cancelled: a Loop of endless trip count stops with
 // DeadlineExceeded or Cancelled naming the Loop node, whether its body has nodes (the executor's check
-// between nodes stops it) or is empty (only the Loop kernel's check between iterations can).
+// between nodes stops it) or is empty (only the Loop kernel's check between iterations can: without
+// it, the EmptyBody cases would never return). The assertions hold whenever the stop happens.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
@@ -88,8 +89,9 @@ TEST_P(EndlessLoop, StopsAtTheDeadline) {
   auto out = s->run(one_input(), options);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), StatusCode::kDeadlineExceeded) << out.status().to_string();
+  // Usually "... before iteration N"; on a loaded machine the deadline may pass before the Loop node
+  // starts, and the executor's check stops the run there instead. Either way the Loop is named.
   EXPECT_NE(out.status().message().find("'endless'"), std::string::npos) << out.status().message();
-  EXPECT_NE(out.status().message().find("iteration"), std::string::npos) << out.status().message();
 }
 
 TEST_P(EndlessLoop, StopsWhenAnotherThreadCancels) {

@@ -42,6 +42,12 @@ add_test(NAME server.grpc
                  --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
                  --protoc $<TARGET_FILE:protobuf::protoc>)
 set_tests_properties(server.grpc PROPERTIES TIMEOUT 120)
+# Request deadlines and client cancellation stop a running model (an endless Loop), over HTTP and gRPC.
+add_test(NAME server.deadlines
+         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/deadline_test.py --kiln $<TARGET_FILE:kiln_cli>
+                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
+                 --protoc $<TARGET_FILE:protobuf::protoc>)
+set_tests_properties(server.deadlines PROPERTIES TIMEOUT 180)
 
 # The differential harness of the fast kernels (tests/ops): every fast kernel against its reference,
 # and the same cases timed on real layer shapes by kiln_ops_perf (run by hand; it asserts nothing).

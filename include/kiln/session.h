@@ -11,6 +11,8 @@
 // declared types and shapes before computing.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -94,6 +96,18 @@ struct RunOptions {
   // its kernel took. Nodes inside subgraphs (If, Loop, Scan bodies) are not reported one by one; their
   // time is part of the node that owns the subgraph. Unset (the default) costs nothing: no clock is read.
   std::function<void(const NodeTiming&)> on_node_timed;
+
+  // Stopping a run early. run() checks both before every node of the graph and of every subgraph, and
+  // Loop and Scan check them before every iteration, so even a Loop of endless trip count stops; a
+  // single long kernel (one big convolution) is not interrupted. A run that stops returns
+  // DeadlineExceeded or Cancelled naming the node it stopped at, and no outputs.
+  //
+  // The run stops once steady_clock passes this time; max() (the default) means no deadline and
+  // costs no clock read.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // If set, the run stops once *cancelled is true; another thread may set it at any time. The caller
+  // keeps the flag alive until run() returns.
+  const std::atomic<bool>* cancelled = nullptr;
 };
 
 class Session {

@@ -23,6 +23,8 @@ enum class StatusCode {
   kFailedPrecondition, // the model itself is inconsistent (dangling value, cycle)
   kResourceExhausted,  // a size limit was hit
   kUnavailable,        // not ready or over capacity; retrying later may work
+  kDeadlineExceeded,   // the caller's deadline passed before the work finished (RunOptions::deadline)
+  kCancelled,          // the caller gave the work up (RunOptions::cancelled; a client went away)
   kInternal,           // a bug in kiln
 };
 
@@ -47,6 +49,8 @@ class [[nodiscard]] Status {
   static Status FailedPrecondition(std::string msg) { return {StatusCode::kFailedPrecondition, std::move(msg)}; }
   static Status ResourceExhausted(std::string msg) { return {StatusCode::kResourceExhausted, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
+  static Status DeadlineExceeded(std::string msg) { return {StatusCode::kDeadlineExceeded, std::move(msg)}; }
+  static Status Cancelled(std::string msg) { return {StatusCode::kCancelled, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
 
   bool ok() const { return rep_ == nullptr; }

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "kernels/run_stop.h"
+
 namespace kiln {
 
 const Value* Frame::lookup(const std::string& name) const {
@@ -227,12 +229,13 @@ Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer, const R
     if (v == nullptr) return Status::FailedPrecondition("value '" + name + "' is not defined in any enclosing graph");
     slots[static_cast<size_t>(slot)] = *v;
   }
-  const Frame frame(this, &slots, outer);
+  const Frame frame(this, &slots, outer, options);
   std::vector<const Value*> inputs;
   std::vector<Value> outputs;
   // Profiling reads the clock only when asked: one null test per node otherwise.
   const auto* on_node = options != nullptr && options->on_node_timed ? &options->on_node_timed : nullptr;
   for (const Step& step : steps_) {
+    if (Status stop = check_run_stop(&frame); !stop.ok()) return stop.with_context(step.node->describe());
     inputs.clear();
     for (int s : step.inputs) inputs.push_back(s < 0 ? nullptr : &slots[static_cast<size_t>(s)]);
     outputs.assign(step.outputs.size(), Value());

@@ -20,17 +20,23 @@ namespace kiln {
 class GraphPlan;
 
 // The values of one running graph; a subgraph looks up names it does not define in its parent frames.
+// A frame also carries the run's options (deadline, cancellation), which subgraph frames inherit.
 class Frame {
  public:
-  Frame(const GraphPlan* plan, const std::vector<Value>* slots, const Frame* parent)
-      : plan_(plan), slots_(slots), parent_(parent) {}
+  Frame(const GraphPlan* plan, const std::vector<Value>* slots, const Frame* parent,
+        const RunOptions* run_options = nullptr)
+      : plan_(plan), slots_(slots), parent_(parent),
+        run_options_(run_options != nullptr || parent == nullptr ? run_options : parent->run_options_) {}
   // The value named `name` in this frame or an enclosing one; nullptr if none defines it.
   const Value* lookup(const std::string& name) const;
+  // The options of the run this frame belongs to; nullptr when run without options.
+  const RunOptions* run_options() const { return run_options_; }
 
  private:
   const GraphPlan* plan_;
   const std::vector<Value>* slots_;
   const Frame* parent_;
+  const RunOptions* run_options_;
 };
 
 class GraphPlan : public Subgraph {

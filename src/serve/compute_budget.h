@@ -1,53 +1,85 @@
-// ComputeBudget: the process-wide cap on model runs in progress at once.
+// ComputeBudget: the process-wide count of compute threads, shared by every model run.
 //
-// Every model version's batcher workers take a slot for the duration of Session::run, so however many
-// models and instances are loaded, no more than `slots` inferences compute at the same time and the
-// engine never asks the OS for more cores than the operator gave with --threads (oversubscription is
-// what makes latency explode when several models share a machine).
+// A model run computes on an OpenMP team of its session's intra-op threads (the calling worker is
+// one of them), so a run asks the budget for that many threads for the duration of Session::run.
+// However many models and instances are loaded, the threads computing at once never exceed the
+// budget, which `kiln serve` sets to --threads (the cores it may use): oversubscribed cores are what
+// make latency explode when several models share a machine.
+//
+// Runs are admitted in the order they ask: a run that needs many threads waits for them to free up,
+// and runs asking later (even for one thread) queue behind it, so a large run is never starved.
+// Thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 
 namespace kiln::serve {
 
 class ComputeBudget {
  public:
-  explicit ComputeBudget(int slots) : free_(slots < 1 ? 1 : slots) {}
+  // `threads` < 1 counts as 1.
+  explicit ComputeBudget(int threads) : total_(std::max(1, threads)), free_(total_) {}
 
-  // Holds one slot while alive.
+  int total() const { return total_; }
+  // The most threads ever held at once; never more than total(). For tests and the banner.
+  int peak() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peak_;
+  }
+
+  // Requests waiting to be admitted.
+  int waiting() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(next_ticket_ - serving_);
+  }
+
+  // Holds `threads` threads of the budget while alive (a request above total() holds all of them).
+  // A null budget holds nothing.
   class Slot {
    public:
-    explicit Slot(ComputeBudget* budget) : budget_(budget) {
-      if (budget_ != nullptr) budget_->acquire();
+    Slot(ComputeBudget* budget, int threads)
+        : budget_(budget), threads_(budget != nullptr ? std::clamp(threads, 1, budget->total_) : 0) {
+      if (budget_ != nullptr) budget_->acquire(threads_);
     }
     ~Slot() {
-      if (budget_ != nullptr) budget_->release();
+      if (budget_ != nullptr) budget_->release(threads_);
     }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
 
    private:
     ComputeBudget* budget_;
+    int threads_;
   };
 
  private:
-  void acquire() {
+  void acquire(int threads) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return free_ > 0; });
-    --free_;
+    const uint64_t ticket = next_ticket_++;
+    cv_.wait(lock, [&] { return ticket == serving_ && free_ >= threads; });
+    ++serving_;
+    free_ -= threads;
+    peak_ = std::max(peak_, total_ - free_);
+    cv_.notify_all();  // the next ticket may fit in what is left
   }
-  void release() {
+  void release(int threads) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      ++free_;
+      free_ += threads;
     }
-    cv_.notify_one();
+    cv_.notify_all();
   }
 
-  std::mutex mu_;
+  const int total_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
-  int free_;  // guarded by mu_
+  int free_;                  // guarded by mu_
+  int peak_ = 0;              // guarded by mu_
+  uint64_t next_ticket_ = 0;  // guarded by mu_: the ticket the next acquire takes
+  uint64_t serving_ = 0;      // guarded by mu_: the ticket admitted next
 };
 
 }  // namespace kiln::serve

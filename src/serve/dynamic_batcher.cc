@@ -17,12 +17,14 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options, Executor executor, Execut
 
 DynamicBatcher::~DynamicBatcher() { shutdown(); }
 
-Status DynamicBatcher::submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done) {
+Status DynamicBatcher::submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done,
+                              std::shared_ptr<const std::atomic<bool>> cancelled) {
   Item item;
   item.rows = options_.max_batch_size > 0 ? batch_rows(inputs) : 1;
   item.inputs = std::move(inputs);
   item.enqueued = Clock::now();
   item.deadline = deadline;
+  item.cancelled = std::move(cancelled);
   item.done = std::move(done);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -67,7 +69,7 @@ bool DynamicBatcher::batch_ready(int64_t rows) const {
 void DynamicBatcher::take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired) {
   const Clock::time_point now = Clock::now();
   for (auto it = queue_.begin(); it != queue_.end() && !batch_ready(*rows);) {
-    if (it->deadline <= now) {
+    if (it->deadline <= now || it->is_cancelled()) {
       expired->push_back(std::move(*it));
       it = queue_.erase(it);
     } else if (*rows + it->rows <= options_.max_batch_size && batch_compatible(batch->front().inputs, it->inputs)) {
@@ -91,7 +93,7 @@ void DynamicBatcher::worker_loop() {
     while (batch.empty() && !queue_.empty()) {
       Item front = std::move(queue_.front());
       queue_.pop_front();
-      if (front.deadline <= Clock::now()) {
+      if (front.deadline <= Clock::now() || front.is_cancelled()) {
         expired.push_back(std::move(front));
       } else {
         batch.push_back(std::move(front));
@@ -119,7 +121,10 @@ void DynamicBatcher::expire(std::vector<Item>& expired) {
   for (Item& item : expired) {
     RequestTiming timing;
     timing.queue = Clock::now() - item.enqueued;
-    item.done(Status::Unavailable(options_.name + ": request timed out after waiting in the queue"), timing);
+    item.done(item.is_cancelled()
+                  ? Status::Cancelled(options_.name + ": the client went away while the request was queued")
+                  : Status::DeadlineExceeded(options_.name + ": request timed out after waiting in the queue"),
+              timing);
   }
 }
 
@@ -140,6 +145,16 @@ Expected<T> guarded(Fn&& fn) {
 
 }  // namespace
 
+// A merged batch computes rows for each of its requests, so it stops at the latest of their deadlines,
+// and on cancellation only when it holds a single request: it keeps computing for clients still waiting.
+RunOptions DynamicBatcher::stop_options(const std::vector<Item>& batch) {
+  RunOptions options;
+  options.deadline = Clock::time_point::min();
+  for (const Item& item : batch) options.deadline = std::max(options.deadline, item.deadline);
+  if (batch.size() == 1) options.cancelled = batch[0].cancelled.get();
+  return options;
+}
+
 void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatched) {
   std::vector<const std::vector<NamedValue>*> parts;
   std::vector<int64_t> rows;
@@ -156,8 +171,9 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   const Clock::time_point t1 = Clock::now();
   Expected<std::vector<NamedValue>> outputs = merged.status();
   if (merged.ok()) {
-    ComputeBudget::Slot slot(options_.budget.get());
-    outputs = guarded<Tensors>([&] { return executor_(*merged); });
+    const RunOptions run_options = stop_options(batch);
+    ComputeBudget::Slot slot(options_.budget.get(), options_.threads_per_run);
+    outputs = guarded<Tensors>([&] { return executor_(*merged, run_options); });
   }
   const Clock::time_point t2 = Clock::now();
   using Pieces = std::vector<std::vector<NamedValue>>;
@@ -167,7 +183,7 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   timing.compute_input = t1 - t0;
   timing.compute_infer = t2 - t1;
   timing.compute_output = t3 - t2;
-  if (observer_ && merged.ok()) observer_(total, batch.size());
+  if (observer_ && merged.ok()) observer_(Execution{total, batch.size(), pieces.ok(), timing});
   for (size_t i = 0; i < batch.size(); ++i) {
     timing.queue = dispatched - batch[i].enqueued;
     // A frontend's completion (encoding the response) runs here too; if it throws, that one request

@@ -7,10 +7,14 @@
 // once on the executor and each request gets its own rows back. With max_batch_size 0 every request
 // runs alone. `instance_count` workers execute batches concurrently.
 //
-// A request still queued at its deadline fails with Unavailable (it is never run late), and a full
-// queue rejects new requests with Unavailable, so latency stays bounded under overload.
+// A request still queued at its deadline fails with DeadlineExceeded (it is never run late), one whose
+// client went away fails with Cancelled without running, and a full queue rejects new requests with
+// Unavailable, so latency stays bounded under overload. A running batch stops early (the engine checks
+// between nodes) once every request in it is past its deadline, or when it holds one request and that
+// request's client went away.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -36,8 +40,10 @@ struct BatcherOptions {
   std::chrono::microseconds max_queue_delay{0};
   size_t max_queue_size = 1024;  // queued requests beyond this are rejected
   int instance_count = 1;        // worker threads executing batches
-  // Shared by every batcher of the process; each model run holds a slot. Null: no cap.
+  // Shared by every batcher of the process; each model run holds threads_per_run threads of it (its
+  // session's intra-op threads). Null: no cap.
   std::shared_ptr<ComputeBudget> budget;
+  int threads_per_run = 1;
 };
 
 // Where a request's time went, for metrics.
@@ -50,13 +56,21 @@ struct RequestTiming {
 
 class DynamicBatcher {
  public:
-  // Runs one batch; called concurrently from up to instance_count threads.
-  using Executor = std::function<Expected<std::vector<NamedValue>>(const std::vector<NamedValue>& inputs)>;
+  // Runs one batch with the options (deadline, cancellation) the batch's requests allow; called
+  // concurrently from up to instance_count threads.
+  using Executor = std::function<Expected<std::vector<NamedValue>>(const std::vector<NamedValue>& inputs,
+                                                                   const RunOptions& options)>;
   // Receives each request's outputs (or error) and timing; called exactly once per accepted request,
   // on a worker thread.
   using Completion = std::function<void(Expected<std::vector<NamedValue>>, const RequestTiming&)>;
-  // Told about each execution: rows in the batch and requests merged into it.
-  using ExecutionObserver = std::function<void(int64_t rows, size_t requests)>;
+  // Told about each execution (after it ran, before the requests complete).
+  struct Execution {
+    int64_t rows = 0;        // rows in the batch
+    size_t requests = 0;     // requests merged into it
+    bool succeeded = false;  // the model ran and its outputs split back
+    RequestTiming timing;    // compute_* of the batch (queue is per request; left zero here)
+  };
+  using ExecutionObserver = std::function<void(const Execution&)>;
 
   // Starts the worker threads.
   DynamicBatcher(BatcherOptions options, Executor executor, ExecutionObserver observer = nullptr);
@@ -67,8 +81,10 @@ class DynamicBatcher {
 
   // Queues a request whose inputs the caller has validated (model order, one batch size). On OK the
   // batcher owns it and will call `done` exactly once. Returns Unavailable, without calling `done`,
-  // when the queue is full or the batcher is shutting down. Thread-safe.
-  Status submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done);
+  // when the queue is full or the batcher is shutting down. `cancelled` (may be null) is the flag its
+  // frontend sets when the client goes away (see InferenceRequest). Thread-safe.
+  Status submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done,
+                std::shared_ptr<const std::atomic<bool>> cancelled = nullptr);
 
   // Stops accepting requests, runs everything already queued (without waiting for the queue delay),
   // then joins the workers. Idempotent; thread-safe.
@@ -83,15 +99,20 @@ class DynamicBatcher {
     int64_t rows = 1;
     Clock::time_point enqueued;
     Clock::time_point deadline;
+    std::shared_ptr<const std::atomic<bool>> cancelled;  // null: cannot be cancelled
     Completion done;
+
+    bool is_cancelled() const { return cancelled != nullptr && cancelled->load(std::memory_order_relaxed); }
   };
 
   void worker_loop();
-  // Moves queued requests that fit into `batch`; expired ones go to `expired`. Needs mu_ held.
+  // Moves queued requests that fit into `batch`; expired and cancelled ones go to `expired`. Needs mu_.
   void take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired);
   bool batch_ready(int64_t rows) const;
   void execute(std::vector<Item>& batch, Clock::time_point dispatched);
   void expire(std::vector<Item>& expired);
+  // The deadline and cancellation flag the run of `batch` stops at.
+  static RunOptions stop_options(const std::vector<Item>& batch);
 
   const BatcherOptions options_;
   const Executor executor_;

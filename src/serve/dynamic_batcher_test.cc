@@ -26,7 +26,7 @@ struct Recorder {
   std::shared_future<void> gate;
 
   DynamicBatcher::Executor executor() {
-    return [this](const std::vector<NamedValue>& in) -> Expected<std::vector<NamedValue>> {
+    return [this](const std::vector<NamedValue>& in, const RunOptions&) -> Expected<std::vector<NamedValue>> {
       if (gate.valid()) gate.wait();
       Tensor x = in[0].value.tensor();
       Tensor y(DataType::kFloat32, x.shape());
@@ -150,7 +150,7 @@ TEST(DynamicBatcherTest, NoBatchingRunsEachRequestAlone) {
   EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{2, 2}));
 }
 
-TEST(DynamicBatcherTest, QueuedPastDeadlineFailsUnavailable) {
+TEST(DynamicBatcherTest, QueuedPastDeadlineFailsDeadlineExceeded) {
   Recorder rec;
   rec.gate = rec.gate_open.get_future().share();
   DynamicBatcher b(opts(0, 0us), rec.executor());
@@ -162,8 +162,76 @@ TEST(DynamicBatcherTest, QueuedPastDeadlineFailsUnavailable) {
   ASSERT_TRUE(blocker.get().ok());
   auto out = late.get();
   ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(out.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_NE(out.status().message().find("timed out"), std::string::npos);
+  EXPECT_EQ(rec.batch_rows.size(), 1u);  // only the blocker ran
+}
+
+TEST(DynamicBatcherTest, QueuedRequestOfAClientGoneFailsCancelledWithoutRunning) {
+  Recorder rec;
+  rec.gate = rec.gate_open.get_future().share();
+  DynamicBatcher b(opts(0, 0us), rec.executor());
+  auto blocker = submit(b, rows_input({1, 1}, 0));
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  auto p = std::make_shared<std::promise<Expected<std::vector<NamedValue>>>>();
+  auto cancelled = p->get_future();
+  ASSERT_TRUE(b.submit(
+                   rows_input({1, 1}, 0), Clock::time_point::max(),
+                   [p](Expected<std::vector<NamedValue>> out, const RequestTiming&) { p->set_value(std::move(out)); },
+                   gone)
+                  .ok());
+  *gone = true;
+  rec.gate_open.set_value();
+  ASSERT_TRUE(blocker.get().ok());
+  auto out = cancelled.get();
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(rec.batch_rows.size(), 1u);  // only the blocker ran
+}
+
+TEST(DynamicBatcherTest, RunStopsAtItsRequestsDeadlineAndCancellation) {
+  std::mutex mu;
+  std::vector<RunOptions> seen;
+  auto executor = [&](const std::vector<NamedValue>& in, const RunOptions& o) -> Expected<std::vector<NamedValue>> {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(o);
+    return std::vector<NamedValue>{{"y", in[0].value}};
+  };
+  const Clock::time_point soon = Clock::now() + 1h;
+  const Clock::time_point later = soon + 1h;
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  {
+    // Alone: the run carries the request's deadline and flag.
+    DynamicBatcher alone(opts(0, 0us), executor);
+    auto p = std::make_shared<std::promise<void>>();
+    ASSERT_TRUE(alone
+                    .submit(
+                        rows_input({1, 1}, 0), soon,
+                        [p](Expected<std::vector<NamedValue>>, const RequestTiming&) { p->set_value(); }, flag)
+                    .ok());
+    p->get_future().wait();
+  }
+  {
+    // Merged: the latest deadline, and no one client's flag stops the others' rows.
+    DynamicBatcher merged(opts(2, 10s), executor);
+    auto p = std::make_shared<std::promise<void>>();
+    ASSERT_TRUE(
+        merged
+            .submit(
+                rows_input({1, 1}, 0), soon, [](Expected<std::vector<NamedValue>>, const RequestTiming&) {}, flag)
+            .ok());
+    ASSERT_TRUE(merged
+                    .submit(
+                        rows_input({1, 1}, 0), later,
+                        [p](Expected<std::vector<NamedValue>>, const RequestTiming&) { p->set_value(); }, flag)
+                    .ok());
+    p->get_future().wait();
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].deadline, soon);
+  EXPECT_EQ(seen[0].cancelled, flag.get());
+  EXPECT_EQ(seen[1].deadline, later);
+  EXPECT_EQ(seen[1].cancelled, nullptr);
 }
 
 TEST(DynamicBatcherTest, FullQueueRejects) {
@@ -202,9 +270,10 @@ TEST(DynamicBatcherTest, ShutdownDrainsQueuedRequests) {
 }
 
 TEST(DynamicBatcherTest, ModelErrorReachesEveryRequestOfTheBatch) {
-  DynamicBatcher b(opts(4, 50ms), [](const std::vector<NamedValue>&) -> Expected<std::vector<NamedValue>> {
-    return Status::InvalidArgument("node 'n': boom");
-  });
+  DynamicBatcher b(opts(4, 50ms),
+                   [](const std::vector<NamedValue>&, const RunOptions&) -> Expected<std::vector<NamedValue>> {
+                     return Status::InvalidArgument("node 'n': boom");
+                   });
   auto f1 = submit(b, rows_input({1, 1}, 0));
   auto f2 = submit(b, rows_input({1, 1}, 0));
   auto r1 = f1.get();
@@ -215,9 +284,10 @@ TEST(DynamicBatcherTest, ModelErrorReachesEveryRequestOfTheBatch) {
 }
 
 TEST(DynamicBatcherTest, OutputWithoutBatchDimensionFails) {
-  DynamicBatcher b(opts(4, 50ms), [](const std::vector<NamedValue>&) -> Expected<std::vector<NamedValue>> {
-    return std::vector<NamedValue>{{"y", Value(Tensor::scalar<float>(1))}};
-  });
+  DynamicBatcher b(opts(4, 50ms),
+                   [](const std::vector<NamedValue>&, const RunOptions&) -> Expected<std::vector<NamedValue>> {
+                     return std::vector<NamedValue>{{"y", Value(Tensor::scalar<float>(1))}};
+                   });
   auto f1 = submit(b, rows_input({1, 1}, 0));
   auto f2 = submit(b, rows_input({1, 1}, 0));
   EXPECT_EQ(f1.get().status().code(), StatusCode::kInternal);
@@ -228,7 +298,7 @@ TEST(DynamicBatcherTest, SharedComputeBudgetCapsRunsAcrossBatchers) {
   auto budget = std::make_shared<ComputeBudget>(1);
   std::atomic<int> running{0};
   std::atomic<int> most{0};
-  auto executor = [&](const std::vector<NamedValue>& in) -> Expected<std::vector<NamedValue>> {
+  auto executor = [&](const std::vector<NamedValue>& in, const RunOptions&) -> Expected<std::vector<NamedValue>> {
     const int now = ++running;
     most = std::max(most.load(), now);
     std::this_thread::sleep_for(20ms);
@@ -247,6 +317,47 @@ TEST(DynamicBatcherTest, SharedComputeBudgetCapsRunsAcrossBatchers) {
   }
   for (auto& f : futures) ASSERT_TRUE(f.get().ok());
   EXPECT_EQ(most.load(), 1);  // four workers, one slot: never two model runs at once
+}
+
+TEST(DynamicBatcherTest, ComputeBudgetCountsEachRunsIntraOpThreads) {
+  // Two models on a budget of 4 threads, one running with 3 intra-op threads, one with 2: however the
+  // workers interleave, the threads computing at once never exceed 4, so a 3 and a 2 never overlap.
+  auto budget = std::make_shared<ComputeBudget>(4);
+  std::mutex mu;
+  int threads_now = 0;
+  int threads_most = 0;
+  auto executor_with = [&](int threads) {
+    return [&, threads](const std::vector<NamedValue>& in, const RunOptions&) -> Expected<std::vector<NamedValue>> {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        threads_now += threads;
+        threads_most = std::max(threads_most, threads_now);
+      }
+      std::this_thread::sleep_for(2ms);  // widen the window in which runs could overlap
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        threads_now -= threads;
+      }
+      return std::vector<NamedValue>{{"y", in[0].value}};
+    };
+  };
+  BatcherOptions o3 = opts(0, 0us);
+  o3.instance_count = 3;
+  o3.budget = budget;
+  o3.threads_per_run = 3;
+  BatcherOptions o2 = o3;
+  o2.threads_per_run = 2;
+  DynamicBatcher a(o3, executor_with(3));
+  DynamicBatcher b(o2, executor_with(2));
+  std::vector<std::future<Expected<std::vector<NamedValue>>>> futures;
+  for (int i = 0; i < 12; ++i) {
+    futures.push_back(submit(a, rows_input({1, 1}, 0)));
+    futures.push_back(submit(b, rows_input({1, 1}, 0)));
+  }
+  for (auto& f : futures) ASSERT_TRUE(f.get().ok());
+  EXPECT_LE(threads_most, 4);
+  EXPECT_LE(budget->peak(), 4);
+  EXPECT_GE(budget->peak(), 3);
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 // response from. Native tensors only; no protocol types cross this line.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,8 +27,13 @@ struct InferenceRequest {
   std::string id;       // echoed back in the response
   std::vector<NamedValue> inputs;
   std::vector<std::string> requested_outputs;  // empty: all outputs
-  // The request fails with Unavailable when it is still queued at this time; max() means no timeout.
+  // The request fails with DeadlineExceeded at this time, whether still queued (it never runs) or
+  // running (the engine stops between nodes); max() means no timeout.
   Clock::time_point deadline = Clock::time_point::max();
+  // Set by the frontend when the client goes away (HTTP connection closed, gRPC call cancelled); the
+  // request then fails with Cancelled, dropped from the queue or stopped while it runs. Null: the
+  // frontend cannot tell.
+  std::shared_ptr<const std::atomic<bool>> cancelled;
 };
 
 struct InferenceResponse {

@@ -209,6 +209,21 @@ Expected<std::vector<std::shared_ptr<ModelVersion>>> ModelRepository::versions(c
   return out;
 }
 
+Expected<std::vector<std::shared_ptr<ModelVersion>>> ModelRepository::select(const std::string& name,
+                                                                             int64_t version) const {
+  if (!name.empty() && version > 0) {
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> mv, find(name, version));
+    return std::vector<std::shared_ptr<ModelVersion>>{std::move(mv)};
+  }
+  if (!name.empty()) return versions(name);
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<ModelVersion>> out;
+  for (const auto& [model_name, model] : models_) {
+    for (const auto& [v, mv] : model.versions) out.push_back(mv);
+  }
+  return out;
+}
+
 std::vector<ModelIndexEntry> ModelRepository::index() const {
   std::vector<std::string> names;
   std::error_code ec;

@@ -70,6 +70,9 @@ class ModelRepository {
   Expected<std::shared_ptr<ModelVersion>> find(const std::string& name, int64_t version) const;
   // Every loaded version of a model, ascending. NotFound when none is loaded.
   Expected<std::vector<std::shared_ptr<ModelVersion>>> versions(const std::string& name) const;
+  // What a statistics request names: every loaded version of every model (name ""), of one model
+  // (version 0), or one version (see find). Ordered by name, then version.
+  Expected<std::vector<std::shared_ptr<ModelVersion>>> select(const std::string& name, int64_t version) const;
 
   // Every model folder in the repository, with the state of each loaded version.
   std::vector<ModelIndexEntry> index() const;

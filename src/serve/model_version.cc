@@ -31,9 +31,21 @@ Status warm_up(const Session& session, const ModelConfig& config) {
   return Status::OK();
 }
 
+int intra_op_threads_for(const SchedulerOptions& options, int instances) {
+  const int budget = options.budget != nullptr ? options.budget->total() : 0;
+  if (options.intra_op_threads > 0)
+    return budget > 0 ? std::min(options.intra_op_threads, budget) : options.intra_op_threads;
+  if (budget == 0) return 0;
+  return std::max(1, budget / std::max(1, instances));
+}
+
 Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& path, int64_t version, ModelConfig config,
                                                            const SchedulerOptions& options, ServeMetrics* metrics) {
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::load(path));
+  const int instances =
+      static_cast<int>(std::clamp<int64_t>(config.instance_count, 1, std::max(1, options.max_instances)));
+  SessionOptions session_options;
+  session_options.intra_op_threads = intra_op_threads_for(options, instances);
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::load(path, session_options));
   KILN_RETURN_IF_ERROR(complete_model_config(*session, &config));
   for (const auto* list : {&config.inputs, &config.outputs}) {
     for (const TensorConfig& t : *list) {
@@ -43,7 +55,11 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
       }
     }
   }
-  KILN_RETURN_IF_ERROR(warm_up(*session, config));
+  {
+    // A reload warms up while other models serve: it computes within the thread budget like a run.
+    ComputeBudget::Slot slot(options.budget.get(), std::max(1, session_options.intra_op_threads));
+    KILN_RETURN_IF_ERROR(warm_up(*session, config));
+  }
   BatcherOptions bopts;
   bopts.name = model_label(config, version);
   bopts.max_batch_size = config.dynamic_batching ? config.max_batch_size : 0;
@@ -51,24 +67,33 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
   bopts.max_queue_delay = std::chrono::microseconds(config.max_queue_delay_us);
   bopts.max_queue_size = options.max_queue_size;
   bopts.budget = options.budget;
-  bopts.instance_count =
-      static_cast<int>(std::clamp<int64_t>(config.instance_count, 1, std::max(1, options.max_instances)));
+  bopts.instance_count = instances;
+  bopts.threads_per_run = std::max(1, session_options.intra_op_threads);
   std::shared_ptr<ModelMetrics> mm = metrics->for_model(config.name, version);
-  std::unique_ptr<ModelVersion> mv(new ModelVersion(std::move(session), version, std::move(config), mm));
+  std::unique_ptr<ModelVersion> mv(new ModelVersion(std::move(session), version, std::move(config), mm, instances,
+                                                    session_options.intra_op_threads));
   const Session* s = mv->session_.get();
   ModelMetrics* m = mm.get();
+  ModelStatistics* stats = &mv->statistics_;
   mv->batcher_ = std::make_unique<DynamicBatcher>(
-      bopts, [s](const std::vector<NamedValue>& in) { return s->run(in); },
-      [m](int64_t rows, size_t) {
+      bopts, [s](const std::vector<NamedValue>& in, const RunOptions& run_options) { return s->run(in, run_options); },
+      [m, stats](const DynamicBatcher::Execution& e) {
+        stats->record_execution(e);
+        if (!e.succeeded) return;
         m->execution_count.Increment();
-        m->inference_count.Increment(static_cast<double>(rows));
+        m->inference_count.Increment(static_cast<double>(e.rows));
       });
   return mv;
 }
 
 ModelVersion::ModelVersion(std::unique_ptr<Session> session, int64_t version, ModelConfig config,
-                           std::shared_ptr<ModelMetrics> metrics)
-    : session_(std::move(session)), version_(version), config_(std::move(config)), metrics_(std::move(metrics)) {}
+                           std::shared_ptr<ModelMetrics> metrics, int instance_count, int intra_op_threads)
+    : session_(std::move(session)),
+      version_(version),
+      config_(std::move(config)),
+      metrics_(std::move(metrics)),
+      instance_count_(instance_count),
+      intra_op_threads_(intra_op_threads) {}
 
 ModelVersion::~ModelVersion() { shutdown(); }
 
@@ -138,6 +163,7 @@ Status ModelVersion::submit(InferenceRequest request, InferenceCallback done) {
   const Clock::time_point start = Clock::now();
   if (Status st = validate(&request); !st.ok()) {
     metrics_->request_failure.Increment();
+    statistics_.record_request(false, Clock::now() - start, RequestTiming{});
     return st;
   }
   auto response = std::make_shared<InferenceResponse>();
@@ -145,12 +171,14 @@ Status ModelVersion::submit(InferenceRequest request, InferenceCallback done) {
   response->version = version_;
   response->id = std::move(request.id);
   ModelMetrics* m = metrics_.get();
+  ModelStatistics* stats = &statistics_;
   auto requested = std::make_shared<std::vector<std::string>>(std::move(request.requested_outputs));
   Status st = batcher_->submit(
       std::move(request.inputs), request.deadline,
-      [m, start, response, requested, done = std::move(done)](Expected<std::vector<NamedValue>> outputs,
-                                                              const RequestTiming& timing) {
+      [m, stats, start, response, requested, done = std::move(done)](Expected<std::vector<NamedValue>> outputs,
+                                                                     const RequestTiming& timing) {
         const Clock::duration total = Clock::now() - start;
+        stats->record_request(outputs.ok(), total, timing);
         m->request_duration_us.Increment(micros(total));
         m->queue_duration_us.Increment(micros(timing.queue));
         m->compute_input_duration_us.Increment(micros(timing.compute_input));
@@ -169,8 +197,12 @@ Status ModelVersion::submit(InferenceRequest request, InferenceCallback done) {
           }
         }
         done(std::move(*response));
-      });
-  if (!st.ok()) metrics_->request_failure.Increment();
+      },
+      std::move(request.cancelled));
+  if (!st.ok()) {
+    metrics_->request_failure.Increment();
+    statistics_.record_request(false, Clock::now() - start, RequestTiming{});
+  }
   m->queue_size.Set(static_cast<double>(batcher_->queued()));
   return st;
 }

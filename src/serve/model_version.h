@@ -12,14 +12,23 @@
 #include "serve/inference_request.h"
 #include "serve/metrics.h"
 #include "serve/model_config.h"
+#include "serve/model_statistics.h"
 
 namespace kiln::serve {
 
 struct SchedulerOptions {
-  int max_instances = 1;  // caps each version's instance count (more workers than slots only queue)
+  int max_instances = 1;  // caps each version's instance count (more workers than threads only queue)
   size_t max_queue_size = 1024;
   std::shared_ptr<ComputeBudget> budget;  // shared by every model version; null: no process-wide cap
+  // Intra-op threads of each run (SessionOptions::intra_op_threads), which is what a run asks of the
+  // budget. 0: the budget divided among the version's instances (at least 1 each), so one instance
+  // runs on every budgeted core and N instances on a share each; without a budget, all cores.
+  int intra_op_threads = 0;
 };
+
+// The intra-op threads a version with `instances` instances runs with under `options` (see above);
+// 0 means all cores (no budget, no explicit count).
+int intra_op_threads_for(const SchedulerOptions& options, int instances);
 
 class ModelVersion {
  public:
@@ -34,6 +43,11 @@ class ModelVersion {
   const std::string& name() const { return config_.name; }
   int64_t version() const { return version_; }
   const ModelConfig& config() const { return config_; }
+  // Worker threads (instances) and the intra-op threads of each run; 0 intra-op threads: all cores.
+  int instance_count() const { return instance_count_; }
+  int intra_op_threads() const { return intra_op_threads_; }
+  // Triton's statistics extension: counts and durations since the version loaded.
+  ModelStatisticsSnapshot statistics() const { return statistics_.snapshot(); }
 
   // Validates the request against the config (names, datatypes, shapes, batch size) and queues it. On
   // OK the scheduler owns the request and calls `done` exactly once, on a scheduler thread. Otherwise
@@ -48,14 +62,17 @@ class ModelVersion {
 
  private:
   ModelVersion(std::unique_ptr<Session> session, int64_t version, ModelConfig config,
-               std::shared_ptr<ModelMetrics> metrics);
+               std::shared_ptr<ModelMetrics> metrics, int instance_count, int intra_op_threads);
   Status validate(InferenceRequest* request) const;
 
   std::unique_ptr<Session> session_;
   const int64_t version_;
   const ModelConfig config_;
   std::shared_ptr<ModelMetrics> metrics_;
-  std::unique_ptr<DynamicBatcher> batcher_;
+  const int instance_count_;
+  const int intra_op_threads_;
+  ModelStatistics statistics_;
+  std::unique_ptr<DynamicBatcher> batcher_;  // last: its workers use the members above until joined
 };
 
 // Runs the session once on zero-filled inputs: dynamic dims become 1, optional inputs are omitted.

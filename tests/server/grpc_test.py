@@ -117,6 +117,40 @@ def test_infer(c):
         check(f"grpc typed {t} contents", got.get("out_" + t) == to_binary(t, TYPE_VALUES[t]), got.get("out_" + t))
 
 
+def test_statistics_and_config(c):
+    """ModelStatistics and ModelConfig; run after test_infer."""
+    r = c.call("ModelStatistics", pb.ModelStatisticsRequest(name="versioned", version="1"))
+    st = r.model_stats[0] if r.model_stats else None
+    check("grpc ModelStatistics of a version counts its request and execution",
+          len(r.model_stats) == 1 and st.name == "versioned" and st.version == "1" and st.inference_count == 1
+          and st.execution_count == 1 and st.inference_stats.success.count == 1
+          and st.inference_stats.compute_infer.ns > 0 and st.inference_stats.queue.count == 1
+          and st.last_inference > 0 and st.batch_stats[0].batch_size == 1, r)
+    r = c.call("ModelStatistics", pb.ModelStatisticsRequest(name="versioned"))
+    check("grpc ModelStatistics of a model lists every loaded version",
+          [m.version for m in r.model_stats] == ["1", "2"], r)
+    r = c.call("ModelStatistics", pb.ModelStatisticsRequest())
+    check("grpc ModelStatistics without a name lists every model",
+          sorted({m.name for m in r.model_stats}) == ["matmul", "simple", "typed_contents", "types", "versioned"])
+    code, _ = c.code_of("ModelStatistics", pb.ModelStatisticsRequest(name="nope"))
+    check("grpc ModelStatistics of an unknown model is NOT_FOUND", code == grpc.StatusCode.NOT_FOUND, code)
+    cfg = c.call("ModelConfig", pb.ModelConfigRequest(name="matmul")).config
+    check("grpc ModelConfig gives the effective config",
+          cfg.name == "matmul" and cfg.max_batch_size == 16 and cfg.input[0].name == "x"
+          and cfg.input[0].data_type == pb.TYPE_FP32 and list(cfg.input[0].dims) == [3]
+          and cfg.dynamic_batching.max_queue_delay_microseconds == 100000
+          and cfg.instance_group[0].count == 1 and cfg.instance_group[0].kind == pb.ModelInstanceGroup.KIND_CPU
+          and cfg.version_policy.latest.num_versions == 1 and cfg.parameters["intra_op_threads"].string_value == "2",
+          cfg)
+    cfg = c.call("ModelConfig", pb.ModelConfigRequest(name="types")).config
+    check("grpc ModelConfig of an auto-completed model names BYTES as TYPE_STRING",
+          cfg.max_batch_size == 4 and cfg.input[-1].data_type == pb.TYPE_STRING, cfg)
+    code, _ = c.code_of("ModelConfig", pb.ModelConfigRequest(name="nope"))
+    check("grpc ModelConfig of an unknown model is NOT_FOUND", code == grpc.StatusCode.NOT_FOUND, code)
+    meta = c.call("ServerMetadata", pb.ServerMetadataRequest())
+    check("grpc ServerMetadata lists the statistics extension", "statistics" in meta.extensions, meta)
+
+
 def test_batching(s, c):
     before = metric(s, "nv_inference_exec_count", "matmul")
 
@@ -184,6 +218,7 @@ def main():
             c = Client(s.grpc_port)
             test_rpcs(c)
             test_infer(c)
+            test_statistics_and_config(c)
             test_batching(s, c)
             test_bad_input(c)
             check("grpc: the server process is still running", s.proc.poll() is None)

@@ -11,6 +11,8 @@ Models (only operators every kiln build has: Identity, MatMul):
   typed_contents  the same without FP16 and BF16 (gRPC's typed contents have no field for them)
   versioned  versions 1 and 2 (y = x @ I and y = x @ 2I) with version_policy all
   broken     (explicit repository only) a model.onnx that is not a model
+  endless    (deadline repository, beside simple) y = x + n: a Loop of trip count n adding 1 per
+             iteration; n = 2**62 runs for ages, so only a deadline or a cancellation ends it
 """
 import os
 import sys
@@ -92,6 +94,24 @@ def versioned(root):
     save(d, 2, matmul_graph(2), 'version_policy: { all { } }\nmax_batch_size: 4\n')
 
 
+def endless(root):
+    # Warm-up at load feeds zeros, so n = 0 loads at once; clients send a huge n.
+    body = helper.make_graph(
+        [helper.make_node("Add", ["acc", "one"], ["acc_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [1])],
+        initializer=[numpy_helper.from_array(np.ones(1, np.float32), "one")])
+    g = helper.make_graph([helper.make_node("Loop", ["n", "", "x"], ["y"], name="endless_loop", body=body)],
+                          "endless",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]),
+                           helper.make_tensor_value_info("n", TensorProto.INT64, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    save(os.path.join(root, "endless"), 1, g)
+
+
 def main(out):
     main_repo = os.path.join(out, "main")
     for make in (simple, matmul, types, typed_contents, versioned):
@@ -101,6 +121,9 @@ def main(out):
     os.makedirs(os.path.join(explicit, "broken", "1"), exist_ok=True)
     with open(os.path.join(explicit, "broken", "1", "model.onnx"), "wb") as f:
         f.write(b"this is not an ONNX model")
+    deadline = os.path.join(out, "deadline")
+    simple(deadline)
+    endless(deadline)
 
 
 if __name__ == "__main__":

@@ -148,6 +148,42 @@ def test_health_and_metadata(s):
     check("unload in control mode none is refused with 400", r.status_code == 400 and "explicit" in error_of(r), r.text)
 
 
+def test_statistics_and_config(s):
+    """Triton's statistics extension and the effective config; run after test_json_inference."""
+    r = s.get("/v2/models/versioned/versions/1/stats")
+    stats = r.json().get("model_stats", [])
+    one = stats[0] if stats else {}
+    inf = one.get("inference_stats", {})
+    check("GET .../versions/1/stats counts the one request and execution with their durations",
+          r.status_code == 200 and len(stats) == 1 and one["name"] == "versioned" and one["version"] == "1"
+          and one["inference_count"] == 1 and one["execution_count"] == 1 and inf["success"]["count"] == 1
+          and inf["success"]["ns"] > 0 and inf["queue"]["count"] == 1 and inf["compute_infer"]["count"] == 1
+          and inf["compute_infer"]["ns"] > 0 and inf["fail"]["count"] == 0 and one["last_inference"] > 1.6e12
+          and one["batch_stats"][0]["batch_size"] == 1 and one["batch_stats"][0]["compute_infer"]["count"] == 1,
+          r.text)
+    r = s.get("/v2/models/versioned/stats")
+    check("GET /v2/models/{m}/stats lists every loaded version",
+          [m["version"] for m in r.json()["model_stats"]] == ["1", "2"], r.text)
+    r = s.get("/v2/models/stats")
+    names = sorted({m["name"] for m in r.json()["model_stats"]})
+    check("GET /v2/models/stats lists every model",
+          names == ["matmul", "simple", "typed_contents", "types", "versioned"], r.text)
+    before = s.get("/v2/models/simple/stats").json()["model_stats"][0]["inference_stats"]["fail"]["count"]
+    s.infer("simple", [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}])
+    after = s.get("/v2/models/simple/stats").json()["model_stats"][0]["inference_stats"]["fail"]["count"]
+    check("a rejected request counts as a failure", after == before + 1, (before, after))
+    check("stats of an unknown model is 404", s.get("/v2/models/nope/stats").status_code == 404)
+    check("stats of a version not loaded is 404", s.get("/v2/models/versioned/versions/7/stats").status_code == 404)
+    c = s.get("/v2/models/versioned/versions/2/config").json()
+    check("the config shows the effective values, auto-completed ones included",
+          c["name"] == "versioned" and c["version_policy"] == {"all": {}} and c["max_batch_size"] == 4
+          and c["input"] == [{"name": "x", "data_type": "TYPE_FP32", "dims": [3]}]
+          and c["instance_group"] == [{"count": 1, "kind": "KIND_CPU"}]
+          and c["default_model_filename"] == "model.onnx"
+          and c["parameters"]["intra_op_threads"]["string_value"] == "2", c)
+    check("GET /v2 lists the statistics extension", "statistics" in s.get("/v2").json()["extensions"])
+
+
 # ---------------------------------------------------------------------------------------------------
 # Inference
 
@@ -556,6 +592,7 @@ def main():
             check("startup banner lists the loaded models", "model simple version 1: READY" in s.output(), s.output())
             test_health_and_metadata(s)
             test_json_inference(s)
+            test_statistics_and_config(s)
             test_datatypes(s)
             test_batching(s)
             test_bad_input(s)

@@ -55,7 +55,8 @@ struct ServeOptions {
   std::string model_control_mode = "none";  // none | explicit | poll
   double repository_poll_secs = 15;         // poll mode: seconds between scans of the repository
   std::vector<std::string> load_models;     // explicit mode: load these at start
-  int threads = 0;                       // 0: one per core
+  int threads = 0;                       // 0: one per core; the compute budget (threads computing at once)
+  int intra_op_threads = 0;              // per run; 0: --threads divided among a model's instances
   int64_t request_timeout_ms = 0;        // 0: none unless a request sets its "timeout" parameter
   size_t max_request_bytes = size_t{64} << 20;
   int max_connections = 1024;

@@ -63,11 +63,18 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--repository-poll-secs", serve.repository_poll_secs, "Poll mode: seconds between scans")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--load-model", serve.load_models, "In explicit mode, load this model at start; repeatable");
-  serve_cmd->add_option("--threads", serve.threads, "Thread budget: I/O threads and instances per model (0: cores)")
+  serve_cmd
+      ->add_option("--threads", serve.threads,
+                   "Thread budget: threads computing at once across all models and instances, and I/O threads "
+                   "(0: cores)")
+      ->check(CLI::Range(0, 1024));
+  serve_cmd
+      ->add_option("--intra-op-threads", serve.intra_op_threads,
+                   "Threads each model run computes on (0: --threads divided among the model's instances)")
       ->check(CLI::Range(0, 1024));
   serve_cmd
       ->add_option("--request-timeout-ms", serve.request_timeout_ms,
-                   "Fail requests still queued after this long with 503 (0: no limit)")
+                   "Fail requests not answered after this long with 503, queued or running (0: no limit)")
       ->check(CLI::NonNegativeNumber);
   serve_cmd->add_option("--max-request-bytes", serve.max_request_bytes, "Largest request body; larger get 413");
   serve_cmd->add_option("--max-connections", serve.max_connections, "Open connections beyond this get 503")

@@ -2,8 +2,9 @@
 //
 // Threads: SIGTERM/SIGINT are blocked in every thread and taken by the main thread with sigwait, so
 // shutdown runs as ordinary code, not in a signal handler. `--threads` I/O threads run both HTTP
-// servers, and one ComputeBudget of `--threads` slots bounds the model runs in progress across every
-// model and instance, so compute never asks for more cores than the operator gave.
+// servers, and one ComputeBudget of `--threads` threads bounds the threads computing at once across
+// every model and instance: each run asks for its intra-op threads (by default --threads divided
+// among its model's instances), so compute never asks for more cores than the operator gave.
 #include <pthread.h>
 #include <signal.h>
 
@@ -28,15 +29,19 @@ namespace kiln::cli {
 
 namespace {
 
-void print_banner(const ServeOptions& o, const serve::ModelRepository& repo, uint16_t http_port, int grpc_port,
-                  uint16_t metrics_port) {
+void print_banner(const ServeOptions& o, const serve::ModelRepository& repo, int threads, uint16_t http_port,
+                  int grpc_port, uint16_t metrics_port) {
   std::cout << "kiln serve: model repository " << o.model_repository << " (control mode " << o.model_control_mode
-            << ")\n";
+            << "), compute budget " << threads << " thread(s)\n";
   for (const serve::ModelIndexEntry& e : repo.index()) {
     std::cout << "  model " << e.name;
     if (e.version > 0) std::cout << " version " << e.version;
     std::cout << ": " << e.state;
     if (!e.reason.empty()) std::cout << " (" << e.reason << ")";
+    if (auto mv = repo.find(e.name, e.version); e.version > 0 && mv.ok()) {
+      std::cout << ", " << (*mv)->instance_count() << " instance(s) x " << (*mv)->intra_op_threads()
+                << " intra-op thread(s)";
+    }
     std::cout << "\n";
   }
   // Tests and scripts read the ports from these two lines when they ask for port 0.
@@ -64,6 +69,7 @@ int serve_command(const ServeOptions& options) {
   ropts.scheduler.max_instances = threads;
   ropts.scheduler.max_queue_size = options.max_queue_size;
   ropts.scheduler.budget = std::make_shared<serve::ComputeBudget>(threads);
+  ropts.scheduler.intra_op_threads = options.intra_op_threads;
   serve::ModelRepository repo(ropts, &metrics);
   if (ropts.mode != serve::ModelControlMode::kExplicit) {
     auto failures = repo.load_all();
@@ -96,9 +102,10 @@ int serve_command(const ServeOptions& options) {
   limits.max_body_bytes = options.max_request_bytes;
   limits.max_connections = options.max_connections;
   limits.idle_timeout = std::chrono::seconds(options.idle_timeout_s);
-  serve::http::HttpServer http(ioc, limits, [&routes](serve::http::HttpRequest&& r, serve::http::Responder s) {
-    routes.handle(std::move(r), std::move(s));
-  });
+  serve::http::HttpServer http(
+      ioc, limits, [&routes](serve::http::HttpRequest&& r, serve::http::Responder s, serve::http::ClientGone gone) {
+        routes.handle(std::move(r), std::move(s), std::move(gone));
+      });
   serve::http::HttpLimits metrics_limits;
   metrics_limits.max_body_bytes = 1 << 16;
   metrics_limits.max_connections = 64;
@@ -123,7 +130,7 @@ int serve_command(const ServeOptions& options) {
   auto work = boost::asio::make_work_guard(ioc);
   std::vector<std::thread> io_threads;
   for (int i = 0; i < threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
-  print_banner(options, repo, http.port(), grpc.port(), metrics_http.port());
+  print_banner(options, repo, threads, http.port(), grpc.port(), metrics_http.port());
   std::unique_ptr<serve::RepositoryPoller> poller;
   if (ropts.mode == serve::ModelControlMode::kPoll) {
     poller = std::make_unique<serve::RepositoryPoller>(

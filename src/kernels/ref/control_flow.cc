@@ -7,6 +7,7 @@
 
 #include "kernels/ref/common.h"
 #include "kernels/ref/stacking.h"
+#include "kernels/run_stop.h"
 
 namespace kiln::ref {
 namespace {
@@ -112,6 +113,11 @@ class LoopKernel : public Kernel {
     std::vector<std::vector<Tensor>> scans(num_scan_);
     std::vector<Value> outs;
     for (int64_t i = 0; i < trip_count && cond; ++i) {
+      // A body may be empty (outputs wired to inputs), so the executor's per-node check alone would
+      // not stop a Loop of endless trip count.
+      if (Status stop = check_run_stop(ctx.frame()); !stop.ok()) {
+        return stop.with_context("before iteration " + std::to_string(i));
+      }
       body_inputs[0] = Value(Tensor::scalar<int64_t>(i));
       body_inputs[1] = Value(Tensor::scalar<bool>(cond));
       Status st = body_->run(body_inputs, ctx.frame(), &outs);

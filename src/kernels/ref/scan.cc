@@ -9,6 +9,7 @@
 
 #include "kernels/ref/common.h"
 #include "kernels/ref/stacking.h"
+#include "kernels/run_stop.h"
 
 namespace kiln::ref {
 namespace {
@@ -30,6 +31,7 @@ Status run_iterations(const Subgraph& body, const Frame* frame, const std::vecto
   for (size_t j = 0; j < n; ++j) body_inputs[j] = std::move(result->states[j]);
   std::vector<Value> outs;
   for (int64_t t = 0; t < length; ++t) {
+    if (Status stop = check_run_stop(frame); !stop.ok()) return stop.with_context("before iteration " + std::to_string(t));
     for (size_t m = 0; m < inputs.size(); ++m) {
       const int64_t index = directions[m] == 1 ? length - 1 - t : t;
       body_inputs[n + m] = Value(select_axis(inputs[m], axes[m], index));

@@ -34,6 +34,12 @@ grpc::Status to_grpc(const Status& st) {
     case StatusCode::kUnavailable:
       code = grpc::StatusCode::UNAVAILABLE;
       break;
+    case StatusCode::kDeadlineExceeded:
+      code = grpc::StatusCode::DEADLINE_EXCEEDED;
+      break;
+    case StatusCode::kCancelled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
     default:
       break;
   }
@@ -54,6 +60,108 @@ void add_tensors(const std::vector<TensorConfig>& list,
     m->set_datatype(std::string(kserve_datatype_name(t.dtype)));
     for (int64_t d : t.dims) m->add_shape(d);
   }
+}
+
+void fill_duration(const DurationStatistic& d, inference::StatisticDuration* out) {
+  out->set_count(d.count);
+  out->set_ns(d.ns);
+}
+
+void fill_statistics(const ModelVersion& mv, inference::ModelStatistics* out) {
+  const ModelStatisticsSnapshot s = mv.statistics();
+  out->set_name(mv.name());
+  out->set_version(std::to_string(mv.version()));
+  out->set_last_inference(s.last_inference_ms);
+  out->set_inference_count(s.inference_count);
+  out->set_execution_count(s.execution_count);
+  inference::InferStatistics* inf = out->mutable_inference_stats();
+  fill_duration(s.success, inf->mutable_success());
+  fill_duration(s.fail, inf->mutable_fail());
+  fill_duration(s.queue, inf->mutable_queue());
+  fill_duration(s.compute_input, inf->mutable_compute_input());
+  fill_duration(s.compute_infer, inf->mutable_compute_infer());
+  fill_duration(s.compute_output, inf->mutable_compute_output());
+  inf->mutable_cache_hit();  // present and zero, as Triton sends it without a cache
+  for (const BatchStatistics& b : s.batch_stats) {
+    inference::InferBatchStatistics* bo = out->add_batch_stats();
+    bo->set_batch_size(b.batch_size);
+    fill_duration(b.compute_input, bo->mutable_compute_input());
+    fill_duration(b.compute_infer, bo->mutable_compute_infer());
+    fill_duration(b.compute_output, bo->mutable_compute_output());
+  }
+}
+
+// Triton's TYPE_* enum for a tensor's data type (BYTES is TYPE_STRING there).
+inference::DataType config_data_type(DataType dtype) {
+  const std::string_view kserve = kserve_datatype_name(dtype);
+  inference::DataType out = inference::TYPE_INVALID;
+  inference::DataType_Parse("TYPE_" + std::string(kserve == "BYTES" ? "STRING" : kserve), &out);
+  return out;
+}
+
+// The effective config (config.pbtxt completed from the model), as the HTTP frontend's /config.
+void fill_config(const ModelVersion& mv, inference::ModelConfig* out) {
+  const ModelConfig& c = mv.config();
+  out->set_name(c.name);
+  out->set_platform(c.platform);
+  switch (c.version_policy.kind) {
+    case VersionPolicy::Kind::kLatest:
+      out->mutable_version_policy()->mutable_latest()->set_num_versions(
+          static_cast<uint32_t>(c.version_policy.num_versions));
+      break;
+    case VersionPolicy::Kind::kAll:
+      out->mutable_version_policy()->mutable_all();
+      break;
+    case VersionPolicy::Kind::kSpecific:
+      for (int64_t v : c.version_policy.versions) out->mutable_version_policy()->mutable_specific()->add_versions(v);
+      break;
+  }
+  out->set_max_batch_size(static_cast<int32_t>(c.max_batch_size));
+  // Config dims exclude the batch dimension when the model batches.
+  const size_t first_dim = c.max_batch_size > 0 ? 1 : 0;
+  for (const TensorConfig& t : c.inputs) {
+    inference::ModelInput* in = out->add_input();
+    in->set_name(t.name);
+    in->set_data_type(config_data_type(t.dtype));
+    for (size_t i = first_dim; i < t.dims.size(); ++i) in->add_dims(t.dims[i]);
+    in->set_optional(t.optional);
+  }
+  for (const TensorConfig& t : c.outputs) {
+    inference::ModelOutput* o = out->add_output();
+    o->set_name(t.name);
+    o->set_data_type(config_data_type(t.dtype));
+    for (size_t i = first_dim; i < t.dims.size(); ++i) o->add_dims(t.dims[i]);
+  }
+  if (c.dynamic_batching) {
+    inference::ModelDynamicBatching* db = out->mutable_dynamic_batching();
+    for (int64_t p : c.preferred_batch_sizes) db->add_preferred_batch_size(static_cast<int32_t>(p));
+    db->set_max_queue_delay_microseconds(static_cast<uint64_t>(c.max_queue_delay_us));
+  }
+  inference::ModelInstanceGroup* group = out->add_instance_group();
+  group->set_count(mv.instance_count());
+  group->set_kind(inference::ModelInstanceGroup::KIND_CPU);
+  out->set_default_model_filename(c.default_model_filename);
+  (*out->mutable_parameters())["intra_op_threads"].set_string_value(std::to_string(mv.intra_op_threads()));
+}
+
+// The reactor of one ModelInfer call: it owns the flag that tells the scheduler and the engine the
+// call was cancelled (the client cancelled, its deadline passed, or the connection dropped), which
+// the default reactor cannot report. gRPC calls OnDone after Finish; the reactor deletes itself there.
+class InferReactor final : public grpc::ServerUnaryReactor {
+ public:
+  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+
+  void OnCancel() override { cancelled->store(true); }
+  void OnDone() override { delete this; }
+};
+
+// The earlier of the request's deadline and the call's own (a client's gRPC timeout), on the steady
+// clock the scheduler uses.
+Clock::time_point earliest_deadline(Clock::time_point request_deadline, std::chrono::system_clock::time_point call) {
+  if (call == std::chrono::system_clock::time_point::max()) return request_deadline;
+  const auto left = call - std::chrono::system_clock::now();
+  if (left > std::chrono::hours(24)) return request_deadline;  // as good as none; avoids overflow
+  return std::min(request_deadline, Clock::now() + std::chrono::duration_cast<Clock::duration>(left));
 }
 
 }  // namespace
@@ -91,6 +199,8 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     res->set_name("kiln");
     res->set_version(options_.server_version);
     res->add_extensions("model_repository");
+    res->add_extensions("statistics");
+    res->add_extensions("model_configuration");
     return finish(ctx, Status::OK());
   }
 
@@ -117,7 +227,9 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     if (request->deadline == Clock::time_point::max() && options_.default_timeout.count() > 0) {
       request->deadline = Clock::now() + options_.default_timeout;
     }
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    request->deadline = earliest_deadline(request->deadline, ctx->deadline());
+    auto* reactor = new InferReactor();
+    request->cancelled = reactor->cancelled;
     metrics_->inflight_requests().Increment();
     ServeMetrics* metrics = metrics_;
     // On OK the scheduler calls back exactly once, on its thread; encoding is a copy per output.
@@ -132,6 +244,27 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
       reactor->Finish(to_grpc(st));
     }
     return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* ctx,
+                                            const inference::ModelStatisticsRequest* req,
+                                            inference::ModelStatisticsResponse* res) override {
+    auto version = parse_model_version(req->version());  // "": every loaded version
+    if (!version.ok()) return finish(ctx, version.status());
+    auto selected = repository_->select(req->name(), *version);
+    if (!selected.ok()) return finish(ctx, selected.status());
+    for (const auto& mv : *selected) fill_statistics(*mv, res->add_model_stats());
+    return finish(ctx, Status::OK());
+  }
+
+  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* ctx, const inference::ModelConfigRequest* req,
+                                        inference::ModelConfigResponse* res) override {
+    auto version = parse_model_version(req->version());
+    if (!version.ok()) return finish(ctx, version.status());
+    auto mv = repository_->find(req->name(), *version);
+    if (!mv.ok()) return finish(ctx, mv.status());
+    fill_config(**mv, res->mutable_config());
+    return finish(ctx, Status::OK());
   }
 
   grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* ctx,

@@ -63,6 +63,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void read() {
+    response_started_ = false;
     parser_.emplace();
     parser_->body_limit(state_->limits.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(state_->limits.max_header_bytes));
@@ -114,23 +115,52 @@ class Connection : public std::enable_shared_from_this<Connection> {
     HttpRequest request = parser_->release();
     keep_alive_ = request.keep_alive();
     ++state_->requests;
-    stream_.expires_never();  // no socket operation is pending while the handler works
+    stream_.expires_never();  // the client may wait as long as the handler works
     auto executor = stream_.get_executor();
     auto self = shared_from_this();
     Responder respond = [self, executor](HttpResponse res) {
       asio::post(executor, [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     };
+    auto gone = std::make_shared<std::atomic<bool>>(false);
     try {
-      state_->handler(std::move(request), std::move(respond));
+      state_->handler(std::move(request), std::move(respond), gone);
     } catch (const std::exception& e) {
       // Handlers catch their own; this is the last line so one bad request cannot end the server.
       write(json_response(500, error_body(std::string("internal error: ") + e.what())));
     } catch (...) {
       write(json_response(500, error_body("internal error")));
     }
+    if (gone.use_count() > 1) watch(std::move(gone));
+  }
+
+  // Reads while the handler works: a client waiting for its answer sends nothing, so a read that ends
+  // (end of stream, reset) means it went away. Bytes that do arrive (a pipelined next request) stay in
+  // the buffer for read(), and the watch ends there.
+  void watch(std::shared_ptr<std::atomic<bool>> gone) {
+    if (response_started_) return;
+    watching_ = true;
+    stream_.async_read_some(buffer_.prepare(kWatchBytes),
+                            [self = shared_from_this(), gone = std::move(gone)](beast::error_code ec, size_t n) {
+                              self->on_watch(ec, n, *gone);
+                            });
+  }
+
+  void on_watch(beast::error_code ec, size_t n, std::atomic<bool>& gone) {
+    watching_ = false;
+    buffer_.commit(n);
+    if (ec && ec != asio::error::operation_aborted) {
+      gone = true;
+      keep_alive_ = false;
+    }
+    if (read_after_watch_) {
+      read_after_watch_ = false;
+      read();
+    }
   }
 
   void write(HttpResponse res) {
+    response_started_ = true;
+    if (watching_) stream_.cancel();  // ends the watch; no write is pending yet
     res.keep_alive(keep_alive_);
     res.set(bhttp::field::server, "kiln");
     res.prepare_payload();
@@ -140,6 +170,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bhttp::async_write(stream_, *owned, [self = shared_from_this(), owned](beast::error_code ec, size_t) {
       --self->state_->requests;
       if (ec || !self->keep_alive_) return self->close();
+      // A cancelled watch's handler may not have run yet: one read at a time on a socket.
+      if (self->watching_) {
+        self->read_after_watch_ = true;
+        return;
+      }
       self->read();
     });
   }
@@ -156,6 +191,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<HttpServer::State> state_;
   bool over_capacity_;
   bool keep_alive_ = true;
+  // The watch for a client going away (see watch()); all touched only on the connection's strand.
+  static constexpr size_t kWatchBytes = 4096;
+  bool watching_ = false;
+  bool response_started_ = false;  // write() has begun for the current request
+  bool read_after_watch_ = false;  // the response is out; read() once the cancelled watch ends
 };
 
 }  // namespace

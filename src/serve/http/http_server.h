@@ -3,7 +3,8 @@
 //
 // It knows nothing of KServe: each request goes to an HttpHandler, which answers through a Responder
 // from any thread, now or later (an inference answers from a scheduler thread). Requests on one
-// connection are answered in order, one at a time, as HTTP/1.1 without pipelining requires.
+// connection are answered in order, one at a time, as HTTP/1.1 without pipelining requires. While a
+// handler works, the connection is watched, so a client that goes away is noticed (ClientGone).
 #pragma once
 
 #include <atomic>
@@ -25,8 +26,13 @@ using HttpResponse = boost::beast::http::response<boost::beast::http::string_bod
 
 // Sends the response for one request. Call exactly once, from any thread.
 using Responder = std::function<void(HttpResponse)>;
+// Becomes true when the client closes its connection before the response is written. The server only
+// watches for that while the handler keeps a reference to the flag after it returns (an inference
+// answering later does; a metadata request answering at once need not pay for the watch). A client
+// that half-closes (shuts down its sending side) counts as gone, as nginx counts it.
+using ClientGone = std::shared_ptr<const std::atomic<bool>>;
 // Handles one request. Must not throw; the server turns an escaped exception into a 500 regardless.
-using HttpHandler = std::function<void(HttpRequest&& request, Responder respond)>;
+using HttpHandler = std::function<void(HttpRequest&& request, Responder respond, ClientGone client_gone)>;
 
 struct HttpLimits {
   size_t max_body_bytes = size_t{64} << 20;  // a 4096x4096 FP32 tensor in binary form still fits

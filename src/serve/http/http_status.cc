@@ -18,7 +18,11 @@ unsigned http_status_for(const Status& status) {
       return 404;
     case StatusCode::kUnavailable:
     case StatusCode::kResourceExhausted:
+    // A request that timed out is retryable, and Triton answers one timed out in its queue with 503.
+    case StatusCode::kDeadlineExceeded:
       return 503;
+    case StatusCode::kCancelled:
+      return 499;  // nginx's "client closed request": only the access log sees it
     case StatusCode::kIOError:
     case StatusCode::kInternal:
     default:

@@ -7,7 +7,8 @@
 namespace kiln::serve::http {
 
 // 400 for a bad request (InvalidArgument, Corruption, FailedPrecondition, Unimplemented), 404 for
-// NotFound, 503 for Unavailable and ResourceExhausted (retry later), 500 for the rest.
+// NotFound, 503 for Unavailable, ResourceExhausted and DeadlineExceeded (retry later), 499 for
+// Cancelled (the client is gone), 500 for the rest.
 unsigned http_status_for(const Status& status);
 
 // {"error": "<message>"} with http_status_for(status).

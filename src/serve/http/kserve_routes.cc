@@ -10,6 +10,7 @@
 #include "serve/datatype_names.h"
 #include "serve/http/http_status.h"
 #include "serve/http/infer_codec.h"
+#include "serve/http/statistics_json.h"
 
 namespace kiln::serve::http {
 
@@ -72,7 +73,8 @@ HttpResponse model_metadata(const std::vector<std::shared_ptr<ModelVersion>>& ve
   return json_ok(buffer);
 }
 
-// Triton's model configuration endpoint, in its JSON form (perf_analyzer and tritonclient read it).
+// Triton's model configuration endpoint, in its JSON form (perf_analyzer and tritonclient read it):
+// the effective config, config.pbtxt completed from the model.
 HttpResponse model_config(const ModelVersion& mv) {
   const ModelConfig& c = mv.config();
   rapidjson::StringBuffer buffer;
@@ -82,6 +84,32 @@ HttpResponse model_config(const ModelVersion& mv) {
   w.String(c.name);
   w.Key("platform");
   w.String(c.platform);
+  w.Key("version_policy");
+  w.StartObject();
+  switch (c.version_policy.kind) {
+    case VersionPolicy::Kind::kLatest:
+      w.Key("latest");
+      w.StartObject();
+      w.Key("num_versions");
+      w.Int64(c.version_policy.num_versions);
+      w.EndObject();
+      break;
+    case VersionPolicy::Kind::kAll:
+      w.Key("all");
+      w.StartObject();
+      w.EndObject();
+      break;
+    case VersionPolicy::Kind::kSpecific:
+      w.Key("specific");
+      w.StartObject();
+      w.Key("versions");
+      w.StartArray();
+      for (int64_t v : c.version_policy.versions) w.Int64(v);
+      w.EndArray();
+      w.EndObject();
+      break;
+  }
+  w.EndObject();
   w.Key("max_batch_size");
   w.Int64(c.max_batch_size);
   for (const auto& [key, list] : {std::pair{"input", &c.inputs}, std::pair{"output", &c.outputs}}) {
@@ -99,6 +127,10 @@ HttpResponse model_config(const ModelVersion& mv) {
       // Config dims exclude the batch dimension when the model batches.
       for (size_t i = c.max_batch_size > 0 ? 1 : 0; i < t.dims.size(); ++i) w.Int64(t.dims[i]);
       w.EndArray();
+      if (t.optional) {
+        w.Key("optional");
+        w.Bool(true);
+      }
       w.EndObject();
     }
     w.EndArray();
@@ -118,11 +150,22 @@ HttpResponse model_config(const ModelVersion& mv) {
   w.StartArray();
   w.StartObject();
   w.Key("count");
-  w.Int64(c.instance_count);
+  w.Int64(mv.instance_count());  // after the cap of --threads
   w.Key("kind");
   w.String("KIND_CPU");
   w.EndObject();
   w.EndArray();
+  w.Key("default_model_filename");
+  w.String(c.default_model_filename);
+  // kiln's own: the intra-op threads each run computes on (0: all cores); see docs/protocol.md.
+  w.Key("parameters");
+  w.StartObject();
+  w.Key("intra_op_threads");
+  w.StartObject();
+  w.Key("string_value");
+  w.String(std::to_string(mv.intra_op_threads()));
+  w.EndObject();
+  w.EndObject();
   w.EndObject();
   return json_ok(buffer);
 }
@@ -147,7 +190,7 @@ KServeRoutes::KServeRoutes(ModelRepository* repository, ServeMetrics* metrics, b
                            RoutesOptions options)
     : repository_(repository), metrics_(metrics), ioc_(ioc), options_(std::move(options)) {}
 
-void KServeRoutes::handle(HttpRequest&& request, Responder respond) {
+void KServeRoutes::handle(HttpRequest&& request, Responder respond, ClientGone client_gone) {
   std::shared_ptr<AccessRecord> record;
   if (options_.access_log) {
     record = std::make_shared<AccessRecord>();
@@ -164,14 +207,15 @@ void KServeRoutes::handle(HttpRequest&& request, Responder respond) {
     };
   }
   try {
-    route(std::move(request), respond, record);
+    route(std::move(request), respond, client_gone, record);
   } catch (const std::exception& e) {
     // respond may already have been moved from only by infer(), which does not throw after that.
     if (respond) respond(error_response(Status::Internal(std::string("internal error: ") + e.what())));
   }
 }
 
-void KServeRoutes::route(HttpRequest&& request, Responder& respond, const std::shared_ptr<AccessRecord>& record) {
+void KServeRoutes::route(HttpRequest&& request, Responder& respond, ClientGone& client_gone,
+                         const std::shared_ptr<AccessRecord>& record) {
   const std::vector<std::string> p = split_path(std::string_view(request.target().data(), request.target().size()));
   const bool get = request.method() == bhttp::verb::get;
   const bool post = request.method() == bhttp::verb::post;
@@ -196,6 +240,8 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, const std::s
     w.StartArray();
     w.String("binary_tensor_data");
     w.String("model_repository");
+    w.String("statistics");
+    w.String("model_configuration");
     w.EndArray();
     w.EndObject();
     return reply(json_ok(buffer));
@@ -236,6 +282,12 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, const std::s
       return reply(st.ok() ? json_response(200, "{}") : error_response(st));
     }
   }
+  if (p[1] == "models" && p.size() == 3 && p[2] == "stats") {
+    if (!get) return method_not_allowed();
+    auto all = repository_->select("", 0);
+    if (!all.ok()) return reply(error_response(all.status()));
+    return reply(json_response(200, model_statistics_json(*all)));
+  }
   if (p[1] == "models" && p.size() >= 3) {
     const std::string& model = p[2];
     if (record != nullptr) record->model = model;
@@ -250,7 +302,13 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, const std::s
     const std::string action = p.size() == rest ? "" : p.size() == rest + 1 ? p[rest] : "?";
     if (action == "infer") {
       if (!post) return method_not_allowed();
-      return infer(model, version, std::move(request), std::move(respond), record);
+      return infer(model, version, std::move(request), std::move(respond), std::move(client_gone), record);
+    }
+    if (action == "stats") {
+      if (!get) return method_not_allowed();
+      auto selected = repository_->select(model, version);
+      if (!selected.ok()) return reply(error_response(selected.status()));
+      return reply(json_response(200, model_statistics_json(*selected)));
     }
     if (action == "ready") {
       if (!get) return method_not_allowed();
@@ -280,7 +338,7 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, const std::s
 }
 
 void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&& http_request, Responder respond,
-                         std::shared_ptr<AccessRecord> record) {
+                         ClientGone client_gone, std::shared_ptr<AccessRecord> record) {
   std::optional<size_t> header_length;
   if (auto it = http_request.find("Inference-Header-Content-Length"); it != http_request.end()) {
     size_t n = 0;
@@ -307,6 +365,7 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
   std::chrono::microseconds timeout = options_.default_timeout;
   if (shared->timeout_us) timeout = std::chrono::microseconds(std::min(*shared->timeout_us, kMaxRequestTimeoutUs));
   if (timeout.count() > 0) request.deadline = Clock::now() + timeout;
+  request.cancelled = std::move(client_gone);
   metrics_->inflight_requests().Increment();
   ServeMetrics* metrics = metrics_;
   boost::asio::io_context& ioc = ioc_;

@@ -3,7 +3,7 @@
 // HTTP only at the edge; never lets an exception escape.
 //
 //   GET  /v2/health/live | /v2/health/ready | /v2
-//   GET  /v2/models/{m}[/versions/{v}] | .../ready | .../config
+//   GET  /v2/models/{m}[/versions/{v}] | .../ready | .../config | .../stats;  GET /v2/models/stats
 //   POST /v2/models/{m}[/versions/{v}]/infer
 //   POST /v2/repository/index | /v2/repository/models/{m}/load | /v2/repository/models/{m}/unload
 #pragma once
@@ -33,13 +33,14 @@ class KServeRoutes {
   KServeRoutes(ModelRepository* repository, ServeMetrics* metrics, boost::asio::io_context& ioc, RoutesOptions options);
 
   // The HttpHandler. Thread-safe.
-  void handle(HttpRequest&& request, Responder respond);
+  void handle(HttpRequest&& request, Responder respond, ClientGone client_gone);
 
  private:
   // `record` (null without an access log) is filled with what only the handler knows: model, version, id.
-  void route(HttpRequest&& request, Responder& respond, const std::shared_ptr<AccessRecord>& record);
+  void route(HttpRequest&& request, Responder& respond, ClientGone& client_gone,
+             const std::shared_ptr<AccessRecord>& record);
   void infer(const std::string& model, int64_t version, HttpRequest&& request, Responder respond,
-             std::shared_ptr<AccessRecord> record);
+             ClientGone client_gone, std::shared_ptr<AccessRecord> record);
 
   ModelRepository* const repository_;
   ServeMetrics* const metrics_;

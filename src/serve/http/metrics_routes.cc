@@ -7,7 +7,7 @@
 namespace kiln::serve::http {
 
 HttpHandler metrics_handler(ServeMetrics* metrics) {
-  return [metrics](HttpRequest&& request, Responder respond) {
+  return [metrics](HttpRequest&& request, Responder respond, const ClientGone&) {
     std::string_view target(request.target().data(), request.target().size());
     target = target.substr(0, target.find('?'));
     if (target != "/metrics") {

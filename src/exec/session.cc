@@ -5,7 +5,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "core/buffer_pool.h"
 #include "exec/graph_plan.h"
+#include "exec/run_pools.h"
 #include "exec/run_threads.h"
 #include "ir/graph.h"
 #include "onnx/model_import.h"
@@ -16,6 +18,8 @@ namespace kiln {
 struct Session::Impl {
   ir::Model model;
   std::unique_ptr<GraphPlan> plan;
+  // Tensor buffers recycled from one run to the next, one pool per concurrent run.
+  RunPools pools;
   ModelInfo info;
   std::vector<IoInfo> inputs;
   std::vector<IoInfo> outputs;
@@ -223,9 +227,13 @@ Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& in
     }
   }
   std::vector<Value> values;
-  const ScopedRunThreads threads(impl_->intra_op_threads);
-  Status st = impl_->plan->run_bound(bound, nullptr, &values, &options);
-  if (!st.ok()) return st.with_context(impl_->info.source);
+  {
+    const RunPools::Lease lease = impl_->pools.lease();
+    const ScopedBufferPool use_pool(lease.pool());
+    const ScopedRunThreads threads(impl_->intra_op_threads);
+    Status st = impl_->plan->run_bound(bound, nullptr, &values, &options);
+    if (!st.ok()) return st.with_context(impl_->info.source);
+  }
   std::vector<NamedValue> out;
   out.reserve(values.size());
   for (size_t i = 0; i < values.size(); ++i) out.push_back(NamedValue{impl_->outputs[i].name, std::move(values[i])});

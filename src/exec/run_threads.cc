@@ -36,6 +36,22 @@ void ensure_workers_flush_denormals(int threads) {
 
 int effective_threads(int threads) { return threads > 0 ? threads : omp_get_num_procs(); }
 
+CoreBudget& CoreBudget::process() {
+  static CoreBudget* budget = new CoreBudget(omp_get_num_procs());  // never destroyed: runs may outlive statics
+  return *budget;
+}
+
+int CoreBudget::acquire(int want) {
+  if (want < 1) want = 1;
+  int used = in_use_.load(std::memory_order_acquire);
+  int grant = 1;
+  do {
+    const int free = cores_ - used;
+    grant = free < want ? (free > 1 ? free : 1) : want;
+  } while (!in_use_.compare_exchange_weak(used, used + grant, std::memory_order_acq_rel, std::memory_order_acquire));
+  return grant;
+}
+
 ScopedRunThreads::ScopedRunThreads(int threads) {
 #ifdef KILN_HAS_MXCSR
   saved_csr_ = _mm_getcsr();
@@ -45,14 +61,18 @@ ScopedRunThreads::ScopedRunThreads(int threads) {
   // is off by default), so the count is left alone there.
   if (omp_in_parallel()) return;
   saved_threads_ = omp_get_max_threads();
-  const int n = effective_threads(threads);
+  granted_ = CoreBudget::process().acquire(effective_threads(threads));
+  const int n = granted_;
   omp_set_num_threads(n);
   set_threads_ = true;
   ensure_workers_flush_denormals(n);
 }
 
 ScopedRunThreads::~ScopedRunThreads() {
-  if (set_threads_) omp_set_num_threads(saved_threads_);
+  if (set_threads_) {
+    omp_set_num_threads(saved_threads_);
+    CoreBudget::process().release(granted_);
+  }
 #ifdef KILN_HAS_MXCSR
   _mm_setcsr(saved_csr_);
 #endif

@@ -82,6 +82,9 @@ TEST(SessionMemory, ResidentMemoryStaysBoundedOverAThousandInputShapes) {
   const size_t after_ten = resident_bytes();
   for (int64_t rows = 1010; rows < 2000; ++rows) ASSERT_TRUE(run_rows(*s, rows));
   const size_t after_thousand = resident_bytes();
+  // In the XML report (--gtest_output=xml), for docs/execution.md.
+  RecordProperty("resident_kib_after_10_shapes", static_cast<int>(after_ten / 1024));
+  RecordProperty("resident_kib_after_1000_shapes", static_cast<int>(after_thousand / 1024));
   EXPECT_LE(static_cast<double>(after_thousand), 1.2 * static_cast<double>(after_ten))
       << "resident set grew from " << after_ten / 1024 << " KiB after 10 shapes to " << after_thousand / 1024
       << " KiB after 1000";

@@ -42,7 +42,9 @@ size_t BufferPool::class_index(size_t capacity) {
   return 64 + static_cast<size_t>(e - 12) * 8 + sub;
 }
 
-BufferPool::~BufferPool() {
+BufferPool::~BufferPool() { release_free_blocks(); }
+
+void BufferPool::release_free_blocks() {
   begin_run();  // collects the blocks returned from other threads
   for (FreeBlock*& head : free_) {
     while (head != nullptr) {
@@ -51,6 +53,7 @@ BufferPool::~BufferPool() {
       free_block(b, b->capacity);
     }
   }
+  free_bytes_ = 0;
 }
 
 void* BufferPool::take(size_t bytes) {

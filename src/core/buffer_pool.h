@@ -59,6 +59,8 @@ class BufferPool {
   // for kIdleRunsBeforeRelease runs. Owner only.
   void begin_run();
   void end_run();
+  // Gives every free block back to the system, those returned from other threads included. Owner only.
+  void release_free_blocks();
 
   // For tests and reports: bytes in free blocks, and blocks ever obtained from the system.
   size_t free_bytes() const { return free_bytes_; }

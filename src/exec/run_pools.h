@@ -5,10 +5,15 @@
 // exchange each, so the common case (one run, or a few) always finds slot 0 or 1 warm from its last
 // use. When every slot is busy, the run gets a fresh pool of its own that dies with its last buffer:
 // correct, just not recycled.
+//
+// A pool only trims itself when it runs, so a pool left idle after a burst of concurrent runs would keep
+// its working set for good. Each lease therefore also looks at one other slot, round robin, and empties
+// its pool when no run has leased it for kIdleLeasesBeforeEmpty leases of the session.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "core/buffer_pool.h"
@@ -18,6 +23,7 @@ namespace kiln {
 class RunPools {
  public:
   static constexpr size_t kSlots = 16;
+  static constexpr uint64_t kIdleLeasesBeforeEmpty = 64;
 
   // A pool leased until the Lease is destroyed. Movable, not copyable.
   class Lease {
@@ -45,8 +51,13 @@ class RunPools {
   Lease lease();
 
  private:
+  // Empties slot's pool if it has been idle long enough and nobody holds it. Lock-free.
+  void empty_if_idle(size_t slot, uint64_t now);
+
   std::array<std::shared_ptr<BufferPool>, kSlots> pools_;
   std::array<std::atomic<bool>, kSlots> busy_{};
+  std::array<std::atomic<uint64_t>, kSlots> last_lease_{};  // value of leases_ when each was last leased
+  std::atomic<uint64_t> leases_{0};
 };
 
 }  // namespace kiln

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "exec/run_threads.h"
+
 namespace kiln {
 
 namespace {
@@ -246,6 +248,8 @@ Status GraphPlan::execute(std::vector<const Value*>& slots, std::vector<Value>& 
   // Profiling reads the clock only when asked: one null test per node otherwise.
   const auto* on_node = options != nullptr && options->on_node_timed ? &options->on_node_timed : nullptr;
   for (const Step& step : steps_) {
+    // Between nodes, the run's intra-op team follows what concurrent runs leave of the cores.
+    ScopedRunThreads::rebalance_current();
     inputs.clear();
     for (int s : step.inputs) {
       if (s < 0) {

@@ -17,9 +17,10 @@
 namespace kiln {
 
 // Cores shared by the runs of the process. A run asks for `want` threads and is granted what the runs
-// already going leave free, but at least 1: its calling thread exists either way. So the threads of all
-// runs together stay within the cores, or within one per run when there are more runs than cores.
-// Thread-safe and lock-free.
+// already going leave free, but at least 1: its calling thread exists either way. A run that started
+// while cores were free gives threads back at its next node when later runs need them (rebalance), and
+// takes them again when they are free; so between nodes the threads of all runs together stay within
+// the cores, or within one per run when there are more runs than cores. Thread-safe and lock-free.
 class CoreBudget {
  public:
   explicit CoreBudget(int cores) : cores_(cores < 1 ? 1 : cores) {}
@@ -27,6 +28,10 @@ class CoreBudget {
   static CoreBudget& process();
   // Grants between 1 and max(1, want) threads; give them back with release().
   int acquire(int want);
+  // A run holding `granted` of the `want` threads it asked for, between two parallel regions: returns
+  // its new grant, smaller while the runs together hold more than the cores (never below 1), larger
+  // (up to want) while cores are free. What it gives up or takes is accounted here.
+  int rebalance(int granted, int want);
   void release(int granted) { in_use_.fetch_sub(granted, std::memory_order_acq_rel); }
   int in_use() const { return in_use_.load(std::memory_order_acquire); }
   int cores() const { return cores_; }
@@ -48,11 +53,18 @@ class ScopedRunThreads {
   // The team size this run was granted (1 inside a caller's parallel region).
   int threads() const { return granted_ > 0 ? granted_ : 1; }
 
+  // Called by the executor between nodes: adjusts the calling thread's current run's team to what
+  // concurrent runs leave (CoreBudget::rebalance). Costs one atomic load when nothing changes; no-op
+  // outside a run.
+  static void rebalance_current();
+
  private:
   int saved_threads_ = 0;
   unsigned saved_csr_ = 0;
   bool set_threads_ = false;
   int granted_ = 0;
+  int want_ = 0;
+  ScopedRunThreads* saved_current_ = nullptr;
 };
 
 // The number of threads an intra-op count of `threads` means (all cores for <= 0).

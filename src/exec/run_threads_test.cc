@@ -22,6 +22,23 @@ TEST(CoreBudget, GrantsWhatIsLeftButAtLeastOne) {
   EXPECT_EQ(budget.in_use(), 5);
 }
 
+TEST(CoreBudget, ARunGivesThreadsBackWhenAnotherStartsAndTakesThemAgainAfter) {
+  CoreBudget budget(4);
+  int a = budget.acquire(4);
+  const int b = budget.acquire(4);  // starts while a holds every core
+  EXPECT_EQ(a, 4);
+  EXPECT_EQ(b, 1);
+  a = budget.rebalance(a, 4);  // a's next node
+  EXPECT_EQ(a, 3);
+  EXPECT_EQ(budget.in_use(), 4);
+  EXPECT_EQ(budget.rebalance(b, 4), 1);  // nothing free for b
+  budget.release(b);
+  a = budget.rebalance(a, 4);
+  EXPECT_EQ(a, 4);
+  EXPECT_EQ(budget.in_use(), 4);
+  EXPECT_EQ(budget.rebalance(a, 4), 4);  // steady: no change
+}
+
 TEST(ScopedRunThreads, NestedRunsSplitTheProcessBudget) {
   const int cores = CoreBudget::process().cores();
   const ScopedRunThreads outer(0);

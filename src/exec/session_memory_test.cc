@@ -90,8 +90,10 @@ TEST(SessionMemory, ResidentMemoryStaysBoundedOverAThousandInputShapes) {
       << " KiB after 1000";
 }
 
-// Runs from several threads at once: each run's intra-op team comes out of the process's core budget,
-// so the teams of concurrent runs together never exceed the cores (or one thread per run).
+// Runs from several threads at once: each run's intra-op team comes out of the process's core budget.
+// A run that started alone may hold every core until its next node, so at any instant the runs hold at
+// most the cores plus one thread per other run; between nodes they give back the excess (CoreBudget
+// tests check that step by step, deterministically).
 TEST(SessionMemory, ConcurrentRunsShareTheCores) {
   auto s = load_dense_layer();
   ASSERT_TRUE(s);
@@ -105,7 +107,7 @@ TEST(SessionMemory, ConcurrentRunsShareTheCores) {
       RunOptions options;
       // Called inside the run, while its threads are held from the budget.
       options.on_node_timed = [&](const NodeTiming&) {
-        if (CoreBudget::process().in_use() > std::max(cores, kThreads)) ++too_many;
+        if (CoreBudget::process().in_use() > cores + kThreads - 1) ++too_many;
       };
       for (int i = 0; i < 50; ++i) {
         Tensor x(DataType::kFloat32, {8, 64});

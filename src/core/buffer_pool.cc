@@ -37,8 +37,8 @@ size_t BufferPool::class_bytes(size_t bytes) {
 
 size_t BufferPool::class_index(size_t capacity) {
   if (capacity <= 4096) return capacity / 64 - 1;  // 0..63
-  const int e = 63 - __builtin_clzll(capacity);     // 12 and up
-  const size_t sub = (capacity >> (e - 3)) - 8;     // 0..7
+  const int e = 63 - __builtin_clzll(capacity);    // 12 and up
+  const size_t sub = (capacity >> (e - 3)) - 8;    // 0..7
   return 64 + static_cast<size_t>(e - 12) * 8 + sub;
 }
 

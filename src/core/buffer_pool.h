@@ -16,8 +16,8 @@
 // give_back_from_any_thread, which is lock-free; the owner collects them at its next begin_run.
 #pragma once
 
-#include <atomic>
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -78,7 +78,7 @@ class BufferPool {
   void push_free(void* block, size_t capacity);
 
   std::array<FreeBlock*, kNumClasses> free_{};  // per size class, most recently returned first
-  std::atomic<FreeBlock*> returned_{nullptr};    // from other threads, not yet sorted into free_
+  std::atomic<FreeBlock*> returned_{nullptr};   // from other threads, not yet sorted into free_
   uint64_t run_ = 0;
   size_t free_bytes_ = 0;
   int64_t system_allocations_ = 0;

@@ -55,8 +55,11 @@ struct Tensor::Storage {
       return;
     }
     const std::shared_ptr<BufferPool>* current = ScopedBufferPool::current();
-    if (current != nullptr && current->get() == pool.get()) pool->give_back(numeric, capacity);
-    else pool->give_back_from_any_thread(numeric, capacity);
+    if (current != nullptr && current->get() == pool.get()) {
+      pool->give_back(numeric, capacity);
+    } else {
+      pool->give_back_from_any_thread(numeric, capacity);
+    }
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -56,18 +57,20 @@ void BufferPool::release_free_blocks() {
   free_bytes_ = 0;
 }
 
-void* BufferPool::take(size_t bytes) {
+BufferPool::Block BufferPool::take(size_t bytes) {
   const size_t capacity = class_bytes(bytes);
   const size_t index = class_index(capacity);
-  if (index < kNumClasses && free_[index] != nullptr) {
-    FreeBlock* b = free_[index];
-    free_[index] = b->next;
-    free_bytes_ -= capacity;
-    return b;
+  const size_t last = std::min(kNumClasses, index + 1 + kLargerClassesToSearch);
+  for (size_t i = index; i < last; ++i) {
+    FreeBlock* b = free_[i];
+    if (b == nullptr) continue;
+    free_[i] = b->next;
+    free_bytes_ -= b->capacity;
+    return Block{b, b->capacity};
   }
   void* block = allocate_block(capacity);
   if (block != nullptr) ++system_allocations_;
-  return block;
+  return Block{block, capacity};
 }
 
 void BufferPool::push_free(void* block, size_t capacity) {

@@ -43,14 +43,19 @@ class BufferPool {
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  // The size of the block take(bytes) hands out: `bytes` rounded up to its size class (64-byte steps up
-  // to 4 KiB, then 8 classes per power of two, so at most 12.5% is wasted).
+  // `bytes` rounded up to its size class: 64-byte steps up to 4 KiB, then 8 classes per power of two, so
+  // at most 12.5% is wasted.
   static size_t class_bytes(size_t bytes);
 
-  // A block of class_bytes(bytes), not zeroed: a free one of that class, else a new one from the system.
-  // nullptr when the system has no memory. Owner thread only.
-  void* take(size_t bytes);
-  // Returns a block from take(); `capacity` is class_bytes of the size it was taken for. Owner only.
+  struct Block {
+    void* data = nullptr;  // nullptr when the system has no memory
+    size_t capacity = 0;   // what to give back with it
+  };
+  // A block of at least class_bytes(bytes), not zeroed: a free one of that class, else a free one of up
+  // to twice that (a block idle in another class serves better than a new one: fewer bytes resident),
+  // else a new one from the system. Owner thread only.
+  Block take(size_t bytes);
+  // Returns a block from take() with its capacity. Owner thread only.
   void give_back(void* block, size_t capacity);
   // Like give_back, from any thread, without a lock; the block is reusable after the next begin_run.
   void give_back_from_any_thread(void* block, size_t capacity);
@@ -74,6 +79,7 @@ class BufferPool {
     uint64_t last_used_run;
   };
   static constexpr size_t kNumClasses = 320;
+  static constexpr size_t kLargerClassesToSearch = 8;  // 8 classes up is twice the size
   static size_t class_index(size_t capacity);
   void push_free(void* block, size_t capacity);
 

@@ -28,12 +28,13 @@ TEST(BufferPool, SecondRunAtTheSameSizesAllocatesNothing) {
   BufferPool pool;
   auto one_run = [&] {
     pool.begin_run();
-    void* a = pool.take(1000);
-    void* b = pool.take(300000);  // mapped from the OS
-    pool.give_back(a, BufferPool::class_bytes(1000));
-    void* c = pool.take(1000);  // reuses a within the run
-    pool.give_back(b, BufferPool::class_bytes(300000));
-    pool.give_back(c, BufferPool::class_bytes(1000));
+    const BufferPool::Block a = pool.take(1000);
+    const BufferPool::Block b = pool.take(300000);  // mapped from the OS
+    pool.give_back(a.data, a.capacity);
+    const BufferPool::Block c = pool.take(1000);  // reuses a within the run
+    EXPECT_EQ(c.data, a.data);
+    pool.give_back(b.data, b.capacity);
+    pool.give_back(c.data, c.capacity);
     pool.end_run();
   };
   one_run();
@@ -42,10 +43,27 @@ TEST(BufferPool, SecondRunAtTheSameSizesAllocatesNothing) {
   EXPECT_EQ(pool.system_allocations(), 2);
 }
 
+TEST(BufferPool, AFreeBlockUpToTwiceTheSizeServesBeforeANewOne) {
+  BufferPool pool;
+  pool.begin_run();
+  const BufferPool::Block big = pool.take(10000);
+  pool.give_back(big.data, big.capacity);
+  const BufferPool::Block small = pool.take(6000);  // no free block of its own class
+  EXPECT_EQ(small.data, big.data);
+  EXPECT_EQ(small.capacity, big.capacity);
+  const BufferPool::Block tiny = pool.take(100);  // nothing free within twice its size: a new block
+  EXPECT_NE(tiny.data, big.data);
+  pool.give_back(small.data, small.capacity);
+  pool.give_back(tiny.data, tiny.capacity);
+  pool.end_run();
+  EXPECT_EQ(pool.system_allocations(), 2);
+}
+
 TEST(BufferPool, ReleasesBlocksIdleForSeveralRuns) {
   BufferPool pool;
   pool.begin_run();
-  pool.give_back(pool.take(5000), BufferPool::class_bytes(5000));
+  const BufferPool::Block a = pool.take(5000);
+  pool.give_back(a.data, a.capacity);
   pool.end_run();
   EXPECT_EQ(pool.free_bytes(), BufferPool::class_bytes(5000));
   for (uint64_t i = 0; i < BufferPool::kIdleRunsBeforeRelease; ++i) {
@@ -58,12 +76,12 @@ TEST(BufferPool, ReleasesBlocksIdleForSeveralRuns) {
 TEST(BufferPool, BlocksReturnedFromOtherThreadsAreReusedNextRun) {
   BufferPool pool;
   pool.begin_run();
-  void* a = pool.take(2000);
+  const BufferPool::Block a = pool.take(2000);
   pool.end_run();
-  std::thread([&] { pool.give_back_from_any_thread(a, BufferPool::class_bytes(2000)); }).join();
+  std::thread([&] { pool.give_back_from_any_thread(a.data, a.capacity); }).join();
   pool.begin_run();
-  EXPECT_EQ(pool.take(2000), a);
-  pool.give_back(a, BufferPool::class_bytes(2000));
+  EXPECT_EQ(pool.take(2000).data, a.data);
+  pool.give_back(a.data, a.capacity);
   pool.end_run();
   EXPECT_EQ(pool.system_allocations(), 1);
 }

@@ -95,9 +95,10 @@ Tensor::Tensor(DataType dtype, Shape shape) : dtype_(dtype), shape_(std::move(sh
   }
   const size_t bytes = static_cast<size_t>(size_) * data_type_size(dtype_);
   if (const std::shared_ptr<BufferPool>* pool = ScopedBufferPool::current()) {
-    storage_->capacity = BufferPool::class_bytes(bytes);
-    storage_->numeric = (*pool)->take(bytes);
-    if (storage_->numeric == nullptr) throw std::bad_alloc();
+    const BufferPool::Block block = (*pool)->take(bytes);
+    if (block.data == nullptr) throw std::bad_alloc();
+    storage_->numeric = block.data;
+    storage_->capacity = block.capacity;
     storage_->pool = *pool;
     std::memset(storage_->numeric, 0, bytes);  // a recycled block holds the last run's values
   } else {

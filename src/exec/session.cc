@@ -211,9 +211,13 @@ std::vector<NamedValue> warm_up_inputs(const Session& s) {
 // oneDNN primitives created (JIT), weights reordered for them, the run's buffer pool filled. A model
 // may well reject zeros (an index or shape input): the run's result and errors are ignored.
 void warm_up(const Session& s) {
-  std::vector<NamedValue> inputs = warm_up_inputs(s);
-  if (inputs.empty() && !s.inputs().empty()) return;
-  (void)s.run(inputs);
+  try {
+    std::vector<NamedValue> inputs = warm_up_inputs(s);
+    if (inputs.empty() && !s.inputs().empty()) return;
+    (void)s.run(inputs);
+  } catch (const std::exception&) {
+    // Out of memory for the warm-up inputs: the session works without a warm-up, so it loads anyway.
+  }
 }
 
 }  // namespace

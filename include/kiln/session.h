@@ -80,6 +80,12 @@ struct SessionOptions {
   // Threads one run may use for intra-op parallelism (oneDNN's OpenMP team); 0 = all cores. Results
   // do not depend on it beyond float rounding. Concurrent runs each get their own team.
   int intra_op_threads = 0;
+  // Run the model once at load, on zeros at the declared input shapes (1 for each dynamic dimension),
+  // so that the first real run at that shape is not slower than the rest: kernels create their oneDNN
+  // primitives and reorder weights for a shape on the first run that sees it. The warm-up's result is
+  // ignored (a model may reject zeros); it is skipped when an input is not a numeric tensor of known
+  // rank. Turn off to keep load time minimal.
+  bool warm_up = true;
 };
 
 // One node's kernel time, as reported to RunOptions::on_node_timed. The views live only during the call.
@@ -136,6 +142,7 @@ class Session {
 
  private:
   explicit Session(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<Session> finish_load(std::unique_ptr<Impl> impl, const SessionOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include "core/buffer_pool.h"
+
 namespace kiln {
 
 std::optional<int64_t> checked_shape_size(const Shape& shape) {
@@ -38,11 +40,27 @@ std::string shape_to_string(const Shape& shape) {
   return s + "]";
 }
 
-// Owns the elements. Numeric data is aligned for vector loads; strings are real objects.
+// Owns the elements. Numeric data is aligned for vector loads; strings are real objects. A block drawn
+// from a run's BufferPool goes back to it: directly when freed on the thread running with that pool,
+// else through its lock-free return list (an output the caller drops later, on any thread).
 struct Tensor::Storage {
   void* numeric = nullptr;
+  size_t capacity = 0;               // bytes of the numeric block
+  std::shared_ptr<BufferPool> pool;  // null: the block came from allocate_block
   std::vector<std::string> strings;
-  ~Storage() { std::free(numeric); }
+  ~Storage() {
+    if (numeric == nullptr) return;
+    if (pool == nullptr) {
+      free_block(numeric, capacity);
+      return;
+    }
+    const std::shared_ptr<BufferPool>* current = ScopedBufferPool::current();
+    if (current != nullptr && current->get() == pool.get()) {
+      pool->give_back(numeric, capacity);
+    } else {
+      pool->give_back_from_any_thread(numeric, capacity);
+    }
+  }
 };
 
 namespace {
@@ -76,10 +94,18 @@ Tensor::Tensor(DataType dtype, Shape shape) : dtype_(dtype), shape_(std::move(sh
     return;
   }
   const size_t bytes = static_cast<size_t>(size_) * data_type_size(dtype_);
-  const size_t rounded = (bytes + 63) / 64 * 64;
-  storage_->numeric = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  if (storage_->numeric == nullptr) throw std::bad_alloc();
-  std::memset(storage_->numeric, 0, rounded == 0 ? 64 : rounded);
+  if (const std::shared_ptr<BufferPool>* pool = ScopedBufferPool::current()) {
+    const BufferPool::Block block = (*pool)->take(bytes);
+    if (block.data == nullptr) throw std::bad_alloc();
+    storage_->numeric = block.data;
+    storage_->capacity = block.capacity;
+    storage_->pool = *pool;
+    std::memset(storage_->numeric, 0, bytes);  // a recycled block holds the last run's values
+  } else {
+    storage_->capacity = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+    storage_->numeric = allocate_block(storage_->capacity);
+    if (storage_->numeric == nullptr) throw std::bad_alloc();
+  }
   data_ = storage_->numeric;
 }
 

@@ -1,18 +1,27 @@
 #include "exec/graph_plan.h"
 
+#include <algorithm>
 #include <chrono>
 #include <new>
 #include <stdexcept>
 #include <unordered_set>
 
+#include "exec/run_threads.h"
 #include "kernels/run_stop.h"
 
 namespace kiln {
 
+namespace {
+// What an unset slot reads as: an absent value (an omitted optional graph input, say).
+const Value kUnsetValue;
+}  // namespace
+
 const Value* Frame::lookup(const std::string& name) const {
   for (const Frame* f = this; f != nullptr; f = f->parent_) {
     const int slot = f->plan_->slot_of(name);
-    if (slot >= 0) return &(*f->slots_)[static_cast<size_t>(slot)];
+    if (slot < 0) continue;
+    const Value* v = (*f->slots_)[static_cast<size_t>(slot)];
+    return v != nullptr ? v : &kUnsetValue;
   }
   return nullptr;
 }
@@ -193,6 +202,8 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
       step.inputs.push_back(slot);
     }
     for (const std::string& out : node->outputs) step.outputs.push_back(out.empty() ? -1 : slot_for(out));
+    plan->max_step_inputs_ = std::max(plan->max_step_inputs_, step.inputs.size());
+    plan->max_step_outputs_ = std::max(plan->max_step_outputs_, step.outputs.size());
     plan->steps_.push_back(std::move(step));
   }
   for (const ir::ValueInfo& out : graph.outputs) {
@@ -223,21 +234,33 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
   return plan;
 }
 
-Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer, const RunOptions* options) const {
+Status GraphPlan::execute(std::vector<const Value*>& slots, std::vector<Value>& computed, const Frame* outer,
+                          const RunOptions* options) const {
   for (const auto& [slot, name] : outer_refs_) {
     const Value* v = outer ? outer->lookup(name) : nullptr;
     if (v == nullptr) return Status::FailedPrecondition("value '" + name + "' is not defined in any enclosing graph");
-    slots[static_cast<size_t>(slot)] = *v;
+    slots[static_cast<size_t>(slot)] = v;  // read in place: the enclosing frame outlives this run
   }
   const Frame frame(this, &slots, outer, options);
   std::vector<const Value*> inputs;
   std::vector<Value> outputs;
+  inputs.reserve(max_step_inputs_);
+  outputs.reserve(max_step_outputs_);
   // Profiling reads the clock only when asked: one null test per node otherwise.
   const auto* on_node = options != nullptr && options->on_node_timed ? &options->on_node_timed : nullptr;
   for (const Step& step : steps_) {
     if (Status stop = check_run_stop(&frame); !stop.ok()) return stop.with_context(step.node->describe());
+    // Between nodes, the run's intra-op team follows what concurrent runs leave of the cores.
+    ScopedRunThreads::rebalance_current();
     inputs.clear();
-    for (int s : step.inputs) inputs.push_back(s < 0 ? nullptr : &slots[static_cast<size_t>(s)]);
+    for (int s : step.inputs) {
+      if (s < 0) {
+        inputs.push_back(nullptr);
+        continue;
+      }
+      const Value* v = slots[static_cast<size_t>(s)];
+      inputs.push_back(v != nullptr ? v : &kUnsetValue);
+    }
     outputs.assign(step.outputs.size(), Value());
     KernelContext ctx(inputs, &outputs, &frame);
     const auto start = on_node ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
@@ -248,23 +271,34 @@ Status GraphPlan::execute(std::vector<Value>& slots, const Frame* outer, const R
     }
     if (!st.ok()) return st.with_context(step.node->describe());
     for (size_t k = 0; k < step.outputs.size(); ++k) {
-      if (step.outputs[k] >= 0) slots[static_cast<size_t>(step.outputs[k])] = std::move(outputs[k]);
+      if (step.outputs[k] < 0) continue;
+      const auto s = static_cast<size_t>(step.outputs[k]);
+      computed[s] = std::move(outputs[k]);
+      slots[s] = &computed[s];
     }
-    for (int s : step.release) slots[static_cast<size_t>(s)] = Value();
+    for (int s : step.release) {
+      slots[static_cast<size_t>(s)] = nullptr;
+      computed[static_cast<size_t>(s)] = Value();  // a computed buffer goes back to the run's pool here
+    }
   }
   return Status::OK();
 }
 
 Status GraphPlan::run_bound(const std::vector<const Value*>& inputs, const Frame* outer,
                             std::vector<Value>* outputs, const RunOptions* options) const {
-  std::vector<Value> slots(num_slots_);
-  for (const auto& [slot, value] : constants_) slots[static_cast<size_t>(slot)] = value;
+  std::vector<const Value*> slots(num_slots_, nullptr);
+  std::vector<Value> computed(num_slots_);
+  for (const auto& [slot, value] : constants_) slots[static_cast<size_t>(slot)] = &value;
   for (size_t i = 0; i < input_slots_.size() && i < inputs.size(); ++i) {
-    if (inputs[i] != nullptr) slots[static_cast<size_t>(input_slots_[i])] = *inputs[i];
+    if (inputs[i] != nullptr) slots[static_cast<size_t>(input_slots_[i])] = inputs[i];
   }
-  KILN_RETURN_IF_ERROR(execute(slots, outer, options));
+  KILN_RETURN_IF_ERROR(execute(slots, computed, outer, options));
   outputs->clear();
-  for (int s : output_slots_) outputs->push_back(slots[static_cast<size_t>(s)]);
+  outputs->reserve(output_slots_.size());
+  for (int s : output_slots_) {
+    const Value* v = slots[static_cast<size_t>(s)];
+    outputs->push_back(v != nullptr ? *v : Value());
+  }
   return Status::OK();
 }
 

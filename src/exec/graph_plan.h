@@ -1,5 +1,7 @@
 // GraphPlan: a graph compiled for execution. Values get slot numbers, every node gets its kernel, and
-// each slot is released after its last reader so that peak memory follows the live set, not the graph.
+// each slot is released after its last reader so that peak memory follows the live set, not the graph
+// (and its buffer goes back to the run's BufferPool, for the next value of that size: core/buffer_pool.h).
+// Constants and the caller's inputs are read where they are, never copied per run.
 //
 // A plan is immutable after build() and run() is thread-safe: every run owns its slots.
 #pragma once
@@ -19,11 +21,13 @@ namespace kiln {
 
 class GraphPlan;
 
-// The values of one running graph; a subgraph looks up names it does not define in its parent frames.
-// A frame also carries the run's options (deadline, cancellation), which subgraph frames inherit.
+// The values of one running graph, by slot: where each lives (a constant of the plan, a caller's input,
+// a value this run computed), nullptr while unset or after release. A subgraph looks up names it does
+// not define in its parent frames. A frame also carries the run's options (deadline, cancellation),
+// which subgraph frames inherit.
 class Frame {
  public:
-  Frame(const GraphPlan* plan, const std::vector<Value>* slots, const Frame* parent,
+  Frame(const GraphPlan* plan, const std::vector<const Value*>* slots, const Frame* parent,
         const RunOptions* run_options = nullptr)
       : plan_(plan), slots_(slots), parent_(parent),
         run_options_(run_options != nullptr || parent == nullptr ? run_options : parent->run_options_) {}
@@ -34,7 +38,7 @@ class Frame {
 
  private:
   const GraphPlan* plan_;
-  const std::vector<Value>* slots_;
+  const std::vector<const Value*>* slots_;
   const Frame* parent_;
   const RunOptions* run_options_;
 };
@@ -71,7 +75,10 @@ class GraphPlan : public Subgraph {
   };
 
   GraphPlan() = default;
-  Status execute(std::vector<Value>& slots, const Frame* outer, const RunOptions* options) const;
+  // `slots` points at every slot's value; values the steps compute are stored in `computed` (sized
+  // num_slots_, so the pointers into it stay valid).
+  Status execute(std::vector<const Value*>& slots, std::vector<Value>& computed, const Frame* outer,
+                 const RunOptions* options) const;
 
   const ir::Graph* graph_ = nullptr;  // owned by the model, which outlives the plan
   std::vector<ir::ValueInfo> graph_inputs_;   // formal inputs that have no initializer... and those that do
@@ -84,6 +91,8 @@ class GraphPlan : public Subgraph {
   std::vector<int> output_slots_;
   std::vector<std::pair<int, std::string>> outer_refs_;  // slots filled from enclosing frames
   std::vector<Step> steps_;
+  size_t max_step_inputs_ = 0;  // so a run sizes its per-step argument vectors once
+  size_t max_step_outputs_ = 0;
 };
 
 }  // namespace kiln

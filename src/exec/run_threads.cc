@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #define KILN_HAS_MXCSR 1
@@ -36,6 +38,53 @@ void ensure_workers_flush_denormals(int threads) {
 
 int effective_threads(int threads) { return threads > 0 ? threads : omp_get_num_procs(); }
 
+CoreBudget& CoreBudget::process() {
+  static CoreBudget* budget = new CoreBudget(omp_get_num_procs());  // never destroyed: runs may outlive statics
+  return *budget;
+}
+
+int CoreBudget::acquire(int want) {
+  if (want < 1) want = 1;
+  int used = in_use_.load(std::memory_order_acquire);
+  int grant = 1;
+  do {
+    const int free = cores_ - used;
+    grant = free < want ? (free > 1 ? free : 1) : want;
+  } while (!in_use_.compare_exchange_weak(used, used + grant, std::memory_order_acq_rel, std::memory_order_acquire));
+  return grant;
+}
+
+int CoreBudget::rebalance(int granted, int want) {
+  int used = in_use_.load(std::memory_order_acquire);
+  if (used > cores_ && granted > 1) {
+    const int give = std::min(granted - 1, used - cores_);
+    in_use_.fetch_sub(give, std::memory_order_acq_rel);
+    return granted - give;
+  }
+  while (used < cores_ && granted < want) {
+    const int take = std::min(want - granted, cores_ - used);
+    if (in_use_.compare_exchange_weak(used, used + take, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return granted + take;
+    }
+  }
+  return granted;
+}
+
+namespace {
+// The run on this thread whose team rebalance_current() adjusts.
+thread_local ScopedRunThreads* current_run = nullptr;
+}  // namespace
+
+void ScopedRunThreads::rebalance_current() {
+  ScopedRunThreads* run = current_run;
+  if (run == nullptr || !run->set_threads_) return;
+  const int n = CoreBudget::process().rebalance(run->granted_, run->want_);
+  if (n == run->granted_) return;
+  run->granted_ = n;
+  omp_set_num_threads(n);
+  ensure_workers_flush_denormals(n);
+}
+
 ScopedRunThreads::ScopedRunThreads(int threads) {
 #ifdef KILN_HAS_MXCSR
   saved_csr_ = _mm_getcsr();
@@ -45,14 +94,22 @@ ScopedRunThreads::ScopedRunThreads(int threads) {
   // is off by default), so the count is left alone there.
   if (omp_in_parallel()) return;
   saved_threads_ = omp_get_max_threads();
-  const int n = effective_threads(threads);
+  want_ = effective_threads(threads);
+  granted_ = CoreBudget::process().acquire(want_);
+  saved_current_ = current_run;
+  current_run = this;
+  const int n = granted_;
   omp_set_num_threads(n);
   set_threads_ = true;
   ensure_workers_flush_denormals(n);
 }
 
 ScopedRunThreads::~ScopedRunThreads() {
-  if (set_threads_) omp_set_num_threads(saved_threads_);
+  if (set_threads_) {
+    omp_set_num_threads(saved_threads_);
+    CoreBudget::process().release(granted_);
+    current_run = saved_current_;
+  }
 #ifdef KILN_HAS_MXCSR
   _mm_setcsr(saved_csr_);
 #endif

@@ -6,22 +6,65 @@
 // Scoped: the constructor sets both for the calling thread, the destructor restores the caller's
 // thread count and MXCSR, so a program embedding kiln keeps its own floating-point mode. Workers keep
 // FTZ/DAZ (they only run OpenMP work). Not copyable; use on one thread.
+//
+// Concurrent runs share the cores: each run's team comes out of the process's CoreBudget, so several
+// Session::run calls at once (server instances, a caller's own threads) do not each start a team of
+// every core and oversubscribe the machine ~N-fold.
 #pragma once
+
+#include <atomic>
 
 namespace kiln {
 
+// Cores shared by the runs of the process. A run asks for `want` threads and is granted what the runs
+// already going leave free, but at least 1: its calling thread exists either way. A run that started
+// while cores were free gives threads back at its next node when later runs need them (rebalance), and
+// takes them again when they are free; so between nodes the threads of all runs together stay within
+// the cores, or within one per run when there are more runs than cores. Thread-safe and lock-free.
+class CoreBudget {
+ public:
+  explicit CoreBudget(int cores) : cores_(cores < 1 ? 1 : cores) {}
+  // The process-wide budget: every core OpenMP sees.
+  static CoreBudget& process();
+  // Grants between 1 and max(1, want) threads; give them back with release().
+  int acquire(int want);
+  // A run holding `granted` of the `want` threads it asked for, between two parallel regions: returns
+  // its new grant, smaller while the runs together hold more than the cores (never below 1), larger
+  // (up to want) while cores are free. What it gives up or takes is accounted here.
+  int rebalance(int granted, int want);
+  void release(int granted) { in_use_.fetch_sub(granted, std::memory_order_acq_rel); }
+  int in_use() const { return in_use_.load(std::memory_order_acquire); }
+  int cores() const { return cores_; }
+
+ private:
+  const int cores_;
+  std::atomic<int> in_use_{0};
+};
+
 class ScopedRunThreads {
  public:
-  // threads <= 0: all cores (OpenMP's default).
+  // threads <= 0: all cores (OpenMP's default). The team is that many threads, or fewer while other
+  // runs hold part of CoreBudget::process().
   explicit ScopedRunThreads(int threads);
   ~ScopedRunThreads();
   ScopedRunThreads(const ScopedRunThreads&) = delete;
   ScopedRunThreads& operator=(const ScopedRunThreads&) = delete;
 
+  // The team size this run was granted (1 inside a caller's parallel region).
+  int threads() const { return granted_ > 0 ? granted_ : 1; }
+
+  // Called by the executor between nodes: adjusts the calling thread's current run's team to what
+  // concurrent runs leave (CoreBudget::rebalance). Costs one atomic load when nothing changes; no-op
+  // outside a run.
+  static void rebalance_current();
+
  private:
   int saved_threads_ = 0;
   unsigned saved_csr_ = 0;
   bool set_threads_ = false;
+  int granted_ = 0;
+  int want_ = 0;
+  ScopedRunThreads* saved_current_ = nullptr;
 };
 
 // The number of threads an intra-op count of `threads` means (all cores for <= 0).

@@ -5,7 +5,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "core/buffer_pool.h"
 #include "exec/graph_plan.h"
+#include "exec/run_pools.h"
 #include "exec/run_threads.h"
 #include "ir/graph.h"
 #include "onnx/model_import.h"
@@ -16,6 +18,8 @@ namespace kiln {
 struct Session::Impl {
   ir::Model model;
   std::unique_ptr<GraphPlan> plan;
+  // Tensor buffers recycled from one run to the next, one pool per concurrent run.
+  RunPools pools;
   ModelInfo info;
   std::vector<IoInfo> inputs;
   std::vector<IoInfo> outputs;
@@ -178,10 +182,56 @@ Expected<std::unique_ptr<Session::Impl>> import_and_prepare(const std::string& s
 
 }  // namespace
 
+namespace {
+
+// Inputs for the warm-up run: zeros at each input's declared shape, 1 for every dynamic dimension.
+// Empty when an input is not a plain numeric tensor of known rank, or the inputs would be large.
+std::vector<NamedValue> warm_up_inputs(const Session& s) {
+  constexpr size_t kMaxWarmUpInputBytes = size_t{64} << 20;
+  std::vector<NamedValue> inputs;
+  size_t bytes = 0;
+  for (const IoInfo& in : s.inputs()) {
+    if (in.has_default) continue;
+    if (in.kind != IoInfo::Kind::kTensor || !in.has_shape || in.dtype == DataType::kUndefined ||
+        in.dtype == DataType::kString) {
+      return {};
+    }
+    Shape shape;
+    for (int64_t d : in.dims) shape.push_back(d < 0 ? 1 : d);
+    auto t = Tensor::make(in.dtype, shape);
+    if (!t.ok()) return {};
+    bytes += t->bytes();
+    if (bytes > kMaxWarmUpInputBytes) return {};
+    inputs.push_back(NamedValue{in.name, std::move(t).value()});
+  }
+  return inputs;
+}
+
+// One run at load so that the first real run does not pay for what a run at a new shape costs once:
+// oneDNN primitives created (JIT), weights reordered for them, the run's buffer pool filled. A model
+// may well reject zeros (an index or shape input): the run's result and errors are ignored.
+void warm_up(const Session& s) {
+  try {
+    std::vector<NamedValue> inputs = warm_up_inputs(s);
+    if (inputs.empty() && !s.inputs().empty()) return;
+    (void)s.run(inputs);
+  } catch (const std::exception&) {
+    // Out of memory for the warm-up inputs: the session works without a warm-up, so it loads anyway.
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Session> Session::finish_load(std::unique_ptr<Impl> impl, const SessionOptions& options) {
+  std::unique_ptr<Session> session(new Session(std::move(impl)));
+  if (options.warm_up) warm_up(*session);
+  return session;
+}
+
 Expected<std::unique_ptr<Session>> Session::load(const std::string& path, const SessionOptions& options) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl,
                         import_and_prepare(path, [&] { return onnx_io::import_model_file(path); }, options));
-  return std::unique_ptr<Session>(new Session(std::move(impl)));
+  return finish_load(std::move(impl), options);
 }
 
 Expected<std::unique_ptr<Session>> Session::load_from_bytes(const void* data, size_t size,
@@ -190,7 +240,7 @@ Expected<std::unique_ptr<Session>> Session::load_from_bytes(const void* data, si
       std::unique_ptr<Impl> impl,
       import_and_prepare("<bytes>", [&] { return onnx_io::import_model_bytes(data, size, options.base_dir, "<bytes>"); },
                          options));
-  return std::unique_ptr<Session>(new Session(std::move(impl)));
+  return finish_load(std::move(impl), options);
 }
 
 const ModelInfo& Session::info() const { return impl_->info; }
@@ -223,9 +273,13 @@ Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& in
     }
   }
   std::vector<Value> values;
-  const ScopedRunThreads threads(impl_->intra_op_threads);
-  Status st = impl_->plan->run_bound(bound, nullptr, &values, &options);
-  if (!st.ok()) return st.with_context(impl_->info.source);
+  {
+    const RunPools::Lease lease = impl_->pools.lease();
+    const ScopedBufferPool use_pool(lease.pool());
+    const ScopedRunThreads threads(impl_->intra_op_threads);
+    Status st = impl_->plan->run_bound(bound, nullptr, &values, &options);
+    if (!st.ok()) return st.with_context(impl_->info.source);
+  }
   std::vector<NamedValue> out;
   out.reserve(values.size());
   for (size_t i = 0; i < values.size(); ++i) out.push_back(NamedValue{impl_->outputs[i].name, std::move(values[i])});

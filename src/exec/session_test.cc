@@ -172,6 +172,29 @@ TEST(Session, OutputLargerThanMemoryIsAnErrorNotACrash) {
   EXPECT_NE(out.status().message().find("ConstantOfShape node 'fill'"), std::string::npos);
 }
 
+// The warm-up run at load feeds zeros; a model that rejects them (here: zeros are no valid shape for
+// Reshape) still loads, and runs on real inputs.
+TEST(Session, LoadsWhenTheWarmUpRunFails) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  set_tensor_type(g->add_input(), "x", onnx::TensorProto::FLOAT, {"6"});
+  set_tensor_type(g->add_input(), "shape", onnx::TensorProto::INT64, {"2"});
+  set_tensor_type(g->add_output(), "y", onnx::TensorProto::FLOAT, {});
+  auto* n = g->add_node();
+  n->set_op_type("Reshape");
+  n->add_input("x");
+  n->add_input("shape");
+  n->add_output("y");
+  auto s = load(m);
+  ASSERT_TRUE(s);
+  auto out = s->run({{"x", Tensor::from_vector<float>({6}, {1, 2, 3, 4, 5, 6})},
+                     {"shape", Tensor::from_vector<int64_t>({2}, {2, 3})}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ((*out)[0].value.tensor().shape(), (Shape{2, 3}));
+}
+
 TEST(Session, ConcurrentRunsAreIndependent) {
   auto s = load(two_identities());
   ASSERT_TRUE(s);

@@ -297,10 +297,14 @@ Status read_file(const std::string& path, std::string* out) {
   if (std::filesystem::is_directory(path, ec)) return Status::IOError(path + " is a folder, not a file");
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::IOError("cannot open " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return Status::IOError("cannot read " + path);
-  *out = std::move(ss).str();
+  // Sized up front: a stringstream would grow by doubling and hold up to twice the file at its peak.
+  f.seekg(0, std::ios::end);
+  const std::streamoff size = f.tellg();
+  f.seekg(0, std::ios::beg);
+  if (size < 0 || !f) return Status::IOError("cannot read " + path);
+  out->resize(static_cast<size_t>(size));
+  f.read(out->data(), size);
+  if (f.gcount() != size) return Status::IOError("cannot read " + path);
   return Status::OK();
 }
 

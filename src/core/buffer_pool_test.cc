@@ -1,0 +1,125 @@
+// BufferPool: size classes, recycling, release of idle blocks, returns from other threads, and Tensor
+// drawing from the installed pool. Counts allocations; times nothing.
+#include "core/buffer_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "kiln/tensor.h"
+
+namespace kiln {
+namespace {
+
+TEST(BufferPool, SizeClassesWasteAtMostAnEighth) {
+  EXPECT_EQ(BufferPool::class_bytes(1), 64u);
+  EXPECT_EQ(BufferPool::class_bytes(65), 128u);
+  EXPECT_EQ(BufferPool::class_bytes(4096), 4096u);
+  EXPECT_EQ(BufferPool::class_bytes(4097), 4608u);  // 4096 + 4096/8
+  for (size_t n : {5000u, 100000u, 3000000u, 123456789u}) {
+    const size_t c = BufferPool::class_bytes(n);
+    EXPECT_GE(c, n);
+    EXPECT_LE(c, n + n / 8 + 64) << n;
+    EXPECT_EQ(BufferPool::class_bytes(c), c) << n;  // a class size is its own class
+  }
+}
+
+TEST(BufferPool, SecondRunAtTheSameSizesAllocatesNothing) {
+  BufferPool pool;
+  auto one_run = [&] {
+    pool.begin_run();
+    const BufferPool::Block a = pool.take(1000);
+    const BufferPool::Block b = pool.take(300000);  // mapped from the OS
+    pool.give_back(a.data, a.capacity);
+    const BufferPool::Block c = pool.take(1000);  // reuses a within the run
+    EXPECT_EQ(c.data, a.data);
+    pool.give_back(b.data, b.capacity);
+    pool.give_back(c.data, c.capacity);
+    pool.end_run();
+  };
+  one_run();
+  EXPECT_EQ(pool.system_allocations(), 2);
+  for (int i = 0; i < 10; ++i) one_run();
+  EXPECT_EQ(pool.system_allocations(), 2);
+}
+
+TEST(BufferPool, AFreeBlockUpToTwiceTheSizeServesBeforeANewOne) {
+  BufferPool pool;
+  pool.begin_run();
+  const BufferPool::Block big = pool.take(10000);
+  pool.give_back(big.data, big.capacity);
+  const BufferPool::Block small = pool.take(6000);  // no free block of its own class
+  EXPECT_EQ(small.data, big.data);
+  EXPECT_EQ(small.capacity, big.capacity);
+  const BufferPool::Block tiny = pool.take(100);  // nothing free within twice its size: a new block
+  EXPECT_NE(tiny.data, big.data);
+  pool.give_back(small.data, small.capacity);
+  pool.give_back(tiny.data, tiny.capacity);
+  pool.end_run();
+  EXPECT_EQ(pool.system_allocations(), 2);
+}
+
+TEST(BufferPool, ReleasesBlocksIdleForSeveralRuns) {
+  BufferPool pool;
+  pool.begin_run();
+  const BufferPool::Block a = pool.take(5000);
+  pool.give_back(a.data, a.capacity);
+  pool.end_run();
+  EXPECT_EQ(pool.free_bytes(), BufferPool::class_bytes(5000));
+  for (uint64_t i = 0; i < BufferPool::kIdleRunsBeforeRelease; ++i) {
+    pool.begin_run();
+    pool.end_run();
+  }
+  EXPECT_EQ(pool.free_bytes(), 0u);
+}
+
+TEST(BufferPool, BlocksReturnedFromOtherThreadsAreReusedNextRun) {
+  BufferPool pool;
+  pool.begin_run();
+  const BufferPool::Block a = pool.take(2000);
+  pool.end_run();
+  std::thread([&] { pool.give_back_from_any_thread(a.data, a.capacity); }).join();
+  pool.begin_run();
+  EXPECT_EQ(pool.take(2000).data, a.data);
+  pool.give_back(a.data, a.capacity);
+  pool.end_run();
+  EXPECT_EQ(pool.system_allocations(), 1);
+}
+
+TEST(BufferPool, TensorsDrawFromTheInstalledPoolAndComeBackZeroed) {
+  auto pool = std::make_shared<BufferPool>();
+  Tensor kept;
+  {
+    const ScopedBufferPool use(pool);
+    Tensor t(DataType::kFloat32, {1000});
+    t.data<float>()[7] = 42;
+    kept = Tensor(DataType::kFloat32, {10});  // outlives the run, like an output given to a caller
+  }
+  EXPECT_EQ(pool->system_allocations(), 2);
+  {
+    const ScopedBufferPool use(pool);
+    Tensor t(DataType::kFloat32, {1000});  // the block of the first run's t, zeroed again
+    EXPECT_EQ(t.data<float>()[7], 0);
+  }
+  EXPECT_EQ(pool->system_allocations(), 2);
+  kept = Tensor();  // given back without the pool installed: through the return list
+  {
+    const ScopedBufferPool use(pool);
+    Tensor t(DataType::kFloat32, {10});
+  }
+  EXPECT_EQ(pool->system_allocations(), 2);
+}
+
+TEST(BufferPool, OutputsOutliveThePool) {
+  Tensor kept;
+  {
+    auto pool = std::make_shared<BufferPool>();
+    const ScopedBufferPool use(pool);
+    kept = Tensor(DataType::kFloat32, {4});
+    kept.data<float>()[3] = 5;
+  }
+  EXPECT_EQ(kept.data<float>()[3], 5);  // the tensor keeps its pool alive
+}
+
+}  // namespace
+}  // namespace kiln

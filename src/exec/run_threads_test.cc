@@ -1,0 +1,55 @@
+// CoreBudget and ScopedRunThreads: concurrent runs share the cores instead of each taking all of them.
+#include "exec/run_threads.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+TEST(CoreBudget, GrantsWhatIsLeftButAtLeastOne) {
+  CoreBudget budget(8);
+  const int a = budget.acquire(6);
+  const int b = budget.acquire(6);
+  const int c = budget.acquire(6);
+  EXPECT_EQ(a, 6);
+  EXPECT_EQ(b, 2);
+  EXPECT_EQ(c, 1);  // a run's own thread runs whatever happens
+  EXPECT_EQ(budget.in_use(), 9);
+  budget.release(a);
+  EXPECT_EQ(budget.acquire(8), 5);  // what b and c leave
+  budget.release(b);
+  budget.release(c);
+  EXPECT_EQ(budget.in_use(), 5);
+}
+
+TEST(CoreBudget, ARunGivesThreadsBackWhenAnotherStartsAndTakesThemAgainAfter) {
+  CoreBudget budget(4);
+  int a = budget.acquire(4);
+  const int b = budget.acquire(4);  // starts while a holds every core
+  EXPECT_EQ(a, 4);
+  EXPECT_EQ(b, 1);
+  a = budget.rebalance(a, 4);  // a's next node
+  EXPECT_EQ(a, 3);
+  EXPECT_EQ(budget.in_use(), 4);
+  EXPECT_EQ(budget.rebalance(b, 4), 1);  // nothing free for b
+  budget.release(b);
+  a = budget.rebalance(a, 4);
+  EXPECT_EQ(a, 4);
+  EXPECT_EQ(budget.in_use(), 4);
+  EXPECT_EQ(budget.rebalance(a, 4), 4);  // steady: no change
+}
+
+TEST(ScopedRunThreads, NestedRunsSplitTheProcessBudget) {
+  const int cores = CoreBudget::process().cores();
+  const ScopedRunThreads outer(0);
+  EXPECT_EQ(outer.threads(), cores);
+  {
+    // A second run while the first holds every core (as from another thread) gets its own thread only.
+    const ScopedRunThreads inner(0);
+    EXPECT_EQ(inner.threads(), 1);
+  }
+  EXPECT_EQ(CoreBudget::process().in_use(), cores);
+}
+
+}  // namespace
+}  // namespace kiln

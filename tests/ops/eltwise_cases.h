@@ -100,6 +100,51 @@ inline std::vector<OpCase> binary_cases() {
   return v;
 }
 
+// Pow: the fast path squares (exponent 2, a float32 scalar); the rest is the reference's.
+inline std::vector<OpCase> pow_cases() {
+  std::vector<OpCase> v;
+  for (const auto& [name, exponent] : std::vector<std::pair<std::string, Tensor>>{
+           {"Pow 2 scalar", Tensor::scalar(2.0f)},
+           {"Pow 2 [1]", Tensor::from_vector<float>({1}, {2.0f})},
+           {"Pow 3", Tensor::scalar(3.0f)},
+           {"Pow 0.5", Tensor::scalar(0.5f)},
+           {"Pow 2 [1,1,1,1] widens", Tensor::from_vector<float>({1, 1, 1, 1}, {2.0f})},
+           {"Pow 2 int64", Tensor::scalar<int64_t>(2)}}) {
+    OpCase c = unary_case("Pow", {3, 37});
+    c.name = name;
+    c.inputs.push_back(exponent);
+    c.constant = {false, true};
+    c.tolerance = 2e-7;  // x * x is correctly rounded; libm's powf(x, 2) is within an ulp of it
+    v.push_back(c);
+  }
+  return v;
+}
+
+// ReduceMean: the fast path takes the last axis; others go to the reference.
+inline OpCase reduce_mean_case(Shape shape, std::vector<int64_t> axes, int64_t keepdims) {
+  OpCase c;
+  c.name = "ReduceMean " + shape_to_string(shape) + " axes " + shape_to_string(axes) + " keepdims " +
+           std::to_string(keepdims);
+  c.node = node("ReduceMean", {attr_ints("axes", axes), attr_int("keepdims", keepdims)});
+  c.opset = 13;
+  c.inputs = {random_tensor(std::move(shape), 24, -3, 5)};
+  c.tolerance = 1e-6;  // both accumulate in double; only the order of the additions differs
+  return c;
+}
+
+inline std::vector<OpCase> reduce_mean_cases() {
+  std::vector<OpCase> v;
+  v.push_back(reduce_mean_case({2, 5, 77}, {-1}, 1));
+  v.push_back(reduce_mean_case({2, 5, 77}, {2}, 0));
+  v.push_back(reduce_mean_case({3}, {0}, 1));
+  v.push_back(reduce_mean_case({4, 768}, {1}, 1));
+  v.push_back(reduce_mean_case({2, 5, 7}, {1}, 1));      // not the last axis: reference
+  v.push_back(reduce_mean_case({2, 5, 7}, {1, 2}, 0));   // two axes: reference
+  v.push_back(reduce_mean_case({4, 0}, {-1}, 1));        // empty rows: reference (NaN)
+  v.push_back(reduce_mean_case({64, 128, 768}, {-1}, 1));  // on the thread team
+  return v;
+}
+
 // Real layer shapes: EfficientNet-B0's swish and squeeze-excitation, ResNet-50's residual, BERT's.
 inline std::vector<OpCase> eltwise_perf_cases() {
   std::vector<OpCase> v;
@@ -114,6 +159,11 @@ inline std::vector<OpCase> eltwise_perf_cases() {
   v.push_back(binary_case("Add", {1, 128, 768}, {768}));
   v.push_back(binary_case("Div", {1, 128, 3072}, {}));
   v.push_back(binary_case("Mul", {1, 6, 56, 56, 16}, {1, 6, 1, 1, 16}));
+  OpCase square = pow_cases()[0];
+  square.inputs[0] = random_tensor({1, 128, 768}, 25);
+  square.name = "Pow 2 [1, 128, 768]";
+  v.push_back(square);
+  v.push_back(reduce_mean_case({1, 128, 768}, {-1}, 1));
   return v;
 }
 

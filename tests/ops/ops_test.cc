@@ -42,6 +42,8 @@ TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
 TEST(FastKernels, Unary) { check_all(unary_cases()); }
 TEST(FastKernels, Binary) { check_all(binary_cases()); }
+TEST(FastKernels, Pow) { check_all(pow_cases()); }
+TEST(FastKernels, ReduceMean) { check_all(reduce_mean_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
@@ -65,6 +67,30 @@ TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
   const Status rs = run_kernel(*bad_pair->ref, bad, &ref);
   EXPECT_FALSE(fs.ok());
   EXPECT_EQ(fs.to_string(), rs.to_string());
+}
+
+// The elementwise kernels hand bad inputs to the reference: the same error, word for word.
+TEST(FastKernels, ElementwiseErrorsMatchTheReference) {
+  std::vector<OpCase> bad;
+  bad.push_back(binary_case("Add", {2, 3}, {4}));                      // shapes do not broadcast
+  OpCase mixed = binary_case("Mul", {2, 3}, {3});
+  mixed.inputs[1] = Tensor::from_vector<double>({3}, {1, 2, 3});       // float * double
+  bad.push_back(mixed);
+  OpCase clip = unary_case("Clip", {4});
+  clip.inputs.push_back(random_tensor({2}, 3));                        // min is not a scalar
+  bad.push_back(clip);
+  OpCase missing = unary_case("Sigmoid", {4});
+  missing.inputs = {Tensor()};                                         // no input
+  bad.push_back(missing);
+  for (const OpCase& c : bad) {
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok()) << c.name;
+    std::vector<Value> fast, ref;
+    const Status fs = run_kernel(*pair->fast, c, &fast);
+    const Status rs = run_kernel(*pair->ref, c, &ref);
+    EXPECT_FALSE(fs.ok()) << c.name;
+    EXPECT_EQ(fs.to_string(), rs.to_string()) << c.name;
+  }
 }
 
 // More shapes than the primitive cache holds, from several threads at once, all still correct.

@@ -16,6 +16,8 @@ class VecUnaryKernel : public Kernel {
   VecUnaryKernel(std::unique_ptr<Kernel> reference, UnaryFn fn, bool clip_bounds_from_inputs = false)
       : reference_(std::move(reference)), fn_(fn), clip_bounds_from_inputs_(clip_bounds_from_inputs) {}
 
+  const Kernel& reference() const { return *reference_; }
+
   Status run(KernelContext& ctx) const override {
     if (!is_float32_tensor(ctx, 0)) return reference_->run(ctx);
     UnaryFn fn = fn_;
@@ -76,6 +78,27 @@ Expected<std::unique_ptr<Kernel>> make_clip(const KernelBuildContext& b) {
   return std::unique_ptr<Kernel>(std::make_unique<VecUnaryKernel>(std::move(reference), fn));
 }
 
+// Pow with a float32 scalar exponent of 2 is x * x (correctly rounded; the reference's powf is within
+// an ulp of it); any other exponent, type or a broadcast that changes the shape goes to the reference.
+class VecSquareKernel : public Kernel {
+ public:
+  explicit VecSquareKernel(std::unique_ptr<Kernel> reference) : square_(std::move(reference), {UnaryOp::kSquare}) {}
+
+  Status run(KernelContext& ctx) const override {
+    const bool square = is_float32_tensor(ctx, 0) && is_float32_tensor(ctx, 1) && ctx.tensor(1).size() == 1 &&
+                        ctx.tensor(1).rank() <= ctx.tensor(0).rank() && ctx.tensor(1).data<float>()[0] == 2.0f;
+    return square ? square_.run(ctx) : square_.reference().run(ctx);
+  }
+
+ private:
+  VecUnaryKernel square_;  // reads only input 0
+};
+
+Expected<std::unique_ptr<Kernel>> make_pow(const KernelBuildContext& b) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
+  return std::unique_ptr<Kernel>(std::make_unique<VecSquareKernel>(std::move(reference)));
+}
+
 }  // namespace
 
 KILN_REGISTER_KERNEL_PRIORITY("", "Relu", 1, kMaxOpset, kVecPriority, vec_unary(UnaryOp::kRelu));
@@ -96,5 +119,6 @@ KILN_REGISTER_KERNEL_PRIORITY("", "HardSigmoid", 1, kMaxOpset, kVecPriority,
                                                b.node.attr_float("beta", 0.5f)};
                               }));
 KILN_REGISTER_KERNEL_PRIORITY("", "Clip", 1, kMaxOpset, kVecPriority, make_clip);
+KILN_REGISTER_KERNEL_PRIORITY("", "Pow", 7, kMaxOpset, kVecPriority, make_pow);
 
 }  // namespace kiln::vec

@@ -64,6 +64,11 @@ struct HardSwish {
   KILN_SIMD_INLINE Vec<W> operator()(Vec<W> x) const { return x * clamp<W>(x / 6.0f + 0.5f, 0.0f, 1.0f); }
 };
 
+template <int W>
+struct Square {
+  KILN_SIMD_INLINE Vec<W> operator()(Vec<W> x) const { return x * x; }
+};
+
 template <int W, typename Fn>
 KILN_SIMD_INLINE void map(Fn fn, const float* x, float* y, int64_t n) {
   int64_t i = 0;
@@ -86,6 +91,7 @@ KILN_SIMD_INLINE void apply(const UnaryFn& f, const float* x, float* y, int64_t 
     case UnaryOp::kClip: return map<W>(Clip<W>{f.alpha, f.beta}, x, y, n);
     case UnaryOp::kHardSigmoid: return map<W>(HardSigmoid<W>{f.alpha, f.beta}, x, y, n);
     case UnaryOp::kHardSwish: return map<W>(HardSwish<W>{}, x, y, n);
+    case UnaryOp::kSquare: return map<W>(Square<W>{}, x, y, n);
   }
 }
 

@@ -19,6 +19,7 @@ enum class UnaryOp {
   kClip,         // NaN-preserving clamp to [alpha, beta] (lo applied first, as the reference does)
   kHardSigmoid,  // clamp01(alpha * x + beta)
   kHardSwish,    // x * clamp01(x / 6 + 0.5)
+  kSquare,       // x * x: Pow with exponent 2, as LayerNorm decomposed into primitives uses it
 };
 
 struct UnaryFn {

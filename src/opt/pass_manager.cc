@@ -15,6 +15,7 @@ constexpr NamedPass kPasses[] = {
     {"fold_constants", fold_constants},
     {"fold_batchnorm_into_conv", fold_batchnorm_into_conv},
     {"fuse_conv_activation", fuse_conv_activation},
+    {"fuse_swish", fuse_swish},
 };
 
 // Initializers that were inputs of folded or rewritten nodes and are read by nothing now.

@@ -59,6 +59,10 @@ inline std::vector<OpCase> unary_cases() {
   max_only.inputs.push_back(Tensor());
   max_only.inputs.push_back(Tensor::scalar(0.5f));
   v.push_back(max_only);
+  OpCase swish = unary_case("Swish", {3, 37});  // kiln.Swish, what opt/fuse_swish.cc makes of x * Sigmoid(x)
+  swish.node.domain = "kiln";
+  swish.opset = 1;
+  v.push_back(swish);
   v.push_back(unary_case("Sigmoid", {2, 0, 3}));               // empty
   v.push_back(unary_case("Relu", {}));                         // a scalar
   v.push_back(unary_case("Sigmoid", {1, 32, 112, 112}));       // large enough to run on the thread team

@@ -120,5 +120,6 @@ KILN_REGISTER_KERNEL_PRIORITY("", "HardSigmoid", 1, kMaxOpset, kVecPriority,
                               }));
 KILN_REGISTER_KERNEL_PRIORITY("", "Clip", 1, kMaxOpset, kVecPriority, make_clip);
 KILN_REGISTER_KERNEL_PRIORITY("", "Pow", 7, kMaxOpset, kVecPriority, make_pow);
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "Swish", 1, 1, kVecPriority, vec_unary(UnaryOp::kSwish));
 
 }  // namespace kiln::vec

@@ -69,6 +69,11 @@ struct Square {
   KILN_SIMD_INLINE Vec<W> operator()(Vec<W> x) const { return x * x; }
 };
 
+template <int W>
+struct Swish {
+  KILN_SIMD_INLINE Vec<W> operator()(Vec<W> x) const { return x * sigmoid<W>(x); }
+};
+
 template <int W, typename Fn>
 KILN_SIMD_INLINE void map(Fn fn, const float* x, float* y, int64_t n) {
   int64_t i = 0;
@@ -92,6 +97,7 @@ KILN_SIMD_INLINE void apply(const UnaryFn& f, const float* x, float* y, int64_t 
     case UnaryOp::kHardSigmoid: return map<W>(HardSigmoid<W>{f.alpha, f.beta}, x, y, n);
     case UnaryOp::kHardSwish: return map<W>(HardSwish<W>{}, x, y, n);
     case UnaryOp::kSquare: return map<W>(Square<W>{}, x, y, n);
+    case UnaryOp::kSwish: return map<W>(Swish<W>{}, x, y, n);
   }
 }
 
@@ -104,6 +110,7 @@ void apply_sse2(const UnaryFn& f, const float* x, float* y, int64_t n) { apply<4
 int64_t unary_parallel_grain(UnaryOp op) {
   switch (op) {
     case UnaryOp::kSigmoid:
+    case UnaryOp::kSwish:
     case UnaryOp::kTanh:
     case UnaryOp::kErf:
     case UnaryOp::kExp:

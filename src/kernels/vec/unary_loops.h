@@ -20,6 +20,7 @@ enum class UnaryOp {
   kHardSigmoid,  // clamp01(alpha * x + beta)
   kHardSwish,    // x * clamp01(x / 6 + 0.5)
   kSquare,       // x * x: Pow with exponent 2, as LayerNorm decomposed into primitives uses it
+  kSwish,        // x * sigmoid(x): kiln.Swish
 };
 
 struct UnaryFn {

@@ -15,6 +15,8 @@ constexpr NamedPass kPasses[] = {
     {"fold_constants", fold_constants},
     {"fold_batchnorm_into_conv", fold_batchnorm_into_conv},
     {"fuse_conv_activation", fuse_conv_activation},
+    // Last: a pass that fuses a swish into the convolution before it takes Sigmoid and Mul whole; this
+    // one turns the swishes left over into single kiln.Swish nodes.
     {"fuse_swish", fuse_swish},
 };
 

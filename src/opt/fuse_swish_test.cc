@@ -10,8 +10,9 @@ ir::Graph swish_graph(bool sigmoid_first) {
   ir::Graph g;
   g.inputs = {float_value("x")};
   g.outputs = {float_value("y")};
-  g.nodes = {make("Sigmoid", {"x"}, {"s"}),
-             make("Mul", sigmoid_first ? std::vector<std::string>{"s", "x"} : std::vector<std::string>{"x", "s"}, {"y"})};
+  g.nodes = {
+      make("Sigmoid", {"x"}, {"s"}),
+      make("Mul", sigmoid_first ? std::vector<std::string>{"s", "x"} : std::vector<std::string>{"x", "s"}, {"y"})};
   return g;
 }
 

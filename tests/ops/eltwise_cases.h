@@ -15,9 +15,41 @@ inline std::vector<float> edge_values() {
   const float inf = std::numeric_limits<float>::infinity();
   const float big = std::numeric_limits<float>::max();
   const float tiny = std::numeric_limits<float>::denorm_min();
-  return {std::numeric_limits<float>::quiet_NaN(), inf, -inf, 0.0f, -0.0f, tiny, -tiny, 1e-30f, -1e-30f,
-          big, -big, 1e-4f, -4e-4f, 0.5f, -0.5f, 1.0f, -1.0f, 3.0f, -3.0f, 3.99f, 4.0f, -4.5f, 7.9f, -9.0f,
-          20.0f, -20.0f, 87.0f, 88.5f, 88.8f, 89.0f, -87.5f, -103.0f, -104.5f, 1e10f, -1e10f};
+  return {std::numeric_limits<float>::quiet_NaN(),
+          inf,
+          -inf,
+          0.0f,
+          -0.0f,
+          tiny,
+          -tiny,
+          1e-30f,
+          -1e-30f,
+          big,
+          -big,
+          1e-4f,
+          -4e-4f,
+          0.5f,
+          -0.5f,
+          1.0f,
+          -1.0f,
+          3.0f,
+          -3.0f,
+          3.99f,
+          4.0f,
+          -4.5f,
+          7.9f,
+          -9.0f,
+          20.0f,
+          -20.0f,
+          87.0f,
+          88.5f,
+          88.8f,
+          89.0f,
+          -87.5f,
+          -103.0f,
+          -104.5f,
+          1e10f,
+          -1e10f};
 }
 
 // A case for a unary op on `shape`, random in [lo, hi) with the edge values written over its start.
@@ -63,9 +95,9 @@ inline std::vector<OpCase> unary_cases() {
   swish.node.domain = "kiln";
   swish.opset = 1;
   v.push_back(swish);
-  v.push_back(unary_case("Sigmoid", {2, 0, 3}));               // empty
-  v.push_back(unary_case("Relu", {}));                         // a scalar
-  v.push_back(unary_case("Sigmoid", {1, 32, 112, 112}));       // large enough to run on the thread team
+  v.push_back(unary_case("Sigmoid", {2, 0, 3}));          // empty
+  v.push_back(unary_case("Relu", {}));                    // a scalar
+  v.push_back(unary_case("Sigmoid", {1, 32, 112, 112}));  // large enough to run on the thread team
   return v;
 }
 
@@ -81,19 +113,19 @@ inline OpCase binary_case(const std::string& op, Shape a, Shape b, int64_t opset
 
 inline std::vector<OpCase> binary_cases() {
   const std::vector<std::pair<Shape, Shape>> shapes = {
-      {{3, 37}, {3, 37}},                      // same shape
-      {{3, 37}, {}},                           // scalar right
-      {{}, {3, 37}},                           // scalar left
-      {{2, 5, 77}, {77}},                      // row: bert's [B, S, 768] + [768]
-      {{77}, {2, 5, 77}},                      // row on the left
-      {{2, 6, 5, 7}, {2, 6, 1, 1}},            // channel: squeeze-excitation's [N, C, H, W] * [N, C, 1, 1]
+      {{3, 37}, {3, 37}},            // same shape
+      {{3, 37}, {}},                 // scalar right
+      {{}, {3, 37}},                 // scalar left
+      {{2, 5, 77}, {77}},            // row: bert's [B, S, 768] + [768]
+      {{77}, {2, 5, 77}},            // row on the left
+      {{2, 6, 5, 7}, {2, 6, 1, 1}},  // channel: squeeze-excitation's [N, C, H, W] * [N, C, 1, 1]
       {{2, 6, 1, 1}, {2, 6, 5, 7}},
-      {{2, 6, 5, 7}, {6, 1, 1}},               // per-channel bias, batch broadcast too
-      {{2, 3, 4, 5, 16}, {2, 3, 1, 1, 16}},    // blocked 5-D [N, Cb, H, W, 16] * [N, Cb, 1, 1, 16]
-      {{5, 1}, {1, 6}},                        // both broadcast: outer product
-      {{2, 1, 3, 1, 4}, {1, 5, 1, 6, 1}},      // more groups than the fast path takes
-      {{1, 1, 9}, {1, 9}},                     // size-1 dims everywhere
-      {{0, 4}, {4}},                           // empty
+      {{2, 6, 5, 7}, {6, 1, 1}},             // per-channel bias, batch broadcast too
+      {{2, 3, 4, 5, 16}, {2, 3, 1, 1, 16}},  // blocked 5-D [N, Cb, H, W, 16] * [N, Cb, 1, 1, 16]
+      {{5, 1}, {1, 6}},                      // both broadcast: outer product
+      {{2, 1, 3, 1, 4}, {1, 5, 1, 6, 1}},    // more groups than the fast path takes
+      {{1, 1, 9}, {1, 9}},                   // size-1 dims everywhere
+      {{0, 4}, {4}},                         // empty
   };
   std::vector<OpCase> v;
   for (const char* op : {"Add", "Sub", "Mul", "Div"}) {
@@ -142,9 +174,9 @@ inline std::vector<OpCase> reduce_mean_cases() {
   v.push_back(reduce_mean_case({2, 5, 77}, {2}, 0));
   v.push_back(reduce_mean_case({3}, {0}, 1));
   v.push_back(reduce_mean_case({4, 768}, {1}, 1));
-  v.push_back(reduce_mean_case({2, 5, 7}, {1}, 1));      // not the last axis: reference
-  v.push_back(reduce_mean_case({2, 5, 7}, {1, 2}, 0));   // two axes: reference
-  v.push_back(reduce_mean_case({4, 0}, {-1}, 1));        // empty rows: reference (NaN)
+  v.push_back(reduce_mean_case({2, 5, 7}, {1}, 1));        // not the last axis: reference
+  v.push_back(reduce_mean_case({2, 5, 7}, {1, 2}, 0));     // two axes: reference
+  v.push_back(reduce_mean_case({4, 0}, {-1}, 1));          // empty rows: reference (NaN)
   v.push_back(reduce_mean_case({64, 128, 768}, {-1}, 1));  // on the thread team
   return v;
 }

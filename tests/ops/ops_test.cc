@@ -122,7 +122,10 @@ TEST(FastKernels, ManyShapesConcurrently) {
 // Results do not depend on the intra-op thread count beyond float rounding.
 TEST(FastKernels, ThreadCountDoesNotChangeResults) {
   std::vector<OpCase> cases = {conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
-                               gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}})};
+                               gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}}),
+                               unary_case("Sigmoid", {4, 64, 56, 56}),
+                               binary_case("Mul", {4, 64, 56, 56}, {4, 64, 1, 1}),
+                               reduce_mean_case({256, 128, 64}, {-1}, 0)};
   for (const OpCase& c : cases) {
     auto pair = build_pair(c);
     ASSERT_TRUE(pair.ok());

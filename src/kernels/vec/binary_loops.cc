@@ -12,10 +12,14 @@ namespace {
 
 template <BinaryOp kOp, int W>
 KILN_SIMD_INLINE Vec<W> apply(Vec<W> a, Vec<W> b) {
-  if constexpr (kOp == BinaryOp::kAdd) return a + b;
-  else if constexpr (kOp == BinaryOp::kSub) return a - b;
-  else if constexpr (kOp == BinaryOp::kMul) return a * b;
-  else return a / b;
+  if constexpr (kOp == BinaryOp::kAdd)
+    return a + b;
+  else if constexpr (kOp == BinaryOp::kSub)
+    return a - b;
+  else if constexpr (kOp == BinaryOp::kMul)
+    return a * b;
+  else
+    return a / b;
 }
 
 // One loop per kind; a broadcast operand is splatted once. The tail runs as one partial vector (the
@@ -53,9 +57,12 @@ void row_sse2(const float* a, const float* b, float* out, int64_t n) {
 template <BinaryOp kOp, RowKind kKind>
 BinaryRowFn pick(Isa isa) {
   switch (isa) {
-    case Isa::kAvx512: return row_avx512<kOp, kKind>;
-    case Isa::kAvx2: return row_avx2<kOp, kKind>;
-    case Isa::kSse2: break;
+    case Isa::kAvx512:
+      return row_avx512<kOp, kKind>;
+    case Isa::kAvx2:
+      return row_avx2<kOp, kKind>;
+    case Isa::kSse2:
+      break;
   }
   return row_sse2<kOp, kKind>;
 }
@@ -63,9 +70,12 @@ BinaryRowFn pick(Isa isa) {
 template <BinaryOp kOp>
 BinaryRowFn pick(RowKind kind, Isa isa) {
   switch (kind) {
-    case RowKind::kBoth: return pick<kOp, RowKind::kBoth>(isa);
-    case RowKind::kScalarB: return pick<kOp, RowKind::kScalarB>(isa);
-    case RowKind::kScalarA: break;
+    case RowKind::kBoth:
+      return pick<kOp, RowKind::kBoth>(isa);
+    case RowKind::kScalarB:
+      return pick<kOp, RowKind::kScalarB>(isa);
+    case RowKind::kScalarA:
+      break;
   }
   return pick<kOp, RowKind::kScalarA>(isa);
 }
@@ -75,10 +85,14 @@ BinaryRowFn pick(RowKind kind, Isa isa) {
 BinaryRowFn binary_row(BinaryOp op, RowKind kind) {
   const Isa isa = detected_isa();
   switch (op) {
-    case BinaryOp::kAdd: return pick<BinaryOp::kAdd>(kind, isa);
-    case BinaryOp::kSub: return pick<BinaryOp::kSub>(kind, isa);
-    case BinaryOp::kMul: return pick<BinaryOp::kMul>(kind, isa);
-    case BinaryOp::kDiv: break;
+    case BinaryOp::kAdd:
+      return pick<BinaryOp::kAdd>(kind, isa);
+    case BinaryOp::kSub:
+      return pick<BinaryOp::kSub>(kind, isa);
+    case BinaryOp::kMul:
+      return pick<BinaryOp::kMul>(kind, isa);
+    case BinaryOp::kDiv:
+      break;
   }
   return pick<BinaryOp::kDiv>(kind, isa);
 }

@@ -65,8 +65,7 @@ std::optional<BroadcastPlan> BroadcastPlan::make(const Shape& a, const Shape& b)
   return p;
 }
 
-void BroadcastPlan::run(BinaryRowFn row, const float* a, const float* b, float* out, int64_t begin,
-                        int64_t end) const {
+void BroadcastPlan::run(BinaryRowFn row, const float* a, const float* b, float* out, int64_t begin, int64_t end) const {
   if (begin >= end) return;
   const int last = groups_ - 1;
   const int64_t row_len = dims_[last];

@@ -30,7 +30,7 @@ class BroadcastPlan {
   void run(BinaryRowFn row, const float* a, const float* b, float* out, int64_t begin, int64_t end) const;
 
  private:
-  int groups_ = 0;                          // merged dimensions, outermost first; the last is the row
+  int groups_ = 0;  // merged dimensions, outermost first; the last is the row
   std::array<int64_t, kMaxGroups> dims_{};
   std::array<int64_t, kMaxGroups> a_stride_{};  // elements to step per index of the group (0: broadcast)
   std::array<int64_t, kMaxGroups> b_stride_{};

@@ -10,15 +10,17 @@ Isa detect() {
   Isa isa = Isa::kSse2;
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = Isa::kAvx2;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl")) {
     isa = Isa::kAvx512;
   }
   const char* cap = std::getenv("KILN_VEC_ISA");
   if (cap != nullptr) {
     const std::string_view c(cap);
-    if (c == "sse2") isa = Isa::kSse2;
-    else if (c == "avx2" && isa == Isa::kAvx512) isa = Isa::kAvx2;
+    if (c == "sse2")
+      isa = Isa::kSse2;
+    else if (c == "avx2" && isa == Isa::kAvx512)
+      isa = Isa::kAvx2;
   }
   return isa;
 }

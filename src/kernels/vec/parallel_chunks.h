@@ -4,10 +4,10 @@
 // (regions never nest).
 #pragma once
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
-
-#include <omp.h>
 
 namespace kiln::vec {
 
@@ -22,7 +22,7 @@ void for_each_chunk(int64_t n, int64_t grain, Body&& body) {
     return;
   }
   const int64_t chunk = ((n + threads - 1) / threads + 63) / 64 * 64;
-#pragma omp parallel num_threads(static_cast<int>(threads))
+#pragma omp parallel num_threads(static_cast <int>(threads))
   {
     const int64_t begin = std::min<int64_t>(n, omp_get_thread_num() * chunk);
     const int64_t end = std::min<int64_t>(n, begin + chunk);

@@ -25,15 +25,16 @@ class VecReduceMeanKernel : public Kernel {
     const int64_t n = x.dim(rank - 1);
     const int64_t rows = x.size() / n;
     Shape shape = x.shape();
-    if (keepdims_) shape.back() = 1;
-    else shape.pop_back();
+    if (keepdims_)
+      shape.back() = 1;
+    else
+      shape.pop_back();
     Tensor y(DataType::kFloat32, std::move(shape));
     const float* in = x.data<float>();
     float* out = y.data<float>();
     // Split by rows, each chunk at least a grain of input elements.
-    for_each_chunk(rows, std::max<int64_t>(1, kReduceParallelGrain / n), [&](int64_t begin, int64_t end) {
-      row_means(in + begin * n, out + begin, end - begin, n);
-    });
+    for_each_chunk(rows, std::max<int64_t>(1, kReduceParallelGrain / n),
+                   [&](int64_t begin, int64_t end) { row_means(in + begin * n, out + begin, end - begin, n); });
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
@@ -47,8 +48,8 @@ class VecReduceMeanKernel : public Kernel {
 Expected<std::unique_ptr<Kernel>> make_reduce_mean(const KernelBuildContext& b) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
   // keepdims other than 0 or 1 is rejected by the reference factory above.
-  return std::unique_ptr<Kernel>(std::make_unique<VecReduceMeanKernel>(
-      std::move(reference), b.node.attr_ints("axes"), b.node.attr_int("keepdims", 1) != 0));
+  return std::unique_ptr<Kernel>(std::make_unique<VecReduceMeanKernel>(std::move(reference), b.node.attr_ints("axes"),
+                                                                       b.node.attr_int("keepdims", 1) != 0));
 }
 
 }  // namespace

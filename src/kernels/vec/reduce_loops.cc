@@ -40,9 +40,12 @@ void means_sse2(const float* x, float* y, int64_t rows, int64_t n) { means<4>(x,
 
 void row_means(const float* x, float* y, int64_t rows, int64_t n) {
   switch (detected_isa()) {
-    case Isa::kAvx512: return means_avx512(x, y, rows, n);
-    case Isa::kAvx2: return means_avx2(x, y, rows, n);
-    case Isa::kSse2: return means_sse2(x, y, rows, n);
+    case Isa::kAvx512:
+      return means_avx512(x, y, rows, n);
+    case Isa::kAvx2:
+      return means_avx2(x, y, rows, n);
+    case Isa::kSse2:
+      return means_sse2(x, y, rows, n);
   }
 }
 

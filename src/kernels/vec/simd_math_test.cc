@@ -2,13 +2,13 @@
 // float magnitudes (every 509th float from 1e-30 to 120, both signs), plus the special values.
 #include "kernels/vec/simd_math.h"
 
+#include <gtest/gtest.h>
+
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
-
-#include <gtest/gtest.h>
 
 namespace kiln::vec {
 namespace {
@@ -46,12 +46,18 @@ double exp_ref(double x) { return std::exp(x); }
 double tanh_ref(double x) { return std::tanh(x); }
 double erf_ref(double x) { return std::erf(x); }
 
-TEST(SimdMath, ExpWithinOneUlp) { EXPECT_LE(max_ulp_error([](Vec<4> v) { return exp<4>(v); }, exp_ref), 1.5); }
+TEST(SimdMath, ExpWithinOneUlp) {
+  EXPECT_LE(max_ulp_error([](Vec<4> v) { return exp<4>(v); }, exp_ref), 1.5);
+}
 TEST(SimdMath, SigmoidWithinThreeUlp) {
   EXPECT_LE(max_ulp_error([](Vec<4> v) { return sigmoid<4>(v); }, sigmoid_ref), 3.0);
 }
-TEST(SimdMath, TanhWithinSixUlp) { EXPECT_LE(max_ulp_error([](Vec<4> v) { return tanh<4>(v); }, tanh_ref), 6.0); }
-TEST(SimdMath, ErfWithinEightUlp) { EXPECT_LE(max_ulp_error([](Vec<4> v) { return erf<4>(v); }, erf_ref), 8.0); }
+TEST(SimdMath, TanhWithinSixUlp) {
+  EXPECT_LE(max_ulp_error([](Vec<4> v) { return tanh<4>(v); }, tanh_ref), 6.0);
+}
+TEST(SimdMath, ErfWithinEightUlp) {
+  EXPECT_LE(max_ulp_error([](Vec<4> v) { return erf<4>(v); }, erf_ref), 8.0);
+}
 
 TEST(SimdMath, SpecialValues) {
   const float inf = std::numeric_limits<float>::infinity();

@@ -113,11 +113,10 @@ KILN_REGISTER_KERNEL_PRIORITY("", "HardSwish", 14, kMaxOpset, kVecPriority, vec_
 KILN_REGISTER_KERNEL_PRIORITY("", "LeakyRelu", 1, kMaxOpset, kVecPriority, vec_unary([](const KernelBuildContext& b) {
                                 return UnaryFn{UnaryOp::kLeakyRelu, b.node.attr_float("alpha", 0.01f)};
                               }));
-KILN_REGISTER_KERNEL_PRIORITY("", "HardSigmoid", 1, kMaxOpset, kVecPriority,
-                              vec_unary([](const KernelBuildContext& b) {
-                                return UnaryFn{UnaryOp::kHardSigmoid, b.node.attr_float("alpha", 0.2f),
-                                               b.node.attr_float("beta", 0.5f)};
-                              }));
+KILN_REGISTER_KERNEL_PRIORITY(
+    "", "HardSigmoid", 1, kMaxOpset, kVecPriority, vec_unary([](const KernelBuildContext& b) {
+      return UnaryFn{UnaryOp::kHardSigmoid, b.node.attr_float("alpha", 0.2f), b.node.attr_float("beta", 0.5f)};
+    }));
 KILN_REGISTER_KERNEL_PRIORITY("", "Clip", 1, kMaxOpset, kVecPriority, make_clip);
 KILN_REGISTER_KERNEL_PRIORITY("", "Pow", 7, kMaxOpset, kVecPriority, make_pow);
 KILN_REGISTER_KERNEL_PRIORITY("kiln", "Swish", 1, 1, kVecPriority, vec_unary(UnaryOp::kSwish));

@@ -8,7 +8,7 @@ namespace kiln::vec {
 
 enum class UnaryOp {
   kRelu,
-  kLeakyRelu,    // x >= 0 ? x : alpha * x
+  kLeakyRelu,  // x >= 0 ? x : alpha * x
   kSigmoid,
   kTanh,
   kErf,

@@ -1,5 +1,5 @@
 // Float math on SIMD registers, written once over GCC vector types (`Vec<W>`: W floats) and compiled
-// for each instruction set by the target-attributed loops that inline it (simd_dispatch.h). Every
+// for each instruction set by the target-attributed loops that inline it (cpu_isa.h). Every
 // function here is always_inline so it takes the instruction set of its caller.
 //
 // Accuracy, measured against double-precision libm over every float in the interesting ranges

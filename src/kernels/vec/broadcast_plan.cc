@@ -82,11 +82,21 @@ void BroadcastPlan::run(BinaryRowFn row, const float* a, const float* b, float* 
   int64_t pos = begin % row_len;
   int64_t o = begin;
   while (o < end) {
+    // Whole rows left in the current sweep of the group above the row run in one call.
+    int64_t reps = 1;
+    if (pos == 0 && last >= 1)
+      reps = std::max<int64_t>(1, std::min(dims_[last - 1] - index[last - 1], (end - o) / row_len));
     const int64_t n = std::min(row_len - pos, end - o);
-    row(a + a_off + pos * a_stride_[last], b + b_off + pos * b_stride_[last], out + o, n);
-    o += n;
+    const int64_t step_a = last >= 1 ? a_stride_[last - 1] : 0, step_b = last >= 1 ? b_stride_[last - 1] : 0;
+    row(a + a_off + pos * a_stride_[last], b + b_off + pos * b_stride_[last], out + o, n, reps, step_a, step_b);
+    o += n + (reps - 1) * row_len;
     pos = 0;
-    // Advance the odometer by one row.
+    // Advance the odometer by `reps` rows: the group above the row by reps (never past its end), then
+    // carry outwards one step if it wrapped.
+    if (last == 0) continue;
+    index[last - 1] += reps - 1;
+    a_off += (reps - 1) * step_a;
+    b_off += (reps - 1) * step_b;
     for (int g = last - 1; g >= 0; --g) {
       a_off += a_stride_[g];
       b_off += b_stride_[g];

@@ -6,7 +6,7 @@
 
 namespace kiln::vec {
 
-enum class Isa { kSse2, kAvx2, kAvx512 };
+enum class Isa { kSse2, kAvx2, kAvx512 };  // kSse2: the 4-wide baseline (on any architecture)
 
 // The widest instruction set this CPU supports (KILN_VEC_ISA=sse2|avx2 in the environment caps it,
 // for testing the narrower paths on a wider machine). Thread-safe; computed once.
@@ -14,5 +14,12 @@ Isa detected_isa();
 
 }  // namespace kiln::vec
 
+#if defined(__x86_64__) || defined(__i386__)
 #define KILN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 #define KILN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+// Elsewhere the wide variants compile as generic code that detected_isa() never picks; the W = 4 loops
+// run on the machine's own 128-bit vectors (NEON on AArch64).
+#define KILN_TARGET_AVX512
+#define KILN_TARGET_AVX2
+#endif

@@ -29,8 +29,8 @@ struct UnaryFn {
   float beta = 0;
 };
 
-// Roughly how many elements of `op` cost as much as waking the thread team: the grain below which a
-// map stays on one thread.
+// The fewest elements of `op` worth a thread of their own (~40 us of work, far above the cost of
+// waking the team): a map of fewer than two grains stays on the calling thread.
 int64_t unary_parallel_grain(UnaryOp op);
 
 // y[i] = f(x[i]) for i in [0, n), on the calling thread. x and y may be the same array.

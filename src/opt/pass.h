@@ -29,6 +29,7 @@ Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fold_batchnorm_into_gemm(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_matmul_bias(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_matmul_activation(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_swish(ir::Graph& graph, const PassContext& ctx);
 
 // What the passes need to know about how values are used.
 struct ValueUses {

@@ -18,6 +18,9 @@ constexpr NamedPass kPasses[] = {
     {"fold_batchnorm_into_gemm", fold_batchnorm_into_gemm},
     {"fuse_matmul_bias", fuse_matmul_bias},
     {"fuse_matmul_activation", fuse_matmul_activation},
+    // Last: a pass that fuses a swish into the convolution before it takes Sigmoid and Mul whole; this
+    // one turns the swishes left over into single kiln.Swish nodes.
+    {"fuse_swish", fuse_swish},
 };
 
 // Initializers that were inputs of folded or rewritten nodes and are read by nothing now.

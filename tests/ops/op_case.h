@@ -74,7 +74,7 @@ inline std::string compare_outputs(const OpCase& c, const std::vector<Value>& fa
     if (r.dtype() != DataType::kFloat32) continue;
     for (int64_t i = 0; i < r.size(); ++i) {
       const double a = f.data<float>()[i], b = r.data<float>()[i];
-      if (std::isnan(a) && std::isnan(b)) continue;
+      if (a == b || (std::isnan(a) && std::isnan(b))) continue;  // equal infinities too
       if (!(std::fabs(a - b) <= c.tolerance * (1 + std::fabs(b)))) {
         return c.name + ": output " + std::to_string(o) + " element " + std::to_string(i) + " is " +
                std::to_string(a) + ", reference " + std::to_string(b);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cases.h"
+#include "eltwise_cases.h"
 #include "exec/run_threads.h"
 
 namespace kiln::ops_test {
@@ -63,6 +64,10 @@ TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
+TEST(FastKernels, Unary) { check_all(unary_cases()); }
+TEST(FastKernels, Binary) { check_all(binary_cases()); }
+TEST(FastKernels, Pow) { check_all(pow_cases()); }
+TEST(FastKernels, ReduceMean) { check_all(reduce_mean_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
@@ -86,6 +91,30 @@ TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
   const Status rs = run_kernel(*bad_pair->ref, bad, &ref);
   EXPECT_FALSE(fs.ok());
   EXPECT_EQ(fs.to_string(), rs.to_string());
+}
+
+// The elementwise kernels hand bad inputs to the reference: the same error, word for word.
+TEST(FastKernels, ElementwiseErrorsMatchTheReference) {
+  std::vector<OpCase> bad;
+  bad.push_back(binary_case("Add", {2, 3}, {4}));                      // shapes do not broadcast
+  OpCase mixed = binary_case("Mul", {2, 3}, {3});
+  mixed.inputs[1] = Tensor::from_vector<double>({3}, {1, 2, 3});       // float * double
+  bad.push_back(mixed);
+  OpCase clip = unary_case("Clip", {4});
+  clip.inputs.push_back(random_tensor({2}, 3));                        // min is not a scalar
+  bad.push_back(clip);
+  OpCase missing = unary_case("Sigmoid", {4});
+  missing.inputs = {Tensor()};                                         // no input
+  bad.push_back(missing);
+  for (const OpCase& c : bad) {
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok()) << c.name;
+    std::vector<Value> fast, ref;
+    const Status fs = run_kernel(*pair->fast, c, &fast);
+    const Status rs = run_kernel(*pair->ref, c, &ref);
+    EXPECT_FALSE(fs.ok()) << c.name;
+    EXPECT_EQ(fs.to_string(), rs.to_string()) << c.name;
+  }
 }
 
 // More shapes than the primitive cache holds, from several threads at once, all still correct.
@@ -144,7 +173,10 @@ TEST(FastKernels, PackedMatMulManyBatchesConcurrently) {
 // Results do not depend on the intra-op thread count beyond float rounding.
 TEST(FastKernels, ThreadCountDoesNotChangeResults) {
   std::vector<OpCase> cases = {conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
-                               gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}})};
+                               gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}}),
+                               unary_case("Sigmoid", {4, 64, 56, 56}),
+                               binary_case("Mul", {4, 64, 56, 56}, {4, 64, 1, 1}),
+                               reduce_mean_case({256, 128, 64}, {-1}, 0)};
   for (const OpCase& c : cases) {
     auto pair = build_pair(c);
     ASSERT_TRUE(pair.ok());

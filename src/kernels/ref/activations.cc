@@ -153,5 +153,7 @@ KILN_REGISTER_KERNEL("", "HardSigmoid", 1, kMaxOpset, make_hard_sigmoid);
 KILN_REGISTER_KERNEL("", "ThresholdedRelu", 10, kMaxOpset, make_thresholded_relu);
 KILN_REGISTER_KERNEL("", "Shrink", 9, kMaxOpset, make_shrink);
 KILN_REGISTER_KERNEL("", "PRelu", 1, kMaxOpset, make_prelu);
+// kiln.Swish (opt/fuse_swish.cc): x * Sigmoid(x), as the two nodes it replaces compute it.
+KILN_REGISTER_KERNEL("kiln", "Swish", 1, 1, unary<FloatTypes>([](auto x) { return x * sigmoid(x); }));
 
 }  // namespace kiln::ref

@@ -1,0 +1,33 @@
+// Splits an elementwise loop over the intra-op OpenMP team (the one oneDNN's kernels use; its size is
+// set per run by exec/run_threads.h), or runs it on the calling thread when the work is too small to
+// pay for waking the team, when the team has one thread, or when already inside a parallel region
+// (regions never nest).
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace kiln::vec {
+
+// Calls body(begin, end) over [0, n) in contiguous chunks, one per thread, each at least `grain`
+// elements and a multiple of 64 (whole cache lines of floats) except the last.
+template <typename Body>
+void for_each_chunk(int64_t n, int64_t grain, Body&& body) {
+  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t threads = std::min<int64_t>(max_threads, n / std::max<int64_t>(grain, 1));
+  if (threads <= 1) {
+    if (n > 0) body(int64_t{0}, n);
+    return;
+  }
+  const int64_t chunk = ((n + threads - 1) / threads + 63) / 64 * 64;
+#pragma omp parallel num_threads(static_cast <int>(threads))
+  {
+    const int64_t begin = std::min<int64_t>(n, omp_get_thread_num() * chunk);
+    const int64_t end = std::min<int64_t>(n, begin + chunk);
+    if (begin < end) body(begin, end);
+  }
+}
+
+}  // namespace kiln::vec

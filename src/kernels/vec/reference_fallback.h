@@ -1,0 +1,21 @@
+// The vectorized kernels' place in the registry: above the reference kernels, to which each hands the
+// cases it does not take (other data types, legacy broadcasting, unusual inputs), so that answers and
+// error messages never differ from the reference's.
+#pragma once
+
+#include <memory>
+
+#include "kernels/kernel.h"
+
+namespace kiln::vec {
+
+// Priority of the vectorized kernels: above the reference kernels (0), like the oneDNN ones.
+inline constexpr int kVecPriority = 10;
+
+// Builds the kernel one priority below kVecPriority (the reference) for the node being built.
+Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b);
+
+// True if input i is present and a float32 tensor.
+bool is_float32_tensor(const KernelContext& ctx, size_t i);
+
+}  // namespace kiln::vec

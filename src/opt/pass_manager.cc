@@ -15,6 +15,7 @@ constexpr NamedPass kPasses[] = {
     {"fold_constants", fold_constants},
     {"fold_batchnorm_into_conv", fold_batchnorm_into_conv},
     {"fuse_conv_activation", fuse_conv_activation},
+    {"fuse_gelu", fuse_gelu},
 };
 
 // Initializers that were inputs of folded or rewritten nodes and are read by nothing now.

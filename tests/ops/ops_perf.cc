@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cases.h"
+#include "transformer_cases.h"
 #include "exec/run_threads.h"
 
 namespace {
@@ -61,7 +62,9 @@ int main(int argc, char** argv) {
   const kiln::ScopedRunThreads scoped(threads);
   std::printf("threads: %d\n", kiln::effective_threads(threads));
   std::printf("%-40s %12s %12s %9s %10s\n", "case", "fast ms", "ref ms", "speed-up", "GFLOP/s");
-  for (const OpCase& c : kiln::ops_test::perf_cases()) {
+  std::vector<OpCase> cases = kiln::ops_test::perf_cases();
+  for (OpCase& c : kiln::ops_test::transformer_perf_cases()) cases.push_back(std::move(c));
+  for (const OpCase& c : cases) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
     auto pair = kiln::ops_test::build_pair(c);
     if (!pair.ok()) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cases.h"
+#include "transformer_cases.h"
 #include "exec/run_threads.h"
 
 namespace kiln::ops_test {
@@ -39,6 +40,7 @@ TEST(FastKernels, MatMul) { check_all(matmul_cases()); }
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
+TEST(FastKernels, Gelu) { check_all(gelu_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {

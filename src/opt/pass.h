@@ -27,6 +27,7 @@ Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx);
 // Transformer encoder fusions (kiln.Gelu, kiln.LayerNormalization, kiln.SkipLayerNormalization,
 // kiln.Attention); each file's header comment gives the exact pattern.
 Expected<bool> fuse_gelu(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_attention(ir::Graph& graph, const PassContext& ctx);
 
 // What the passes need to know about how values are used.
 struct ValueUses {

@@ -16,6 +16,7 @@ constexpr NamedPass kPasses[] = {
     {"fold_batchnorm_into_conv", fold_batchnorm_into_conv},
     {"fuse_conv_activation", fuse_conv_activation},
     {"fuse_gelu", fuse_gelu},
+    {"fuse_attention", fuse_attention},
 };
 
 // Initializers that were inputs of folded or rewritten nodes and are read by nothing now.

@@ -41,6 +41,7 @@ TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
 TEST(FastKernels, Gelu) { check_all(gelu_cases()); }
+TEST(FastKernels, Attention) { check_all(attention_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
@@ -64,6 +65,23 @@ TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
   const Status rs = run_kernel(*bad_pair->ref, bad, &ref);
   EXPECT_FALSE(fs.ok());
   EXPECT_EQ(fs.to_string(), rs.to_string());
+}
+
+// Attention inputs that do not line up fail with the reference composition's error.
+TEST(FastKernels, AttentionErrorsMatchTheReference) {
+  for (const AttentionSpec& spec : {AttentionSpec{.q = {1, 4, 2, 4}, .k = {1, 4, 2, 5}, .v = {1, 4, 2, 4}},
+                                    AttentionSpec{.q = {1, 4, 2, 4}, .k = {1, 4, 2, 4}, .v = {1, 4, 2, 4},
+                                                  .mask = {1, 1, 1, 4, 4}},
+                                    AttentionSpec{.q = {4, 2, 4}, .k = {4, 2, 4}, .v = {4, 2, 4}}}) {
+    const OpCase c = attention_case("bad attention", spec);
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok());
+    std::vector<Value> fast, ref;
+    const Status fs = run_kernel(*pair->fast, c, &fast);
+    const Status rs = run_kernel(*pair->ref, c, &ref);
+    EXPECT_FALSE(fs.ok());
+    EXPECT_EQ(fs.to_string(), rs.to_string());
+  }
 }
 
 // More shapes than the primitive cache holds, from several threads at once, all still correct.

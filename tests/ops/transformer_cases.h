@@ -22,10 +22,51 @@ inline std::vector<OpCase> gelu_cases() {
           gelu_case("gelu erf 1 element", {1}, "none"), gelu_case("gelu erf bert ffn", {1, 16, 3072}, "none")};
 }
 
+struct AttentionSpec {
+  Shape q, k, v;
+  Shape mask;  // empty: no mask
+  float scale = 0.125f;
+};
+
+inline OpCase attention_case(const std::string& name, const AttentionSpec& s) {
+  OpCase c;
+  c.name = name;
+  c.node = node("Attention", {attr_float("scale", s.scale)}, "kiln");
+  c.opset = 1;
+  c.inputs = {random_tensor(s.q, 21, -2, 2), random_tensor(s.k, 22, -2, 2), random_tensor(s.v, 23)};
+  if (!s.mask.empty()) c.inputs.push_back(random_tensor(s.mask, 24, -10, 0));
+  c.tolerance = 1e-5;
+  return c;
+}
+
+inline std::vector<OpCase> attention_cases() {
+  std::vector<OpCase> v;
+  v.push_back(attention_case("attention", {.q = {2, 8, 3, 16}, .k = {2, 8, 3, 16}, .v = {2, 8, 3, 16}}));
+  v.push_back(attention_case("attention odd sizes", {.q = {1, 7, 2, 5}, .k = {1, 19, 2, 5}, .v = {1, 19, 2, 3}}));
+  v.push_back(attention_case("attention key mask [B,1,1,Sk]", {.q = {2, 9, 2, 8}, .k = {2, 17, 2, 8},
+                                                               .v = {2, 17, 2, 8}, .mask = {2, 1, 1, 17}}));
+  v.push_back(attention_case("attention full mask [B,H,Sq,Sk]", {.q = {2, 6, 3, 4}, .k = {2, 6, 3, 4},
+                                                                 .v = {2, 6, 3, 4}, .mask = {2, 3, 6, 6}}));
+  v.push_back(attention_case("attention causal mask [Sq,Sk]", {.q = {1, 33, 2, 8}, .k = {1, 33, 2, 8},
+                                                               .v = {1, 33, 2, 8}, .mask = {33, 33}}));
+  v.push_back(attention_case("attention mask over queries only", {.q = {1, 5, 2, 4}, .k = {1, 6, 2, 4},
+                                                                  .v = {1, 6, 2, 4}, .mask = {1, 1, 5, 1}}));
+  // Long keys: the score tile holds 16 query rows at a time, so queries split into several blocks.
+  v.push_back(attention_case("attention blocks of query rows", {.q = {1, 40, 2, 8}, .k = {1, 1100, 2, 8},
+                                                                .v = {1, 1100, 2, 8}, .scale = 0.3f}));
+  // Shapes the fast kernel does not take: the reference's broadcasts and errors.
+  v.push_back(attention_case("attention broadcast K batch", {.q = {2, 4, 2, 4}, .k = {1, 4, 2, 4}, .v = {2, 4, 2, 4}}));
+  return v;
+}
+
 // BERT-base shapes (sequence 128) for kiln_ops_perf.
 inline std::vector<OpCase> transformer_perf_cases() {
   std::vector<OpCase> v;
   v.push_back(gelu_case("bert gelu 128x3072", {1, 128, 3072}, "none"));
+  for (int64_t b : {1, 8}) {
+    v.push_back(attention_case("bert attention 12x128x64 batch " + std::to_string(b),
+                               {.q = {b, 128, 12, 64}, .k = {b, 128, 12, 64}, .v = {b, 128, 12, 64}}));
+  }
   return v;
 }
 

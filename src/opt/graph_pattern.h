@@ -23,6 +23,8 @@ class GraphPattern {
   // The node producing `value` when it is a default-domain `op_type` node not already consumed by
   // an earlier match; else nullptr. Its index goes to *index when given.
   const ir::Node* producer(const std::string& value, const std::string& op_type, size_t* index = nullptr) const;
+  // True if no node produces `value` (a graph input, an initializer, or an omitted input "").
+  bool is_source(const std::string& value) const { return value.empty() || !producer_.count(value); }
   // True if `value` may disappear inside a fusion: not a graph output or read by a subgraph, and read
   // by exactly `readers` node inputs (a node reading it twice counts twice).
   bool is_internal(const std::string& value, int readers = 1) const;

@@ -28,6 +28,8 @@ Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx);
 // kiln.Attention); each file's header comment gives the exact pattern.
 Expected<bool> fuse_gelu(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_attention(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_layer_norm(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_skip_layer_norm(ir::Graph& graph, const PassContext& ctx);
 
 // What the passes need to know about how values are used.
 struct ValueUses {

@@ -17,6 +17,8 @@ constexpr NamedPass kPasses[] = {
     {"fuse_conv_activation", fuse_conv_activation},
     {"fuse_gelu", fuse_gelu},
     {"fuse_attention", fuse_attention},
+    {"fuse_layer_norm", fuse_layer_norm},
+    {"fuse_skip_layer_norm", fuse_skip_layer_norm},
 };
 
 // Initializers that were inputs of folded or rewritten nodes and are read by nothing now.

@@ -1,6 +1,6 @@
 // Runs the graph passes on a loaded model, in an order where each one exposes work for the next:
 //   remove_identity -> fold_constants -> fold_batchnorm_into_conv -> fuse_conv_activation -> fuse_gelu
-//   -> fuse_attention
+//   -> fuse_attention -> fuse_layer_norm -> fuse_skip_layer_norm
 // then drops initializers nothing reads any more, and imports the "kiln" domain when a pass created
 // kiln-domain nodes. Session calls it before planning (SessionOptions::optimize).
 #pragma once

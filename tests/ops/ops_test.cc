@@ -42,6 +42,7 @@ TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
 TEST(FastKernels, Gelu) { check_all(gelu_cases()); }
 TEST(FastKernels, Attention) { check_all(attention_cases()); }
+TEST(FastKernels, LayerNormalization) { check_all(layer_norm_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {

@@ -29,14 +29,15 @@ ir::Graph attention_graph(const std::string& mask = "", const std::string& scale
   n.push_back(make("Transpose", {"k4"}, {"kt"}, {ints("perm", {0, 2, 3, 1})}));
   n.push_back(make("Transpose", {"v4"}, {"vt"}, {ints("perm", {0, 2, 1, 3})}));
   n.push_back(make("MatMul", {"qt", "kt"}, {"s"}));
-  n.push_back(make(scale_op, scale_op == "Div" ? std::vector<std::string>{"s", "c"} : std::vector<std::string>{"c", "s"},
-                   {"s2"}));
+  n.push_back(make(
+      scale_op, scale_op == "Div" ? std::vector<std::string>{"s", "c"} : std::vector<std::string>{"c", "s"}, {"s2"}));
   std::string probs_in = "s2";
   if (!mask.empty()) {
     g.inputs.push_back(float_value("m"));
     g.initializers["big"] = Tensor::scalar<float>(-100.f);
     n.push_back(make("Mul", {"m", "big"}, {"madd"}));
-    n.push_back(make("Add", mask == "add" ? std::vector<std::string>{"madd", "s2"} : std::vector<std::string>{"s2", "madd"},
+    n.push_back(make("Add",
+                     mask == "add" ? std::vector<std::string>{"madd", "s2"} : std::vector<std::string>{"s2", "madd"},
                      {"s3"}));
     probs_in = "s3";
   }
@@ -55,12 +56,11 @@ Tensor key_mask(int64_t batch, int64_t seq) {
 
 TEST(FuseAttention, TheCoreBecomesOneNodeWithTheSameResult) {
   const Tensor x = ramp({2, 5, kHidden}, 0.21f, -1.1f);
-  for (const auto& [mask, scale_op] : std::vector<std::pair<std::string, std::string>>{
-           {"", "Div"}, {"add", "Div"}, {"add_swapped", "Mul"}}) {
+  for (const auto& [mask, scale_op] :
+       std::vector<std::pair<std::string, std::string>>{{"", "Div"}, {"add", "Div"}, {"add_swapped", "Mul"}}) {
     SCOPED_TRACE(mask + " " + scale_op);
     ir::Graph g = attention_graph(mask, scale_op);
-    std::vector<Tensor> in = {x};
-    if (!mask.empty()) in.push_back(key_mask(2, 5));
+    const std::vector<Tensor> in = mask.empty() ? std::vector<Tensor>{x} : std::vector<Tensor>{x, key_mask(2, 5)};
     const auto before = run(g, in);
     ASSERT_TRUE(fuse_attention(g, PassContext{opsets()}).value());
     EXPECT_EQ(count_op(g, "Softmax"), 0);

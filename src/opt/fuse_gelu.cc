@@ -14,7 +14,7 @@ namespace {
 
 struct GeluMatch {
   std::string x;
-  std::string approximate;  // "none" or "tanh"
+  std::string approximate;    // "none" or "tanh"
   std::vector<size_t> nodes;  // every node of the pattern but the last
 };
 
@@ -37,7 +37,8 @@ bool match_one_plus(const GraphPattern& p, const std::string& a, const std::stri
     const ir::Node* mul = div ? nullptr : p.producer(d, "Mul", &id);
     if (!p.is_internal(d)) return false;
     if (div != nullptr) {
-      if (div->inputs.size() != 2 || div->inputs[0] != x || !p.is_scalar_constant(div->inputs[1], std::sqrt(2.0f), 1e-5f)) {
+      if (div->inputs.size() != 2 || div->inputs[0] != x ||
+          !p.is_scalar_constant(div->inputs[1], std::sqrt(2.0f), 1e-5f)) {
         return false;
       }
     } else if (mul != nullptr) {
@@ -67,7 +68,8 @@ bool match_one_plus(const GraphPattern& p, const std::string& a, const std::stri
     if (mz == nullptr || !p.is_internal(z) || mz->inputs.size() != 2) return false;
     std::string x3;
     for (int k = 0; k < 2; ++k) {
-      if (p.is_scalar_constant(mz->inputs[static_cast<size_t>(k)], 0.044715f, 1e-5f)) x3 = mz->inputs[static_cast<size_t>(1 - k)];
+      if (p.is_scalar_constant(mz->inputs[static_cast<size_t>(k)], 0.044715f, 1e-5f))
+        x3 = mz->inputs[static_cast<size_t>(1 - k)];
     }
     if (!p.is_internal(x3)) return false;
     nodes.insert(nodes.end(), {iu, iw, iz});
@@ -95,7 +97,8 @@ bool match_one_plus(const GraphPattern& p, const std::string& a, const std::stri
 
 // The pattern ending at Mul node `last`, or false.
 bool match_gelu(const GraphPattern& p, const ir::Node& last, GeluMatch* m) {
-  if (!last.domain.empty() || last.op_type != "Mul" || last.inputs.size() != 2 || last.outputs.size() != 1) return false;
+  if (!last.domain.empty() || last.op_type != "Mul" || last.inputs.size() != 2 || last.outputs.size() != 1)
+    return false;
   for (int k = 0; k < 2; ++k) {
     const std::string& first = last.inputs[static_cast<size_t>(k)];
     const std::string& second = last.inputs[static_cast<size_t>(1 - k)];

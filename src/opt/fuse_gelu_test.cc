@@ -30,17 +30,17 @@ ir::Graph erf_gelu_half_first() {
 
 // torch gelu(approximate="tanh") at opset 13.
 ir::Graph tanh_gelu() {
-  return graph_with({make("Mul", {"x", "x"}, {"xx"}), make("Mul", {"x", "xx"}, {"x3"}),
-                     make("Mul", {"c", "x3"}, {"z"}), make("Add", {"x", "z"}, {"w"}), make("Mul", {"k", "w"}, {"u"}),
-                     make("Tanh", {"u"}, {"t"}), make("Add", {"one", "t"}, {"a"}), make("Mul", {"x", "a"}, {"m"}),
-                     make("Mul", {"half", "m"}, {"y"})},
-                    {{"c", 0.044715f}, {"k", 0.7978846f}, {"one", 1.f}, {"half", 0.5f}});
+  return graph_with(
+      {make("Mul", {"x", "x"}, {"xx"}), make("Mul", {"x", "xx"}, {"x3"}), make("Mul", {"c", "x3"}, {"z"}),
+       make("Add", {"x", "z"}, {"w"}), make("Mul", {"k", "w"}, {"u"}), make("Tanh", {"u"}, {"t"}),
+       make("Add", {"one", "t"}, {"a"}), make("Mul", {"x", "a"}, {"m"}), make("Mul", {"half", "m"}, {"y"})},
+      {{"c", 0.044715f}, {"k", 0.7978846f}, {"one", 1.f}, {"half", 0.5f}});
 }
 
 TEST(FuseGelu, EveryFormBecomesOneNodeWithTheSameResult) {
   const Tensor x = ramp({3, 40}, 0.37f, -2.2f);
-  for (auto [g, approximate] : {std::pair{erf_gelu(), "none"}, std::pair{erf_gelu_half_first(), "none"},
-                                std::pair{tanh_gelu(), "tanh"}}) {
+  for (auto [g, approximate] :
+       {std::pair{erf_gelu(), "none"}, std::pair{erf_gelu_half_first(), "none"}, std::pair{tanh_gelu(), "tanh"}}) {
     SCOPED_TRACE(approximate);
     const auto before = run(g, {x});
     ASSERT_TRUE(fuse_gelu(g, PassContext{opsets()}).value());
@@ -66,7 +66,8 @@ TEST(FuseGelu, LeavesNearMissesAlone) {
   runtime_constant.inputs.push_back(float_value("sqrt2"));
   ir::Graph broadcasting_constant = erf_gelu();  // a [1,1,1] "scalar" would raise the rank
   broadcasting_constant.initializers["half"] = Tensor::from_vector<float>({1, 1, 1}, {0.5f});
-  for (ir::Graph* g : {&wrong_constant, &shared_intermediate, &other_operand, &runtime_constant, &broadcasting_constant}) {
+  for (ir::Graph* g :
+       {&wrong_constant, &shared_intermediate, &other_operand, &runtime_constant, &broadcasting_constant}) {
     const size_t n = g->nodes.size();
     EXPECT_FALSE(fuse_gelu(*g, PassContext{opsets()}).value());
     EXPECT_EQ(g->nodes.size(), n);

@@ -38,7 +38,8 @@ Expected<bool> fuse_skip_layer_norm(ir::Graph& graph, const PassContext& ctx) {
     const bool keep_sum = !pattern.is_internal(sum);
     // A kept sum with a computed scale or bias could close a cycle (bias = f(sum)); such models keep
     // the pair.
-    if (keep_sum && (!pattern.is_source(norm.inputs[1]) || (norm.inputs.size() > 2 && !pattern.is_source(norm.inputs[2])))) {
+    if (keep_sum &&
+        (!pattern.is_source(norm.inputs[1]) || (norm.inputs.size() > 2 && !pattern.is_source(norm.inputs[2])))) {
       continue;
     }
     std::vector<std::string> inputs = {add->inputs[0], add->inputs[1], norm.inputs[1]};

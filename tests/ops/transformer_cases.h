@@ -60,18 +60,21 @@ inline std::vector<OpCase> layer_norm_cases() {
   v.push_back(layer_norm_case("layernorm odd width", {.x = {3, 37}, .scale = {37}, .bias = {37}}));
   v.push_back(layer_norm_case("layernorm no bias", {.x = {4, 20}, .scale = {20}}));
   v.push_back(layer_norm_case("layernorm two axes", {.x = {2, 3, 4, 8}, .scale = {4, 8}, .bias = {4, 8}, .axis = -2}));
-  v.push_back(layer_norm_case("layernorm kiln domain", {.x = {2, 5, 24}, .scale = {24}, .bias = {24}, .domain = "kiln"}));
+  v.push_back(
+      layer_norm_case("layernorm kiln domain", {.x = {2, 5, 24}, .scale = {24}, .bias = {24}, .domain = "kiln"}));
   v.push_back(layer_norm_case("layernorm many rows", {.x = {8, 128, 64}, .scale = {64}, .bias = {64}}));
   // Handed to the reference: broadcast scale, Mean/InvStdDev outputs.
   v.push_back(layer_norm_case("layernorm broadcast scale", {.x = {2, 3, 16}, .scale = {1}, .bias = {16}}));
   v.push_back(layer_norm_case("layernorm scale of a suffix", {.x = {2, 3, 1, 16}, .scale = {16}, .axis = 2}));
-  v.push_back(layer_norm_case("layernorm with statistics", {.x = {2, 3, 16}, .scale = {16}, .bias = {16}, .outputs = 3}));
+  v.push_back(
+      layer_norm_case("layernorm with statistics", {.x = {2, 3, 16}, .scale = {16}, .bias = {16}, .outputs = 3}));
   v.push_back(layer_norm_case("skip layernorm", {.x = {2, 7, 40}, .scale = {40}, .bias = {40}, .skip = true}));
-  v.push_back(layer_norm_case("skip layernorm with sum", {.x = {2, 7, 40}, .scale = {40}, .bias = {40}, .skip = true,
-                                                          .outputs = 2}));
+  v.push_back(layer_norm_case("skip layernorm with sum",
+                              {.x = {2, 7, 40}, .scale = {40}, .bias = {40}, .skip = true, .outputs = 2}));
   v.push_back(layer_norm_case("skip layernorm many rows", {.x = {4, 128, 96}, .scale = {96}, .skip = true}));
-  v.push_back(layer_norm_case("skip layernorm broadcast skip", {.x = {2, 7, 40}, .scale = {40}, .bias = {40},
-                                                                .skip = true, .skip_shape = {40}, .outputs = 2}));
+  v.push_back(
+      layer_norm_case("skip layernorm broadcast skip",
+                      {.x = {2, 7, 40}, .scale = {40}, .bias = {40}, .skip = true, .skip_shape = {40}, .outputs = 2}));
   return v;
 }
 
@@ -96,17 +99,17 @@ inline std::vector<OpCase> attention_cases() {
   std::vector<OpCase> v;
   v.push_back(attention_case("attention", {.q = {2, 8, 3, 16}, .k = {2, 8, 3, 16}, .v = {2, 8, 3, 16}}));
   v.push_back(attention_case("attention odd sizes", {.q = {1, 7, 2, 5}, .k = {1, 19, 2, 5}, .v = {1, 19, 2, 3}}));
-  v.push_back(attention_case("attention key mask [B,1,1,Sk]", {.q = {2, 9, 2, 8}, .k = {2, 17, 2, 8},
-                                                               .v = {2, 17, 2, 8}, .mask = {2, 1, 1, 17}}));
-  v.push_back(attention_case("attention full mask [B,H,Sq,Sk]", {.q = {2, 6, 3, 4}, .k = {2, 6, 3, 4},
-                                                                 .v = {2, 6, 3, 4}, .mask = {2, 3, 6, 6}}));
-  v.push_back(attention_case("attention causal mask [Sq,Sk]", {.q = {1, 33, 2, 8}, .k = {1, 33, 2, 8},
-                                                               .v = {1, 33, 2, 8}, .mask = {33, 33}}));
-  v.push_back(attention_case("attention mask over queries only", {.q = {1, 5, 2, 4}, .k = {1, 6, 2, 4},
-                                                                  .v = {1, 6, 2, 4}, .mask = {1, 1, 5, 1}}));
+  v.push_back(attention_case("attention key mask [B,1,1,Sk]",
+                             {.q = {2, 9, 2, 8}, .k = {2, 17, 2, 8}, .v = {2, 17, 2, 8}, .mask = {2, 1, 1, 17}}));
+  v.push_back(attention_case("attention full mask [B,H,Sq,Sk]",
+                             {.q = {2, 6, 3, 4}, .k = {2, 6, 3, 4}, .v = {2, 6, 3, 4}, .mask = {2, 3, 6, 6}}));
+  v.push_back(attention_case("attention causal mask [Sq,Sk]",
+                             {.q = {1, 33, 2, 8}, .k = {1, 33, 2, 8}, .v = {1, 33, 2, 8}, .mask = {33, 33}}));
+  v.push_back(attention_case("attention mask over queries only",
+                             {.q = {1, 5, 2, 4}, .k = {1, 6, 2, 4}, .v = {1, 6, 2, 4}, .mask = {1, 1, 5, 1}}));
   // Long keys: the score tile holds 16 query rows at a time, so queries split into several blocks.
-  v.push_back(attention_case("attention blocks of query rows", {.q = {1, 40, 2, 8}, .k = {1, 1100, 2, 8},
-                                                                .v = {1, 1100, 2, 8}, .scale = 0.3f}));
+  v.push_back(attention_case("attention blocks of query rows",
+                             {.q = {1, 40, 2, 8}, .k = {1, 1100, 2, 8}, .v = {1, 1100, 2, 8}, .scale = 0.3f}));
   // Shapes the fast kernel does not take: the reference's broadcasts and errors.
   v.push_back(attention_case("attention broadcast K batch", {.q = {2, 4, 2, 4}, .k = {1, 4, 2, 4}, .v = {2, 4, 2, 4}}));
   return v;

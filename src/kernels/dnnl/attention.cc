@@ -94,7 +94,8 @@ bool view_mask(const Tensor& m, const int64_t (&full)[4], MaskView* view) {
 
 class DnnlAttentionKernel : public Kernel {
  public:
-  DnnlAttentionKernel(std::unique_ptr<Kernel> reference, float scale) : reference_(std::move(reference)), scale_(scale) {}
+  DnnlAttentionKernel(std::unique_ptr<Kernel> reference, float scale)
+      : reference_(std::move(reference)), scale_(scale) {}
 
   Status run(KernelContext& ctx) const override {
     if (!ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2) || !all_float32_nonempty(ctx, {0, 1, 2, 3})) {
@@ -141,7 +142,8 @@ class DnnlAttentionKernel : public Kernel {
           failed = true;
           continue;
         }
-        const float* mp = mask.data ? mask.data + b * mask.stride[0] + h * mask.stride[1] + r0 * mask.stride[2] : nullptr;
+        const float* mp =
+            mask.data ? mask.data + b * mask.stride[0] + h * mask.stride[1] + r0 * mask.stride[2] : nullptr;
         masked_softmax_rows(tile, rows, sk, mp, mask.stride[2], mask.stride[3]);
         if (dnnl_sgemm('N', 'N', rows, dv, sk, 1.f, tile, sk, vp, heads * dv, 0.f, yp, heads * dv) != dnnl_success) {
           failed = true;

@@ -4,10 +4,10 @@
 // SkipLayerNormalization happens in the same pass over each row.
 //
 // Per row (it stays in L1: BERT's is 3 KiB): sum = a + b (stored as the output row), then the mean
-// (summed relative to the row's first value, so an offset row keeps its precision), then the variance as the mean of (x - mean)^2 — the stable two-pass form, not E[x^2] - mean^2 —
-// then y = (x - mean) / sqrt(var + epsilon) * scale + bias. Sums run in 16 float lanes, so a row of
-// n values adds at most n/16 + 16 terms in one chain. Rows are spread over the run's OpenMP team
-// when there are enough of them to pay for it.
+// (summed relative to the row's first value, so an offset row keeps its precision), then the variance as the mean of (x
+// - mean)^2 — the stable two-pass form, not E[x^2] - mean^2 — then y = (x - mean) / sqrt(var + epsilon) * scale + bias.
+// Sums run in 16 float lanes, so a row of n values adds at most n/16 + 16 terms in one chain. Rows are spread over the
+// run's OpenMP team when there are enough of them to pay for it.
 //
 // Handled by the reference instead: other types, Scale/Bias that broadcast rather than match the
 // normalized shape, the Mean/InvStdDev outputs, skip inputs of different shapes, empty tensors.
@@ -108,7 +108,8 @@ class FastLayerNormKernel : public Kernel {
     const Tensor* bias = ctx.has_input(first_param + 1) ? &ctx.tensor(first_param + 1) : nullptr;
     const int64_t axis = axis_ < 0 ? axis_ + a.rank() : axis_;
     if (axis < 0 || axis >= a.rank() || (b != nullptr && b->shape() != a.shape()) ||
-        !matches_normalized_shape(scale, a.shape(), axis) || (bias && !matches_normalized_shape(*bias, a.shape(), axis))) {
+        !matches_normalized_shape(scale, a.shape(), axis) ||
+        (bias && !matches_normalized_shape(*bias, a.shape(), axis))) {
       return reference_->run(ctx);
     }
     const int64_t n = shape_size(Shape(a.shape().begin() + axis, a.shape().end()));

@@ -59,8 +59,8 @@ KILN_SIMD_INLINE float max_lane(f32x16 v) {
 // which leaves n in the mantissa bits: no float-to-int conversion, so every lane is well defined.
 KILN_SIMD_INLINE f32x16 exp(f32x16 x) {
   x = x < -87.3365f ? splat(-87.3365f) : x;  // a NaN lane compares false and stays NaN
-  x = x > 88.f ? splat(88.f) : x;  // n <= 127: 2^n stays finite
-  const f32x16 magic = splat(12582912.f);  // 1.5 * 2^23
+  x = x > 88.f ? splat(88.f) : x;            // n <= 127: 2^n stays finite
+  const f32x16 magic = splat(12582912.f);    // 1.5 * 2^23
   const f32x16 k = x * 1.44269504f + magic;
   const f32x16 n = k - magic;
   f32x16 r = x - n * 0.693359375f;

@@ -73,12 +73,13 @@ TEST(FastKernels, AttentionAndLayerNormErrorsMatchTheReference) {
   std::vector<OpCase> cases = {
       layer_norm_case("layernorm scale of higher rank", {.x = {2, 3, 8}, .scale = {1, 8}}),
       layer_norm_case("layernorm scale of another width", {.x = {2, 3, 8}, .scale = {7}}),
-      layer_norm_case("skip layernorm mismatched skip", {.x = {2, 3, 8}, .scale = {8}, .skip = true, .skip_shape = {3, 3, 8}}),
+      layer_norm_case("skip layernorm mismatched skip",
+                      {.x = {2, 3, 8}, .scale = {8}, .skip = true, .skip_shape = {3, 3, 8}}),
   };
-  for (const AttentionSpec& spec : {AttentionSpec{.q = {1, 4, 2, 4}, .k = {1, 4, 2, 5}, .v = {1, 4, 2, 4}},
-                                    AttentionSpec{.q = {1, 4, 2, 4}, .k = {1, 4, 2, 4}, .v = {1, 4, 2, 4},
-                                                  .mask = {1, 1, 1, 4, 4}},
-                                    AttentionSpec{.q = {4, 2, 4}, .k = {4, 2, 4}, .v = {4, 2, 4}}}) {
+  for (const AttentionSpec& spec :
+       {AttentionSpec{.q = {1, 4, 2, 4}, .k = {1, 4, 2, 5}, .v = {1, 4, 2, 4}},
+        AttentionSpec{.q = {1, 4, 2, 4}, .k = {1, 4, 2, 4}, .v = {1, 4, 2, 4}, .mask = {1, 1, 1, 4, 4}},
+        AttentionSpec{.q = {4, 2, 4}, .k = {4, 2, 4}, .v = {4, 2, 4}}}) {
     cases.push_back(attention_case("bad attention", spec));
   }
   for (const OpCase& c : cases) {
@@ -121,12 +122,13 @@ TEST(FastKernels, ManyShapesConcurrently) {
 
 // Results do not depend on the intra-op thread count beyond float rounding.
 TEST(FastKernels, ThreadCountDoesNotChangeResults) {
-  std::vector<OpCase> cases = {conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
-                               gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}}),
-                               attention_case("attention", {.q = {2, 64, 4, 16}, .k = {2, 64, 4, 16},
-                                                            .v = {2, 64, 4, 16}, .mask = {2, 1, 1, 64}}),
-                               layer_norm_case("skip layernorm", {.x = {4, 128, 96}, .scale = {96}, .bias = {96},
-                                                                  .skip = true, .outputs = 2})};
+  std::vector<OpCase> cases = {
+      conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
+      gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}}),
+      attention_case("attention",
+                     {.q = {2, 64, 4, 16}, .k = {2, 64, 4, 16}, .v = {2, 64, 4, 16}, .mask = {2, 1, 1, 64}}),
+      layer_norm_case("skip layernorm",
+                      {.x = {4, 96, 768}, .scale = {768}, .bias = {768}, .skip = true, .outputs = 2})};
   for (const OpCase& c : cases) {
     auto pair = build_pair(c);
     ASSERT_TRUE(pair.ok());

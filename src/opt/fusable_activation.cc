@@ -10,9 +10,10 @@ std::optional<FusedActivation> fusable_activation(const ir::Graph& g, const Valu
   if (n.inputs.empty() || n.inputs[0].empty() || n.outputs.size() != 1) return std::nullopt;
   FusedActivation act;
   act.op = n.op_type;
-  // Gelu: kiln's own node (what the Gelu pattern is fused into), or ONNX's exact form.
-  if (n.op_type == "Gelu" &&
-      (n.domain == "kiln" || (n.domain.empty() && n.attr_string("approximate", "none") == "none"))) {
+  // Gelu: kiln's own node (what the Gelu pattern is fused into) or ONNX's, in the exact (erf) form only:
+  // the post-op is oneDNN's gelu_erf, and both nodes say "tanh" for the approximation.
+  if (n.op_type == "Gelu" && (n.domain == "kiln" || n.domain.empty()) &&
+      n.attr_string("approximate", "none") == "none") {
     return n.inputs.size() == 1 ? std::optional(act) : std::nullopt;
   }
   if (!n.domain.empty() || n.op_type == "Gelu" || !is_fusable_activation(n.op_type)) return std::nullopt;

@@ -88,6 +88,9 @@ TEST(FuseMatMulActivation, SkipsSharedOutputsRuntimeClipBoundsAndApproximateGelu
   EXPECT_FALSE(fuse_matmul_activation(clip, PassContext{opsets()}).value());
   ir::Graph tanh_gelu = product_act_graph("MatMul", "Gelu", {}, {ir::Attribute::of_string("approximate", "tanh")});
   EXPECT_FALSE(fuse_matmul_activation(tanh_gelu, PassContext{opsets()}).value());
+  ir::Graph kiln_tanh_gelu = product_act_graph("MatMul", "Gelu", {}, {ir::Attribute::of_string("approximate", "tanh")});
+  kiln_tanh_gelu.nodes.back().domain = "kiln";
+  EXPECT_FALSE(fuse_matmul_activation(kiln_tanh_gelu, PassContext{opsets()}).value());
   ir::Graph twice = product_act_graph("MatMul", "Relu");
   twice.nodes.push_back(make("Sigmoid", {"y"}, {"z"}));
   twice.outputs = {float_value("z")};

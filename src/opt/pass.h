@@ -30,6 +30,12 @@ Expected<bool> fold_batchnorm_into_gemm(ir::Graph& graph, const PassContext& ctx
 Expected<bool> fuse_matmul_bias(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_matmul_activation(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_swish(ir::Graph& graph, const PassContext& ctx);
+// Transformer encoder fusions (kiln.Gelu, kiln.LayerNormalization, kiln.SkipLayerNormalization,
+// kiln.Attention); each file's header comment gives the exact pattern.
+Expected<bool> fuse_gelu(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_attention(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_layer_norm(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_skip_layer_norm(ir::Graph& graph, const PassContext& ctx);
 
 // What the passes need to know about how values are used.
 struct ValueUses {

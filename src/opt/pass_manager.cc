@@ -15,6 +15,12 @@ constexpr NamedPass kPasses[] = {
     {"fold_constants", fold_constants},
     {"fold_batchnorm_into_conv", fold_batchnorm_into_conv},
     {"fuse_conv_activation", fuse_conv_activation},
+    // Transformer patterns first: they match plain MatMul/Add/Erf chains that the matmul passes below
+    // would otherwise fuse away (fuse_gelu before fuse_matmul_activation, attention before fuse_matmul_bias).
+    {"fuse_gelu", fuse_gelu},
+    {"fuse_attention", fuse_attention},
+    {"fuse_layer_norm", fuse_layer_norm},
+    {"fuse_skip_layer_norm", fuse_skip_layer_norm},
     {"fold_batchnorm_into_gemm", fold_batchnorm_into_gemm},
     {"fuse_matmul_bias", fuse_matmul_bias},
     {"fuse_matmul_activation", fuse_matmul_activation},

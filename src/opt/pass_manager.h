@@ -1,6 +1,7 @@
 // Runs the graph passes on a loaded model, in an order where each one exposes work for the next:
 //   remove_identity -> fold_constants -> fold_batchnorm_into_conv -> fuse_conv_activation
-//   -> fold_batchnorm_into_gemm -> fuse_matmul_bias -> fuse_matmul_activation
+//   -> fuse_gelu -> fuse_attention -> fuse_layer_norm -> fuse_skip_layer_norm
+//   -> fold_batchnorm_into_gemm -> fuse_matmul_bias -> fuse_matmul_activation -> fuse_swish
 // (passes that fuse a pattern into an activation, such as Gelu, go before fuse_matmul_activation, and
 // passes that match plain MatMul + Add, such as attention, before fuse_matmul_bias)
 // then drops initializers nothing reads any more, and imports the "kiln" domain when a pass created

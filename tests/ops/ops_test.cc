@@ -5,6 +5,7 @@
 
 #include "cases.h"
 #include "eltwise_cases.h"
+#include "transformer_cases.h"
 #include "exec/run_threads.h"
 
 namespace kiln::ops_test {
@@ -68,6 +69,9 @@ TEST(FastKernels, Unary) { check_all(unary_cases()); }
 TEST(FastKernels, Binary) { check_all(binary_cases()); }
 TEST(FastKernels, Pow) { check_all(pow_cases()); }
 TEST(FastKernels, ReduceMean) { check_all(reduce_mean_cases()); }
+TEST(FastKernels, Gelu) { check_all(gelu_cases()); }
+TEST(FastKernels, Attention) { check_all(attention_cases()); }
+TEST(FastKernels, LayerNormalization) { check_all(layer_norm_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
@@ -114,6 +118,32 @@ TEST(FastKernels, ElementwiseErrorsMatchTheReference) {
     const Status rs = run_kernel(*pair->ref, c, &ref);
     EXPECT_FALSE(fs.ok()) << c.name;
     EXPECT_EQ(fs.to_string(), rs.to_string()) << c.name;
+  }
+}
+
+// Inputs that do not line up fail with the reference's error (for Attention, its composition's).
+TEST(FastKernels, AttentionAndLayerNormErrorsMatchTheReference) {
+  std::vector<OpCase> cases = {
+      layer_norm_case("layernorm scale of higher rank", {.x = {2, 3, 8}, .scale = {1, 8}}),
+      layer_norm_case("layernorm scale of another width", {.x = {2, 3, 8}, .scale = {7}}),
+      layer_norm_case("skip layernorm mismatched skip",
+                      {.x = {2, 3, 8}, .scale = {8}, .skip = true, .skip_shape = {3, 3, 8}}),
+  };
+  for (const AttentionSpec& spec :
+       {AttentionSpec{.q = {1, 4, 2, 4}, .k = {1, 4, 2, 5}, .v = {1, 4, 2, 4}},
+        AttentionSpec{.q = {1, 4, 2, 4}, .k = {1, 4, 2, 4}, .v = {1, 4, 2, 4}, .mask = {1, 1, 1, 4, 4}},
+        AttentionSpec{.q = {4, 2, 4}, .k = {4, 2, 4}, .v = {4, 2, 4}}}) {
+    cases.push_back(attention_case("bad attention", spec));
+  }
+  for (const OpCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok());
+    std::vector<Value> fast, ref;
+    const Status fs = run_kernel(*pair->fast, c, &fast);
+    const Status rs = run_kernel(*pair->ref, c, &ref);
+    EXPECT_FALSE(fs.ok());
+    EXPECT_EQ(fs.to_string(), rs.to_string());
   }
 }
 
@@ -172,11 +202,16 @@ TEST(FastKernels, PackedMatMulManyBatchesConcurrently) {
 
 // Results do not depend on the intra-op thread count beyond float rounding.
 TEST(FastKernels, ThreadCountDoesNotChangeResults) {
-  std::vector<OpCase> cases = {conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
-                               gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}}),
-                               unary_case("Sigmoid", {4, 64, 56, 56}),
-                               binary_case("Mul", {4, 64, 56, 56}, {4, 64, 1, 1}),
-                               reduce_mean_case({256, 128, 64}, {-1}, 0)};
+  std::vector<OpCase> cases = {
+      conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
+      gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}}),
+      unary_case("Sigmoid", {4, 64, 56, 56}),
+      binary_case("Mul", {4, 64, 56, 56}, {4, 64, 1, 1}),
+      reduce_mean_case({256, 128, 64}, {-1}, 0),
+      attention_case("attention",
+                     {.q = {2, 64, 4, 16}, .k = {2, 64, 4, 16}, .v = {2, 64, 4, 16}, .mask = {2, 1, 1, 64}}),
+      layer_norm_case("skip layernorm",
+                      {.x = {4, 96, 768}, .scale = {768}, .bias = {768}, .skip = true, .outputs = 2})};
   for (const OpCase& c : cases) {
     auto pair = build_pair(c);
     ASSERT_TRUE(pair.ok());

@@ -223,7 +223,9 @@ class LayerNormKernel : public Kernel {
     Tensor mean_t(DataType::kFloat32, stat_shape), inv_t(DataType::kFloat32, stat_shape);
     return visit_type(FloatTypes{}, x.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
-      using A = Acc<T>;
+      // In double: a float sum of a row far from 0 (mean 100, spread 1) loses the spread's digits, and
+      // this kernel is the oracle the fast one is checked against.
+      using A = double;
       // Scale and B expanded to the normalized shape.
       std::vector<A> s(static_cast<size_t>(inner)), b(static_cast<size_t>(inner), A(0));
       const std::vector<int64_t> ss = broadcast_strides(scale.shape(), norm_shape.size());
@@ -399,6 +401,8 @@ Expected<std::unique_ptr<Kernel>> make_mvn(const KernelBuildContext& b) {
 KILN_REGISTER_KERNEL("", "BatchNormalization", 1, kMaxOpset, make_batch_norm);
 KILN_REGISTER_KERNEL("", "InstanceNormalization", 1, kMaxOpset, make_instance_norm);
 KILN_REGISTER_KERNEL("", "LayerNormalization", 17, kMaxOpset, make_layer_norm);
+// The same operator for models below opset 17, where src/opt/fuse_layer_norm.cc creates it.
+KILN_REGISTER_KERNEL("kiln", "LayerNormalization", 1, 1, make_layer_norm);
 KILN_REGISTER_KERNEL("", "LRN", 1, kMaxOpset, make_lrn);
 KILN_REGISTER_KERNEL("", "MeanVarianceNormalization", 9, kMaxOpset, make_mvn);
 

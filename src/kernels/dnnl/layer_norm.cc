@@ -1,0 +1,165 @@
+// LayerNormalization (ONNX opset 17, and kiln.LayerNormalization below it) and
+// kiln.SkipLayerNormalization, float32, normalizing contiguous rows: the dims from `axis` on.
+// Written here rather than on oneDNN's layer_normalization so that the residual Add of
+// SkipLayerNormalization happens in the same pass over each row.
+//
+// Per row (it stays in L1: BERT's is 3 KiB): sum = a + b (stored as the output row), then the mean
+// (summed relative to the row's first value, so an offset row keeps its precision), then the variance as the mean of (x
+// - mean)^2 — the stable two-pass form, not E[x^2] - mean^2 — then y = (x - mean) / sqrt(var + epsilon) * scale + bias.
+// Sums run in 16 float lanes, so a row of n values adds at most n/16 + 16 terms in one chain. Rows are spread over the
+// run's OpenMP team when there are enough of them to pay for it.
+//
+// Handled by the reference instead: other types, Scale/Bias that broadcast rather than match the
+// normalized shape, the Mean/InvStdDev outputs, skip inputs of different shapes, empty tensors.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/dnnl/common.h"
+#include "kernels/dnnl/simd.h"
+
+namespace kiln::dnnl_kernels {
+namespace {
+
+// Below this many elements one thread does all rows: a row of 768 takes ~0.2 us, so BERT at batch 1
+// (128 rows, ~27 us) is not worth a fork and join, which on a loaded machine can wait for a
+// descheduled worker far longer than the work itself.
+constexpr int64_t kParallelElements = int64_t{1} << 18;
+constexpr int64_t kRowsPerTask = 8;
+
+// y[r] = LN(a[r] (+ b[r])) for `rows` rows of n values; sum[r] = a[r] + b[r] when sum is given.
+KILN_SIMD_CLONES void layer_norm_rows(const float* a, const float* b, const float* scale, const float* bias, float* y,
+                                      float* sum, int64_t rows, int64_t n, float epsilon) {
+  using simd::f32x16;
+  using simd::kLanes;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* ar = a + r * n;
+    float* yr = y + r * n;
+    // Values are summed relative to the row's first one: a row far from 0 (mean 100, spread 1) would
+    // lose most of its spread's digits in a plain float sum.
+    const float shift = b != nullptr ? ar[0] + b[r * n] : ar[0];
+    const f32x16 vshift = simd::splat(shift);
+    f32x16 vacc = simd::splat(0.f);
+    float acc = 0;
+    int64_t j = 0;
+    if (b != nullptr) {
+      const float* br = b + r * n;
+      for (; j + kLanes <= n; j += kLanes) {
+        const f32x16 s = simd::load(ar + j) + simd::load(br + j);
+        simd::store(yr + j, s);
+        vacc += s - vshift;
+      }
+      for (; j < n; ++j) {
+        yr[j] = ar[j] + br[j];
+        acc += yr[j] - shift;
+      }
+      if (sum != nullptr) std::copy(yr, yr + n, sum + r * n);
+    } else {
+      for (; j + kLanes <= n; j += kLanes) vacc += simd::load(ar + j) - vshift;
+      for (; j < n; ++j) acc += ar[j] - shift;
+    }
+    const float* x = b != nullptr ? yr : ar;
+    const float mean = shift + (simd::sum(vacc) + acc) / static_cast<float>(n);
+    const f32x16 vmean = simd::splat(mean);
+    vacc = simd::splat(0.f);
+    acc = 0;
+    for (j = 0; j + kLanes <= n; j += kLanes) {
+      const f32x16 d = simd::load(x + j) - vmean;
+      vacc += d * d;
+    }
+    for (; j < n; ++j) acc += (x[j] - mean) * (x[j] - mean);
+    const float inv = 1.f / std::sqrt((simd::sum(vacc) + acc) / static_cast<float>(n) + epsilon);
+    const f32x16 vinv = simd::splat(inv);
+    for (j = 0; j + kLanes <= n; j += kLanes) {
+      f32x16 v = (simd::load(x + j) - vmean) * vinv * simd::load(scale + j);
+      if (bias != nullptr) v += simd::load(bias + j);
+      simd::store(yr + j, v);
+    }
+    for (; j < n; ++j) yr[j] = (x[j] - mean) * inv * scale[j] + (bias != nullptr ? bias[j] : 0.f);
+  }
+}
+
+// True if `p` holds exactly the normalized shape's elements in order: its shape is the normalized
+// shape's, or a suffix of it with only 1s left out (a higher rank is the reference's error).
+bool matches_normalized_shape(const Tensor& p, const Shape& x, int64_t axis) {
+  const int64_t norm_rank = static_cast<int64_t>(x.size()) - axis;
+  if (p.rank() > norm_rank) return false;
+  for (int64_t d = 0; d < p.rank(); ++d) {
+    if (p.dim(d) != x[static_cast<size_t>(static_cast<int64_t>(x.size()) - p.rank() + d)]) return false;
+  }
+  return p.size() == shape_size(Shape(x.begin() + axis, x.end()));
+}
+
+class FastLayerNormKernel : public Kernel {
+ public:
+  FastLayerNormKernel(std::unique_ptr<Kernel> reference, bool skip, int64_t axis, float epsilon)
+      : reference_(std::move(reference)), skip_(skip), axis_(axis), epsilon_(epsilon) {}
+
+  Status run(KernelContext& ctx) const override {
+    // Inputs: [A, B,] Scale, Bias.
+    const size_t first_param = skip_ ? 2 : 1;
+    const size_t outputs = skip_ ? 2 : 1;  // SkipLayerNormalization's Sum; LayerNormalization has no Mean here
+    if (ctx.num_outputs() > outputs || !ctx.has_input(0) || !ctx.has_input(first_param) ||
+        (skip_ && !ctx.has_input(1)) || !all_float32_nonempty(ctx, {0, 1, 2, 3})) {
+      return reference_->run(ctx);
+    }
+    const Tensor& a = ctx.tensor(0);
+    const Tensor* b = skip_ ? &ctx.tensor(1) : nullptr;
+    const Tensor& scale = ctx.tensor(first_param);
+    const Tensor* bias = ctx.has_input(first_param + 1) ? &ctx.tensor(first_param + 1) : nullptr;
+    const int64_t axis = axis_ < 0 ? axis_ + a.rank() : axis_;
+    if (axis < 0 || axis >= a.rank() || (b != nullptr && b->shape() != a.shape()) ||
+        !matches_normalized_shape(scale, a.shape(), axis) ||
+        (bias && !matches_normalized_shape(*bias, a.shape(), axis))) {
+      return reference_->run(ctx);
+    }
+    const int64_t n = shape_size(Shape(a.shape().begin() + axis, a.shape().end()));
+    const int64_t rows = a.size() / n;
+    Tensor y(DataType::kFloat32, a.shape());
+    Tensor sum;
+    if (skip_ && ctx.num_outputs() > 1) sum = Tensor(DataType::kFloat32, a.shape());
+    const float* ad = a.data<float>();
+    const float* bd = b ? b->data<float>() : nullptr;
+    const float* sd = scale.data<float>();
+    const float* biasd = bias ? bias->data<float>() : nullptr;
+    float* yd = y.data<float>();
+    float* sumd = sum.defined() ? sum.data<float>() : nullptr;
+    const int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
+    const int threads = a.size() < kParallelElements || omp_in_parallel()
+                            ? 1
+                            : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), tasks));
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t r0 = t * kRowsPerTask, count = std::min(kRowsPerTask, rows - r0);
+      layer_norm_rows(ad + r0 * n, bd ? bd + r0 * n : nullptr, sd, biasd, yd + r0 * n, sumd ? sumd + r0 * n : nullptr,
+                      count, n, epsilon_);
+    }
+    ctx.set_output(0, Value(std::move(y)));
+    if (sum.defined()) ctx.set_output(1, Value(std::move(sum)));
+    return Status::OK();
+  }
+
+ private:
+  std::unique_ptr<Kernel> reference_;
+  bool skip_;
+  int64_t axis_;
+  float epsilon_;
+};
+
+KernelFactory make_layer_norm(bool skip) {
+  return [skip](const KernelBuildContext& b) -> Expected<std::unique_ptr<Kernel>> {
+    // The reference validates the attributes (stash_type), so a bad node fails the same way here.
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
+    return std::unique_ptr<Kernel>(std::make_unique<FastLayerNormKernel>(
+        std::move(reference), skip, b.node.attr_int("axis", -1), b.node.attr_float("epsilon", 1e-5f)));
+  };
+}
+
+}  // namespace
+
+KILN_REGISTER_KERNEL_PRIORITY("", "LayerNormalization", 17, kMaxOpset, kDnnlPriority, make_layer_norm(false));
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "LayerNormalization", 1, 1, kDnnlPriority, make_layer_norm(false));
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "SkipLayerNormalization", 1, 1, kDnnlPriority, make_layer_norm(true));
+
+}  // namespace kiln::dnnl_kernels

@@ -84,7 +84,8 @@ struct SessionOptions {
   // so that the first real run at that shape is not slower than the rest: kernels create their oneDNN
   // primitives and reorder weights for a shape on the first run that sees it. The warm-up's result is
   // ignored (a model may reject zeros); it is skipped when an input is not a numeric tensor of known
-  // rank. Turn off to keep load time minimal.
+  // rank, and stopped after 10 seconds (a Loop whose trip count comes from the input). Turn off to keep
+  // load time minimal.
   bool warm_up = true;
 };
 

@@ -1,5 +1,6 @@
 #include "kiln/session.h"
 
+#include <chrono>
 #include <new>
 #include <set>
 #include <stdexcept>
@@ -207,6 +208,8 @@ std::vector<NamedValue> warm_up_inputs(const Session& s) {
   return inputs;
 }
 
+constexpr std::chrono::seconds kWarmUpTimeLimit{10};
+
 // One run at load so that the first real run does not pay for what a run at a new shape costs once:
 // oneDNN primitives created (JIT), weights reordered for them, the run's buffer pool filled. A model
 // may well reject zeros (an index or shape input): the run's result and errors are ignored.
@@ -214,7 +217,10 @@ void warm_up(const Session& s) {
   try {
     std::vector<NamedValue> inputs = warm_up_inputs(s);
     if (inputs.empty() && !s.inputs().empty()) return;
-    (void)s.run(inputs);
+    // Zeros can make a Loop's trip count or a shape enormous: a warm-up never holds the load for long.
+    RunOptions bounded;
+    bounded.deadline = std::chrono::steady_clock::now() + kWarmUpTimeLimit;
+    (void)s.run(inputs, bounded);
   } catch (const std::exception&) {
     // Out of memory for the warm-up inputs: the session works without a warm-up, so it loads anyway.
   }

@@ -45,6 +45,7 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
       static_cast<int>(std::clamp<int64_t>(config.instance_count, 1, std::max(1, options.max_instances)));
   SessionOptions session_options;
   session_options.intra_op_threads = intra_op_threads_for(options, instances);
+  session_options.warm_up = false;  // warm_up() below runs at the config's shapes, within the thread budget
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::load(path, session_options));
   KILN_RETURN_IF_ERROR(complete_model_config(*session, &config));
   for (const auto* list : {&config.inputs, &config.outputs}) {

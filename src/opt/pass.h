@@ -24,6 +24,9 @@ Expected<bool> remove_identity(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fold_constants(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> convert_to_blocked_layout(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_blocked_conv_add(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_blocked_conv_swish(ir::Graph& graph, const PassContext& ctx);
 
 // What the passes need to know about how values are used.
 struct ValueUses {

@@ -15,6 +15,10 @@ constexpr NamedPass kPasses[] = {
     {"fold_constants", fold_constants},
     {"fold_batchnorm_into_conv", fold_batchnorm_into_conv},
     {"fuse_conv_activation", fuse_conv_activation},
+    // After the fusions above, which it carries into its blocked nodes.
+    {"convert_to_blocked_layout", convert_to_blocked_layout},
+    {"fuse_blocked_conv_add", fuse_blocked_conv_add},
+    {"fuse_blocked_conv_swish", fuse_blocked_conv_swish},
 };
 
 // Initializers that were inputs of folded or rewritten nodes and are read by nothing now.

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "blocked_cases.h"
 #include "cases.h"
 #include "exec/run_threads.h"
 
@@ -39,6 +40,8 @@ TEST(FastKernels, MatMul) { check_all(matmul_cases()); }
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
+TEST(FastKernels, BlockedConv) { check_all(blocked_conv_cases()); }
+TEST(FastKernels, BlockedPooling) { check_all(blocked_pool_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {

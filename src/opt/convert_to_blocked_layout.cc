@@ -17,6 +17,7 @@
 // admitted maps finite lanes to finite lanes (Div is left out: 0/0). Only channel counts (from the
 // weights) are needed, so the batch and image sizes stay dynamic.
 #include <map>
+#include <optional>
 #include <set>
 
 #include "kernels/blocked_conv_attrs.h"

@@ -2,7 +2,7 @@
 //
 //   y = BlockedConv(x, W, B); z = Add(y, r) [; z = Relu(z)]   ->   z = BlockedConv(x, W, B, Sum=r [, Relu])
 //
-// which oneDNN runs as a sum post-op (the output starts as a copy of r) and an eltwise post-op, so the
+// which oneDNN runs as a binary-add post-op (reading r in place) and an eltwise post-op, so the
 // residual never makes a separate pass over memory. Runs after convert_to_blocked_layout, whose
 // invariant it relies on: a node reading a BlockedConv output is in blocked form, so r (not a constant)
 // is blocked too. Applies when y is read only by the Add and the conv has no activation or Sum yet.

@@ -75,6 +75,12 @@ inline std::vector<OpCase> blocked_conv_cases() {
                                 {.conv = {.x = {1, 16, 8, 8}, .w = {16, 16, 3, 3}, .pads = {1, 1, 1, 1},
                                           .bias = false},
                                  .activation = "Relu", .sum = true}));
+  v.push_back(blocked_conv_case("blocked depthwise sum swish",
+                                {.conv = {.x = {2, 24, 7, 7}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}},
+                                 .activation = "Swish", .sum = true}));
+  v.push_back(blocked_conv_case("blocked depthwise sum swish",
+                                {.conv = {.x = {2, 24, 7, 7}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}},
+                                 .activation = "Swish", .sum = true}));
   v.push_back(blocked_conv_case("blocked 1x1 swish", {.conv = {{1, 20, 5, 5}, {36, 20, 1, 1}}, .activation = "Swish"}));
   v.push_back(blocked_conv_case("blocked depthwise 5x5 swish",
                                 {.conv = {.x = {1, 40, 9, 9}, .w = {40, 1, 5, 5}, .group = 40, .pads = {2, 2, 2, 2}},

@@ -1,9 +1,9 @@
 // kiln.BlockedConv on oneDNN (the operator: kernels/blocked_conv_attrs.h), float32, 2-D. Activations
 // are oneDNN's nChw16c, which is exactly kiln's blocked tensor [N, ceil(C/16), H, W, 16], so X and Y
 // are handed to the primitive as they are: no reorder around the call. Constant weights are packed
-// once into the layout oneDNN picks (format_tag::any). A residual Sum becomes oneDNN's sum post-op
-// (Y starts as a copy of Sum), followed by the activation as an eltwise post-op.
-#include <cstring>
+// once into the layout oneDNN picks (format_tag::any). A residual Sum becomes a binary-add post-op
+// that reads Sum where it lies (oneDNN's jit, 1x1 and depthwise kernels all take it; its sum post-op
+// would need Y to start as a copy of Sum, one more pass over memory), then the activation.
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,12 +91,14 @@ class DnnlBlockedConvKernel : public Kernel {
                           cache_.get(key, [&] { return make_entry(*s, use_packed); }));
     if (e->use_reference) return reference_->run(ctx);
     Tensor y(DataType::kFloat32, y_shape);
-    if (has_sum) std::memcpy(y.raw(), ctx.tensor(3).raw(), static_cast<size_t>(y.size()) * sizeof(float));
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_desc(s->src), x.raw())},
                                            {DNNL_ARG_WEIGHTS, e->packed ? e->weights : wrap(plain_desc(s->weights), w.raw())},
                                            {DNNL_ARG_DST, wrap(blocked_desc(s->dst), y.raw())}};
       if (has_bias) args.emplace(DNNL_ARG_BIAS, wrap(plain_desc(s->bias), ctx.tensor(2).raw()));
+      if (has_sum) {
+        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, wrap(blocked_desc(s->dst), ctx.tensor(3).raw()));
+      }
       execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN blocked convolution failed: ") + err.what());
@@ -149,7 +151,7 @@ class DnnlBlockedConvKernel : public Kernel {
                                       src_desc(s.src), wmd, bmd, blocked_desc(s.dst), s.strides, s.dilates,
                                       s.pad_l, s.pad_r);
     dnnl::post_ops ops;
-    if (s.has_sum) ops.append_sum(1.f);
+    if (s.has_sum) ops.append_binary(dnnl::algorithm::binary_add, blocked_desc(s.dst));  // post-op 0
     if (act_.op == kSwish) {
       ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f);  // x * sigmoid(1 * x)
     } else {

@@ -1,5 +1,5 @@
-// Op cases for the blocked-layout kernels (kernels/blocked_layout.h): kiln.BlockedConv and the
-// kiln.Blocked* pooling ops, oneDNN against the reference. Blocked inputs carry 0.5 in their padding
+// Op cases for the blocked-layout kernels (kernels/blocked_layout.h): kiln.BlockedConv, the
+// kiln.Blocked* pooling ops and the two reorders, oneDNN against the reference. Blocked inputs carry 0.5 in their padding
 // lanes, not zeros: the kernels may assume only that padding is finite.
 #pragma once
 
@@ -109,6 +109,27 @@ inline std::vector<OpCase> blocked_pool_cases() {
   v.push_back(blocked_pool_case("blocked avgpool pad exclude", {"AveragePool", {1, 24, 7, 7}, {3, 3}, {1, 1},
                                                                 {1, 1, 1, 1}}));
   v.push_back(blocked_pool_case("blocked global avgpool", {.op = "GlobalAveragePool", .x = {2, 40, 7, 7}}));
+  return v;
+}
+
+inline std::vector<OpCase> blocked_reorder_cases() {
+  std::vector<OpCase> v;
+  for (const Shape& x : {Shape{2, 20, 5, 7}, Shape{1, 3, 9, 9}, Shape{1, 32, 4, 4}}) {
+    OpCase to;
+    to.name = "reorder to blocked " + shape_to_string(x);
+    to.node = node("ReorderToBlocked", {}, "kiln");
+    to.opset = 1;
+    to.inputs = {random_tensor(x, 5)};
+    to.tolerance = 0;
+    v.push_back(to);
+    OpCase from;
+    from.name = "reorder from blocked " + shape_to_string(x);
+    from.node = node("ReorderFromBlocked", {attr_int("channels", x[1])}, "kiln");
+    from.opset = 1;
+    from.inputs = {random_blocked(x, 6)};
+    from.tolerance = 0;
+    v.push_back(from);
+  }
   return v;
 }
 

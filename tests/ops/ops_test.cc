@@ -42,6 +42,7 @@ TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
 TEST(FastKernels, BlockedConv) { check_all(blocked_conv_cases()); }
 TEST(FastKernels, BlockedPooling) { check_all(blocked_pool_cases()); }
+TEST(FastKernels, BlockedReorders) { check_all(blocked_reorder_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {

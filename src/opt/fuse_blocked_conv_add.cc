@@ -58,7 +58,7 @@ Expected<bool> fuse_blocked_conv_add(ir::Graph& graph, const PassContext& ctx) {
       const std::string& r = add.inputs[1 - side];
       auto p = producer.find(y);
       if (p == producer.end() || touched[p->second] || !open_blocked_conv(graph, uses, p->second)) continue;
-      if (!producer.count(r) && !uses.formal_inputs.count(r)) continue;  // a constant would broadcast
+      if (!producer.count(r)) continue;  // a float scalar constant (the other kind of operand) broadcasts
       ir::Node& conv = graph.nodes[p->second];
       conv.inputs.resize(3);  // an omitted B stays omitted (empty name)
       conv.inputs.push_back(r);

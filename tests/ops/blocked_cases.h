@@ -75,9 +75,15 @@ inline std::vector<OpCase> blocked_conv_cases() {
                                 {.conv = {.x = {1, 16, 8, 8}, .w = {16, 16, 3, 3}, .pads = {1, 1, 1, 1},
                                           .bias = false},
                                  .activation = "Relu", .sum = true}));
+  v.push_back(blocked_conv_case("blocked resnet 3x3 64 sum relu batch 4 (winograd)",
+                                {.conv = {.x = {4, 64, 28, 28}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}},
+                                 .activation = "Relu", .sum = true}));
   v.push_back(blocked_conv_case("blocked depthwise sum swish",
                                 {.conv = {.x = {2, 24, 7, 7}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}},
                                  .activation = "Swish", .sum = true}));
+  v.push_back(blocked_conv_case("blocked resnet 3x3 64 sum relu batch 4 (winograd)",
+                                {.conv = {.x = {4, 64, 28, 28}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}},
+                                 .activation = "Relu", .sum = true}));
   v.push_back(blocked_conv_case("blocked depthwise sum swish",
                                 {.conv = {.x = {2, 24, 7, 7}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}},
                                  .activation = "Swish", .sum = true}));

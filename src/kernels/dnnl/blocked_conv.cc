@@ -202,6 +202,22 @@ class DnnlBlockedConvKernel : public Kernel {
     }
   }
 
+  // The constant weights in layout `md`: packed_, or a copy packed for another layout once and shared by
+  // every shape that wants that layout (Winograd's layout depends on the shape; one copy per layout,
+  // not per shape, keeps memory bounded). Runs under cache_'s lock (from make_entry). Throws dnnl::error.
+  memory packed_weights(const memory::desc& md) const {
+    if (md == packed_.get_desc()) return packed_;
+    for (const memory& m : other_layouts_) {
+      if (m.get_desc() == md) return m;
+    }
+    memory plain = wrap(plain_desc(md.dims()), weights_.raw());
+    memory packed(md, cpu_engine());
+    dnnl::reorder(plain, packed).execute(thread_stream(), plain, packed);
+    thread_stream().wait();
+    if (other_layouts_.size() < kMaxOtherLayouts) other_layouts_.push_back(packed);
+    return packed;
+  }
+
   // The primitive and weights for one shape. Throws dnnl::error.
   std::shared_ptr<const BlockedConvEntry> build_entry(const BlockedConvShape& s, bool use_packed, bool winograd) const {
     auto e = std::make_shared<BlockedConvEntry>();
@@ -213,14 +229,7 @@ class DnnlBlockedConvKernel : public Kernel {
       e->scratchpad = pd.scratchpad_desc().get_size();
       if (use_packed) {
         e->packed = true;
-        if (pd.weights_desc() == packed_.get_desc()) {
-          e->weights = packed_;
-        } else {  // this shape prefers another weights layout: pack the constant once more, for it
-          memory plain = wrap(plain_desc(s.weights), weights_.raw());
-          e->weights = memory(pd.weights_desc(), cpu_engine());
-          dnnl::reorder(plain, e->weights).execute(thread_stream(), plain, e->weights);
-          thread_stream().wait();
-        }
+        e->weights = packed_weights(pd.weights_desc());
       }
     }
     return e;
@@ -233,6 +242,9 @@ class DnnlBlockedConvKernel : public Kernel {
   bool plain_input_;
   Tensor weights_;  // the constant W packed_ was made from (shares the model's storage)
   memory packed_;
+  // Copies of the constant weights in other layouts (packed_weights), guarded by cache_'s lock.
+  static constexpr size_t kMaxOtherLayouts = 4;
+  mutable std::vector<memory> other_layouts_;
   ShapeCache<BlockedConvEntry> cache_;
 };
 

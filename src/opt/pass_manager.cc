@@ -24,8 +24,12 @@ constexpr NamedPass kPasses[] = {
     {"fold_batchnorm_into_gemm", fold_batchnorm_into_gemm},
     {"fuse_matmul_bias", fuse_matmul_bias},
     {"fuse_matmul_activation", fuse_matmul_activation},
-    // Last: a pass that fuses a swish into the convolution before it takes Sigmoid and Mul whole; this
-    // one turns the swishes left over into single kiln.Swish nodes.
+    // After the conv fusions above, which it carries into its blocked nodes.
+    {"convert_to_blocked_layout", convert_to_blocked_layout},
+    {"fuse_blocked_conv_add", fuse_blocked_conv_add},
+    {"fuse_blocked_conv_swish", fuse_blocked_conv_swish},
+    // Last: fuse_blocked_conv_swish takes a swish after a convolution whole (as a post-op); this one
+    // turns the swishes left over into single kiln.Swish nodes.
     {"fuse_swish", fuse_swish},
 };
 

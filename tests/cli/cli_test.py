@@ -90,7 +90,7 @@ def main():
     expect_ok("run.positional_npy", ["run", "id.onnx", "-i", "x.npy"], d, ["y: float [2, 3]"])
     digits = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "digits", "model.onnx")
     expect_ok("inspect.optimized_shows_fusion", ["inspect", "--optimized", digits], d,
-              ["nodes:       8 -> 6", "kiln.FusedConv               2"])
+              ["nodes:       8 -> 7", "kiln.BlockedConv             2"])
     expect_ok("run.pb_by_name", ["run", "id.onnx", "-i", "x.pb"], d, ["y: float [2, 3]"])
     expect_ok("run.write_npy", ["run", "id.onnx", "-i", "x.npy", "-o", "out/npy"], d, ["out/npy/y.npy"])
     if not np.array_equal(np.load(f"{d}/out/npy/y.npy"), x):

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "blocked_cases.h"
 #include "cases.h"
 #include "eltwise_cases.h"
 #include "transformer_cases.h"
@@ -72,6 +73,9 @@ TEST(FastKernels, ReduceMean) { check_all(reduce_mean_cases()); }
 TEST(FastKernels, Gelu) { check_all(gelu_cases()); }
 TEST(FastKernels, Attention) { check_all(attention_cases()); }
 TEST(FastKernels, LayerNormalization) { check_all(layer_norm_cases()); }
+TEST(FastKernels, BlockedConv) { check_all(blocked_conv_cases()); }
+TEST(FastKernels, BlockedPooling) { check_all(blocked_pool_cases()); }
+TEST(FastKernels, BlockedReorders) { check_all(blocked_reorder_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {

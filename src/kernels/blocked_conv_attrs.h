@@ -1,0 +1,48 @@
+// The kiln.BlockedConv operator, shared by its reference and oneDNN kernels and by the graph passes
+// that create it (convert_to_blocked_layout, fuse_blocked_conv_add, fuse_blocked_conv_swish).
+//
+//   kiln.BlockedConv(X, W, B?, Sum?) -> Y
+//     X    float32, blocked [N, ceil(C/16), H, W, 16] (kernels/blocked_layout.h), or plain [N, C, H, W]
+//          when input_layout is "plain" (a network's first convolution, C = 3: oneDNN reads it directly)
+//     W, B as Conv's (plain ONNX layout; the kernels pack W once)
+//     Sum  optional, blocked, Y's shape: added to the convolution before the activation (a residual)
+//     Y    blocked [N, ceil(M/16), OH, OW, 16]
+//   Attributes: Conv's, plus kiln.FusedConv's activation / activation_params, where activation may
+//   also be "Swish" (x * sigmoid(x), no params), and input_layout ("blocked" or "plain").
+//   Y = activation(Conv(X, W, B) + Sum).
+#pragma once
+
+#include "kernels/fused_activation.h"
+
+namespace kiln {
+
+inline constexpr const char* kInputLayoutAttr = "input_layout";
+inline constexpr const char* kSwish = "Swish";
+
+// True if X is plain for this node (input_layout = "plain").
+inline bool blocked_conv_plain_input(const ir::Node& node) { return node.attr_string(kInputLayoutAttr) == "plain"; }
+
+// The node's activation (fused_activation.h), accepting Swish too; errors name the problem.
+inline Expected<FusedActivation> parse_blocked_conv_activation(const ir::Node& node) {
+  if (node.attr_string(kActivationAttr) == kSwish) {
+    if (!node.attr_floats(kActivationParamsAttr).empty()) {
+      return Status::InvalidArgument("activation Swish takes no activation_params");
+    }
+    return FusedActivation{kSwish, {}};
+  }
+  return parse_fused_activation(node);
+}
+
+// The node as the plain Conv it contains: domain "", op Conv, only Conv's attributes and inputs.
+inline ir::Node inner_conv_node(const ir::Node& node) {
+  ir::Node conv = node;
+  conv.domain = "";
+  conv.op_type = "Conv";
+  std::erase_if(conv.attributes, [](const ir::Attribute& a) {
+    return a.name == kActivationAttr || a.name == kActivationParamsAttr || a.name == kInputLayoutAttr;
+  });
+  if (conv.inputs.size() > 3) conv.inputs.resize(3);
+  return conv;
+}
+
+}  // namespace kiln

@@ -117,6 +117,13 @@ def batching_table(results, min_gain):
         out.append(f"| {c} | {fmt(ur)} | {fmt(br)} | {ratio(br, ur)} | {fmt(median_of(u, 'p50_ms'))} | "
                    f"{fmt(median_of(b, 'p50_ms'))} | {fmt(median_of(u, 'p99_ms'))} | {fmt(median_of(b, 'p99_ms'))} | "
                    f"{fmt(median_of(b, 'server_avg_batch'))} | {counts(u + b)} |")
+    engine = {r["batch"]: r for r in group(results, scenario="engine")}
+    if 1 in engine and 16 in engine:
+        e1, e16 = engine[1]["ms_per_row"], engine[16]["ms_per_row"]
+        out += ["", f"The engine alone (`kiln bench` on the same model, {engine[1]['threads']} threads, median of "
+                f"repeated runs in this same run): {fmt(e1)} ms per row at batch 1, {fmt(e16)} ms per row at batch "
+                f"16, so no server can gain more than {e1 / e16:.2f}x from batching this model on this machine; "
+                "the rest of the gain, or loss, is the server's."]
     checks = []
     if min_gain is not None and 16 in gains:
         ok = gains[16] is not None and gains[16] >= min_gain
@@ -150,6 +157,11 @@ def render(results, settings, problems, min_batching_gain=1.5):
            "server-counted = nv_inference_request_success over the same run (wrk leaves up to `concurrency` "
            "requests unanswered on its side when it stops, which the server still answers; kiln_grpc_load's "
            "count includes its 1 s warm-up, which the server counts too)", ""]
+    loads = sorted(r["loadavg_1m"] for r in results if "loadavg_1m" in r)
+    if loads:
+        out.insert(len(out) - 1,
+                   f"- machine load during the runs (1-minute load average; other work shares these cores): "
+                   f"{loads[0]:g} to {loads[-1]:g}, median {statistics.median(loads):g}")
     out += tiny_table(results)
     table, checks = batching_table(results, min_batching_gain)
     out += table

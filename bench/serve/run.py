@@ -81,6 +81,8 @@ class Bench:
         self.client_cpus, self.server_cpus = ("0", "1") if two_cores and not args.no_pin else ("", "")
 
     def record(self, result):
+        # The machine is shared: say how busy it was (1-minute load average, runnable threads per core).
+        result["loadavg_1m"] = round(os.getloadavg()[0], 2)
         self.out.write(json.dumps(result) + "\n")
         self.out.flush()
         shown = {k: result.get(k) for k in ("scenario", "client", "model", "concurrency", "rps", "p50_ms", "p99_ms",
@@ -182,6 +184,21 @@ class Bench:
                 if server.stop() != 0:
                     self.problem("kiln serve did not exit 0 on SIGTERM:\n" + "".join(server.log[-20:]))
 
+    def engine_ceiling(self, model_file, threads, batches):
+        """`kiln bench` on the model alone at each batch size: the engine's time per row is the most
+        that dynamic batching can save, whatever the server does."""
+        runs = "3" if self.args.smoke else "10"
+        for b in batches:
+            done = subprocess.run([self.args.kiln, "bench", model_file, "--threads", str(threads), "--batch", str(b),
+                                   "--warmup", "2", "--runs", runs], capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                self.problem(f"kiln bench --batch {b} failed: {done.stderr.strip()}")
+                continue
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            self.record(dict(scenario="engine", client="kiln bench", model=os.path.basename(os.path.dirname(model_file)),
+                             concurrency=None, batch=b, threads=threads, median_ms=r["median_ms"],
+                             ms_per_row=r["median_ms"] / b, requests=0, errors=0))
+
     def batching(self, model_file, input_shape, levels, threads):
         """One model file served twice: with and without dynamic batching, HTTP binary extension."""
         a = self.args
@@ -269,6 +286,7 @@ def main():
                 print(f"error: {model} is missing; run /usr/bin/python3 bench/export_models.py resnet18", file=sys.stderr)
                 return 1
             print("== dynamic batching at concurrency " + ", ".join(map(str, batch_levels)), file=sys.stderr)
+            bench.engine_ceiling(model, threads=2, batches=[1, 16])
             bench.batching(model, [int(d) for d in args.batch_shape.split(",")], batch_levels, threads=2)
     bench.out.close()
 

@@ -78,7 +78,9 @@ def tiny_table(results):
     out = ["### Tiny model: Identity, one [1, 4] FP32 row per request", "",
            f"kiln `--threads 1`; nginx answers every request with a static body of the same {size} bytes as kiln's "
            "JSON response (one worker process). kiln/nginx is kiln's inferences per second over nginx's "
-           "responses per second at the same concurrency.", "",
+           "responses per second at the same concurrency. Where both reach about the same rate, the limit "
+           "is the load generator (one wrk thread on one core), not either server; their p50 then tells "
+           "them apart.", "",
            "| concurrency | client | inferences/s | p50 ms | p99 ms | kiln/nginx | requests | errors | server-counted |",
            "|---|---|---|---|---|---|---|---|---|"]
     names = {"http_json": "HTTP JSON", "http_binary": "HTTP binary ext.", "grpc": "gRPC",

@@ -188,16 +188,17 @@ class Bench:
         """`kiln bench` on the model alone at each batch size: the engine's time per row is the most
         that dynamic batching can save, whatever the server does."""
         runs = "3" if self.args.smoke else "10"
-        for b in batches:
-            done = subprocess.run([self.args.kiln, "bench", model_file, "--threads", str(threads), "--batch", str(b),
-                                   "--warmup", "2", "--runs", runs], capture_output=True, text=True, timeout=600)
-            if done.returncode != 0:
-                self.problem(f"kiln bench --batch {b} failed: {done.stderr.strip()}")
-                continue
-            r = json.loads(done.stdout.strip().splitlines()[-1])
-            self.record(dict(scenario="engine", client="kiln bench", model=os.path.basename(os.path.dirname(model_file)),
-                             concurrency=None, batch=b, threads=threads, median_ms=r["median_ms"],
-                             ms_per_row=r["median_ms"] / b, requests=0, errors=0))
+        for t in sorted({1, threads}):
+            for b in batches:
+                done = subprocess.run([self.args.kiln, "bench", model_file, "--threads", str(t), "--batch", str(b),
+                                       "--warmup", "2", "--runs", runs], capture_output=True, text=True, timeout=600)
+                if done.returncode != 0:
+                    self.problem(f"kiln bench --batch {b} failed: {done.stderr.strip()}")
+                    continue
+                r = json.loads(done.stdout.strip().splitlines()[-1])
+                self.record(dict(scenario="engine", client="kiln bench", concurrency=None, batch=b, threads=t,
+                                 model=os.path.basename(os.path.dirname(model_file)), median_ms=r["median_ms"],
+                                 ms_per_row=r["median_ms"] / b, requests=0, errors=0))
 
     def batching(self, model_file, input_shape, levels, threads):
         """One model file served twice: with and without dynamic batching, HTTP binary extension."""

@@ -155,7 +155,8 @@ def render(results, settings, problems, min_batching_gain=1.5):
            "turns within each repeat",
            "- CPUs: " + ("tiny-model server (kiln or nginx) pinned to CPU 1, load generator to CPU 0 (taskset); "
                          if settings["pinned"] else "not pinned; ") +
-           "the batching scenario leaves both cores to kiln, whose load generator needs little",
+           "the batching scenario leaves both cores to kiln, whose load generator needs little. On a shared "
+           "machine, tails (p99) mostly measure the other work: a pinned process cannot move off a busy core",
            "- counted: requests = answers the client received, errors = non-2xx + socket errors, "
            "server-counted = nv_inference_request_success over the same run (wrk leaves up to `concurrency` "
            "requests unanswered on its side when it stops, which the server still answers; kiln_grpc_load's "

@@ -250,6 +250,7 @@ def main():
     p.add_argument("--batch-levels", default="1,2,4,8,16,32", help="concurrency levels of the batching scenario")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to CPUs 1 and 0")
     p.add_argument("--doc", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    p.add_argument("--from-results", metavar="DIR", help="only rewrite the doc from an earlier run's results")
     args = p.parse_args()
     tiny_levels = [int(c) for c in args.tiny_levels.split(",")]
     batch_levels = [int(c) for c in args.batch_levels.split(",")]
@@ -266,6 +267,15 @@ def main():
     if missing and not args.smoke:
         print(f"error: {' and '.join(missing)} not installed; run scripts/install-deps.sh --bench", file=sys.stderr)
         return 1
+
+    if args.from_results:
+        # Re-render the doc from an earlier run (after a change to report.py), numbers unchanged.
+        with open(os.path.join(args.from_results, "settings.json")) as f:
+            settings = json.load(f)
+        results = report.read_results(os.path.join(args.from_results, "results.jsonl"))
+        report.write_section(args.doc, report.render(results, settings, settings.get("problems", [])))
+        print(f"wrote the serve section of {args.doc} from {args.from_results}", file=sys.stderr)
+        return 0
 
     stamp = datetime.datetime.now(datetime.timezone.utc)
     out_dir = os.path.join(ROOT, "bench", "results", "serve", stamp.strftime("%Y%m%d-%H%M%S"))
@@ -299,6 +309,8 @@ def main():
                 "pinned": bench.client_cpus != "", "results_dir": os.path.relpath(out_dir, ROOT) if not args.smoke else out_dir,
                 "commit": report.git_describe(ROOT), "queue_delay_us": args.queue_delay_us,
                 "wrk": report.tool_version(["wrk", "-v"]), "nginx": report.tool_version(["nginx", "-v"])}
+    with open(os.path.join(out_dir, "settings.json"), "w") as f:
+        json.dump(dict(settings, problems=bench.problems), f)
     section = report.render(results, settings, bench.problems, min_batching_gain=None if args.smoke else 1.5)
     if args.smoke:
         doc = os.path.join(out_dir, "benchmarks.md")

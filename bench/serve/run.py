@@ -319,6 +319,8 @@ def main():
         doc = args.doc
     report.write_section(doc, section)
     print(f"wrote the serve section of {doc} (raw results in {out_dir})", file=sys.stderr)
+    if args.smoke and not bench.problems:
+        shutil.rmtree(out_dir)  # a passing smoke run leaves nothing behind; a failing one keeps its evidence
     if bench.problems:
         print(f"{len(bench.problems)} problem(s):\n  " + "\n  ".join(bench.problems), file=sys.stderr)
         return 1

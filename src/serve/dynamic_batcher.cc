@@ -96,7 +96,8 @@ void DynamicBatcher::take_compatible(std::vector<Item>* batch, int64_t* rows, st
 void DynamicBatcher::trim_to_batch_size(std::vector<Item>* batch, int64_t* rows) {
   const std::vector<int64_t>& sizes = options_.batch_sizes;
   if (sizes.empty()) return;
-  // Requests were taken in queue order, so giving back from the newest keeps the queue in order.
+  // The batch holds requests oldest first; the newest go back to the front, still oldest first, and
+  // lead the next batch (their flush time has passed, so it forms at once).
   while (batch->size() > 1 && !std::binary_search(sizes.begin(), sizes.end(), *rows)) {
     *rows -= batch->back().rows;
     queue_.push_front(std::move(batch->back()));

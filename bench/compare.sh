@@ -8,7 +8,8 @@
 # bench/node_modules if missing, builds build/kiln if needed, checks kiln's outputs against torch
 # (kiln test), then for each model, thread count and batch runs `kiln bench` and bench/ort_bench.js one
 # right after the other (alternating which goes first), then the per-call overhead runs, and finally
-# writes docs/benchmarks.md from those results alone (bench/perf_report.py).
+# writes docs/benchmarks.md from those results alone (bench/perf_report.py), keeping the server load
+# section that bench/serve/run.py writes there.
 #
 # Environment (defaults in brackets):
 #   KILN_BENCH_MODELS   [mlp squeezenet1_1 mobilenet_v2 efficientnet_b0 resnet18 resnet50 bert_base]
@@ -125,5 +126,8 @@ for m in identity mlp; do
 done
 
 rm -f "$out/stderr.txt"
-/usr/bin/python3 bench/perf_report.py "$out" "$label" > "$doc"
+/usr/bin/python3 bench/perf_report.py "$out" "$label" > "$out/benchmarks.md"
+# The server load section is bench/serve/run.py's (between its marker lines): carry it over unchanged.
+/usr/bin/python3 bench/serve/report.py carry "$doc" "$out/benchmarks.md"
+cp "$out/benchmarks.md" "$doc"
 echo "wrote $doc (raw results in $out)" >&2

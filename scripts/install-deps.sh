@@ -5,7 +5,9 @@
 #                                    its OpenMP runtime for the fuzzers, curl,
 #                                    python3-requests and python3-grpcio for the server tests)
 #   scripts/install-deps.sh --bench  build dependencies and what bench/ needs to export models (torch,
-#                                    torchvision, onnx) and to run ONNX Runtime beside kiln (nodejs, npm)
+#                                    torchvision, onnx), to run ONNX Runtime beside kiln (nodejs, npm) and
+#                                    to load-test the server (wrk, and nginx-light as the HTTP ceiling;
+#                                    bench/serve/run.py starts its own nginx, no system service)
 set -euo pipefail
 
 packages=(
@@ -19,7 +21,9 @@ if [[ "${1:-}" == "--test" ]]; then
     python3-requests python3-grpcio)
 fi
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-torchvision python3-onnx nodejs)
+  packages+=(python3-torch python3-torchvision python3-onnx nodejs wrk)
+  # Any of Debian's nginx flavours will do; nginx-light is the smallest.
+  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || packages+=(nginx-light)
   # Debian packages npm on its own; NodeSource's nodejs, found on some machines, bundles it.
   command -v npm >/dev/null || packages+=(npm)
 fi

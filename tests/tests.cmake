@@ -61,3 +61,13 @@ add_executable(kiln_ops_perf tests/ops/ops_perf.cc)
 target_include_directories(kiln_ops_perf PRIVATE src)
 target_link_libraries(kiln_ops_perf PRIVATE kiln)
 target_compile_options(kiln_ops_perf PRIVATE ${KILN_WARNINGS} -Wno-missing-field-initializers)
+
+# The server load benchmark (bench/serve/run.py) in its smoke mode: a second per run on tiny models,
+# so the scripts and kiln_grpc_load cannot rot. Its HTTP part needs wrk and nginx, which only
+# scripts/install-deps.sh --bench installs; without them it runs the gRPC part alone and says so.
+if(KILN_BUILD_BENCH)
+  add_test(NAME bench.serve_smoke
+           COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/bench/serve/run.py --smoke
+                   --kiln $<TARGET_FILE:kiln_cli> --grpc-load $<TARGET_FILE:kiln_grpc_load>)
+  set_tests_properties(bench.serve_smoke PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
+endif()

@@ -9,6 +9,19 @@
 
 namespace kiln::serve {
 
+std::vector<int64_t> batch_sizes_for(int64_t max_batch_size, const std::vector<int64_t>& preferred) {
+  std::vector<int64_t> sizes;
+  if (max_batch_size <= 0) return sizes;
+  for (int64_t n = 1; n < max_batch_size; n *= 2) sizes.push_back(n);
+  sizes.push_back(max_batch_size);
+  for (int64_t p : preferred) {
+    if (p > 0 && p <= max_batch_size) sizes.push_back(p);
+  }
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  return sizes;
+}
+
 DynamicBatcher::DynamicBatcher(BatcherOptions options, Executor executor, ExecutionObserver observer)
     : options_(std::move(options)), executor_(std::move(executor)), observer_(std::move(observer)) {
   const int n = std::max(1, options_.instance_count);
@@ -82,6 +95,18 @@ void DynamicBatcher::take_compatible(std::vector<Item>* batch, int64_t* rows, st
   }
 }
 
+void DynamicBatcher::trim_to_batch_size(std::vector<Item>* batch, int64_t* rows) {
+  const std::vector<int64_t>& sizes = options_.batch_sizes;
+  if (sizes.empty()) return;
+  // The batch holds requests oldest first; the newest go back to the front, still oldest first, and
+  // lead the next batch (their flush time has passed, so it forms at once).
+  while (batch->size() > 1 && !std::binary_search(sizes.begin(), sizes.end(), *rows)) {
+    *rows -= batch->back().rows;
+    queue_.push_front(std::move(batch->back()));
+    batch->pop_back();
+  }
+}
+
 void DynamicBatcher::worker_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
@@ -107,6 +132,7 @@ void DynamicBatcher::worker_loop() {
         if (batch_ready(rows) || stopping_ || Clock::now() >= flush_at) break;
         cv_.wait_until(lock, flush_at);
       }
+      trim_to_batch_size(&batch, &rows);
     }
     forming_ = false;
     lock.unlock();

@@ -38,6 +38,14 @@ struct BatcherOptions {
   int64_t max_batch_size = 0;  // 0: never merge
   std::vector<int64_t> preferred_batch_sizes;
   std::chrono::microseconds max_queue_delay{0};
+  // Row counts a merged batch may have, ascending (batch_sizes_for); empty: any count up to
+  // max_batch_size. A formed batch of another count hands its newest requests back to the front of the
+  // queue, for the next batch, until its count is allowed or it holds one request. The engine builds
+  // kernels per input shape, and a shape it has not seen costs two thirds of a run more (resnet18 at
+  // batch 8: first run 207 ms, later ones 126 ms, docs/benchmarks.md); with every count from 1 to 32
+  // coming up, batching lost throughput (bench/serve/run.py). A few counts, warmed up at load, keep
+  // every batch on built kernels.
+  std::vector<int64_t> batch_sizes;
   size_t max_queue_size = 1024;  // queued requests beyond this are rejected
   int instance_count = 1;        // worker threads executing batches
   // Shared by every batcher of the process; each model run holds threads_per_run threads of it (its
@@ -53,6 +61,11 @@ struct RequestTiming {
   Clock::duration compute_infer{};   // the model run
   Clock::duration compute_output{};  // splitting outputs
 };
+
+// The row counts a model with dynamic batching runs at: the powers of two below max_batch_size, the
+// preferred sizes, and max_batch_size itself; ascending, without repeats. At most log2(max)+2 shapes
+// plus the preferred ones, whatever the traffic.
+std::vector<int64_t> batch_sizes_for(int64_t max_batch_size, const std::vector<int64_t>& preferred);
 
 class DynamicBatcher {
  public:
@@ -109,6 +122,9 @@ class DynamicBatcher {
   // Moves queued requests that fit into `batch`; expired and cancelled ones go to `expired`. Needs mu_.
   void take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired);
   bool batch_ready(int64_t rows) const;
+  // Hands the newest requests of `batch` back to the queue's front until its rows are an allowed
+  // batch size or one request is left. Needs mu_ held.
+  void trim_to_batch_size(std::vector<Item>* batch, int64_t* rows);
   void execute(std::vector<Item>& batch, Clock::time_point dispatched);
   void expire(std::vector<Item>& expired);
   // The deadline and cancellation flag the run of `batch` stops at.

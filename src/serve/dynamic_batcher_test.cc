@@ -95,6 +95,34 @@ TEST(DynamicBatcherTest, NeverExceedsMaxBatchSize) {
   EXPECT_LT(rec.batch_rows.size(), 8u);  // some merging happened
 }
 
+TEST(DynamicBatcherTest, BatchSizesArePowersOfTwoPreferredAndMax) {
+  EXPECT_EQ(batch_sizes_for(32, {}), (std::vector<int64_t>{1, 2, 4, 8, 16, 32}));
+  EXPECT_EQ(batch_sizes_for(12, {6, 8, 40}), (std::vector<int64_t>{1, 2, 4, 6, 8, 12}));
+  EXPECT_EQ(batch_sizes_for(1, {}), (std::vector<int64_t>{1}));
+  EXPECT_TRUE(batch_sizes_for(0, {4}).empty());
+}
+
+TEST(DynamicBatcherTest, BatchesOnlyTakeAllowedSizesAndEveryRequestGetsItsRows) {
+  Recorder rec;
+  rec.gate = rec.gate_open.get_future().share();
+  BatcherOptions o = opts(8, 20ms);
+  o.batch_sizes = batch_sizes_for(8, {});
+  DynamicBatcher b(o, rec.executor());
+  std::vector<std::future<Expected<std::vector<NamedValue>>>> futures;
+  // The first request holds the single instance; seven one-row requests queue up behind it.
+  futures.push_back(submit(b, rows_input({1, 1}, 0)));
+  std::this_thread::sleep_for(100ms);
+  for (int i = 1; i < 8; ++i) futures.push_back(submit(b, rows_input({1, 1}, static_cast<float>(i))));
+  rec.gate_open.set_value();
+  for (size_t i = 0; i < futures.size(); ++i) {
+    auto out = futures[i].get();
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    EXPECT_EQ((*out)[0].value.tensor().data<float>()[0], 2.0f * static_cast<float>(i));
+  }
+  // 1 alone, then the 7 queued go as 4, 2 and 1: never 7, a size the model was not warmed up for.
+  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{1, 4, 2, 1}));
+}
+
 TEST(DynamicBatcherTest, FullBatchDispatchesWithoutWaitingForTheDelay) {
   Recorder rec;
   DynamicBatcher b(opts(2, 10s), rec.executor());

@@ -17,12 +17,13 @@ double micros(Clock::duration d) { return std::chrono::duration<double, std::mic
 
 }  // namespace
 
-Status warm_up(const Session& session, const ModelConfig& config) {
+Status warm_up(const Session& session, const ModelConfig& config, int64_t batch) {
   std::vector<NamedValue> inputs;
   for (const TensorConfig& in : config.inputs) {
     if (in.optional) continue;
     Shape shape = in.dims;
     for (int64_t& d : shape) d = d < 0 ? 1 : d;
+    if (config.max_batch_size > 0 && !shape.empty()) shape[0] = batch;
     KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(in.dtype, shape));
     inputs.push_back({in.name, Value(std::move(t))});
   }
@@ -56,15 +57,20 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
       }
     }
   }
-  {
-    // A reload warms up while other models serve: it computes within the thread budget like a run.
-    ComputeBudget::Slot slot(options.budget.get(), std::max(1, session_options.intra_op_threads));
-    KILN_RETURN_IF_ERROR(warm_up(*session, config));
-  }
   BatcherOptions bopts;
   bopts.name = model_label(config, version);
   bopts.max_batch_size = config.dynamic_batching ? config.max_batch_size : 0;
   bopts.preferred_batch_sizes = config.preferred_batch_sizes;
+  bopts.batch_sizes = batch_sizes_for(bopts.max_batch_size, config.preferred_batch_sizes);
+  {
+    // Build the kernels for every batch size the batcher will form now, not on the first requests.
+    // A reload warms up while other models serve: it computes within the thread budget like a run.
+    ComputeBudget::Slot slot(options.budget.get(), std::max(1, session_options.intra_op_threads));
+    KILN_RETURN_IF_ERROR(warm_up(*session, config));
+    for (int64_t rows : bopts.batch_sizes) {
+      if (rows > 1) KILN_RETURN_IF_ERROR(warm_up(*session, config, rows));
+    }
+  }
   bopts.max_queue_delay = std::chrono::microseconds(config.max_queue_delay_us);
   bopts.max_queue_size = options.max_queue_size;
   bopts.budget = options.budget;

@@ -75,7 +75,8 @@ class ModelVersion {
   std::unique_ptr<DynamicBatcher> batcher_;  // last: its workers use the members above until joined
 };
 
-// Runs the session once on zero-filled inputs: dynamic dims become 1, optional inputs are omitted.
-Status warm_up(const Session& session, const ModelConfig& config);
+// Runs the session once on zero-filled inputs: dynamic dims become 1, optional inputs are omitted;
+// with max_batch_size > 0 the first (batch) dim is `batch`.
+Status warm_up(const Session& session, const ModelConfig& config, int64_t batch = 1);
 
 }  // namespace kiln::serve

@@ -7,26 +7,13 @@
 #include "opt/pass.h"
 
 namespace kiln::opt {
-namespace {
-
-const Tensor* float_constant(const ir::Graph& g, const ValueUses& u, const std::string& name, int64_t size) {
-  const Tensor* t = constant_value(g, u, name);
-  if (t == nullptr || t->dtype() != DataType::kFloat32 || t->size() != size || t->rank() != 1) return nullptr;
-  return t;
-}
-
-}  // namespace
-
 Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx) {
   auto opset_it = ctx.opsets.find("");
   if (opset_it == ctx.opsets.end()) return false;
   const int64_t opset = opset_it->second;
   bool changed = false;
   ValueUses uses = value_uses(graph);
-  std::map<std::string, size_t> producer;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (const std::string& o : graph.nodes[i].outputs) producer[o] = i;
-  }
+  const std::map<std::string, size_t> producer = producers(graph);
   std::vector<bool> erase(graph.nodes.size(), false);
   for (size_t bi = 0; bi < graph.nodes.size(); ++bi) {
     const ir::Node& bn = graph.nodes[bi];
@@ -42,12 +29,12 @@ Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx
     if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() < 3 || w->size() == 0) continue;
     const int64_t M = w->dim(0);
     const bool has_bias = conv.inputs.size() > 2 && !conv.inputs[2].empty();
-    const Tensor* b = has_bias ? float_constant(graph, uses, conv.inputs[2], M) : nullptr;
+    const Tensor* b = has_bias ? float_vector_constant(graph, uses, conv.inputs[2], M) : nullptr;
     if (has_bias && b == nullptr) continue;
-    const Tensor* scale = float_constant(graph, uses, bn.inputs[1], M);
-    const Tensor* shift = float_constant(graph, uses, bn.inputs[2], M);
-    const Tensor* mean = float_constant(graph, uses, bn.inputs[3], M);
-    const Tensor* var = float_constant(graph, uses, bn.inputs[4], M);
+    const Tensor* scale = float_vector_constant(graph, uses, bn.inputs[1], M);
+    const Tensor* shift = float_vector_constant(graph, uses, bn.inputs[2], M);
+    const Tensor* mean = float_vector_constant(graph, uses, bn.inputs[3], M);
+    const Tensor* var = float_vector_constant(graph, uses, bn.inputs[4], M);
     if (!scale || !shift || !mean || !var) continue;
     const double epsilon = bn.attr_float("epsilon", 1e-5f);
     Tensor w2(DataType::kFloat32, w->shape()), b2(DataType::kFloat32, {M});

@@ -8,26 +8,13 @@
 #include "opt/pass.h"
 
 namespace kiln::opt {
-namespace {
-
-const Tensor* float_vector(const ir::Graph& g, const ValueUses& u, const std::string& name, int64_t size) {
-  const Tensor* t = constant_value(g, u, name);
-  if (t == nullptr || t->dtype() != DataType::kFloat32 || t->size() != size || t->rank() != 1) return nullptr;
-  return t;
-}
-
-}  // namespace
-
 Expected<bool> fold_batchnorm_into_gemm(ir::Graph& graph, const PassContext& ctx) {
   auto opset_it = ctx.opsets.find("");
   if (opset_it == ctx.opsets.end() || opset_it->second < 7) return false;  // legacy Gemm `broadcast`
   const int64_t opset = opset_it->second;
   bool changed = false;
   const ValueUses uses = value_uses(graph);
-  std::map<std::string, size_t> producer;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (const std::string& o : graph.nodes[i].outputs) producer[o] = i;
-  }
+  const std::map<std::string, size_t> producer = producers(graph);
   std::vector<bool> erase(graph.nodes.size(), false);
   for (size_t bi = 0; bi < graph.nodes.size(); ++bi) {
     const ir::Node& bn = graph.nodes[bi];
@@ -49,10 +36,10 @@ Expected<bool> fold_batchnorm_into_gemm(ir::Graph& graph, const PassContext& ctx
       const bool row = c->size() == 1 || (c->size() == N && c->shape().back() == N);
       if (!row) continue;
     }
-    const Tensor* scale = float_vector(graph, uses, bn.inputs[1], N);
-    const Tensor* shift = float_vector(graph, uses, bn.inputs[2], N);
-    const Tensor* mean = float_vector(graph, uses, bn.inputs[3], N);
-    const Tensor* var = float_vector(graph, uses, bn.inputs[4], N);
+    const Tensor* scale = float_vector_constant(graph, uses, bn.inputs[1], N);
+    const Tensor* shift = float_vector_constant(graph, uses, bn.inputs[2], N);
+    const Tensor* mean = float_vector_constant(graph, uses, bn.inputs[3], N);
+    const Tensor* var = float_vector_constant(graph, uses, bn.inputs[4], N);
     if (!scale || !shift || !mean || !var) continue;
     const double epsilon = bn.attr_float("epsilon", 1e-5f);
     const double beta = gemm.attr_float("beta", 1.0f);

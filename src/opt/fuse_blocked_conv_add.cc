@@ -14,16 +14,6 @@
 namespace kiln::opt {
 namespace {
 
-std::map<std::string, size_t> producers(const ir::Graph& graph) {
-  std::map<std::string, size_t> p;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (const std::string& o : graph.nodes[i].outputs) {
-      if (!o.empty()) p[o] = i;
-    }
-  }
-  return p;
-}
-
 // True if node i is a BlockedConv whose output can take a post-op: no activation or Sum yet, and the
 // output is read once and not pinned.
 bool open_blocked_conv(const ir::Graph& g, const ValueUses& u, size_t i) {

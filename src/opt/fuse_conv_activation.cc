@@ -10,10 +10,7 @@ Expected<bool> fuse_conv_activation(ir::Graph& graph, const PassContext& ctx) {
   if (opset_it == ctx.opsets.end()) return false;
   bool changed = false;
   const ValueUses uses = value_uses(graph);
-  std::map<std::string, size_t> producer;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (const std::string& o : graph.nodes[i].outputs) producer[o] = i;
-  }
+  const std::map<std::string, size_t> producer = producers(graph);
   std::vector<bool> erase(graph.nodes.size(), false);
   for (size_t ai = 0; ai < graph.nodes.size(); ++ai) {
     const ir::Node& act = graph.nodes[ai];

@@ -5,13 +5,7 @@
 namespace kiln::opt {
 
 GraphPattern::GraphPattern(const ir::Graph& graph)
-    : graph_(graph), uses_(value_uses(graph)), consumed_(graph.nodes.size(), false) {
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (const std::string& o : graph.nodes[i].outputs) {
-      if (!o.empty()) producer_[o] = i;
-    }
-  }
-}
+    : graph_(graph), uses_(value_uses(graph)), producer_(producers(graph)), consumed_(graph.nodes.size(), false) {}
 
 const ir::Node* GraphPattern::producer(const std::string& value, const std::string& op_type, size_t* index) const {
   auto it = producer_.find(value);

@@ -50,6 +50,13 @@ ValueUses value_uses(const ir::Graph& graph);
 
 // The initializer named `name` if it is a true constant (no graph input overrides it), else nullptr.
 const Tensor* constant_value(const ir::Graph& graph, const ValueUses& uses, const std::string& name);
+// constant_value(), when it is a rank-1 float32 tensor of `size` elements (a bias, BatchNorm's
+// statistics); else nullptr.
+const Tensor* float_vector_constant(const ir::Graph& graph, const ValueUses& uses, const std::string& name,
+                                    int64_t size);
+
+// The index of the node producing each value of the main graph.
+std::map<std::string, size_t> producers(const ir::Graph& graph);
 
 // The activation node `n` computes, as a fused node carries it (kernels/fused_activation.h), or nullopt
 // when it cannot be fused (not a fusable activation, Clip with runtime bounds). `opset`: the model's.

@@ -52,13 +52,25 @@ std::string fresh_name(const ir::Graph& graph, const std::string& base) {
   }
 }
 
-bool is_acyclic(const ir::Graph& graph) {
+const Tensor* float_vector_constant(const ir::Graph& graph, const ValueUses& uses, const std::string& name,
+                                    int64_t size) {
+  const Tensor* t = constant_value(graph, uses, name);
+  if (t == nullptr || t->dtype() != DataType::kFloat32 || t->size() != size || t->rank() != 1) return nullptr;
+  return t;
+}
+
+std::map<std::string, size_t> producers(const ir::Graph& graph) {
   std::map<std::string, size_t> producer;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     for (const std::string& o : graph.nodes[i].outputs) {
       if (!o.empty()) producer[o] = i;
     }
   }
+  return producer;
+}
+
+bool is_acyclic(const ir::Graph& graph) {
+  const std::map<std::string, size_t> producer = producers(graph);
   const size_t n = graph.nodes.size();
   std::vector<std::vector<size_t>> consumers(n);
   std::vector<size_t> pending(n, 0);

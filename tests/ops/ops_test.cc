@@ -1,13 +1,13 @@
 // Every fast kernel against its reference twin, on the cases of cases.h.
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "blocked_cases.h"
 #include "cases.h"
 #include "eltwise_cases.h"
-#include "transformer_cases.h"
 #include "exec/run_threads.h"
+#include "transformer_cases.h"
 
 namespace kiln::ops_test {
 namespace {
@@ -63,6 +63,29 @@ TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
     }
   }
 }
+// A kernel that releases its constant weights (Kernel::releases_constant) computes the same with the
+// weights input absent, as it reads once the plan has freed it: shapes it hands to the reference and
+// layouts it packs later (Winograd) come from the packed copy.
+TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
+  int released = 0;
+  for (const auto& cases :
+       {blocked_conv_cases(), gemm_cases(), matmul_cases(), fused_matmul_cases(), fused_gemm_cases()}) {
+    for (const OpCase& c : cases) {
+      SCOPED_TRACE(c.name);
+      auto pair = build_pair(c);
+      ASSERT_TRUE(pair.ok());
+      if (!pair->fast->releases_constant(1)) continue;
+      ++released;
+      OpCase freed = c;
+      freed.inputs[1] = Tensor();
+      std::vector<Value> fast, ref;
+      ASSERT_TRUE(run_kernel(*pair->fast, freed, &fast).ok());
+      ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+      EXPECT_EQ(compare_outputs(c, fast, ref), "");
+    }
+  }
+  EXPECT_GT(released, 10);
+}
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
@@ -104,15 +127,15 @@ TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
 // The elementwise kernels hand bad inputs to the reference: the same error, word for word.
 TEST(FastKernels, ElementwiseErrorsMatchTheReference) {
   std::vector<OpCase> bad;
-  bad.push_back(binary_case("Add", {2, 3}, {4}));                      // shapes do not broadcast
+  bad.push_back(binary_case("Add", {2, 3}, {4}));  // shapes do not broadcast
   OpCase mixed = binary_case("Mul", {2, 3}, {3});
-  mixed.inputs[1] = Tensor::from_vector<double>({3}, {1, 2, 3});       // float * double
+  mixed.inputs[1] = Tensor::from_vector<double>({3}, {1, 2, 3});  // float * double
   bad.push_back(mixed);
   OpCase clip = unary_case("Clip", {4});
-  clip.inputs.push_back(random_tensor({2}, 3));                        // min is not a scalar
+  clip.inputs.push_back(random_tensor({2}, 3));  // min is not a scalar
   bad.push_back(clip);
   OpCase missing = unary_case("Sigmoid", {4});
-  missing.inputs = {Tensor()};                                         // no input
+  missing.inputs = {Tensor()};  // no input
   bad.push_back(missing);
   for (const OpCase& c : bad) {
     auto pair = build_pair(c);

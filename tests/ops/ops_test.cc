@@ -1,13 +1,13 @@
 // Every fast kernel against its reference twin, on the cases of cases.h.
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "blocked_cases.h"
 #include "cases.h"
 #include "eltwise_cases.h"
-#include "exec/run_threads.h"
 #include "transformer_cases.h"
+#include "exec/run_threads.h"
 
 namespace kiln::ops_test {
 namespace {
@@ -127,15 +127,15 @@ TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
 // The elementwise kernels hand bad inputs to the reference: the same error, word for word.
 TEST(FastKernels, ElementwiseErrorsMatchTheReference) {
   std::vector<OpCase> bad;
-  bad.push_back(binary_case("Add", {2, 3}, {4}));  // shapes do not broadcast
+  bad.push_back(binary_case("Add", {2, 3}, {4}));                      // shapes do not broadcast
   OpCase mixed = binary_case("Mul", {2, 3}, {3});
-  mixed.inputs[1] = Tensor::from_vector<double>({3}, {1, 2, 3});  // float * double
+  mixed.inputs[1] = Tensor::from_vector<double>({3}, {1, 2, 3});       // float * double
   bad.push_back(mixed);
   OpCase clip = unary_case("Clip", {4});
-  clip.inputs.push_back(random_tensor({2}, 3));  // min is not a scalar
+  clip.inputs.push_back(random_tensor({2}, 3));                        // min is not a scalar
   bad.push_back(clip);
   OpCase missing = unary_case("Sigmoid", {4});
-  missing.inputs = {Tensor()};  // no input
+  missing.inputs = {Tensor()};                                         // no input
   bad.push_back(missing);
   for (const OpCase& c : bad) {
     auto pair = build_pair(c);

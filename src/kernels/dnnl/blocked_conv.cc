@@ -115,14 +115,12 @@ class DnnlBlockedConvKernel : public Kernel {
     Tensor y(DataType::kFloat32, y_shape);
     if (e->sum_in_place) std::memcpy(y.raw(), ctx.tensor(3).raw(), y.bytes());
     try {
-      std::unordered_map<int, memory> args{
-          {DNNL_ARG_SRC, wrap(src_desc(s->src), x.raw())},
-          {DNNL_ARG_WEIGHTS, e->packed ? e->weights : wrap(plain_desc(s->weights), w.raw())},
-          {DNNL_ARG_DST, wrap(blocked_desc(s->dst), y.raw())}};
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_desc(s->src), x.raw())},
+                                           {DNNL_ARG_WEIGHTS, e->packed ? e->weights : wrap(plain_desc(s->weights), w.raw())},
+                                           {DNNL_ARG_DST, wrap(blocked_desc(s->dst), y.raw())}};
       if (has_bias) args.emplace(DNNL_ARG_BIAS, wrap(plain_desc(s->bias), ctx.tensor(2).raw()));
       if (has_sum && !e->sum_in_place) {
-        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                     wrap(blocked_desc(s->dst), ctx.tensor(3).raw()));
+        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, wrap(blocked_desc(s->dst), ctx.tensor(3).raw()));
       }
       execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
@@ -165,7 +163,9 @@ class DnnlBlockedConvKernel : public Kernel {
   static memory::desc blocked_desc(const memory::dims& dims) {
     return memory::desc(dims, memory::data_type::f32, tag::nChw16c);
   }
-  memory::desc src_desc(const memory::dims& dims) const { return plain_input_ ? plain_desc(dims) : blocked_desc(dims); }
+  memory::desc src_desc(const memory::dims& dims) const {
+    return plain_input_ ? plain_desc(dims) : blocked_desc(dims);
+  }
 
   // The oneDNN geometry for logical X [N, C, H, W] and W, or nullopt when the reference should run.
   std::optional<BlockedConvShape> conv_shape(const Shape& x, const Shape& w, bool has_bias, bool has_sum) const {

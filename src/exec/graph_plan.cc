@@ -113,7 +113,8 @@ Expected<std::vector<const ir::Node*>> topological_order(const ir::Graph& g) {
 
 Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
                                                       const std::map<std::string, int64_t>& opsets,
-                                                      const std::set<std::string>& outer_names) {
+                                                      const std::set<std::string>& outer_names,
+                                                      ir::Graph* owner) {
   std::unique_ptr<GraphPlan> plan(new GraphPlan());
   plan->graph_ = &graph;
   plan->graph_inputs_ = graph.inputs;
@@ -124,7 +125,7 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
     return it->second;
   };
 
-  for (const auto& [name, tensor] : graph.initializers) plan->constants_.emplace_back(slot_for(name), Value(tensor));
+  for (const auto& [name, tensor] : graph.initializers) slot_for(name);
   for (const ir::ValueInfo& in : graph.inputs) {
     plan->input_slots_.push_back(slot_for(in.name));
     plan->input_defaults_.push_back(graph.initializers.count(in.name) > 0);
@@ -151,6 +152,20 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
 
   std::set<std::string> formal_inputs;
   for (const ir::ValueInfo& in : graph.inputs) formal_inputs.insert(in.name);
+
+  // An initializer is released (Kernel::releases_constant) when its last reader has been built and every
+  // reader packed it. It stays if anything may read it as a value: a subgraph (through the frame), the
+  // caller (an output), or a caller's override (a formal input).
+  std::unordered_map<std::string, int> unbuilt_readers;
+  std::set<std::string> pinned(formal_inputs);
+  for (const ir::Node& n : graph.nodes) {
+    for (const std::string& in : n.inputs) {
+      if (graph.initializers.count(in)) ++unbuilt_readers[in];
+    }
+    for (const std::string& in : implicit_inputs(n)) pinned.insert(in);
+  }
+  for (const ir::ValueInfo& out : graph.outputs) pinned.insert(out.name);
+  std::set<std::string> released;
 
   KILN_ASSIGN_OR_RETURN(std::vector<const ir::Node*> order, topological_order(graph));
   for (const ir::Node* node : order) {
@@ -189,6 +204,16 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
     Step step;
     step.node = node;
     step.kernel = std::move(kernel).value();
+    for (size_t k = 0; k < node->inputs.size(); ++k) {
+      auto it = unbuilt_readers.find(node->inputs[k]);
+      if (it == unbuilt_readers.end()) continue;
+      if (!step.kernel->releases_constant(k)) pinned.insert(it->first);
+      if (--it->second > 0 || pinned.count(it->first)) continue;
+      // Its last reader is built: free it now, so that loading holds each weight about once.
+      released.insert(it->first);
+      plan->released_initializers_.push_back(it->first);
+      if (owner != nullptr) owner->initializers.erase(it->first);
+    }
     for (const std::string& in : node->inputs) {
       if (in.empty()) {
         step.inputs.push_back(-1);
@@ -205,6 +230,9 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
     plan->max_step_inputs_ = std::max(plan->max_step_inputs_, step.inputs.size());
     plan->max_step_outputs_ = std::max(plan->max_step_outputs_, step.outputs.size());
     plan->steps_.push_back(std::move(step));
+  }
+  for (const auto& [name, tensor] : graph.initializers) {
+    if (!released.count(name)) plan->constants_.emplace_back(plan->slot_of(name), Value(tensor));
   }
   for (const ir::ValueInfo& out : graph.outputs) {
     const int slot = resolve(out.name);

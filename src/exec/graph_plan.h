@@ -47,9 +47,12 @@ class GraphPlan : public Subgraph {
  public:
   // Compiles `graph`. `opsets` is the model's opset per domain; `outer_names` are the names that
   // enclosing graphs define (empty for the main graph). Errors name the node and the reason.
+  // `owner` (may be null) is `graph` itself, mutable: each initializer the plan releases is erased from
+  // it as soon as its last reader is built, so loading never holds all weights both plain and packed.
   static Expected<std::unique_ptr<GraphPlan>> build(const ir::Graph& graph,
                                                     const std::map<std::string, int64_t>& opsets,
-                                                    const std::set<std::string>& outer_names);
+                                                    const std::set<std::string>& outer_names,
+                                                    ir::Graph* owner = nullptr);
 
   const std::vector<ir::ValueInfo>& inputs() const override { return graph_inputs_; }
   const std::vector<ir::ValueInfo>& outputs() const override { return graph_outputs_; }
@@ -62,6 +65,9 @@ class GraphPlan : public Subgraph {
 
   // -1 if the graph does not define the name.
   int slot_of(const std::string& name) const;
+  // Initializers the plan does not keep: every reader packed its own copy (Kernel::releases_constant).
+  // The plan no longer refers to them (build's `owner` has erased them; otherwise the caller may).
+  const std::vector<std::string>& released_initializers() const { return released_initializers_; }
   // Whether formal input i has an initializer to fall back on.
   bool input_has_default(size_t i) const { return input_defaults_[i]; }
 
@@ -86,7 +92,8 @@ class GraphPlan : public Subgraph {
   std::vector<bool> input_defaults_;
   std::unordered_map<std::string, int> slots_by_name_;
   size_t num_slots_ = 0;
-  std::vector<std::pair<int, Value>> constants_;       // initializers
+  std::vector<std::pair<int, Value>> constants_;       // initializers, less the released ones
+  std::vector<std::string> released_initializers_;
   std::vector<int> input_slots_;
   std::vector<int> output_slots_;
   std::vector<std::pair<int, std::string>> outer_refs_;  // slots filled from enclosing frames

@@ -101,7 +101,8 @@ Expected<std::unique_ptr<Session::Impl>> prepare(ir::Model model, const SessionO
   impl->info.opsets = m.opsets;
   if (options.optimize) KILN_RETURN_IF_ERROR(opt::optimize_model(m));
   count_graph(m.graph, &impl->info.optimized);
-  auto plan = GraphPlan::build(m.graph, m.opsets, {});
+  // Weights the kernels hold packed are not kept twice: the build erases them from the model.
+  auto plan = GraphPlan::build(m.graph, m.opsets, {}, &m.graph);
   if (!plan.ok()) return plan.status().with_context(m.source);
   impl->plan = std::move(plan).value();
   ModelInfo& info = impl->info;

@@ -90,6 +90,11 @@ class Kernel {
   virtual ~Kernel() = default;
   // Computes the node's outputs. Errors name the reason only; the executor adds the node's name.
   virtual Status run(KernelContext& ctx) const = 0;
+  // True when the kernel keeps constant input i in a form of its own (packed weights) and never reads
+  // that input at run time, not even for a shape it hands to a reference path: the plan may then free
+  // the initializer when no other reader needs it, so the weights exist once. Fixed after build; at run
+  // time such an input may read as absent.
+  virtual bool releases_constant(size_t /*i*/) const { return false; }
 };
 
 // Runs a kernel and turns anything it throws into a Status: std::bad_alloc (an output larger than

@@ -63,6 +63,29 @@ TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
     }
   }
 }
+// A kernel that releases its constant weights (Kernel::releases_constant) computes the same with the
+// weights input absent, as it reads once the plan has freed it: shapes it hands to the reference and
+// layouts it packs later (Winograd) come from the packed copy.
+TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
+  int released = 0;
+  for (const auto& cases :
+       {blocked_conv_cases(), gemm_cases(), matmul_cases(), fused_matmul_cases(), fused_gemm_cases()}) {
+    for (const OpCase& c : cases) {
+      SCOPED_TRACE(c.name);
+      auto pair = build_pair(c);
+      ASSERT_TRUE(pair.ok());
+      if (!pair->fast->releases_constant(1)) continue;
+      ++released;
+      OpCase freed = c;
+      freed.inputs[1] = Tensor();
+      std::vector<Value> fast, ref;
+      ASSERT_TRUE(run_kernel(*pair->fast, freed, &fast).ok());
+      ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+      EXPECT_EQ(compare_outputs(c, fast, ref), "");
+    }
+  }
+  EXPECT_GT(released, 10);
+}
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }

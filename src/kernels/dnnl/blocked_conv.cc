@@ -70,39 +70,48 @@ class DnnlBlockedConvKernel : public Kernel {
       packed_ = memory(pd.weights_desc(), cpu_engine());
       dnnl::reorder(plain, packed_).execute(thread_stream(), plain, packed_);
       thread_stream().wait();
-      weights_ = w;
+      // Only the packed copy is kept: the plan frees W (releases_constant), and the reference path and
+      // other layouts unpack it.
+      weights_address_ = w.raw();
+      weights_shape_ = w.shape();
     } catch (const dnnl::error&) {
       packed_ = memory();
     }
   }
 
+  bool releases_constant(size_t i) const override { return i == 1 && packed_; }
+
   Status run(KernelContext& ctx) const override {
-    if (!all_float32_nonempty(ctx, {0, 1, 2, 3})) return reference_->run(ctx);
+    // Once the plan freed W, it reads as absent: the packed copy stands for it.
+    const bool absent = packed_ && !ctx.tensor(1).defined();
+    if (!all_float32_nonempty(ctx, {0, 2, 3})) return fallback(ctx);
+    if (!absent && !all_float32_nonempty(ctx, {1})) return fallback(ctx);
     const Tensor& x = ctx.tensor(0);
     const Tensor& w = ctx.tensor(1);
+    const Shape& w_shape = absent ? weights_shape_ : w.shape();
     const bool has_bias = ctx.has_input(2), has_sum = ctx.has_input(3);
-    if (w.rank() != 4) return reference_->run(ctx);
-    const int64_t c = w.dim(1) * group_;
+    if (w_shape.size() != 4) return fallback(ctx);
+    const int64_t c = w_shape[1] * group_;
     const Shape& xs = x.shape();
     const bool x_ok = plain_input_ ? (x.rank() == 4 && xs[1] == c)
                                    : (x.rank() == 5 && xs[4] == kChannelBlock && xs[1] == channel_blocks(c));
-    if (!x_ok) return reference_->run(ctx);  // the reference names the problem
-    if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != w.dim(0))) return reference_->run(ctx);
-    std::optional<BlockedConvShape> s = conv_shape({xs[0], c, xs[2], xs[3]}, w.shape(), has_bias, has_sum);
-    if (!s) return reference_->run(ctx);
+    if (!x_ok) return fallback(ctx);  // the reference names the problem
+    if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != w_shape[0])) return fallback(ctx);
+    std::optional<BlockedConvShape> s = conv_shape({xs[0], c, xs[2], xs[3]}, w_shape, has_bias, has_sum);
+    if (!s) return fallback(ctx);
     const Shape y_shape = blocked_shape(Shape(s->dst.begin(), s->dst.end()));
-    if (has_sum && ctx.tensor(3).shape() != y_shape) return reference_->run(ctx);  // broadcasting Sum
+    if (has_sum && ctx.tensor(3).shape() != y_shape) return fallback(ctx);  // broadcasting Sum
     ShapeKey key;
     key.add(x.shape());
-    key.add(w.shape());
+    key.add(w_shape);
     key.add(has_bias ? 1 : 0);
     key.add(has_sum ? 1 : 0);
-    const bool use_packed = packed_ && w.raw() == weights_.raw();
+    const bool use_packed = absent || (packed_ && w.raw() == weights_address_);
     key.add(use_packed ? 1 : 0);
-    if (key.overflow()) return reference_->run(ctx);
+    if (key.overflow()) return fallback(ctx);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const BlockedConvEntry> e,
                           cache_.get(key, [&] { return make_entry(*s, use_packed); }));
-    if (e->use_reference) return reference_->run(ctx);
+    if (e->use_reference) return fallback(ctx);
     Tensor y(DataType::kFloat32, y_shape);
     if (e->sum_in_place) std::memcpy(y.raw(), ctx.tensor(3).raw(), y.bytes());
     try {
@@ -122,6 +131,35 @@ class DnnlBlockedConvKernel : public Kernel {
   }
 
  private:
+  // The reference, given W unpacked when the plan freed it.
+  Status fallback(KernelContext& ctx) const {
+    if (!packed_ || ctx.tensor(1).defined()) return reference_->run(ctx);
+    std::vector<const Value*> inputs(ctx.num_inputs());
+    for (size_t k = 0; k < inputs.size(); ++k) inputs[k] = ctx.has_input(k) ? &ctx.input(k) : nullptr;
+    Value w;
+    try {
+      w = Value(unpacked_weights());
+    } catch (const dnnl::error& err) {
+      return Status::Internal(std::string("oneDNN could not unpack convolution weights: ") + err.what());
+    }
+    inputs[1] = &w;
+    std::vector<Value> outputs(ctx.num_outputs());
+    KernelContext unpacked(inputs, &outputs, ctx.frame());
+    KILN_RETURN_IF_ERROR(reference_->run(unpacked));
+    for (size_t k = 0; k < outputs.size(); ++k) ctx.set_output(k, std::move(outputs[k]));
+    return Status::OK();
+  }
+
+  // W in plain OIHW, reordered back from packed_. Throws dnnl::error.
+  Tensor unpacked_weights() const {
+    Tensor w(DataType::kFloat32, weights_shape_);
+    memory plain = wrap(plain_desc(packed_.get_desc().dims()), w.raw());  // [G, O/G, I, H, W] when grouped
+    memory from = packed_;
+    dnnl::reorder(from, plain).execute(thread_stream(), from, plain);
+    thread_stream().wait();
+    return w;
+  }
+
   static memory::desc blocked_desc(const memory::dims& dims) {
     return memory::desc(dims, memory::data_type::f32, tag::nChw16c);
   }
@@ -167,8 +205,8 @@ class DnnlBlockedConvKernel : public Kernel {
   // post-op (in place), the direct kernels as a binary add (read where it lies).
   dnnl::convolution_forward::primitive_desc primitive_desc(const BlockedConvShape& s, bool any_weights,
                                                            bool winograd = false) const {
-    const memory::desc wmd = any_weights ? memory::desc(s.weights, memory::data_type::f32, tag::any)
-                                         : plain_desc(s.weights);
+    const memory::desc wmd =
+        any_weights ? memory::desc(s.weights, memory::data_type::f32, tag::any) : plain_desc(s.weights);
     const memory::desc bmd = s.has_bias ? plain_desc(s.bias) : memory::desc();
     const dnnl::algorithm alg = winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_desc(s.src), wmd, bmd,
@@ -210,7 +248,9 @@ class DnnlBlockedConvKernel : public Kernel {
     for (const memory& m : other_layouts_) {
       if (m.get_desc() == md) return m;
     }
-    memory plain = wrap(plain_desc(md.dims()), weights_.raw());
+    // From plain OIHW (oneDNN reorders into Winograd layouts only from plain ones).
+    const Tensor w = unpacked_weights();
+    memory plain = wrap(plain_desc(md.dims()), w.raw());
     memory packed(md, cpu_engine());
     dnnl::reorder(plain, packed).execute(thread_stream(), plain, packed);
     thread_stream().wait();
@@ -240,7 +280,10 @@ class DnnlBlockedConvKernel : public Kernel {
   int64_t group_;
   FusedActivation act_;
   bool plain_input_;
-  Tensor weights_;  // the constant W packed_ was made from (shares the model's storage)
+  // The constant W packed_ was made from: its address (while a run can pass it, the model holds it, so
+  // the address is not reused) and shape.
+  const void* weights_address_ = nullptr;
+  Shape weights_shape_;
   memory packed_;
   // Copies of the constant weights in other layouts (packed_weights), guarded by cache_'s lock.
   static constexpr size_t kMaxOtherLayouts = 4;

@@ -44,6 +44,9 @@ class DnnlGemmKernel : public Kernel {
     packed_ = std::make_unique<PackedWeights>(source, operand_desc(K, N, attrs_.trans_b), *w);
     // The common case (nn.Linear): a constant row C, which becomes the bias.
     prepack(*packed_, K, N, c != nullptr, matmul_attr(1, false, 0, attrs_.act));
+    // B then exists only packed, and the reference path unpacks it; not when alpha is folded in, since
+    // unpacking would give the reference alpha * B.
+    if (attrs_.alpha == 1) packed_->release_source();
     if (c == nullptr || c->dtype() != DataType::kFloat32 || c->rank() > 2 || c->size() == 0) return;
     const Shape& cs = c->shape();
     const int64_t cr = cs.size() == 2 ? cs[0] : 1, cc = cs.empty() ? 1 : cs.back();
@@ -53,16 +56,22 @@ class DnnlGemmKernel : public Kernel {
     bias_source_ = *c;
   }
 
+  bool releases_constant(size_t i) const override { return i == 1 && packed_ && packed_->released(); }
+
   Status run(KernelContext& ctx) const override {
-    if (!ctx.has_input(0) || !ctx.has_input(1) || !all_float32_nonempty(ctx, {0, 1, 2})) return reference_->run(ctx);
+    // Once the plan freed B (released weights), it reads as absent: the packed copy stands for it.
+    const bool released = packed_ && packed_->released() && !ctx.tensor(1).defined();
+    if (!ctx.has_input(0) || !all_float32_nonempty(ctx, {0, 2})) return fallback(ctx);
+    if (!released && (!ctx.has_input(1) || !all_float32_nonempty(ctx, {1}))) return fallback(ctx);
     const Tensor& a = ctx.tensor(0);
-    const Tensor& b = ctx.tensor(1);
-    if (a.rank() != 2 || b.rank() != 2) return reference_->run(ctx);
+    const Shape& b_shape = released ? packed_->shape() : ctx.tensor(1).shape();
+    if (a.rank() != 2 || b_shape.size() != 2) return fallback(ctx);
     const bool ta = attrs_.trans_a, tb = attrs_.trans_b;
     const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
-    const int64_t N = tb ? b.dim(0) : b.dim(1), Kb = tb ? b.dim(1) : b.dim(0);
-    if (K != Kb) return reference_->run(ctx);
-    const bool use_packed = packed_ && packed_->stand_for(b);
+    const int64_t N = tb ? b_shape[0] : b_shape[1], Kb = tb ? b_shape[1] : b_shape[0];
+    if (K != Kb) return fallback(ctx);
+    const bool use_packed = released || (packed_ && packed_->stand_for(ctx.tensor(1)));
+    const void* b = released ? nullptr : ctx.tensor(1).raw();
     const float alpha = use_packed ? 1.f : attrs_.alpha;  // the packed weights carry alpha
     CMode mode = CMode::kNone;
     const Tensor* bias = nullptr;
@@ -71,7 +80,7 @@ class DnnlGemmKernel : public Kernel {
     if (c != nullptr) {
       const Shape& cs = c->shape();
       const int64_t cr = cs.size() == 2 ? cs[0] : 1, cc = cs.empty() ? 1 : cs.back();
-      if (c->rank() > 2 || (cr != 1 && cr != M) || (cc != 1 && cc != N)) return reference_->run(ctx);
+      if (c->rank() > 2 || (cr != 1 && cr != M) || (cc != 1 && cc != N)) return fallback(ctx);
       if (use_packed && folded_bias_.defined() && c->raw() == bias_source_.raw()) {
         mode = CMode::kBias;
         bias = &folded_bias_;
@@ -80,7 +89,7 @@ class DnnlGemmKernel : public Kernel {
         bias = c;
       } else {
         // beta = 0 with a C holding inf or NaN still yields NaN in the reference; leave that to it.
-        if (attrs_.beta == 0) return reference_->run(ctx);
+        if (attrs_.beta == 0) return fallback(ctx);
         mode = CMode::kSum;
         c_row_stride = cr == 1 ? 0 : cc;
         c_col_stride = cc == 1 ? 0 : 1;
@@ -88,7 +97,7 @@ class DnnlGemmKernel : public Kernel {
     }
     ShapeKey key;
     key.add(a.shape());
-    key.add(b.shape());
+    key.add(b_shape);
     key.add(static_cast<int64_t>(mode));
     key.add(use_packed ? 1 : 0);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const MatMulEntry> e, cache_.get(key, [&] {
@@ -104,7 +113,7 @@ class DnnlGemmKernel : public Kernel {
           },
           use_packed ? packed_.get() : nullptr);
     }));
-    if (e->use_reference) return reference_->run(ctx);
+    if (e->use_reference) return fallback(ctx);
     Tensor y(DataType::kFloat32, {M, N});
     if (mode == CMode::kSum) {
       float* out = y.data<float>();
@@ -114,12 +123,14 @@ class DnnlGemmKernel : public Kernel {
       }
     }
     KILN_RETURN_IF_ERROR(
-        run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(), "gemm"));
+        run_matmul_entry(*e, a.raw(), b, bias != nullptr ? bias->raw() : nullptr, y.raw(), "gemm"));
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
 
  private:
+  Status fallback(KernelContext& ctx) const { return run_reference(*reference_, ctx, 1, packed_.get()); }
+
   std::unique_ptr<Kernel> reference_;
   GemmAttrs attrs_;
   std::unique_ptr<PackedWeights> packed_;  // alpha * B', when B is a 2-D float32 constant

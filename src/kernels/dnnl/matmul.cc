@@ -30,33 +30,48 @@ class DnnlMatMulKernel : public Kernel {
     if (w.dtype() != DataType::kFloat32 || w.rank() != 2 || w.size() == 0) return;
     packed_ = std::make_unique<PackedWeights>(w, plain_desc(to_dims(w.shape())), w);
     prepack(*packed_, w.dim(0), w.dim(1), bias, matmul_attr(1, false, 0, act_));
+    // From here on B exists only packed; the reference path, for the shapes it takes, unpacks it.
+    packed_->release_source();
   }
 
+  bool releases_constant(size_t i) const override { return i == 1 && packed_ && packed_->released(); }
+
   Status run(KernelContext& ctx) const override {
-    if (!ctx.has_input(0) || !ctx.has_input(1) || !all_float32_nonempty(ctx, {0, 1, 2})) return reference_->run(ctx);
+    // Once the plan freed B (released weights), it reads as absent: the packed copy stands for it.
+    const bool released = packed_ && packed_->released() && !ctx.tensor(1).defined();
+    if (!ctx.has_input(0) || !all_float32_nonempty(ctx, {0, 2})) return fallback(ctx);
+    if (!released && (!ctx.has_input(1) || !all_float32_nonempty(ctx, {1}))) return fallback(ctx);
     const Tensor& a = ctx.tensor(0);
-    const Tensor& b = ctx.tensor(1);
-    auto dims = ref::matmul_dims(a.shape(), b.shape());
-    if (!dims.ok() || shape_size(dims->out_shape) == 0) return reference_->run(ctx);
+    const Shape& b_shape = released ? packed_->shape() : ctx.tensor(1).shape();
+    auto dims = ref::matmul_dims(a.shape(), b_shape);
+    if (!dims.ok() || shape_size(dims->out_shape) == 0) return fallback(ctx);
     const Tensor* bias = ctx.has_input(2) ? &ctx.tensor(2) : nullptr;
     // A bias that is not one value per output column broadcasts differently: the reference does that.
-    if (bias != nullptr && (bias->rank() != 1 || bias->dim(0) != dims->N || b.rank() == 1)) return reference_->run(ctx);
+    if (bias != nullptr && (bias->rank() != 1 || bias->dim(0) != dims->N || b_shape.size() == 1)) return fallback(ctx);
     Tensor y(DataType::kFloat32, dims->out_shape);
-    KILN_ASSIGN_OR_RETURN(const bool handled,
-                          b.rank() == 2 ? run_2d(a, b, bias, dims->M * shape_size(dims->batch), dims->K, dims->N, y)
-                                        : run_batched(a, b, bias, *dims, y));
-    if (!handled) return reference_->run(ctx);
+    bool handled = false;
+    if (b_shape.size() == 2) {
+      const bool use_packed = released || (packed_ && packed_->stand_for(ctx.tensor(1)));
+      const void* b = released ? nullptr : ctx.tensor(1).raw();
+      KILN_ASSIGN_OR_RETURN(handled, run_2d(a, b, use_packed, bias, dims->M * shape_size(dims->batch), dims->K,
+                                            dims->N, y));
+    } else {
+      KILN_ASSIGN_OR_RETURN(handled, run_batched(a, ctx.tensor(1), bias, *dims, y));
+    }
+    if (!handled) return fallback(ctx);
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
 
  private:
+  Status fallback(KernelContext& ctx) const { return run_reference(*reference_, ctx, 1, packed_.get()); }
+
   // The run_* return false for a case oneDNN has no implementation for (the reference takes it).
 
-  // [M, K] x [K, N] (+ bias [N]), A's leading dimensions folded into M.
-  Expected<bool> run_2d(const Tensor& a, const Tensor& b, const Tensor* bias, int64_t M, int64_t K, int64_t N,
-                        Tensor& y) const {
-    const bool use_packed = packed_ && packed_->stand_for(b);
+  // [M, K] x [K, N] (+ bias [N]), A's leading dimensions folded into M. `b` is unused (may be null) when
+  // `use_packed`.
+  Expected<bool> run_2d(const Tensor& a, const void* b, bool use_packed, const Tensor* bias, int64_t M, int64_t K,
+                        int64_t N, Tensor& y) const {
     ShapeKey key;
     for (int64_t v : {int64_t{-2}, M, K, N, int64_t{bias != nullptr}, int64_t{use_packed}}) key.add(v);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const MatMulEntry> e, cache_.get(key, [&] {
@@ -71,8 +86,7 @@ class DnnlMatMulKernel : public Kernel {
           use_packed ? packed_.get() : nullptr);
     }));
     if (e->use_reference) return false;
-    KILN_RETURN_IF_ERROR(
-        run_matmul_entry(*e, a.raw(), b.raw(), bias != nullptr ? bias->raw() : nullptr, y.raw(), "matmul"));
+    KILN_RETURN_IF_ERROR(run_matmul_entry(*e, a.raw(), b, bias != nullptr ? bias->raw() : nullptr, y.raw(), "matmul"));
     return true;
   }
 

@@ -8,10 +8,10 @@
 
 #include <memory>
 #include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
-#include <oneapi/dnnl/dnnl.hpp>
-
+#include "kernels/kernel.h"
 #include "kiln/tensor.h"
 
 namespace kiln::dnnl_kernels {
@@ -20,23 +20,46 @@ class PackedWeights {
  public:
   // `source` holds the weights as `plain` describes them (row-major, or a transposed view by strides);
   // `constant` is the model's tensor they stand for (the same as source, or the one source was scaled
-  // from). Both share storage with the model, which outlives the kernel.
+  // from); only its address is kept.
   PackedWeights(Tensor source, dnnl::memory::desc plain, Tensor constant)
-      : source_(std::move(source)), plain_(std::move(plain)), constant_(std::move(constant)) {}
+      : source_(std::move(source)),
+        plain_(std::move(plain)),
+        constant_address_(constant.raw()),
+        shape_(source_.shape()) {}
 
   // True if `w` is the constant these weights were made from (and not another tensor of that shape).
-  bool stand_for(const Tensor& w) const { return w.raw() == constant_.raw(); }
+  // By address: while anyone can pass the constant, the model holds it, so the address is not reused.
+  bool stand_for(const Tensor& w) const { return w.defined() && w.raw() == constant_address_; }
+
+  // Lets go of the plain source, keeping only the packed copies (a layout asked for later is reordered
+  // from the first one); the kernel then takes an absent weights input to mean the constant. False, and
+  // nothing released, when no packed copy exists (the pre-pack failed). Not thread-safe: call while
+  // building the kernel.
+  bool release_source();
+  bool released() const { return released_; }
+  // The source's shape (as `plain` describes it), kept after release.
+  const Shape& shape() const { return shape_; }
 
   // The weights in layout `md`: the copy made earlier, or a new one, reordered now. Thread-safe.
   // Throws dnnl::error (as oneDNN does) when the reorder cannot be made.
   dnnl::memory in_layout(const dnnl::memory::desc& md) const;
+  // The source again, reordered back from the packed copy: what a reference path reads once the
+  // source is released. A new tensor per call. Thread-safe; throws dnnl::error like in_layout.
+  Tensor unpack() const;
 
  private:
   Tensor source_;
   dnnl::memory::desc plain_;
-  Tensor constant_;
+  const void* constant_address_;
+  Shape shape_;
+  bool released_ = false;
   mutable std::mutex mu_;
   mutable std::vector<dnnl::memory> packed_;  // one per layout asked for, in order of first use
 };
+
+// Runs `reference` (a fast kernel's fallback) on ctx. When `packed` (may be null) is released and input
+// `i` - the constant it stands for - reads as absent (the plan freed it), the reference gets the weights
+// unpacked instead: slower, but only shapes the fast path cannot take come here.
+Status run_reference(const Kernel& reference, KernelContext& ctx, size_t i, const PackedWeights* packed);
 
 }  // namespace kiln::dnnl_kernels

@@ -103,7 +103,7 @@ class DnnlBlockedConvKernel : public Kernel {
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const BlockedConvEntry> e,
                           cache_.get(key, [&] { return make_entry(*s, use_packed); }));
     if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, y_shape);
+    Tensor y(DataType::kFloat32, y_shape, Tensor::Init::kUninitialized);
     if (e->sum_in_place) std::memcpy(y.raw(), ctx.tensor(3).raw(), y.bytes());
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_desc(s->src), x.raw())},

@@ -41,7 +41,7 @@ class DnnlMatMulKernel : public Kernel {
     const Tensor* bias = ctx.has_input(2) ? &ctx.tensor(2) : nullptr;
     // A bias that is not one value per output column broadcasts differently: the reference does that.
     if (bias != nullptr && (bias->rank() != 1 || bias->dim(0) != dims->N || b.rank() == 1)) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, dims->out_shape);
+    Tensor y(DataType::kFloat32, dims->out_shape, Tensor::Init::kUninitialized);
     KILN_ASSIGN_OR_RETURN(const bool handled,
                           b.rank() == 2 ? run_2d(a, b, bias, dims->M * shape_size(dims->batch), dims->K, dims->N, y)
                                         : run_batched(a, b, bias, *dims, y));

@@ -19,6 +19,7 @@
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/dnnl/common.h"
+#include "kernels/dnnl/serial_below.h"
 #include "kernels/ref/window.h"
 
 namespace kiln::dnnl_kernels {
@@ -100,6 +101,8 @@ class DnnlBlockedConvKernel : public Kernel {
     const bool use_packed = packed_ && w.raw() == weights_.raw();
     key.add(use_packed ? 1 : 0);
     if (key.overflow()) return reference_->run(ctx);
+    // Output elements times multiply-adds each (C/group * kh * kw); covers creation and execution.
+    const SerialBelow serial(shape_size(Shape(s->dst.begin(), s->dst.end())) * (w.size() / w.dim(0)));
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const BlockedConvEntry> e,
                           cache_.get(key, [&] { return make_entry(*s, use_packed); }));
     if (e->use_reference) return reference_->run(ctx);

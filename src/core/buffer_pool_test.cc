@@ -110,6 +110,25 @@ TEST(BufferPool, TensorsDrawFromTheInstalledPoolAndComeBackZeroed) {
   EXPECT_EQ(pool->system_allocations(), 2);
 }
 
+TEST(BufferPool, UninitializedTensorsSkipTheZeroFill) {
+  auto pool = std::make_shared<BufferPool>();
+  const void* first = nullptr;
+  {
+    const ScopedBufferPool use(pool);
+    Tensor t(DataType::kFloat32, {1000});
+    t.data<float>()[7] = 42;
+    first = t.raw();
+  }
+  {
+    const ScopedBufferPool use(pool);
+    // Same block, last run's bytes kept: the kernel that asked for it overwrites every element.
+    Tensor t(DataType::kFloat32, {1000}, Tensor::Init::kUninitialized);
+    ASSERT_EQ(t.raw(), first);
+    EXPECT_EQ(t.data<float>()[7], 42);
+  }
+  EXPECT_EQ(pool->system_allocations(), 1);
+}
+
 TEST(BufferPool, OutputsOutliveThePool) {
   Tensor kept;
   {

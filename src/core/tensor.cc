@@ -79,7 +79,7 @@ uint64_t max_tensor_bytes() {
 
 }  // namespace
 
-Tensor::Tensor(DataType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+Tensor::Tensor(DataType dtype, Shape shape, Init init) : dtype_(dtype), shape_(std::move(shape)) {
   // Kernels compute output shapes from attributes a hostile model controls: an element count that
   // overflows, or a negative dim, must fail here rather than allocate a wrapped-around size.
   const std::optional<int64_t> count = checked_shape_size(shape_);
@@ -100,7 +100,8 @@ Tensor::Tensor(DataType dtype, Shape shape) : dtype_(dtype), shape_(std::move(sh
     storage_->numeric = block.data;
     storage_->capacity = block.capacity;
     storage_->pool = *pool;
-    std::memset(storage_->numeric, 0, bytes);  // a recycled block holds the last run's values
+    // A recycled block holds the last run's values.
+    if (init == Init::kZero) std::memset(storage_->numeric, 0, bytes);
   } else {
     storage_->capacity = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
     storage_->numeric = allocate_block(storage_->capacity);
@@ -109,7 +110,7 @@ Tensor::Tensor(DataType dtype, Shape shape) : dtype_(dtype), shape_(std::move(sh
   data_ = storage_->numeric;
 }
 
-Expected<Tensor> Tensor::make(DataType dtype, Shape shape) {
+Expected<Tensor> Tensor::make(DataType dtype, Shape shape, Init init) {
   if (dtype == DataType::kUndefined) return Status::InvalidArgument("tensor has undefined data type");
   uint64_t n = 1;
   for (int64_t d : shape) {
@@ -124,7 +125,7 @@ Expected<Tensor> Tensor::make(DataType dtype, Shape shape) {
     return Status::ResourceExhausted("tensor of shape " + shape_to_string(shape) + " (" +
                                      std::string(data_type_name(dtype)) + ") is larger than this machine's memory");
   }
-  return Tensor(dtype, std::move(shape));
+  return Tensor(dtype, std::move(shape), init);
 }
 
 Tensor Tensor::reshaped(Shape shape) const {

@@ -52,6 +52,29 @@ inline std::vector<float> edge_values() {
           -1e10f};
 }
 
+// Concat of float32 inputs along `axis` (each input's shape given in full).
+inline OpCase concat_case(std::vector<Shape> shapes, int64_t axis) {
+  OpCase c;
+  c.name = "Concat axis " + std::to_string(axis);
+  c.node = node("Concat", {attr_int("axis", axis)});
+  c.opset = 13;
+  uint64_t seed = 40;
+  for (Shape& s : shapes) {
+    c.name += " " + shape_to_string(s);
+    c.inputs.push_back(random_tensor(std::move(s), seed++));
+  }
+  c.tolerance = 0;  // copies
+  return c;
+}
+
+inline std::vector<OpCase> concat_cases() {
+  return {concat_case({{1, 4, 55, 55, 16}, {1, 4, 55, 55, 16}}, 1),  // squeezenet's blocked fire module
+          concat_case({{2, 3, 5}, {2, 1, 5}, {2, 4, 5}}, 1),
+          concat_case({{2, 3, 5}, {2, 3, 2}}, -1),
+          concat_case({{3, 2}, {1, 2}}, 0),
+          concat_case({{2, 0, 4}, {2, 3, 4}}, 1)};
+}
+
 // A case for a unary op on `shape`, random in [lo, hi) with the edge values written over its start.
 inline OpCase unary_case(const std::string& op, Shape shape, std::vector<ir::Attribute> attrs = {}, float lo = -8,
                          float hi = 8, int64_t opset = 17) {

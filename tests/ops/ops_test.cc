@@ -91,6 +91,7 @@ TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
 TEST(FastKernels, Unary) { check_all(unary_cases()); }
 TEST(FastKernels, Binary) { check_all(binary_cases()); }
+TEST(FastKernels, Concat) { check_all(concat_cases()); }
 TEST(FastKernels, Pow) { check_all(pow_cases()); }
 TEST(FastKernels, ReduceMean) { check_all(reduce_mean_cases()); }
 TEST(FastKernels, Gelu) { check_all(gelu_cases()); }

@@ -48,7 +48,7 @@ class DnnlBatchNormKernel : public Kernel {
       return Expected<std::shared_ptr<const BatchNormEntry>>(std::shared_ptr<const BatchNormEntry>(std::move(entry)));
     }));
     if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, x.shape());
+    Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(xmd, x.raw())},
                                              {DNNL_ARG_DST, wrap(xmd, y.raw())},

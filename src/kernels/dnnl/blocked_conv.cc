@@ -19,6 +19,7 @@
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/dnnl/common.h"
+#include "kernels/dnnl/serial_below.h"
 #include "kernels/ref/window.h"
 
 namespace kiln::dnnl_kernels {
@@ -109,10 +110,12 @@ class DnnlBlockedConvKernel : public Kernel {
     const bool use_packed = absent || (packed_ && w.raw() == weights_address_);
     key.add(use_packed ? 1 : 0);
     if (key.overflow()) return fallback(ctx);
+    // Output elements times multiply-adds each (C/group * kh * kw); covers creation and execution.
+    const SerialBelow serial(shape_size(Shape(s->dst.begin(), s->dst.end())) * (shape_size(w_shape) / w_shape[0]));
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const BlockedConvEntry> e,
                           cache_.get(key, [&] { return make_entry(*s, use_packed); }));
     if (e->use_reference) return fallback(ctx);
-    Tensor y(DataType::kFloat32, y_shape);
+    Tensor y(DataType::kFloat32, y_shape, Tensor::Init::kUninitialized);
     if (e->sum_in_place) std::memcpy(y.raw(), ctx.tensor(3).raw(), y.bytes());
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_desc(s->src), x.raw())},

@@ -77,7 +77,7 @@ class DnnlBlockedPoolKernel : public Kernel {
       return Expected<std::shared_ptr<const BlockedPoolEntry>>(std::shared_ptr<const BlockedPoolEntry>(std::move(entry)));
     }));
     if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, {dst[0], x.dim(1), dst[2], dst[3], kChannelBlock});
+    Tensor y(DataType::kFloat32, {dst[0], x.dim(1), dst[2], dst[3], kChannelBlock}, Tensor::Init::kUninitialized);
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(smd, x.raw())}, {DNNL_ARG_DST, wrap(dmd, y.raw())}};
       execute(e->primitive, args, e->scratchpad);

@@ -57,7 +57,7 @@ class DnnlBlockedReorderKernel : public Kernel {
     }));
     if (e->use_reference) return reference_->run(ctx);
     // oneDNN writes zeros into the padding lanes of a blocked destination.
-    Tensor y(DataType::kFloat32, to_blocked_ ? blocked_shape(plain) : plain);
+    Tensor y(DataType::kFloat32, to_blocked_ ? blocked_shape(plain) : plain, Tensor::Init::kUninitialized);
     try {
       const memory::desc& from = to_blocked_ ? plain_md : blocked_md;
       const memory::desc& to = to_blocked_ ? blocked_md : plain_md;

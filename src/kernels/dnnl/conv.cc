@@ -121,7 +121,7 @@ class DnnlConvKernel : public Kernel {
     key.add(use_packed ? 1 : 0);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ConvEntry> e, cache_.get(key, [&] { return make_entry(*s, use_packed); }));
     if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, Shape(s->dst.begin(), s->dst.end()));
+    Tensor y(DataType::kFloat32, Shape(s->dst.begin(), s->dst.end()), Tensor::Init::kUninitialized);
     try {
       const memory src = wrap(plain_desc(s->src), x.raw());
       const memory dst = wrap(plain_desc(s->dst), y.raw());

@@ -48,7 +48,7 @@ class DnnlMatMulKernel : public Kernel {
     const Tensor* bias = ctx.has_input(2) ? &ctx.tensor(2) : nullptr;
     // A bias that is not one value per output column broadcasts differently: the reference does that.
     if (bias != nullptr && (bias->rank() != 1 || bias->dim(0) != dims->N || b_shape.size() == 1)) return fallback(ctx);
-    Tensor y(DataType::kFloat32, dims->out_shape);
+    Tensor y(DataType::kFloat32, dims->out_shape, Tensor::Init::kUninitialized);
     bool handled = false;
     if (b_shape.size() == 2) {
       const bool use_packed = released || (packed_ && packed_->stand_for(ctx.tensor(1)));

@@ -74,7 +74,7 @@ class DnnlPoolKernel : public Kernel {
       return Expected<std::shared_ptr<const PoolEntry>>(std::shared_ptr<const PoolEntry>(std::move(entry)));
     }));
     if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, Shape(dst.begin(), dst.end()));
+    Tensor y(DataType::kFloat32, Shape(dst.begin(), dst.end()), Tensor::Init::kUninitialized);
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(smd, x.raw())}, {DNNL_ARG_DST, wrap(dmd, y.raw())}};
       execute(e->primitive, args, e->scratchpad);

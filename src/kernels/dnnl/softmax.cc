@@ -43,7 +43,7 @@ class DnnlSoftmaxKernel : public Kernel {
       return Expected<std::shared_ptr<const SoftmaxEntry>>(std::shared_ptr<const SoftmaxEntry>(std::move(entry)));
     }));
     if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, x.shape());
+    Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(md, x.raw())}, {DNNL_ARG_DST, wrap(md, y.raw())}};
       execute(e->primitive, args, e->scratchpad);

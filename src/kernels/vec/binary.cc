@@ -25,7 +25,7 @@ class VecBinaryKernel : public Kernel {
     const std::optional<BroadcastPlan> plan = BroadcastPlan::make(a.shape(), b.shape());
     if (!plan) return reference_->run(ctx);
     std::optional<Shape> shape = broadcast_shape(a.shape(), b.shape());
-    KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::make(DataType::kFloat32, std::move(*shape)));
+    KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::make(DataType::kFloat32, std::move(*shape), Tensor::Init::kUninitialized));
     const BinaryRowFn row = binary_row(op_, plan->row_kind());
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();

@@ -29,7 +29,7 @@ class VecReduceMeanKernel : public Kernel {
       shape.back() = 1;
     else
       shape.pop_back();
-    Tensor y(DataType::kFloat32, std::move(shape));
+    Tensor y(DataType::kFloat32, std::move(shape), Tensor::Init::kUninitialized);
     const float* in = x.data<float>();
     float* out = y.data<float>();
     // Split by rows, each chunk at least a grain of input elements.

@@ -25,7 +25,7 @@ class VecUnaryKernel : public Kernel {
       return reference_->run(ctx);  // a bound that is not a float32 scalar: the reference's error
     }
     const Tensor& x = ctx.tensor(0);
-    Tensor y(DataType::kFloat32, x.shape());
+    Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
     const float* in = x.data<float>();
     float* out = y.data<float>();
     for_each_chunk(x.size(), unary_parallel_grain(fn.op),

@@ -159,7 +159,9 @@ def render(results, settings, problems, min_batching_gain=1.5):
            "machine, tails (p99) mostly measure the other work: a pinned process cannot move off a busy core",
            "- counted: requests = answers the client received, errors = non-2xx + socket errors, "
            "server-counted = nv_inference_request_success over the same run (wrk leaves up to `concurrency` "
-           "requests unanswered on its side when it stops, which the server still answers; kiln_grpc_load's "
+           "requests unanswered on its side when it stops and closes their connections: the server answers "
+           "them (counted as successes here) or, seeing the client gone, cancels them (counted by "
+           "nv_inference_request_failure, at most `concurrency` per run, and not as errors); kiln_grpc_load's "
            "count includes its 1 s warm-up, which the server counts too)", ""]
     loads = sorted(r["loadavg_1m"] for r in results if "loadavg_1m" in r)
     if loads:

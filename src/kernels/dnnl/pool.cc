@@ -1,8 +1,13 @@
 // MaxPool, AveragePool and GlobalAveragePool on oneDNN's pooling primitive, float32, 1 to 3 spatial
-// dimensions. Left to the reference: MaxPool's Indices output, dilations, and ceil_mode windows that
-// reach past the padded input (oneDNN would count their padding differently).
+// dimensions; and their blocked twins kiln.BlockedMaxPool, kiln.BlockedAveragePool and
+// kiln.BlockedGlobalAveragePool, 2-D, whose X and Y are nChw16c (kiln's blocked [N, Cb, H, W, 16]) with
+// all Cb*16 channels pooled, padding lanes included. One kernel serves both layouts: only the memory
+// descriptors and the output's shape differ. Left to the reference: MaxPool's Indices output,
+// dilations, and ceil_mode windows that reach past the padded input (oneDNN would count their padding
+// differently).
 #include <unordered_map>
 
+#include "kernels/blocked_layout.h"
 #include "kernels/dnnl/common.h"
 #include "kernels/ref/window.h"
 
@@ -19,24 +24,33 @@ struct PoolEntry {
   bool use_reference = false;
 };
 
+enum class PoolLayout { kPlain, kBlocked };
+
 class DnnlPoolKernel : public Kernel {
  public:
-  DnnlPoolKernel(std::unique_ptr<Kernel> reference, PoolKind kind, ref::WindowAttrs attrs, bool count_include_pad)
-      : reference_(std::move(reference)), kind_(kind), attrs_(std::move(attrs)), count_include_pad_(count_include_pad) {}
+  DnnlPoolKernel(std::unique_ptr<Kernel> reference, PoolKind kind, PoolLayout layout, ref::WindowAttrs attrs,
+                 bool count_include_pad)
+      : reference_(std::move(reference)), kind_(kind), layout_(layout), attrs_(std::move(attrs)),
+        count_include_pad_(count_include_pad) {}
 
   Status run(KernelContext& ctx) const override {
-    if (!all_float32_nonempty(ctx, {0}) || !ctx.has_input(0)) return reference_->run(ctx);
-    if (kind_ == PoolKind::kMax && ctx.num_outputs() > 1) return reference_->run(ctx);
+    if (!all_float32_nonempty(ctx, {0}) || !ctx.has_input(0) || ctx.num_outputs() > 1) return reference_->run(ctx);
     const Tensor& x = ctx.tensor(0);
-    if (x.rank() < 3 || x.rank() > 5) return reference_->run(ctx);
-    const Shape spatial(x.shape().begin() + 2, x.shape().end());
-    memory::dims kernel, strides, pad_l, pad_r, dst{x.dim(0), x.dim(1)};
+    const bool blocked = layout_ == PoolLayout::kBlocked;
+    if (blocked ? (x.rank() != 5 || x.dim(4) != kChannelBlock) : (x.rank() < 3 || x.rank() > 5)) {
+      return reference_->run(ctx);
+    }
+    // The logical NC... dims oneDNN pools over (a blocked X holds Cb * 16 channels).
+    const memory::dims src =
+        blocked ? memory::dims{x.dim(0), x.dim(1) * kChannelBlock, x.dim(2), x.dim(3)} : to_dims(x.shape());
+    const Shape spatial(src.begin() + 2, src.end());
+    memory::dims kernel, strides, pad_l, pad_r, dst{src[0], src[1]};
     if (kind_ == PoolKind::kGlobalAverage) {
       kernel.assign(spatial.begin(), spatial.end());
       strides.assign(spatial.size(), 1);
       pad_l.assign(spatial.size(), 0);
       pad_r.assign(spatial.size(), 0);
-      dst.resize(x.shape().size(), 1);
+      dst.resize(src.size(), 1);
     } else {
       if (attrs_.kernel_shape.size() != spatial.size()) return reference_->run(ctx);
       auto g = ref::forward_geometry(attrs_, spatial, attrs_.kernel_shape);
@@ -56,7 +70,7 @@ class DnnlPoolKernel : public Kernel {
     ShapeKey key;
     key.add(x.shape());
     if (key.overflow()) return reference_->run(ctx);
-    const memory::desc smd = plain_desc(to_dims(x.shape())), dmd = plain_desc(dst);
+    const memory::desc smd = desc(src), dmd = desc(dst);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const PoolEntry> e, cache_.get(key, [&] {
       auto entry = std::make_shared<PoolEntry>();
       try {
@@ -74,27 +88,35 @@ class DnnlPoolKernel : public Kernel {
       return Expected<std::shared_ptr<const PoolEntry>>(std::shared_ptr<const PoolEntry>(std::move(entry)));
     }));
     if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, Shape(dst.begin(), dst.end()), Tensor::Init::kUninitialized);
+    const Shape y_shape = blocked ? Shape{dst[0], x.dim(1), dst[2], dst[3], kChannelBlock} : Shape(dst.begin(), dst.end());
+    Tensor y(DataType::kFloat32, y_shape, Tensor::Init::kUninitialized);
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(smd, x.raw())}, {DNNL_ARG_DST, wrap(dmd, y.raw())}};
       execute(e->primitive, args, e->scratchpad);
     } catch (const dnnl::error& err) {
-      return Status::Internal(std::string("oneDNN pooling failed: ") + err.what());
+      return Status::Internal(std::string(blocked ? "oneDNN blocked pooling failed: " : "oneDNN pooling failed: ") +
+                              err.what());
     }
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
 
  private:
+  memory::desc desc(const memory::dims& dims) const {
+    return layout_ == PoolLayout::kBlocked ? memory::desc(dims, memory::data_type::f32, memory::format_tag::nChw16c)
+                                           : plain_desc(dims);
+  }
+
   std::unique_ptr<Kernel> reference_;
   PoolKind kind_;
+  PoolLayout layout_;
   ref::WindowAttrs attrs_;
   bool count_include_pad_;
   ShapeCache<PoolEntry> cache_;
 };
 
-KernelFactory pool_factory(PoolKind kind) {
-  return [kind](const KernelBuildContext& b) -> Expected<std::unique_ptr<Kernel>> {
+KernelFactory pool_factory(PoolKind kind, PoolLayout layout = PoolLayout::kPlain) {
+  return [kind, layout](const KernelBuildContext& b) -> Expected<std::unique_ptr<Kernel>> {
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
     ref::WindowAttrs attrs;
     if (kind != PoolKind::kGlobalAverage) {
@@ -103,8 +125,8 @@ KernelFactory pool_factory(PoolKind kind) {
       attrs = std::move(parsed).value();
     }
     const bool include_pad = kind == PoolKind::kAverage && b.node.attr_int("count_include_pad", 0) != 0;
-    return std::unique_ptr<Kernel>(std::make_unique<DnnlPoolKernel>(std::move(reference), kind, std::move(attrs),
-                                                                    include_pad));
+    return std::unique_ptr<Kernel>(
+        std::make_unique<DnnlPoolKernel>(std::move(reference), kind, layout, std::move(attrs), include_pad));
   };
 }
 
@@ -114,5 +136,11 @@ KILN_REGISTER_KERNEL_PRIORITY("", "MaxPool", 1, kMaxOpset, kDnnlPriority, pool_f
 KILN_REGISTER_KERNEL_PRIORITY("", "AveragePool", 1, kMaxOpset, kDnnlPriority, pool_factory(PoolKind::kAverage));
 KILN_REGISTER_KERNEL_PRIORITY("", "GlobalAveragePool", 1, kMaxOpset, kDnnlPriority,
                               pool_factory(PoolKind::kGlobalAverage));
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "BlockedMaxPool", 1, 1, kDnnlPriority,
+                              pool_factory(PoolKind::kMax, PoolLayout::kBlocked));
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "BlockedAveragePool", 1, 1, kDnnlPriority,
+                              pool_factory(PoolKind::kAverage, PoolLayout::kBlocked));
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "BlockedGlobalAveragePool", 1, 1, kDnnlPriority,
+                              pool_factory(PoolKind::kGlobalAverage, PoolLayout::kBlocked));
 
 }  // namespace kiln::dnnl_kernels

@@ -305,10 +305,11 @@ TEST(DynamicBatcherTest, MergedBatchStopsOnceEveryClientLeft) {
   first_asked.get_future().wait();
   *gone2 = true;
   ask_second.set_value();
-  EXPECT_FALSE(after_one_left);  // the second client still waits for its rows
-  EXPECT_TRUE(after_both_left);
   EXPECT_EQ(r1.get().status().code(), StatusCode::kCancelled);
   EXPECT_EQ(r2.get().status().code(), StatusCode::kCancelled);
+  // Read once the run has returned (the results above come after it).
+  EXPECT_FALSE(after_one_left);  // the second client still waited for its rows
+  EXPECT_TRUE(after_both_left);
 }
 
 TEST(DynamicBatcherTest, MergedBatchStopsWhenOneClientLeftAndTheOtherTimedOut) {

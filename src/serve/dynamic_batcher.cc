@@ -141,7 +141,20 @@ void DynamicBatcher::worker_loop() {
       while (true) {
         take_compatible(&batch, &rows, &expired);
         if (batch_ready(rows) || stopping_ || Clock::now() >= flush_at) break;
-        cv_.wait_until(lock, flush_at);
+        // Wake at the flush time, or earlier when a request in the batch reaches its deadline: it is
+        // answered then, not when the batch goes. (A client that leaves is noticed at the next
+        // arrival or the flush, within max_queue_delay.)
+        Clock::time_point wake = flush_at;
+        for (const Item& item : batch) wake = std::min(wake, item.deadline);
+        cv_.wait_until(lock, wake);
+        drop_gone(&batch, &rows, &expired);
+        if (!expired.empty()) {
+          lock.unlock();  // completions run without the lock; forming_ keeps other workers out
+          expire(expired);
+          expired.clear();
+          lock.lock();
+        }
+        if (batch.empty()) break;
       }
       drop_gone(&batch, &rows, &expired);
       trim_to_batch_size(&batch, &rows);

@@ -356,6 +356,15 @@ TEST(DynamicBatcherTest, RequestCancelledWhileItsBatchFormsDoesNotRun) {
   EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{3}));  // the three requests still waited for
 }
 
+TEST(DynamicBatcherTest, RequestExpiringWhileItsBatchFormsIsAnsweredAtItsDeadline) {
+  Recorder rec;
+  DynamicBatcher b(opts(4, 1h), rec.executor());  // a batch that would wait an hour for company
+  auto late = submit(b, rows_input({1, 1}, 0), Clock::now() + 10ms);
+  ASSERT_EQ(late.wait_for(1min), std::future_status::ready);  // long before the hour is up
+  EXPECT_EQ(late.get().status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(rec.batch_rows.empty());
+}
+
 TEST(DynamicBatcherTest, FullQueueRejects) {
   Recorder rec;
   rec.gate = rec.gate_open.get_future().share();

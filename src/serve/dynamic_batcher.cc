@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/buffer_pool.h"
 #include "serve/batch_tensors.h"
 
 namespace kiln::serve {
@@ -119,6 +120,9 @@ void DynamicBatcher::trim_to_batch_size(std::vector<Item>* batch, int64_t* rows)
 }
 
 void DynamicBatcher::worker_loop() {
+  // Merged inputs come from this worker's own pool: a batch at a size seen before reuses the last
+  // one's blocks instead of mapping fresh pages (8 resnet18 rows: 4.8 MB, 1200 page faults) per batch.
+  const auto pool = std::make_shared<BufferPool>();
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return (!forming_ && !queue_.empty()) || (stopping_ && queue_.empty()); });
@@ -163,7 +167,7 @@ void DynamicBatcher::worker_loop() {
     lock.unlock();
     cv_.notify_all();  // another worker may form the next batch while this one executes
     expire(expired);
-    if (!batch.empty()) execute(batch, Clock::now());
+    if (!batch.empty()) execute(batch, Clock::now(), pool);
     lock.lock();
   }
 }
@@ -240,7 +244,8 @@ Status DynamicBatcher::stopped_status(const Item& item, const Status& run_status
   return run_status.with_context(options_.name);
 }
 
-void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatched) {
+void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatched,
+                             const std::shared_ptr<BufferPool>& pool) {
   std::vector<const std::vector<NamedValue>*> parts;
   std::vector<int64_t> rows;
   int64_t total = 0;
@@ -252,7 +257,10 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   RequestTiming timing;
   const Clock::time_point t0 = Clock::now();
   using Tensors = std::vector<NamedValue>;
-  Expected<Tensors> merged = guarded<Tensors>([&] { return concat_batch(parts); });
+  Expected<Tensors> merged = guarded<Tensors>([&] {
+    const ScopedBufferPool use_pool(pool);
+    return concat_batch(parts);
+  });
   const Clock::time_point t1 = Clock::now();
   Expected<std::vector<NamedValue>> outputs = merged.status();
   if (merged.ok()) {

@@ -32,6 +32,10 @@
 #include "serve/compute_budget.h"
 #include "serve/inference_request.h"
 
+namespace kiln {
+class BufferPool;
+}
+
 namespace kiln::serve {
 
 struct BatcherOptions {
@@ -129,7 +133,8 @@ class DynamicBatcher {
   // Hands the newest requests of `batch` back to the queue's front until its rows are an allowed
   // batch size or one request is left. Needs mu_ held.
   void trim_to_batch_size(std::vector<Item>* batch, int64_t* rows);
-  void execute(std::vector<Item>& batch, Clock::time_point dispatched);
+  // Runs `batch`; its merged inputs are allocated from `pool`, the calling worker's own.
+  void execute(std::vector<Item>& batch, Clock::time_point dispatched, const std::shared_ptr<BufferPool>& pool);
   void expire(std::vector<Item>& expired);
   // The deadline and cancellation flag the run of `batch` stops at.
   static RunOptions stop_options(const std::vector<Item>& batch);

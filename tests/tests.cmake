@@ -48,10 +48,13 @@ add_test(NAME server.deadlines
                  --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
                  --protoc $<TARGET_FILE:protobuf::protoc>)
 set_tests_properties(server.deadlines PROPERTIES TIMEOUT 180)
-# A merged batch stops once none of its clients waits; a request whose client left is not merged.
+# A merged batch stops once none of its clients waits (HTTP and gRPC); a request whose client left is
+# not merged.
 add_test(NAME server.batch_cancel
          COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/batch_cancel_test.py
-                 --kiln $<TARGET_FILE:kiln_cli>)
+                 --kiln $<TARGET_FILE:kiln_cli>
+                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
+                 --protoc $<TARGET_FILE:protobuf::protoc>)
 set_tests_properties(server.batch_cancel PROPERTIES TIMEOUT 180)
 
 # The differential harness of the fast kernels (tests/ops): every fast kernel against its reference,

@@ -1,30 +1,36 @@
 #!/usr/bin/python3
 """Cancelling merged batches in `kiln serve`: a batch stops once none of its clients waits.
 
-    batch_cancel_test.py --kiln build/kiln
+    batch_cancel_test.py --kiln build/kiln --proto src/serve/grpc/grpc_predict_v2.proto --protoc protoc
 
 The `endless_batched` model (make_repository.py) batches two requests at once and loops max(n) times,
 so one request with a huge n makes the merged run endless. With --threads 2 its one instance computes
 on both budgeted threads: while a batch runs, `simple` cannot answer, so each check that `simple`
 answers again proves the batch was stopped. Checks that a merged batch stops when both its clients
 hang up, that it keeps running for a client still waiting when only the other left (and stops at that
-client's timeout, answering it 503), and that a request whose client left while its batch was forming
-is not merged into it. Prints one line per check; exits 1 on a failure.
+client's timeout, answering it 503), that a request whose client left while its batch was forming
+is not merged into it, and that two cancelled gRPC calls stop their merged batch too. Prints one line
+per check; exits 1 on a failure.
 """
 import argparse
 import concurrent.futures
+import importlib
 import json
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 
+import grpc
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
 from serve_test import FAILURES, Server, check, error_of  # noqa: E402
+
+pb = None  # the generated gRPC message module
 
 HUGE = 2 ** 62  # Loop iterations: centuries at any speed
 X_SIMPLE = [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]
@@ -113,11 +119,41 @@ def test_left_while_forming(s):
     check("... at once (it ran alone, not in an endless batch)", time.time() - start < 12, time.time() - start)
 
 
+def test_grpc_all_calls_cancelled(s):
+    before = stats_of(s)["fail"]["count"]
+    channel = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
+    infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=pb.ModelInferResponse.FromString)
+    calls = []
+    for _ in range(2):
+        req = pb.ModelInferRequest(model_name="endless_batched")
+        req.inputs.add(name="x", datatype="FP32", shape=[1, 1]).contents.fp32_contents.append(0)
+        req.inputs.add(name="n", datatype="INT64", shape=[1, 1]).contents.int64_contents.append(HUGE)
+        calls.append(infer.future(req, timeout=120))
+    check("gRPC: the two calls run as one batch and hold the budget", not simple_answers(s, 1))
+    for call in calls:
+        call.cancel()
+    check("gRPC: a merged batch stops once both its calls were cancelled (other models are served again)",
+          simple_answers(s))
+    check("gRPC: both cancelled calls count as failures", settled_failures(s, 2, before) == 2)
+    channel.close()
+
+
 def main():
     p = argparse.ArgumentParser()
+    global pb
     p.add_argument("--kiln", required=True)
+    p.add_argument("--proto", required=True)
+    p.add_argument("--protoc", default="protoc")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        gen = os.path.join(tmp, "gen")
+        os.makedirs(gen)
+        subprocess.run([args.protoc, f"--python_out={gen}", "-I", os.path.dirname(os.path.abspath(args.proto)),
+                        os.path.abspath(args.proto)], check=True)
+        sys.path.insert(0, gen)
+        pb = importlib.import_module("grpc_predict_v2_pb2")
         make_repository.main(tmp)
         s = Server(args.kiln, os.path.join(tmp, "batch_cancel"))
         try:
@@ -127,6 +163,7 @@ def main():
             test_all_clients_leave(s)
             test_one_client_stays(s)
             test_left_while_forming(s)
+            test_grpc_all_calls_cancelled(s)
             check("the server process is still running", s.proc.poll() is None)
         finally:
             code = s.stop()

@@ -69,7 +69,8 @@ TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
 TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
   int released = 0;
   for (const auto& cases :
-       {blocked_conv_cases(), gemm_cases(), matmul_cases(), fused_matmul_cases(), fused_gemm_cases()}) {
+       {conv_cases(), fused_conv_cases(), blocked_conv_cases(), gemm_cases(), matmul_cases(), fused_matmul_cases(),
+        fused_gemm_cases()}) {
     for (const OpCase& c : cases) {
       SCOPED_TRACE(c.name);
       auto pair = build_pair(c);
@@ -85,6 +86,29 @@ TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
     }
   }
   EXPECT_GT(released, 10);
+}
+
+// A Winograd layer holds one copy of its weights in oneDNN's batch-dependent layout: batches that come
+// later either share it, replace it (a larger batch) or run direct, and every one of them, in any
+// order, computes what the reference does, from released weights too.
+TEST(FastKernels, WinogradWeightsServeEveryBatchInAnyOrder) {
+  const OpCase base = blocked_conv_case("blocked resnet 3x3 64x56x56 relu",
+                                        {.conv = {.x = {1, 64, 56, 56}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}},
+                                         .activation = "Relu"});
+  for (bool release : {false, true}) {
+    auto pair = build_pair(base);
+    ASSERT_TRUE(pair.ok());
+    for (int64_t n : {1, 4, 1, 2, 3, 1}) {
+      OpCase c = base;
+      c.inputs[0] = random_blocked({n, 64, 56, 56}, static_cast<uint64_t>(n));
+      OpCase freed = c;
+      if (release) freed.inputs[1] = Tensor();
+      std::vector<Value> fast, ref;
+      ASSERT_TRUE(run_kernel(*pair->fast, freed, &fast).ok());
+      ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+      EXPECT_EQ(compare_outputs(c, fast, ref), "") << "batch " << n << (release ? ", released weights" : "");
+    }
+  }
 }
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }

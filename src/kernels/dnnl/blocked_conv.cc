@@ -23,6 +23,7 @@
 #include "kernels/dnnl/conv_primitive.h"
 #include "kernels/dnnl/packed_weights.h"
 #include "kernels/dnnl/serial_below.h"
+#include "kernels/dnnl/winograd_weights.h"
 #include "kernels/ref/window.h"
 
 namespace kiln::dnnl_kernels {
@@ -224,9 +225,15 @@ class DnnlBlockedConvKernel : public Kernel {
       if (is_ref_impl(fresh) || !winograd_pays(fresh.weights_desc(), s)) return nullptr;
       const int64_t src_size = shape_size(Shape(s.src.begin(), s.src.end()));
       if (winograd_ && src_size <= winograd_src_size_) return nullptr;
-      // From plain OIHW: oneDNN reorders into Winograd layouts only from plain ones.
+      // From plain OIHW (oneDNN reorders into Winograd layouts only from plain ones), by kiln's own
+      // transform where it knows the layout (winograd_weights.h: 0.25 s -> ms for a 512x512 layer).
       const Tensor plain = packed_->unpack();
-      winograd_ = reordered(wrap(plain_desc(s.weights), plain.raw()), fresh.weights_desc());
+      memory copy(fresh.weights_desc(), cpu_engine());
+      if (!transform_winograd_weights(plain.data<float>(), s.weights[0], s.weights[1], fresh.weights_desc(),
+                                      copy.get_data_handle())) {
+        copy = reordered(wrap(plain_desc(s.weights), plain.raw()), fresh.weights_desc());
+      }
+      winograd_ = copy;
       winograd_src_size_ = src_size;
       *new_winograd_copy = true;
       pd = fresh;

@@ -52,6 +52,12 @@ memory::desc any_weights(const ConvGeometry& s) { return memory::desc(s.weights,
 // 14.5 vs 21.0 ms, 256 channels).
 constexpr int64_t kMinF43TilesPerImage = 16;
 
+// A new Winograd copy takes the layout oneDNN picks at this batch where the shape's kernel accepts it:
+// oneDNN's F(4,3) layouts for batch 8 serve batches 1 to 8 on ResNet's layers, about as fast at batch 1
+// as the F(2,3) it picks there, so the batch-1 warm-up packs what batch 8 runs and a first run at batch
+// 8 packs nothing.
+constexpr int64_t kWinogradLayoutBatch = 8;
+
 bool winograd_pays(const memory::desc& weights, const ConvGeometry& s) {
   if (weights.data.format_kind != dnnl_format_kind_wino) return false;
   if (weights.data.format_desc.wino_desc.alpha < 6) return true;  // F(2,3)
@@ -71,17 +77,10 @@ class DnnlBlockedConvKernel : public Kernel {
   // Packs constant 2-D weights `w` once into the layout a nominal input shape prefers, and lets go of
   // the plain copy (the plan frees W: releases_constant).
   void pack(const Tensor& w) {
-    if (w.dtype() != DataType::kFloat32 || w.rank() != 4 || w.size() == 0) return;
-    try {
-      std::optional<ConvGeometry> s = conv_geometry(attrs_, group_, nominal_input_shape(w.shape(), group_), w.shape(), false);
-      if (!s) return;
-      auto packed = std::make_unique<PackedWeights>(w, plain_desc(s->weights), w);
-      packed->in_layout(primitive_desc(*s, false, any_weights(*s), false).weights_desc());
-      packed->release_source();
-      packed_ = std::move(packed);
-    } catch (const dnnl::error&) {
-      // No implementation for the nominal shape: every shape reads the plain W.
-    }
+    if (w.rank() != 4) return;
+    packed_ = pack_conv_weights(w, attrs_, group_, [this](const ConvGeometry& s) {
+      return primitive_desc(s, false, any_weights(s), false).weights_desc();
+    });
   }
 
   bool releases_constant(size_t i) const override { return i == 1 && packed_ && packed_->released(); }
@@ -206,9 +205,9 @@ class DnnlBlockedConvKernel : public Kernel {
   // A Winograd primitive for `s`, or null when `s` runs direct. oneDNN's Winograd weight layout depends
   // on the batch size (and picks F(2,3) or F(4,3)); one copy per layout held two copies on 10 of
   // resnet18's layers (the batch-1 warm-up's and batch 8's: 205 MB in all). So a layer holds one: a
-  // shape whose Winograd kernel takes the held layout shares it (an F(4,3) layout made for batch 8
-  // serves batches 1 to 8); otherwise a shape larger than the one the copy was made for replaces it (its
-  // layout serves more of the smaller ones) and a smaller one runs direct. Runs under cache_'s lock.
+  // shape whose Winograd kernel takes the held layout shares it; a new copy takes batch 8's layout where
+  // it can (kWinogradLayoutBatch); otherwise a shape larger than the one the copy was made for replaces
+  // it (its layout serves more of the smaller ones) and a smaller one runs direct. Runs under cache_'s lock.
   // Throws dnnl::error when oneDNN has no Winograd kernel for `s`.
   std::shared_ptr<const BlockedConvEntry> winograd_entry(const ConvGeometry& s, bool has_sum,
                                                          bool* new_winograd_copy) const {
@@ -221,22 +220,28 @@ class DnnlBlockedConvKernel : public Kernel {
       }
     }
     if (!pd) {
-      auto fresh = primitive_desc(s, has_sum, any_weights(s), true);
-      if (is_ref_impl(fresh) || !winograd_pays(fresh.weights_desc(), s)) return nullptr;
-      const int64_t src_size = shape_size(Shape(s.src.begin(), s.src.end()));
+      ConvGeometry layout_shape = s;  // the shape whose layout a new copy takes
+      std::optional<dnnl::convolution_forward::primitive_desc> fresh = batch_layout_winograd(s, has_sum);
+      if (fresh) {
+        layout_shape.src[0] = layout_shape.dst[0] = kWinogradLayoutBatch;
+      } else {
+        fresh = primitive_desc(s, has_sum, any_weights(s), true);
+      }
+      if (is_ref_impl(*fresh) || !winograd_pays(fresh->weights_desc(), s)) return nullptr;
+      const int64_t src_size = shape_size(Shape(layout_shape.src.begin(), layout_shape.src.end()));
       if (winograd_ && src_size <= winograd_src_size_) return nullptr;
       // From plain OIHW (oneDNN reorders into Winograd layouts only from plain ones), by kiln's own
       // transform where it knows the layout (winograd_weights.h: 0.25 s -> ms for a 512x512 layer).
       const Tensor plain = packed_->unpack();
-      memory copy(fresh.weights_desc(), cpu_engine());
-      if (!transform_winograd_weights(plain.data<float>(), s.weights[0], s.weights[1], fresh.weights_desc(),
+      memory copy(fresh->weights_desc(), cpu_engine());
+      if (!transform_winograd_weights(plain.data<float>(), s.weights[0], s.weights[1], fresh->weights_desc(),
                                       copy.get_data_handle())) {
-        copy = reordered(wrap(plain_desc(s.weights), plain.raw()), fresh.weights_desc());
+        copy = reordered(wrap(plain_desc(s.weights), plain.raw()), fresh->weights_desc());
       }
       winograd_ = copy;
       winograd_src_size_ = src_size;
       *new_winograd_copy = true;
-      pd = fresh;
+      pd = std::move(fresh);
     }
     auto e = std::make_shared<BlockedConvEntry>();
     e->primitive = dnnl::convolution_forward(*pd);
@@ -245,6 +250,24 @@ class DnnlBlockedConvKernel : public Kernel {
     e->packed = e->winograd = true;
     e->sum_in_place = has_sum;
     return e;
+  }
+
+  // A Winograd primitive for `s` (batch below kWinogradLayoutBatch) with the weights layout oneDNN picks
+  // at batch kWinogradLayoutBatch, or nullopt when that layout does not pay or `s` does not take it.
+  std::optional<dnnl::convolution_forward::primitive_desc> batch_layout_winograd(const ConvGeometry& s,
+                                                                                bool has_sum) const {
+    if (s.src[0] >= kWinogradLayoutBatch) return std::nullopt;
+    ConvGeometry batch = s;
+    batch.src[0] = batch.dst[0] = kWinogradLayoutBatch;
+    try {
+      const memory::desc layout = primitive_desc(batch, has_sum, any_weights(s), true).weights_desc();
+      if (!winograd_pays(layout, batch)) return std::nullopt;
+      auto pd = primitive_desc(s, has_sum, layout, true);
+      if (is_ref_impl(pd)) return std::nullopt;
+      return pd;
+    } catch (const dnnl::error&) {
+      return std::nullopt;
+    }
   }
 
   std::unique_ptr<Kernel> reference_;

@@ -69,17 +69,10 @@ class DnnlConvKernel : public Kernel {
   // Packs constant weights `w` once into the layout a nominal input shape prefers, and lets go of the
   // plain copy (the plan frees W: releases_constant).
   void pack(const Tensor& w) {
-    if (w.dtype() != DataType::kFloat32 || w.rank() < 3 || w.rank() > 5 || w.size() == 0) return;
-    try {
-      std::optional<ConvGeometry> s = conv_geometry(attrs_, group_, nominal_input_shape(w.shape(), group_), w.shape(), false);
-      if (!s) return;
-      auto packed = std::make_unique<PackedWeights>(w, plain_desc(s->weights), w);
-      packed->in_layout(primitive_desc(*s, /*any_weights=*/true).weights_desc());
-      packed->release_source();
-      packed_ = std::move(packed);
-    } catch (const dnnl::error&) {
-      // No implementation for the nominal shape: every shape reads the plain W.
-    }
+    if (w.rank() > 5) return;
+    packed_ = pack_conv_weights(w, attrs_, group_, [this](const ConvGeometry& s) {
+      return primitive_desc(s, /*any_weights=*/true).weights_desc();
+    });
   }
 
   bool releases_constant(size_t i) const override { return i == 1 && packed_ && packed_->released(); }

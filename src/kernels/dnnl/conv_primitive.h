@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/dnnl/common.h"
+#include "kernels/dnnl/packed_weights.h"
 #include "kernels/ref/window.h"
 
 namespace kiln::dnnl_kernels {
@@ -32,6 +33,27 @@ std::optional<ConvGeometry> conv_geometry(const ref::WindowAttrs& attrs, int64_t
 // batch 1, the weights' channels, and spatial sizes of at least 32 (4 kernel widths), where oneDNN
 // picks the layout it uses for real images.
 Shape nominal_input_shape(const Shape& w, int64_t group);
+
+// Constant weights `w` packed once into the layout `layout_for(geometry)` (the weights_desc of a
+// primitive descriptor made with format_tag::any weights) names for the nominal input, with the plain
+// copy let go (the plan frees W: Kernel::releases_constant); null when `w` is not float32 or oneDNN has
+// no implementation for that shape. `layout_for` may throw dnnl::error.
+template <typename LayoutFor>
+std::unique_ptr<PackedWeights> pack_conv_weights(const Tensor& w, const ref::WindowAttrs& attrs, int64_t group,
+                                                 LayoutFor&& layout_for) {
+  if (w.dtype() != DataType::kFloat32 || w.size() == 0 || w.rank() < 3) return nullptr;
+  try {
+    const std::optional<ConvGeometry> s = conv_geometry(attrs, group, nominal_input_shape(w.shape(), group), w.shape(),
+                                                        false);
+    if (!s) return nullptr;
+    auto packed = std::make_unique<PackedWeights>(w, plain_desc(s->weights), w);
+    packed->in_layout(layout_for(*s));
+    packed->release_source();
+    return packed;
+  } catch (const dnnl::error&) {
+    return nullptr;  // every shape reads the plain W
+  }
+}
 
 // True for oneDNN's slow reference implementations ("ref", "gemm:ref").
 bool is_ref_impl(const dnnl::convolution_forward::primitive_desc& pd);

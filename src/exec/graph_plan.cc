@@ -198,8 +198,8 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
       return Status::Unimplemented(node->describe() + ": operator " + node->op_type + where + " is not supported");
     }
     KernelBuildContext ctx{*node, opset,
-                           [&opsets, &names_for_subgraphs, owner, node](const ir::Graph& sub)
-                               -> Expected<std::shared_ptr<const Subgraph>> {
+                           [&opsets, &names_for_subgraphs, owner,
+                            node](const ir::Graph& sub) -> Expected<std::shared_ptr<const Subgraph>> {
                              // A body the owner alone holds releases its packed weights too.
                              ir::Graph* sub_owner = owner != nullptr ? sole_owner(*node, sub) : nullptr;
                              KILN_ASSIGN_OR_RETURN(std::unique_ptr<GraphPlan> p,

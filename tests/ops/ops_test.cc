@@ -68,9 +68,8 @@ TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
 // layouts it packs later (Winograd) come from the packed copy.
 TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
   int released = 0;
-  for (const auto& cases :
-       {conv_cases(), fused_conv_cases(), blocked_conv_cases(), gemm_cases(), matmul_cases(), fused_matmul_cases(),
-        fused_gemm_cases()}) {
+  for (const auto& cases : {conv_cases(), fused_conv_cases(), blocked_conv_cases(), gemm_cases(), matmul_cases(),
+                            fused_matmul_cases(), fused_gemm_cases()}) {
     for (const OpCase& c : cases) {
       SCOPED_TRACE(c.name);
       auto pair = build_pair(c);
@@ -93,9 +92,9 @@ TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
 // larger shape) or run direct, and each of them, in any order, computes what the reference does, from
 // released weights too.
 TEST(FastKernels, WinogradWeightsServeEveryShapeInAnyOrder) {
-  const OpCase base = blocked_conv_case("blocked resnet 3x3 64 relu",
-                                        {.conv = {.x = {1, 64, 7, 7}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}},
-                                         .activation = "Relu"});
+  const OpCase base = blocked_conv_case(
+      "blocked resnet 3x3 64 relu",
+      {.conv = {.x = {1, 64, 7, 7}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}}, .activation = "Relu"});
   for (bool release : {false, true}) {
     auto pair = build_pair(base);
     ASSERT_TRUE(pair.ok());

@@ -168,8 +168,8 @@ class DnnlBlockedConvKernel : public Kernel {
     const memory::desc bias = s.has_bias ? plain_desc(s.bias) : memory::desc();
     const dnnl::algorithm alg = winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
     const memory::desc src = plain_input_ ? plain_desc(s.src) : blocked_desc(s.src);
-    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, weights, bias,
-                                      blocked_desc(s.dst), s.strides, s.dilates, s.pad_l, s.pad_r);
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, weights, bias, blocked_desc(s.dst),
+                                      s.strides, s.dilates, s.pad_l, s.pad_r);
     dnnl::post_ops ops;
     if (has_sum && winograd) ops.append_sum(1.f);
     if (has_sum && !winograd) ops.append_binary(dnnl::algorithm::binary_add, blocked_desc(s.dst));  // post-op 0
@@ -255,7 +255,7 @@ class DnnlBlockedConvKernel : public Kernel {
   // A Winograd primitive for `s` (batch below kWinogradLayoutBatch) with the weights layout oneDNN picks
   // at batch kWinogradLayoutBatch, or nullopt when that layout does not pay or `s` does not take it.
   std::optional<dnnl::convolution_forward::primitive_desc> batch_layout_winograd(const ConvGeometry& s,
-                                                                                bool has_sum) const {
+                                                                                 bool has_sum) const {
     if (s.src[0] >= kWinogradLayoutBatch) return std::nullopt;
     ConvGeometry batch = s;
     batch.src[0] = batch.dst[0] = kWinogradLayoutBatch;

@@ -5,10 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <string>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/dnnl/common.h"
 #include "kernels/dnnl/packed_weights.h"
@@ -43,8 +42,8 @@ std::unique_ptr<PackedWeights> pack_conv_weights(const Tensor& w, const ref::Win
                                                  LayoutFor&& layout_for) {
   if (w.dtype() != DataType::kFloat32 || w.size() == 0 || w.rank() < 3) return nullptr;
   try {
-    const std::optional<ConvGeometry> s = conv_geometry(attrs, group, nominal_input_shape(w.shape(), group), w.shape(),
-                                                        false);
+    const std::optional<ConvGeometry> s =
+        conv_geometry(attrs, group, nominal_input_shape(w.shape(), group), w.shape(), false);
     if (!s) return nullptr;
     auto packed = std::make_unique<PackedWeights>(w, plain_desc(s->weights), w);
     packed->in_layout(layout_for(*s));

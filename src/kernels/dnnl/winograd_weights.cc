@@ -51,7 +51,8 @@ bool transform_winograd_weights(const float* oihw, int64_t oc, int64_t ic, const
   const bool f23 = d.alpha == 4 && (d.wino_format == dnnl_wino_wei_aaOio || d.wino_format == dnnl_wino_wei_aaOBiOo);
   const bool f43 = d.alpha == 6 && d.wino_format == dnnl_wino_wei_OBaaIBOIio;
   if (!(f23 || f43) || d.r != kR || d.adj_scale != 1.f) return false;
-  if (d.oc_block <= 0 || d.oc_block > kMaxOcBlock || d.ic_block <= 0 || d.oc2_block <= 0 || d.ic2_block <= 0) return false;
+  if (d.oc_block <= 0 || d.oc_block > kMaxOcBlock || d.ic_block <= 0 || d.oc2_block <= 0 || d.ic2_block <= 0)
+    return false;
   if (d.oc < oc || d.ic < ic || d.oc % d.oc_block != 0 || d.ic % d.ic_block != 0) return false;
   const WinogradLayout layout{d, d.oc / d.oc_block, d.ic / d.ic_block};
   if (layout.nb_oc % d.oc2_block != 0) return false;

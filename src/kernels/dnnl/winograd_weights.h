@@ -15,7 +15,6 @@
 #pragma once
 
 #include <cstdint>
-
 #include <oneapi/dnnl/dnnl.hpp>
 
 namespace kiln::dnnl_kernels {

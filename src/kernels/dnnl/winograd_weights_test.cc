@@ -19,11 +19,11 @@ using tag = memory::format_tag;
 
 // The Winograd weights layout oneDNN picks for a 3x3 stride-1 convolution, or an empty desc.
 memory::desc winograd_layout(int64_t n, int64_t c, int64_t m, int64_t hw) {
-  const dnnl::convolution_forward::desc d(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
-      memory::desc({n, c, hw, hw}, memory::data_type::f32, tag::nChw16c),
-      memory::desc({m, c, 3, 3}, memory::data_type::f32, tag::any),
-      memory::desc({n, m, hw, hw}, memory::data_type::f32, tag::nChw16c), {1, 1}, {1, 1}, {1, 1});
+  const dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+                                          memory::desc({n, c, hw, hw}, memory::data_type::f32, tag::nChw16c),
+                                          memory::desc({m, c, 3, 3}, memory::data_type::f32, tag::any),
+                                          memory::desc({n, m, hw, hw}, memory::data_type::f32, tag::nChw16c), {1, 1},
+                                          {1, 1}, {1, 1});
   try {
     return dnnl::convolution_forward::primitive_desc(d, cpu_engine()).weights_desc();
   } catch (const dnnl::error&) {
@@ -41,11 +41,11 @@ TEST(WinogradWeights, SameBytesAsOneDnnsReorderForEveryLayout) {
   std::vector<int> formats_seen(5, 0);
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);
-    for (Case k : {Case{1, 64, 64, 56}, Case{8, 64, 72, 56}, Case{1, 128, 128, 28}, Case{1, 256, 264, 14},
-                   Case{32, 256, 256, 14}, Case{1, 16, 24, 8}, Case{2, 20, 28, 9}, Case{3, 40, 48, 30},
-                   Case{1, 512, 512, 7}}) {
-      const std::string name = "batch " + std::to_string(k.n) + " " + std::to_string(k.c) + "->" +
-                               std::to_string(k.m) + " " + std::to_string(k.hw) + "x" + std::to_string(k.hw);
+    for (Case k :
+         {Case{1, 64, 64, 56}, Case{8, 64, 72, 56}, Case{1, 128, 128, 28}, Case{1, 256, 264, 14},
+          Case{32, 256, 256, 14}, Case{1, 16, 24, 8}, Case{2, 20, 28, 9}, Case{3, 40, 48, 30}, Case{1, 512, 512, 7}}) {
+      const std::string name = "batch " + std::to_string(k.n) + " " + std::to_string(k.c) + "->" + std::to_string(k.m) +
+                               " " + std::to_string(k.hw) + "x" + std::to_string(k.hw);
       SCOPED_TRACE(name);
       const memory::desc md = winograd_layout(k.n, k.c, k.m, k.hw);
       if (md.data.format_kind != dnnl_format_kind_wino) continue;  // no Winograd kernel on this CPU

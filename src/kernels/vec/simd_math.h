@@ -75,6 +75,58 @@ KILN_SIMD_INLINE Vec<W> clamp(Vec<W> x, float lo, float hi) {
   return select<W>(x > hi, splat<W>(hi), x);
 }
 
+// Lanes [0, n) all ones, the rest zero, for n in [0, W]: the valid lanes of a row's partial tail.
+template <int W>
+KILN_SIMD_INLINE IVec<W> first_lanes(int64_t n) {
+  IVec<W> lane;
+  for (int i = 0; i < W; ++i) lane[i] = i;  // folds to a constant
+  // The sign of lane - n, spread over the lane by the arithmetic shift. (`lane < n` says the same, but
+  // GCC 12 at -O2 dies on it inside an AVX-512 loop: internal compiler error in do_store_flag.)
+  return (lane - static_cast<int32_t>(n)) >> 31;
+}
+
+// Lane-wise max that keeps m where v is NaN, like the scalar `v > m ? v : m`.
+template <int W>
+KILN_SIMD_INLINE Vec<W> max(Vec<W> m, Vec<W> v) {
+  return select<W>(v > m, v, m);
+}
+
+// The two halves of a vector (W >= 8).
+template <int W>
+KILN_SIMD_INLINE Vec<W / 2> low_half(Vec<W> v) {
+  Vec<W / 2> h;
+  std::memcpy(&h, &v, sizeof h);
+  return h;
+}
+template <int W>
+KILN_SIMD_INLINE Vec<W / 2> high_half(Vec<W> v) {
+  Vec<W / 2> h;
+  std::memcpy(&h, reinterpret_cast<const char*>(&v) + sizeof h, sizeof h);
+  return h;
+}
+// The sum and the largest of the lanes, halving the vector until four lanes remain (a tree, so the
+// dependency chain is log2(W) long). A NaN lane may or may not be reduce_max's answer.
+template <int W>
+KILN_SIMD_INLINE float reduce_add(Vec<W> v) {
+  if constexpr (W > 4) {
+    return reduce_add<W / 2>(low_half<W>(v) + high_half<W>(v));
+  } else {
+    static_assert(W == 4);
+    return (v[0] + v[2]) + (v[1] + v[3]);
+  }
+}
+template <int W>
+KILN_SIMD_INLINE float reduce_max(Vec<W> v) {
+  if constexpr (W > 4) {
+    return reduce_max<W / 2>(max<W / 2>(low_half<W>(v), high_half<W>(v)));
+  } else {
+    static_assert(W == 4);
+    const float a = v[2] > v[0] ? v[2] : v[0];
+    const float b = v[3] > v[1] ? v[3] : v[1];
+    return b > a ? b : a;
+  }
+}
+
 // 2^n for integral n in [-126, 127], built in the exponent field.
 template <int W>
 KILN_SIMD_INLINE Vec<W> pow2i(IVec<W> n) {

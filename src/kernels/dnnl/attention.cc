@@ -74,7 +74,8 @@ class DnnlAttentionKernel : public Kernel {
       const int64_t full[4] = {batch, heads, sq, sk};
       if (!view_mask(ctx.tensor(3), full, &mask)) return reference_->run(ctx);
     }
-    Tensor y(DataType::kFloat32, {batch, sq, heads, dv});
+    // The second sgemm of each work item writes its rows of every head whole (beta = 0).
+    Tensor y(DataType::kFloat32, {batch, sq, heads, dv}, Tensor::Init::kUninitialized);
     const int64_t rows_per_block = std::min(sq, std::max<int64_t>(16, kTileFloats / sk));
     const int64_t blocks = (sq + rows_per_block - 1) / rows_per_block;
     const int64_t items = batch * heads * blocks;

@@ -61,9 +61,10 @@ class FastLayerNormKernel : public Kernel {
     }
     const int64_t n = shape_size(Shape(a.shape().begin() + axis, a.shape().end()));
     const int64_t rows = a.size() / n;
-    Tensor y(DataType::kFloat32, a.shape());
+    // Every row of y (and of sum) is written whole.
+    Tensor y(DataType::kFloat32, a.shape(), Tensor::Init::kUninitialized);
     Tensor sum;
-    if (skip_ && ctx.num_outputs() > 1) sum = Tensor(DataType::kFloat32, a.shape());
+    if (skip_ && ctx.num_outputs() > 1) sum = Tensor(DataType::kFloat32, a.shape(), Tensor::Init::kUninitialized);
     vec::LayerNormRows all;
     all.a = a.data<float>();
     all.b = b ? b->data<float>() : nullptr;

@@ -370,25 +370,31 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
   ServeMetrics* metrics = metrics_;
   boost::asio::io_context& ioc = ioc_;
   auto responder = std::make_shared<Responder>(std::move(respond));
+  auto complete = [shared, responder, metrics, record](Expected<InferenceResponse>& result) {
+    metrics->inflight_requests().Decrement();
+    if (record != nullptr && result.ok()) record->version = result->version;
+    try {
+      if (!result.ok()) return (*responder)(error_response(result.status()));
+      auto encoded = encode_infer_response(*result, *shared);
+      if (!encoded.ok()) return (*responder)(error_response(encoded.status()));
+      HttpResponse res = json_response(200, std::move(encoded->body));
+      if (encoded->header_length) {
+        res.set(bhttp::field::content_type, "application/octet-stream");
+        res.set("Inference-Header-Content-Length", std::to_string(*encoded->header_length));
+      }
+      (*responder)(std::move(res));
+    } catch (const std::exception& e) {
+      (*responder)(error_response(Status::Internal(std::string("internal error: ") + e.what())));
+    }
+  };
   Status st = repository_->infer(
-      std::move(request), [shared, responder, metrics, record, &ioc](Expected<InferenceResponse> result) {
-        // Runs on a scheduler thread: hand the encoding to an I/O thread and return at once.
-        boost::asio::post(ioc, [shared, responder, metrics, record, result = std::move(result)]() mutable {
-          metrics->inflight_requests().Decrement();
-          if (record != nullptr && result.ok()) record->version = result->version;
-          try {
-            if (!result.ok()) return (*responder)(error_response(result.status()));
-            auto encoded = encode_infer_response(*result, *shared);
-            if (!encoded.ok()) return (*responder)(error_response(encoded.status()));
-            HttpResponse res = json_response(200, std::move(encoded->body));
-            if (encoded->header_length) {
-              res.set(bhttp::field::content_type, "application/octet-stream");
-              res.set("Inference-Header-Content-Length", std::to_string(*encoded->header_length));
-            }
-            (*responder)(std::move(res));
-          } catch (const std::exception& e) {
-            (*responder)(error_response(Status::Internal(std::string("internal error: ") + e.what())));
-          }
+      std::move(request), [complete = std::move(complete), &ioc](Expected<InferenceResponse> result) mutable {
+        // A run inline on the I/O thread that submitted it (a small model) completes here, before
+        // infer() returns: encode and answer now. A worker thread hands the encoding to an I/O thread
+        // and returns at once, so that it goes back to computing.
+        if (ioc.get_executor().running_in_this_thread()) return complete(result);
+        boost::asio::post(ioc, [complete = std::move(complete), result = std::move(result)]() mutable {
+          complete(result);
         });
       });
   if (!st.ok()) {

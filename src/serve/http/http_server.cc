@@ -26,7 +26,6 @@ struct HttpServer::State {
 
 HttpResponse json_response(unsigned status, std::string body) {
   HttpResponse res{static_cast<bhttp::status>(status), 11};
-  res.set(bhttp::field::server, "kiln");
   res.set(bhttp::field::content_type, "application/json");
   res.body() = std::move(body);
   return res;
@@ -157,7 +156,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
       asio::post(self->socket_.get_executor(),
                  [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     };
-    auto gone = std::make_shared<std::atomic<bool>>(false);
+    // The flag of the last request is reused when no one else holds it any more (one malloc less).
+    if (gone_ == nullptr || gone_.use_count() > 1) {
+      gone_ = std::make_shared<std::atomic<bool>>(false);
+    } else {
+      gone_->store(false);
+    }
+    const std::shared_ptr<std::atomic<bool>>& gone = gone_;
     try {
       state_->handler(std::move(request), std::move(respond), gone);
     } catch (const std::exception& e) {
@@ -166,7 +171,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } catch (...) {
       if (!response_started_) write(json_response(500, error_body("internal error")));
     }
-    if (gone.use_count() > 1) watch(std::move(gone));
+    if (gone.use_count() > 1) watch(gone);
   }
 
   // Reads while the handler works: a client waiting for its answer sends nothing, so a read that ends
@@ -268,6 +273,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool watching_ = false;
   bool response_started_ = false;  // write() has begun for the current request
   bool read_after_watch_ = false;  // the response is out; read() once the cancelled watch ends
+  std::shared_ptr<std::atomic<bool>> gone_;  // the current request's ClientGone
 };
 
 }  // namespace

@@ -61,7 +61,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         over_capacity_(over_capacity) {
     ++state_->connections;
   }
-  ~Connection() { --state_->connections; }
+  ~Connection() {
+    if (!closed_) --state_->connections;
+  }
 
   void start() {
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
@@ -249,7 +251,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  // The slot under --max-connections is free once the socket is closed: the client sees the close
+  // at once, while this object lives on until its aborted operations' handlers have run.
   void close() {
+    if (!closed_) --state_->connections;
     closed_ = true;
     beast::error_code ignored;
     idle_timer_.cancel();

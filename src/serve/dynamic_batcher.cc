@@ -144,7 +144,7 @@ void DynamicBatcher::worker_loop() {
     lock.unlock();
     cv_.notify_all();  // another worker may form the next batch while this one executes
     expire(expired);
-    if (runs) execute(batch, Clock::now());
+    if (!batch.empty()) execute(batch, Clock::now());
     lock.lock();
     running_ -= runs ? 1 : 0;
   }

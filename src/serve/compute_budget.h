@@ -14,7 +14,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
+#include <mutex>  // also std::try_to_lock_t
 
 namespace kiln::serve {
 
@@ -44,15 +44,26 @@ class ComputeBudget {
         : budget_(budget), threads_(budget != nullptr ? std::clamp(threads, 1, budget->total_) : 0) {
       if (budget_ != nullptr) budget_->acquire(threads_);
     }
+    // Holds the threads only if they are free now and no earlier request waits for them (as
+    // std::unique_lock with std::try_to_lock): for a caller that has something better to do than wait.
+    Slot(ComputeBudget* budget, int threads, std::try_to_lock_t)
+        : budget_(budget), threads_(budget != nullptr ? std::clamp(threads, 1, budget->total_) : 0) {
+      if (budget_ != nullptr && !budget_->try_acquire(threads_)) budget_ = nullptr;
+      owns_ = budget_ != nullptr || budget == nullptr;
+    }
     ~Slot() {
       if (budget_ != nullptr) budget_->release(threads_);
     }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
 
+    // False only when a try_to_lock Slot did not get its threads.
+    bool owns_threads() const { return owns_; }
+
    private:
     ComputeBudget* budget_;
     int threads_;
+    bool owns_ = true;
   };
 
  private:
@@ -64,6 +75,15 @@ class ComputeBudget {
     free_ -= threads;
     peak_ = std::max(peak_, total_ - free_);
     cv_.notify_all();  // the next ticket may fit in what is left
+  }
+  bool try_acquire(int threads) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (next_ticket_ != serving_ || free_ < threads) return false;  // busy, or someone is waiting first
+    ++next_ticket_;
+    ++serving_;
+    free_ -= threads;
+    peak_ = std::max(peak_, total_ - free_);
+    return true;
   }
   void release(int threads) {
     {

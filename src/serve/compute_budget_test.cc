@@ -70,5 +70,30 @@ TEST(ComputeBudgetTest, LargeRequestIsAdmittedInTurn) {
   EXPECT_EQ(order, (std::vector<int>{2, 1}));
 }
 
+TEST(ComputeBudgetTest, TryToLockTakesOnlyFreeThreadsAndNeverJumpsTheQueue) {
+  ComputeBudget budget(2);
+  {
+    ComputeBudget::Slot one(&budget, 1, std::try_to_lock);
+    EXPECT_TRUE(one.owns_threads());
+    ComputeBudget::Slot two(&budget, 2, std::try_to_lock);
+    EXPECT_FALSE(two.owns_threads());  // one of the two is held
+    ComputeBudget::Slot other(&budget, 1, std::try_to_lock);
+    EXPECT_TRUE(other.owns_threads());
+  }
+  EXPECT_EQ(budget.peak(), 2);
+  // A waiting request comes first, even for threads that are free.
+  auto busy = std::make_unique<ComputeBudget::Slot>(&budget, 1);
+  std::thread big([&] { ComputeBudget::Slot slot(&budget, 2); });
+  while (budget.waiting() < 1) std::this_thread::yield();
+  {
+    ComputeBudget::Slot late(&budget, 1, std::try_to_lock);
+    EXPECT_FALSE(late.owns_threads());
+  }
+  busy.reset();
+  big.join();
+  ComputeBudget::Slot unbudgeted(nullptr, 4, std::try_to_lock);
+  EXPECT_TRUE(unbudgeted.owns_threads());
+}
+
 }  // namespace
 }  // namespace kiln::serve

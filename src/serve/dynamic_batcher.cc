@@ -40,6 +40,7 @@ Status DynamicBatcher::submit(std::vector<NamedValue> inputs, Clock::time_point 
   item.deadline = deadline;
   item.cancelled = std::move(cancelled);
   item.done = std::move(done);
+  if (try_run_inline(item)) return Status::OK();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable(options_.name + " is shutting down");
@@ -125,7 +126,10 @@ void DynamicBatcher::worker_loop() {
   const auto pool = std::make_shared<BufferPool>();
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return (!forming_ && !queue_.empty()) || (stopping_ && queue_.empty()); });
+    // An inline run counts as an instance at work, so workers may have to wait for it to end.
+    cv_.wait(lock, [this] {
+      return (!forming_ && !queue_.empty() && running_ < options_.instance_count) || (stopping_ && queue_.empty());
+    });
     if (queue_.empty()) return;  // stopping and drained
     forming_ = true;
     std::vector<Item> batch;
@@ -164,11 +168,14 @@ void DynamicBatcher::worker_loop() {
       trim_to_batch_size(&batch, &rows);
     }
     forming_ = false;
+    const bool runs = !batch.empty();
+    running_ += runs ? 1 : 0;
     lock.unlock();
     cv_.notify_all();  // another worker may form the next batch while this one executes
     expire(expired);
     if (!batch.empty()) execute(batch, Clock::now(), pool);
     lock.lock();
+    running_ -= runs ? 1 : 0;
   }
 }
 
@@ -276,6 +283,7 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   timing.compute_input = t1 - t0;
   timing.compute_infer = t2 - t1;
   timing.compute_output = t3 - t2;
+  note_run_time(timing.compute_infer);
   if (observer_ && merged.ok()) observer_(Execution{total, batch.size(), pieces.ok(), timing});
   for (size_t i = 0; i < batch.size(); ++i) {
     timing.queue = dispatched - batch[i].enqueued;

@@ -57,6 +57,10 @@ struct BatcherOptions {
   // session's intra-op threads). Null: no cap.
   std::shared_ptr<ComputeBudget> budget;
   int threads_per_run = 1;
+  // Inline runs (dynamic_batcher_inline.cc): while recent runs took less than this, a request that a
+  // worker would run alone and at once runs on the thread that submits it instead, saving the two
+  // thread switches (to the worker and back) that cost more than a small model's run. Zero: never.
+  std::chrono::microseconds inline_runs_below{0};
 };
 
 // Where a request's time went, for metrics.
@@ -98,7 +102,8 @@ class DynamicBatcher {
   DynamicBatcher& operator=(const DynamicBatcher&) = delete;
 
   // Queues a request whose inputs the caller has validated (model order, one batch size). On OK the
-  // batcher owns it and will call `done` exactly once. Returns Unavailable, without calling `done`,
+  // batcher owns it and will call `done` exactly once: on a worker thread, or, for an inline run (see
+  // BatcherOptions::inline_runs_below), on the calling thread before submit returns. Returns Unavailable, without calling `done`,
   // when the queue is full or the batcher is shutting down. `cancelled` (may be null) is the flag its
   // frontend sets when the client goes away (see InferenceRequest). Thread-safe.
   Status submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done,
@@ -124,6 +129,12 @@ class DynamicBatcher {
   };
 
   void worker_loop();
+  // Runs `item` on the calling thread if it may (see BatcherOptions::inline_runs_below); true when it
+  // took the item (completed it, or handed it to the workers after all). dynamic_batcher_inline.cc.
+  bool try_run_inline(Item& item);
+  bool inline_allowed(const Item& item) const;
+  // Feeds the recent run time that decides whether runs go inline.
+  void note_run_time(Clock::duration run);
   // Moves queued requests that fit into `batch`; expired and cancelled ones go to `expired`. Needs mu_.
   void take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired);
   bool batch_ready(int64_t rows) const;
@@ -149,6 +160,8 @@ class DynamicBatcher {
   std::deque<Item> queue_;  // guarded by mu_
   bool forming_ = false;    // guarded by mu_: a worker is forming a batch
   bool stopping_ = false;   // guarded by mu_
+  int running_ = 0;         // guarded by mu_: batches executing, on workers or inline; <= instance_count
+  std::atomic<int64_t> recent_run_ns_{0};  // moving average of run times, for inline runs
   std::vector<std::thread> workers_;
   std::once_flag joined_;
 };

@@ -45,7 +45,8 @@ struct InferenceResponse {
 
 // Called exactly once per submitted request, with the response or a non-OK status. It may run on a
 // scheduler thread, so it must be quick and must not block: frontends post the result to their own
-// I/O thread.
+// I/O thread. A small model's run may also complete on the submitting thread, before the submit
+// returns (DynamicBatcher's inline runs).
 using InferenceCallback = std::function<void(Expected<InferenceResponse>)>;
 
 }  // namespace kiln::serve

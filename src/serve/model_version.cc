@@ -76,6 +76,8 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
   bopts.budget = options.budget;
   bopts.instance_count = instances;
   bopts.threads_per_run = std::max(1, session_options.intra_op_threads);
+  // Runs this short cost less than the thread switches of a hand-off to a worker (bench/serve/run.py).
+  bopts.inline_runs_below = std::chrono::microseconds(100);
   std::shared_ptr<ModelMetrics> mm = metrics->for_model(config.name, version);
   std::unique_ptr<ModelVersion> mv(new ModelVersion(std::move(session), version, std::move(config), mm, instances,
                                                     session_options.intra_op_threads));

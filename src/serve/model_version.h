@@ -50,7 +50,8 @@ class ModelVersion {
   ModelStatisticsSnapshot statistics() const { return statistics_.snapshot(); }
 
   // Validates the request against the config (names, datatypes, shapes, batch size) and queues it. On
-  // OK the scheduler owns the request and calls `done` exactly once, on a scheduler thread. Otherwise
+  // OK the scheduler owns the request and calls `done` exactly once, on a scheduler thread or (an
+  // inline run of a small model) on the calling thread before submit returns. Otherwise
   // returns InvalidArgument (bad input) or Unavailable (queue full, shutting down) naming the model and
   // input, and does not call `done`. Thread-safe.
   Status submit(InferenceRequest request, InferenceCallback done);

@@ -1,5 +1,7 @@
-// HttpServer: an HTTP/1.1 server on Boost.Beast with keep-alive, a body size limit (413), a header
-// size limit, an idle timeout and a cap on open connections (503 beyond it).
+// HttpServer: an HTTP/1.1 server on Boost.Beast (its parser; responses are written by the server)
+// with keep-alive, a body size limit (413), a header size limit, an idle timeout and a cap on open
+// connections (503 beyond it). A response carries the handler's status, headers and body; the server
+// sets Server, Content-Length and Connection itself.
 //
 // It knows nothing of KServe: each request goes to an HttpHandler, which answers through a Responder
 // from any thread, now or later (an inference answers from a scheduler thread). Requests on one
@@ -24,7 +26,9 @@ namespace kiln::serve::http {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-// Sends the response for one request. Call exactly once, from any thread.
+// Sends the response for one request. Call exactly once, from any thread. Called on the connection's
+// strand (from within the handler, which runs there), the write starts at once; from another thread
+// it is posted to the strand.
 using Responder = std::function<void(HttpResponse)>;
 // Becomes true when the client closes its connection before the response is written. The server only
 // watches for that while the handler keeps a reference to the flag after it returns (an inference

@@ -47,7 +47,16 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
     }
     json_size = *header_length;
   }
-  rapidjson::Document doc;
+  // The document's values and the parser's stacks come from buffers on this thread's stack, so a
+  // small request parses without a malloc; a larger one spills into heap chunks. (rapidjson's
+  // default mallocs a 64 KiB chunk per document, and freeing it made malloc consolidate its heap on
+  // every request: perf, bench/serve/run.py tiny.)
+  using Pool = rapidjson::MemoryPoolAllocator<>;
+  alignas(16) char value_space[8192];
+  alignas(16) char stack_space[4096];
+  Pool values(value_space, sizeof(value_space));
+  Pool stacks(stack_space, sizeof(stack_space));
+  rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, Pool> doc(&values, 1024, &stacks);
   // Iterative parsing: a body of nested '[' must not recurse once per level and overflow the stack.
   doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag>(body.data(), json_size);
   if (doc.HasParseError()) {
@@ -146,8 +155,12 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
 
 Expected<EncodedInferResponse> encode_infer_response(const InferenceResponse& response,
                                                      const DecodedInferRequest& request) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
+  EncodedInferResponse out;
+  out.body.reserve(256);
+  StringOutput body{&out.body};
+  alignas(16) char level_space[1024];  // the writer's nesting stack: no malloc
+  rapidjson::MemoryPoolAllocator<> levels(level_space, sizeof(level_space));
+  JsonWriter w(body, &levels);
   std::string binary;
   w.StartObject();
   w.Key("model_name");
@@ -189,8 +202,6 @@ Expected<EncodedInferResponse> encode_infer_response(const InferenceResponse& re
   }
   w.EndArray();
   w.EndObject();
-  EncodedInferResponse out;
-  out.body.assign(buffer.GetString(), buffer.GetSize());
   if (!binary.empty() ||
       std::any_of(request.binary_output.begin(), request.binary_output.end(),
                   [](const auto& kv) { return kv.second; }) ||

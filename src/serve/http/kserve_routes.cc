@@ -22,6 +22,7 @@ namespace {
 std::vector<std::string> split_path(std::string_view target) {
   target = target.substr(0, target.find('?'));
   std::vector<std::string> parts;
+  parts.reserve(8);  // one allocation for any path the routes know
   size_t start = 0;
   while (start <= target.size()) {
     size_t end = target.find('/', start);
@@ -357,44 +358,60 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
   if (!decoded.ok()) {
     return respond(error_response(decoded.status().with_context("model '" + model + "'")));
   }
-  auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
-  if (record != nullptr) record->request_id = shared->request.id;
-  InferenceRequest request = std::move(shared->request);
+  // Everything the completion needs, in one allocation that the completion owns: the callback
+  // carries only its address, which std::function stores without allocating.
+  struct Pending {
+    DecodedInferRequest decoded;
+    Responder respond;
+    ServeMetrics* metrics;
+    std::shared_ptr<AccessRecord> record;
+
+    void complete(Expected<InferenceResponse>& result) {
+      metrics->inflight_requests().Decrement();
+      if (record != nullptr && result.ok()) record->version = result->version;
+      try {
+        if (!result.ok()) return respond(error_response(result.status()));
+        auto encoded = encode_infer_response(*result, decoded);
+        if (!encoded.ok()) return respond(error_response(encoded.status()));
+        HttpResponse res = json_response(200, std::move(encoded->body));
+        if (encoded->header_length) {
+          res.set(bhttp::field::content_type, "application/octet-stream");
+          res.set("Inference-Header-Content-Length", std::to_string(*encoded->header_length));
+        }
+        respond(std::move(res));
+      } catch (const std::exception& e) {
+        respond(error_response(Status::Internal(std::string("internal error: ") + e.what())));
+      }
+    }
+  };
+  auto pending = std::make_unique<Pending>(Pending{std::move(decoded).value(), std::move(respond), metrics_, record});
+  DecodedInferRequest& d = pending->decoded;
+  if (record != nullptr) record->request_id = d.request.id;
+  InferenceRequest request = std::move(d.request);
   request.model = model;
   request.version = version;
   std::chrono::microseconds timeout = options_.default_timeout;
-  if (shared->timeout_us) timeout = std::chrono::microseconds(std::min(*shared->timeout_us, kMaxRequestTimeoutUs));
+  if (d.timeout_us) timeout = std::chrono::microseconds(std::min(*d.timeout_us, kMaxRequestTimeoutUs));
   if (timeout.count() > 0) request.deadline = Clock::now() + timeout;
   request.cancelled = std::move(client_gone);
   metrics_->inflight_requests().Increment();
-  ServeMetrics* metrics = metrics_;
-  boost::asio::io_context& ioc = ioc_;
-  auto responder = std::make_shared<Responder>(std::move(respond));
-  Status st = repository_->infer(
-      std::move(request), [shared, responder, metrics, record, &ioc](Expected<InferenceResponse> result) {
-        // Runs on a scheduler thread: hand the encoding to an I/O thread and return at once.
-        boost::asio::post(ioc, [shared, responder, metrics, record, result = std::move(result)]() mutable {
-          metrics->inflight_requests().Decrement();
-          if (record != nullptr && result.ok()) record->version = result->version;
-          try {
-            if (!result.ok()) return (*responder)(error_response(result.status()));
-            auto encoded = encode_infer_response(*result, *shared);
-            if (!encoded.ok()) return (*responder)(error_response(encoded.status()));
-            HttpResponse res = json_response(200, std::move(encoded->body));
-            if (encoded->header_length) {
-              res.set(bhttp::field::content_type, "application/octet-stream");
-              res.set("Inference-Header-Content-Length", std::to_string(*encoded->header_length));
-            }
-            (*responder)(std::move(res));
-          } catch (const std::exception& e) {
-            (*responder)(error_response(Status::Internal(std::string("internal error: ") + e.what())));
-          }
-        });
-      });
-  if (!st.ok()) {
-    metrics_->inflight_requests().Decrement();
-    (*responder)(error_response(st));
+  boost::asio::io_context* ioc = &ioc_;
+  Pending* owned = pending.get();
+  // On OK the core calls back exactly once (and owns `owned` until then); otherwise never.
+  Status st = repository_->infer(std::move(request), [owned, ioc](Expected<InferenceResponse> result) {
+    std::unique_ptr<Pending> p(owned);
+    // A run inline on the I/O thread that submitted it (a small model) completes here, before
+    // infer() returns: encode and answer now. A worker thread hands the encoding to an I/O thread
+    // and returns at once, so that it goes back to computing.
+    if (ioc->get_executor().running_in_this_thread()) return p->complete(result);
+    boost::asio::post(*ioc, [p = std::move(p), result = std::move(result)]() mutable { p->complete(result); });
+  });
+  if (st.ok()) {
+    pending.release();  // the callback has it
+    return;
   }
+  metrics_->inflight_requests().Decrement();
+  pending->respond(error_response(st));
 }
 
 }  // namespace kiln::serve::http

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <string>
@@ -14,7 +13,17 @@
 
 namespace kiln::serve::http {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// A rapidjson output stream that appends to a string: a response body is written where it is sent
+// from, with no intermediate buffer to copy out of.
+struct StringOutput {
+  using Ch = char;
+  std::string* out;
+  void Put(char c) { out->push_back(c); }
+  void Flush() {}
+};
+// Its nesting stack comes from a MemoryPoolAllocator, which can live on the caller's stack.
+using JsonWriter =
+    rapidjson::Writer<StringOutput, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>>;
 
 // Builds a tensor from a JSON array. Fails with InvalidArgument naming `input` when the element count
 // differs from the shape's, or an element has the wrong JSON type or is out of range for the datatype.

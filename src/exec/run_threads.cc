@@ -81,6 +81,7 @@ void ScopedRunThreads::rebalance_current() {
   const int n = CoreBudget::process().rebalance(run->granted_, run->want_);
   if (n == run->granted_) return;
   run->granted_ = n;
+  run->team_changed_ = true;
   omp_set_num_threads(n);
   ensure_workers_flush_denormals(n);
 }
@@ -95,6 +96,10 @@ ScopedRunThreads::ScopedRunThreads(int threads) {
   if (omp_in_parallel()) return;
   saved_threads_ = omp_get_max_threads();
   want_ = effective_threads(threads);
+  if (want_ > 1) {
+    const int64_t now = TeamContention::now_ns();
+    if (!TeamContention::process().team_allowed(now)) want_ = 1;  // the OS is not giving the team its cores
+  }
   granted_ = CoreBudget::process().acquire(want_);
   saved_current_ = current_run;
   current_run = this;
@@ -102,10 +107,18 @@ ScopedRunThreads::ScopedRunThreads(int threads) {
   omp_set_num_threads(n);
   set_threads_ = true;
   ensure_workers_flush_denormals(n);
+  if (n > 1) {
+    start_ns_ = TeamContention::now_ns();
+    start_usage_ = TeamContention::usage_now();
+  }
 }
 
 ScopedRunThreads::~ScopedRunThreads() {
   if (set_threads_) {
+    if (granted_ > 1 && !team_changed_) {
+      TeamContention::process().report(granted_, start_ns_, TeamContention::now_ns(), start_usage_,
+                                       TeamContention::usage_now());
+    }
     omp_set_num_threads(saved_threads_);
     CoreBudget::process().release(granted_);
     current_run = saved_current_;

@@ -13,6 +13,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+
+#include "exec/team_contention.h"
 
 namespace kiln {
 
@@ -44,7 +47,8 @@ class CoreBudget {
 class ScopedRunThreads {
  public:
   // threads <= 0: all cores (OpenMP's default). The team is that many threads, or fewer while other
-  // runs hold part of CoreBudget::process().
+  // runs hold part of CoreBudget::process(), or one while other processes keep the cores busy
+  // (TeamContention::process(), judged from the runs before; this run's team is judged at its end).
   explicit ScopedRunThreads(int threads);
   ~ScopedRunThreads();
   ScopedRunThreads(const ScopedRunThreads&) = delete;
@@ -65,6 +69,9 @@ class ScopedRunThreads {
   int granted_ = 0;
   int want_ = 0;
   ScopedRunThreads* saved_current_ = nullptr;
+  bool team_changed_ = false;  // rebalanced mid-run: the team's share cannot be judged
+  int64_t start_ns_ = 0;
+  TeamContention::Usage start_usage_;
 };
 
 // The number of threads an intra-op count of `threads` means (all cores for <= 0).

@@ -1,0 +1,77 @@
+// Whether the operating system actually gives a run's OpenMP team its cores, and what to do when it
+// does not: run on one thread for a while.
+//
+// oneDNN splits each kernel statically between the team's threads, and libgomp's threads spin while
+// they wait for each other (OMP_WAIT_POLICY unset: ~300,000 pause loops, several ms). When other
+// processes keep the cores busy, a team member is often descheduled; every parallel region then waits
+// for it while its partner spins away the time slice it would need. Measured on 2 shared cores at load
+// ~10 (mobilenet_v2, batch 1, median of 200): 2 threads 25-97 ms with p90 up to 420 ms, 1 thread
+// 13-15 ms. On idle cores the spinning team is what makes 2 threads fast (2.5 ms vs 4.5 ms), and a
+// passive wait policy would cost a futex wake-up per region (4.9 ms), so the policy stays and the team
+// shrinks instead, only while the cores are contended.
+//
+// The signal: over a run with a team of n threads, the process got less than kContendedShare of
+// n x wall time on the CPU *and* was preempted (involuntary context switches). A spinning team on free
+// cores uses ~n x wall; a team member that sleeps (a long serial stretch) lowers the share but is not
+// preempted, so it does not count. After a contended run the next runs use one thread for a back-off
+// that doubles while contention persists (kFirstBackOff .. kMaxBackOff); then one run probes with the
+// full team again. An uncontended run resets the back-off.
+//
+// Thread-safe, lock-free. Process-wide state (process()), since the cores are. Turned off by setting
+// KILN_TEAM_BACKOFF=0 in the environment.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace kiln {
+
+class TeamContention {
+ public:
+  // Process CPU time and involuntary context switches so far (getrusage(RUSAGE_SELF)).
+  struct Usage {
+    int64_t cpu_ns = 0;
+    int64_t preemptions = 0;
+  };
+  static Usage usage_now();
+  // steady_clock now, in ns.
+  static int64_t now_ns();
+
+  static constexpr double kContendedShare = 0.75;
+  // Preempted at least once per this much wall time. Contended runs measured 1 per 2-12 ms; a run on
+  // free cores sees one now and then (kernel threads), which must not count.
+  static constexpr int64_t kPreemptedEveryNs = 20'000'000;
+  // A probe on contended cores costs far more than the run itself (a 3 ms mobilenet_v2 run measured
+  // 100-500 ms: both threads often share one core, and each region waits out the spinner's time
+  // slice), so probes are rare: after 200 ms, then 400 ms ... at most every 5 s (<= ~10% of the time).
+  static constexpr int64_t kFirstBackOffNs = 200'000'000;
+  static constexpr int64_t kMaxBackOffNs = 5'000'000'000;
+  static constexpr int64_t kMinJudgedRunNs = 200'000;  // shorter runs: too few scheduler ticks to judge
+
+  // The process-wide instance; disabled when KILN_TEAM_BACKOFF=0.
+  static TeamContention& process();
+
+  explicit TeamContention(bool enabled = true) : enabled_(enabled) {}
+
+  // Whether a run starting at now_ns may use a team of more than one thread.
+  bool team_allowed(int64_t now_ns) const {
+    return !enabled_ || now_ns >= single_until_ns_.load(std::memory_order_relaxed);
+  }
+
+  // A run that held a team of `threads` (> 1) from start to end: judges whether it was contended and
+  // sets the back-off. Runs with one thread or shorter than kMinJudgedRunNs say nothing.
+  void report(int threads, int64_t start_ns, int64_t end_ns, const Usage& start, const Usage& end);
+
+  // Forgets any back-off (tests).
+  void reset() {
+    single_until_ns_.store(0, std::memory_order_relaxed);
+    back_off_ns_.store(kFirstBackOffNs, std::memory_order_relaxed);
+  }
+
+ private:
+  const bool enabled_;
+  std::atomic<int64_t> single_until_ns_{0};
+  std::atomic<int64_t> back_off_ns_{kFirstBackOffNs};
+};
+
+}  // namespace kiln

@@ -49,7 +49,12 @@ class ScopedRunThreads {
   // threads <= 0: all cores (OpenMP's default). The team is that many threads, or fewer while other
   // runs hold part of CoreBudget::process(), or one while other processes keep the cores busy
   // (TeamContention::process(), judged from the runs before; this run's team is judged at its end).
-  explicit ScopedRunThreads(int threads);
+  //
+  // last_run_ns (optional, the caller's record of its previous run's wall time, updated by this run):
+  // a run whose predecessor took less than TeamContention::kMinJudgedRunNs keeps its team despite a
+  // back-off. Short runs are rarely caught by a descheduled partner, and cannot be judged themselves
+  // (mlp on busy cores: 0.05 ms on 2 spinning threads, 0.08 ms on one).
+  explicit ScopedRunThreads(int threads, std::atomic<int64_t>* last_run_ns = nullptr);
   ~ScopedRunThreads();
   ScopedRunThreads(const ScopedRunThreads&) = delete;
   ScopedRunThreads& operator=(const ScopedRunThreads&) = delete;
@@ -71,6 +76,7 @@ class ScopedRunThreads {
   ScopedRunThreads* saved_current_ = nullptr;
   bool team_changed_ = false;  // rebalanced mid-run: the team's share cannot be judged
   int64_t start_ns_ = 0;
+  std::atomic<int64_t>* last_run_ns_ = nullptr;
   TeamContention::Usage start_usage_;
 };
 

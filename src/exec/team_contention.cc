@@ -11,7 +11,7 @@ namespace kiln {
 
 TeamContention::Usage TeamContention::usage_now() {
   rusage ru{};
-  if (getrusage(RUSAGE_SELF, &ru) != 0) return {};
+  if (getrusage(RUSAGE_THREAD, &ru) != 0) return {};
   const auto ns = [](const timeval& t) { return int64_t{t.tv_sec} * 1'000'000'000 + int64_t{t.tv_usec} * 1'000; };
   return Usage{ns(ru.ru_utime) + ns(ru.ru_stime), int64_t{ru.ru_nivcsw}};
 }
@@ -32,7 +32,7 @@ TeamContention& TeamContention::process() {
 void TeamContention::report(int threads, int64_t start_ns, int64_t end_ns, const Usage& start, const Usage& end) {
   const int64_t wall = end_ns - start_ns;
   if (!enabled_ || threads <= 1 || wall < kMinJudgedRunNs) return;
-  const double share = static_cast<double>(end.cpu_ns - start.cpu_ns) / (static_cast<double>(wall) * threads);
+  const double share = static_cast<double>(end.cpu_ns - start.cpu_ns) / static_cast<double>(wall);
   const int64_t preemptions = end.preemptions - start.preemptions;
   const bool preempted = preemptions > 0 && preemptions * kPreemptedEveryNs >= wall;
   if (share >= kContendedShare || !preempted) {

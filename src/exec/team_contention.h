@@ -10,10 +10,10 @@
 // passive wait policy would cost a futex wake-up per region (4.9 ms), so the policy stays and the team
 // shrinks instead, only while the cores are contended.
 //
-// The signal: over a run with a team of n threads, the process got less than kContendedShare of
-// n x wall time on the CPU *and* was preempted (involuntary context switches). A spinning team on free
-// cores uses ~n x wall; a team member that sleeps (a long serial stretch) lowers the share but is not
-// preempted, so it does not count. After a contended run the next runs use one thread for a back-off
+// The signal: over a run with a team, the run's own thread (the team's master, which works or spins
+// throughout) was on a CPU for less than kContendedShare of the wall time *and* was preempted
+// (involuntary context switches) at least once per kPreemptedEveryNs. On free cores the master runs
+// ~100% of the run, creating primitives included; a master that sleeps at a barrier is not preempted. After a contended run the next runs use one thread for a back-off
 // that doubles while contention persists (kFirstBackOff .. kMaxBackOff); then one run probes with the
 // full team again. An uncontended run resets the back-off.
 //
@@ -28,7 +28,7 @@ namespace kiln {
 
 class TeamContention {
  public:
-  // Process CPU time and involuntary context switches so far (getrusage(RUSAGE_SELF)).
+  // The calling thread's CPU time and involuntary context switches so far (getrusage(RUSAGE_THREAD)).
   struct Usage {
     int64_t cpu_ns = 0;
     int64_t preemptions = 0;
@@ -58,8 +58,9 @@ class TeamContention {
     return !enabled_ || now_ns >= single_until_ns_.load(std::memory_order_relaxed);
   }
 
-  // A run that held a team of `threads` (> 1) from start to end: judges whether it was contended and
-  // sets the back-off. Runs with one thread or shorter than kMinJudgedRunNs say nothing.
+  // A run that held a team of `threads` (> 1) from start to end, with the usage of its own thread:
+  // judges whether it was contended and sets the back-off. Runs with one thread or shorter than
+  // kMinJudgedRunNs say nothing.
   void report(int threads, int64_t start_ns, int64_t end_ns, const Usage& start, const Usage& end);
 
   // Forgets any back-off (tests).

@@ -11,12 +11,12 @@ constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kFirst = TeamContention::kFirstBackOffNs;
 constexpr int64_t kMax = TeamContention::kMaxBackOffNs;
 
-// A run ending at end_ns, 5 ms long, on `threads` threads that got `share` of threads x wall on the CPU
-// and was preempted `preemptions` times.
+// A run ending at end_ns, 5 ms long, on `threads` threads, whose own thread was on a CPU for `share`
+// of the time and was preempted `preemptions` times.
 void report_run(TeamContention& c, int64_t end_ns, int threads, double share, int preemptions) {
   constexpr int64_t wall = 5 * kMs;
   const TeamContention::Usage start{0, 10};
-  const TeamContention::Usage end{static_cast<int64_t>(share * threads * wall), 10 + preemptions};
+  const TeamContention::Usage end{static_cast<int64_t>(share * wall), 10 + preemptions};
   c.report(threads, end_ns - wall, end_ns, start, end);
 }
 
@@ -28,7 +28,7 @@ TEST(TeamContention, AFullyScheduledTeamKeepsItsThreads) {
 
 TEST(TeamContention, ASleepingOrRarelyPreemptedTeamIsNotContended) {
   TeamContention c;
-  report_run(c, 10 * kMs, 2, 0.55, 0);  // the worker slept through a serial stretch
+  report_run(c, 10 * kMs, 2, 0.55, 0);  // the master slept at a barrier
   EXPECT_TRUE(c.team_allowed(10 * kMs));
   c.report(2, 0, 100 * kMs, {0, 0}, {100 * kMs, 1});  // one preemption in 100 ms: a kernel thread, say
   EXPECT_TRUE(c.team_allowed(100 * kMs));
@@ -69,7 +69,7 @@ TEST(TeamContention, OneThreadShortRunsAndADisabledTrackerSayNothing) {
   EXPECT_TRUE(off.team_allowed(100 * kMs));
 }
 
-TEST(TeamContention, UsageCountsThisProcessCpuTime) {
+TEST(TeamContention, UsageCountsThisThreadsCpuTime) {
   const TeamContention::Usage a = TeamContention::usage_now();
   volatile double x = 0;
   for (int i = 0; i < 2'000'000; ++i) x = x + i;

@@ -3,19 +3,20 @@
 //
 // oneDNN splits each kernel statically between the team's threads, and libgomp's threads spin while
 // they wait for each other (OMP_WAIT_POLICY unset: ~300,000 pause loops, several ms). When other
-// processes keep the cores busy, a team member is often descheduled; every parallel region then waits
-// for it while its partner spins away the time slice it would need. Measured on 2 shared cores at load
-// ~10 (mobilenet_v2, batch 1, median of 200): 2 threads 25-97 ms with p90 up to 420 ms, 1 thread
-// 13-15 ms. On idle cores the spinning team is what makes 2 threads fast (2.5 ms vs 4.5 ms), and a
-// passive wait policy would cost a futex wake-up per region (4.9 ms), so the policy stays and the team
-// shrinks instead, only while the cores are contended.
+// processes keep the cores busy, a team member is often descheduled, both threads may share one core,
+// and every parallel region waits out the spinner's time slice. Measured on 2 shared cores at load ~10
+// (mobilenet_v2, batch 1, median of 200): 2 threads 12-97 ms with p90 up to 900 ms, 1 thread 5-15 ms.
+// On free cores the spinning team is what makes 2 threads fast (best 2.5 ms against 4.3 on one), and
+// a passive wait policy would cost futex wake-ups at every region (best 4.9 ms), so the policy stays
+// and the team shrinks instead, only while the cores are contended.
 //
 // The signal: over a run with a team, the run's own thread (the team's master, which works or spins
 // throughout) was on a CPU for less than kContendedShare of the wall time *and* was preempted
 // (involuntary context switches) at least once per kPreemptedEveryNs. On free cores the master runs
-// ~100% of the run, creating primitives included; a master that sleeps at a barrier is not preempted. After a contended run the next runs use one thread for a back-off
-// that doubles while contention persists (kFirstBackOff .. kMaxBackOff); then one run probes with the
-// full team again. An uncontended run resets the back-off.
+// ~100% of the run, creating primitives included; a master that sleeps at a barrier is not preempted.
+// After a contended run the next runs use one thread for a back-off that doubles while contention
+// persists (kFirstBackOffNs .. kMaxBackOffNs); then one run probes with the full team again. A run
+// that got its CPU resets the back-off.
 //
 // Thread-safe, lock-free. Process-wide state (process()), since the cores are. Turned off by setting
 // KILN_TEAM_BACKOFF=0 in the environment.

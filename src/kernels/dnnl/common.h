@@ -15,11 +15,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <omp.h>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/fused_activation.h"

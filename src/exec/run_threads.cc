@@ -81,11 +81,13 @@ void ScopedRunThreads::rebalance_current() {
   const int n = CoreBudget::process().rebalance(run->granted_, run->want_);
   if (n == run->granted_) return;
   run->granted_ = n;
+  run->team_changed_ = true;
   omp_set_num_threads(n);
   ensure_workers_flush_denormals(n);
 }
 
-ScopedRunThreads::ScopedRunThreads(int threads) {
+ScopedRunThreads::ScopedRunThreads(int threads, std::atomic<int64_t>* last_run_ns)
+    : start_ns_(TeamContention::now_ns()), last_run_ns_(last_run_ns) {
 #ifdef KILN_HAS_MXCSR
   saved_csr_ = _mm_getcsr();
 #endif
@@ -95,6 +97,11 @@ ScopedRunThreads::ScopedRunThreads(int threads) {
   if (omp_in_parallel()) return;
   saved_threads_ = omp_get_max_threads();
   want_ = effective_threads(threads);
+  const bool short_runs =
+      last_run_ns != nullptr && last_run_ns->load(std::memory_order_relaxed) < TeamContention::kMinJudgedRunNs;
+  if (want_ > 1 && !short_runs && !TeamContention::process().team_allowed(start_ns_)) {
+    want_ = 1;  // the OS is not giving the team its cores
+  }
   granted_ = CoreBudget::process().acquire(want_);
   saved_current_ = current_run;
   current_run = this;
@@ -102,10 +109,16 @@ ScopedRunThreads::ScopedRunThreads(int threads) {
   omp_set_num_threads(n);
   set_threads_ = true;
   ensure_workers_flush_denormals(n);
+  if (n > 1) start_usage_ = TeamContention::usage_now();
 }
 
 ScopedRunThreads::~ScopedRunThreads() {
   if (set_threads_) {
+    const int64_t end_ns = TeamContention::now_ns();
+    if (last_run_ns_ != nullptr) last_run_ns_->store(end_ns - start_ns_, std::memory_order_relaxed);
+    if (granted_ > 1 && !team_changed_) {
+      TeamContention::process().report(granted_, start_ns_, end_ns, start_usage_, TeamContention::usage_now());
+    }
     omp_set_num_threads(saved_threads_);
     CoreBudget::process().release(granted_);
     current_run = saved_current_;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 namespace kiln {
 namespace {
 
@@ -41,6 +43,7 @@ TEST(CoreBudget, ARunGivesThreadsBackWhenAnotherStartsAndTakesThemAgainAfter) {
 
 TEST(ScopedRunThreads, NestedRunsSplitTheProcessBudget) {
   const int cores = CoreBudget::process().cores();
+  TeamContention::process().reset();  // runs of earlier tests on busy cores may have sent teams to one thread
   const ScopedRunThreads outer(0);
   EXPECT_EQ(outer.threads(), cores);
   {
@@ -49,6 +52,28 @@ TEST(ScopedRunThreads, NestedRunsSplitTheProcessBudget) {
     EXPECT_EQ(inner.threads(), 1);
   }
   EXPECT_EQ(CoreBudget::process().in_use(), cores);
+}
+
+TEST(ScopedRunThreads, OnBusyCoresLongRunsDropToOneThreadAndShortRunsKeepTheTeam) {
+  const int cores = CoreBudget::process().cores();
+  if (cores < 2) GTEST_SKIP() << "one core: every team is one thread";
+  TeamContention& contention = TeamContention::process();
+  contention.reset();
+  const int64_t now = TeamContention::now_ns();
+  contention.report(2, now - 10'000'000, now, {0, 0}, {2'000'000, 5});  // 20% of a 10 ms run, preempted
+  std::atomic<int64_t> long_runs{10'000'000};
+  std::atomic<int64_t> short_runs{50'000};
+  {
+    const ScopedRunThreads run(0, &long_runs);
+    EXPECT_EQ(run.threads(), 1);
+  }
+  {
+    const ScopedRunThreads run(0, &short_runs);
+    EXPECT_EQ(run.threads(), cores);
+  }
+  contention.reset();
+  const ScopedRunThreads run(0, &long_runs);
+  EXPECT_EQ(run.threads(), cores);
 }
 
 }  // namespace

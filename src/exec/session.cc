@@ -1,5 +1,6 @@
 #include "kiln/session.h"
 
+#include <atomic>
 #include <chrono>
 #include <new>
 #include <set>
@@ -25,6 +26,8 @@ struct Session::Impl {
   std::vector<IoInfo> inputs;
   std::vector<IoInfo> outputs;
   int intra_op_threads = 0;
+  // How long the last run took (ns); short models keep their team on busy cores (ScopedRunThreads).
+  std::atomic<int64_t> last_run_ns{0};
 };
 
 namespace {
@@ -283,7 +286,7 @@ Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& in
   {
     const RunPools::Lease lease = impl_->pools.lease();
     const ScopedBufferPool use_pool(lease.pool());
-    const ScopedRunThreads threads(impl_->intra_op_threads);
+    const ScopedRunThreads threads(impl_->intra_op_threads, &impl_->last_run_ns);
     Status st = impl_->plan->run_bound(bound, nullptr, &values, &options);
     if (!st.ok()) return st.with_context(impl_->info.source);
   }

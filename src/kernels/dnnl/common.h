@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/fused_activation.h"
@@ -104,6 +105,11 @@ class ShapeKey {
 // Primitives (and whatever else depends on the input shapes) keyed by ShapeKey, at most kCapacity of
 // them, least recently used evicted first, so memory stays bounded however many shapes a model sees.
 // Thread-safe; entries are shared_ptrs so an entry evicted while another thread runs it stays alive.
+//
+// The key includes the calling thread's OpenMP team size (omp_get_max_threads()): oneDNN's OpenMP
+// kernels fix their thread split when the primitive is created and then ask for that many threads on
+// every execution, so a primitive made for a team of 2 would still run on 2 threads in a run that the
+// CoreBudget, TeamContention or SerialBelow gave one.
 template <typename Entry>
 class ShapeCache {
  public:
@@ -113,17 +119,18 @@ class ShapeCache {
   // make() runs under the lock, so one shape is built once even when threads race on it.
   template <typename Make>
   Expected<std::shared_ptr<const Entry>> get(const ShapeKey& key, Make&& make) const {
+    const int threads = omp_get_max_threads();
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i].first == key) {
+      if (entries_[i].threads == threads && entries_[i].key == key) {
         // Move to the front without allocating.
         for (size_t j = i; j > 0; --j) std::swap(entries_[j], entries_[j - 1]);
-        return entries_[0].second;
+        return entries_[0].entry;
       }
     }
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const Entry> entry, make());
     if (entries_.size() == kCapacity) entries_.pop_back();
-    entries_.insert(entries_.begin(), {key, entry});
+    entries_.insert(entries_.begin(), Slot{key, threads, entry});
     return entry;
   }
 
@@ -136,8 +143,13 @@ class ShapeCache {
   }
 
  private:
+  struct Slot {
+    ShapeKey key;
+    int threads;
+    std::shared_ptr<const Entry> entry;
+  };
   mutable std::mutex mu_;
-  mutable std::vector<std::pair<ShapeKey, std::shared_ptr<const Entry>>> entries_;  // most recent first
+  mutable std::vector<Slot> entries_;  // most recent first
 };
 
 // Appends the activation (fused_activation.h's, or kiln.BlockedConv's Swish) as oneDNN eltwise post-ops.

@@ -1,0 +1,83 @@
+// TeamContention: a run whose team the OS did not give its cores sends the next runs to one thread for a
+// back-off that doubles while contention lasts. The measurements are injected: nothing here is timed.
+#include "exec/team_contention.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kFirst = TeamContention::kFirstBackOffNs;
+constexpr int64_t kMax = TeamContention::kMaxBackOffNs;
+
+// A run ending at end_ns, 5 ms long, on `threads` threads, whose own thread was on a CPU for `share`
+// of the time and was preempted `preemptions` times.
+void report_run(TeamContention& c, int64_t end_ns, int threads, double share, int preemptions) {
+  constexpr int64_t wall = 5 * kMs;
+  const TeamContention::Usage start{0, 10};
+  const TeamContention::Usage end{static_cast<int64_t>(share * wall), 10 + preemptions};
+  c.report(threads, end_ns - wall, end_ns, start, end);
+}
+
+TEST(TeamContention, AFullyScheduledTeamKeepsItsThreads) {
+  TeamContention c;
+  report_run(c, 10 * kMs, 2, 0.98, 3);  // preempted, but the team got its cores
+  EXPECT_TRUE(c.team_allowed(10 * kMs));
+}
+
+TEST(TeamContention, ASleepingOrRarelyPreemptedTeamIsNotContended) {
+  TeamContention c;
+  report_run(c, 10 * kMs, 2, 0.55, 0);  // the master slept at a barrier
+  EXPECT_TRUE(c.team_allowed(10 * kMs));
+  c.report(2, 0, 100 * kMs, {0, 0}, {100 * kMs, 1});  // one preemption in 100 ms: a kernel thread, say
+  EXPECT_TRUE(c.team_allowed(100 * kMs));
+}
+
+TEST(TeamContention, AContendedRunSendsTheNextRunsToOneThreadThenProbes) {
+  TeamContention c;
+  const int64_t t = 100 * kMs;
+  report_run(c, t, 2, 0.5, 4);
+  EXPECT_FALSE(c.team_allowed(t));
+  EXPECT_FALSE(c.team_allowed(t + kFirst - 1));
+  EXPECT_TRUE(c.team_allowed(t + kFirst));
+}
+
+TEST(TeamContention, TheBackOffDoublesWhileContentionLastsUpToTheCapAndResetsAfter) {
+  TeamContention c;
+  int64_t t = 100 * kMs;
+  report_run(c, t, 2, 0.5, 4);
+  t += kFirst;
+  report_run(c, t, 2, 0.5, 4);  // the probe is contended too
+  EXPECT_FALSE(c.team_allowed(t + 2 * kFirst - 1));
+  EXPECT_TRUE(c.team_allowed(t + 2 * kFirst));
+  for (int i = 0; i < 20; ++i) report_run(c, t += kMax, 2, 0.5, 4);
+  EXPECT_FALSE(c.team_allowed(t + kMax - 1));
+  EXPECT_TRUE(c.team_allowed(t + kMax));
+  report_run(c, t += kMax, 2, 1.0, 0);  // free cores again: the next contended run backs off kFirst
+  report_run(c, t += kMs, 2, 0.5, 4);
+  EXPECT_TRUE(c.team_allowed(t + kFirst));
+}
+
+TEST(TeamContention, OneThreadShortRunsAndADisabledTrackerSayNothing) {
+  TeamContention c;
+  report_run(c, 100 * kMs, 1, 0.1, 4);
+  c.report(2, 0, TeamContention::kMinJudgedRunNs - 1, {0, 0}, {0, 5});
+  EXPECT_TRUE(c.team_allowed(100 * kMs));
+  TeamContention off(false);
+  report_run(off, 100 * kMs, 2, 0.1, 4);
+  EXPECT_TRUE(off.team_allowed(100 * kMs));
+}
+
+TEST(TeamContention, UsageCountsThisThreadsCpuTime) {
+  const TeamContention::Usage a = TeamContention::usage_now();
+  volatile double x = 0;
+  for (int i = 0; i < 2'000'000; ++i) x = x + i;
+  const TeamContention::Usage b = TeamContention::usage_now();
+  EXPECT_GT(b.cpu_ns, 0);
+  EXPECT_GE(b.cpu_ns, a.cpu_ns);
+  EXPECT_GE(b.preemptions, a.preemptions);
+}
+
+}  // namespace
+}  // namespace kiln

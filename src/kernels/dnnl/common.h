@@ -139,7 +139,7 @@ class ShapeCache {
   template <typename Drop>
   void erase_if(Drop&& drop) const {
     std::lock_guard<std::mutex> lock(mu_);
-    std::erase_if(entries_, [&](const auto& entry) { return drop(*entry.second); });
+    std::erase_if(entries_, [&](const Slot& slot) { return drop(*slot.entry); });
   }
 
  private:

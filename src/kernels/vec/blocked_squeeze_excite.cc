@@ -4,9 +4,9 @@
 // At batch 1 the unfused block cost five dispatches, two of them oneDNN convolutions on a 1x1 image
 // whose setup outweighs their few thousand multiply-adds.
 //
-// The weights are packed once at build, transposed so that both products run along contiguous rows of
-// 16-lane vectors: W1 as [C][R16] (R rounded up to 16), W2 as [R][Cb*16], which puts the gate straight
-// into X's blocked channel order. Cases this kernel does not take (weights that are not constants,
+// The weights are packed once at build, padded to whole 16-lane blocks: W1 as [R][Cb*16] (dot products
+// of its long rows with the means) and W2 transposed to [R][Cb*16] (rows scaled and summed straight
+// into X's blocked channel order). Cases this kernel does not take (weights that are not constants,
 // other activations, shapes that do not match the weights) go to the reference.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
@@ -77,7 +77,7 @@ KILN_SIMD_INLINE Vec<W> activate(const Activation& act, Vec<W> x) {
 struct Weights {
   int64_t c = 0, r = 0;         // channels, reduced channels
   int64_t cp = 0, rp = 0;       // both rounded up to whole 16-lane blocks
-  Tensor w1t, b1, w2t, b2;      // [c][rp], [rp], [r][cp], [cp]; zero in the rounding
+  Tensor w1, b1, w2t, b2;       // [r][cp], [rp], [r][cp] (W2 transposed), [cp]; zero in the rounding
   bool has_b1 = false, has_b2 = false;  // whether B1, B2 were given (else b1, b2 are zeros)
   Activation reduce, expand;
 };
@@ -114,24 +114,57 @@ KILN_SIMD_INLINE void scale_rows(const float* x, const float* gate, float* y, in
   }
 }
 
+// out[j] = bias[j] + dot(w[j * depth ..], in) for j < rows, depth a multiple of W; then act over
+// out[0, n). For the reducing product, whose rows (C long) are far longer than the output (R).
+template <int W>
+KILN_SIMD_INLINE void dot_rows(const float* w, const float* in, const float* bias, int64_t rows, int64_t depth,
+                               int64_t n, const Activation& act, float* out) {
+  for (int64_t j = 0; j < rows; ++j, w += depth) {
+    Vec<W> acc[4] = {};  // four chains hide the latency of the multiply-adds
+    int64_t k = 0;
+    for (; k + 4 * W <= depth; k += 4 * W) {
+      for (int v = 0; v < 4; ++v) acc[v] += load<W>(w + k + v * W) * load<W>(in + k + v * W);
+    }
+    for (; k < depth; k += W) acc[0] += load<W>(w + k) * load<W>(in + k);
+    const Vec<W> sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    float total = bias[j];
+    for (int l = 0; l < W; ++l) total += sum[l];
+    out[j] = total;
+  }
+  for (int64_t j = rows; j < n; ++j) out[j] = 0.0f;
+  for (int64_t j = 0; j < n; j += W) store<W>(out + j, activate<W>(act, load<W>(out + j)));
+}
+
+// out[0, n) = act(bias + sum over k < depth of in[k] * w[k * n + 0..n)) for n a multiple of W: a
+// matrix-vector product along contiguous weight rows, for the expanding product (depth R is short). Up to 4 vectors of out at a time stay in
+// registers for the whole sum, so each weight is loaded once and each out written once.
+template <int W>
+KILN_SIMD_INLINE void rows_times_vector(const float* w, const float* in, const float* bias, int64_t depth, int64_t n,
+                                        const Activation& act, float* out) {
+  constexpr int64_t kTile = 4 * W;
+  int64_t j0 = 0;
+  for (; j0 + kTile <= n; j0 += kTile) {
+    Vec<W> acc[4];
+    for (int v = 0; v < 4; ++v) acc[v] = load<W>(bias + j0 + v * W);
+    for (int64_t k = 0; k < depth; ++k) {
+      const Vec<W> s = splat<W>(in[k]);
+      for (int v = 0; v < 4; ++v) acc[v] += s * load<W>(w + k * n + j0 + v * W);
+    }
+    for (int v = 0; v < 4; ++v) store<W>(out + j0 + v * W, activate<W>(act, acc[v]));
+  }
+  for (; j0 < n; j0 += W) {
+    Vec<W> acc = load<W>(bias + j0);
+    for (int64_t k = 0; k < depth; ++k) acc += splat<W>(in[k]) * load<W>(w + k * n + j0);
+    store<W>(out + j0, activate<W>(act, acc));
+  }
+}
+
 // One image's gate from its channel means: gate = expand(W2 reduce(W1 pooled + B1) + B2), padding 0.
 // `reduced` is scratch of w.rp floats.
 template <int W>
 KILN_SIMD_INLINE void excite(const Weights& w, const float* pooled, float* reduced, float* gate) {
-  std::memcpy(reduced, w.b1.data<float>(), w.rp * sizeof(float));
-  const float* w1t = w.w1t.data<float>();
-  for (int64_t c = 0; c < w.c; ++c) {
-    const Vec<W> p = splat<W>(pooled[c]);
-    for (int64_t j = 0; j < w.rp; j += W) store<W>(reduced + j, load<W>(reduced + j) + p * load<W>(w1t + c * w.rp + j));
-  }
-  for (int64_t j = 0; j < w.rp; j += W) store<W>(reduced + j, activate<W>(w.reduce, load<W>(reduced + j)));
-  std::memcpy(gate, w.b2.data<float>(), w.cp * sizeof(float));
-  const float* w2t = w.w2t.data<float>();
-  for (int64_t j = 0; j < w.r; ++j) {
-    const Vec<W> s = splat<W>(reduced[j]);
-    for (int64_t c = 0; c < w.cp; c += W) store<W>(gate + c, load<W>(gate + c) + s * load<W>(w2t + j * w.cp + c));
-  }
-  for (int64_t c = 0; c < w.cp; c += W) store<W>(gate + c, activate<W>(w.expand, load<W>(gate + c)));
+  dot_rows<W>(w.w1.data<float>(), pooled, w.b1.data<float>(), w.r, w.cp, w.rp, w.reduce, reduced);
+  rows_times_vector<W>(w.w2t.data<float>(), reduced, w.b2.data<float>(), w.r, w.cp, w.expand, gate);
   for (int64_t c = w.c; c < w.cp; ++c) gate[c] = 0.0f;  // Y's padding lanes: X's times 0
 }
 
@@ -250,13 +283,13 @@ bool pack(const KernelBuildContext& b, Weights* w) {
   w->has_b2 = b2 != nullptr;
   w->rp = channel_blocks(w->r) * kChannelBlock;
   w->cp = channel_blocks(w->c) * kChannelBlock;
-  w->w1t = Tensor(DataType::kFloat32, {w->c, w->rp});
+  w->w1 = Tensor(DataType::kFloat32, {w->r, w->cp});
   w->b1 = Tensor(DataType::kFloat32, {w->rp});
   w->w2t = Tensor(DataType::kFloat32, {w->r, w->cp});
   w->b2 = Tensor(DataType::kFloat32, {w->cp});
   for (int64_t j = 0; j < w->r; ++j) {
     for (int64_t c = 0; c < w->c; ++c) {
-      w->w1t.data<float>()[c * w->rp + j] = w1->data<float>()[j * w->c + c];
+      w->w1.data<float>()[j * w->cp + c] = w1->data<float>()[j * w->c + c];
       w->w2t.data<float>()[j * w->cp + c] = w2->data<float>()[c * w->r + j];
     }
     if (b1) w->b1.data<float>()[j] = b1->data<float>()[j];

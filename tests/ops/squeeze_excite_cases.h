@@ -60,4 +60,16 @@ inline std::vector<OpCase> squeeze_excite_cases() {
   return v;
 }
 
+// EfficientNet-B0's first, a middle and the last squeeze-excite block, at batch 1 and 8.
+inline std::vector<OpCase> squeeze_excite_perf_cases() {
+  std::vector<OpCase> v;
+  for (int64_t n : {1, 8}) {
+    const std::string b = " batch " + std::to_string(n);
+    v.push_back(squeeze_excite_case("efficientnet se 32x112x112 r8" + b, {.x = {n, 32, 112, 112}, .reduced = 8}));
+    v.push_back(squeeze_excite_case("efficientnet se 240x28x28 r10" + b, {.x = {n, 240, 28, 28}, .reduced = 10}));
+    v.push_back(squeeze_excite_case("efficientnet se 1152x7x7 r48" + b, {.x = {n, 1152, 7, 7}, .reduced = 48}));
+  }
+  return v;
+}
+
 }  // namespace kiln::ops_test

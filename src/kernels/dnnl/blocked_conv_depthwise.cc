@@ -6,7 +6,8 @@
 //
 // Both weights are packed once per layout oneDNN asks for. Anything the fused primitive does not take
 // (other shapes, no implementation) runs as the two kiln.BlockedConv kernels it replaced, built from
-// the registry like any node, so results and errors are theirs.
+// the registry on first need, so results and errors are theirs.
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -39,19 +40,30 @@ void append(const FusedActivation& act, dnnl::post_ops* ops) {
   }
 }
 
+// A kiln.BlockedConv kernel (the fastest registered) for `node`, given its inputs' constant values
+// (nullptr: not a constant), so it packs its weights as it would in the graph.
+Expected<std::unique_ptr<Kernel>> build_blocked_conv(const ir::Node& node, std::vector<const Tensor*> constants) {
+  const KernelRegistration* reg = KernelRegistry::global().find("kiln", "BlockedConv", 1);
+  if (reg == nullptr) return Status::Unimplemented("no kernel for BlockedConv");
+  KernelBuildContext b{node, 1, nullptr};
+  b.constant_input = [&constants](size_t i) { return i < constants.size() ? constants[i] : nullptr; };
+  return reg->factory(b);
+}
+
 class DnnlBlockedConvDepthwise : public Kernel {
  public:
-  DnnlBlockedConvDepthwise(std::unique_ptr<Kernel> pointwise, std::unique_ptr<Kernel> depthwise, FusedActivation act,
-                           FusedActivation dw_act, int64_t stride, Tensor w, Tensor b, Tensor dw, Tensor db)
-      : pointwise_(std::move(pointwise)),
-        depthwise_(std::move(depthwise)),
+  DnnlBlockedConvDepthwise(ir::Node pointwise, ir::Node depthwise, FusedActivation act, FusedActivation dw_act,
+                           int64_t stride, Tensor w, Tensor b, Tensor dw, Tensor db, bool has_db)
+      : pointwise_node_(std::move(pointwise)),
+        depthwise_node_(std::move(depthwise)),
         act_(std::move(act)),
         dw_act_(std::move(dw_act)),
         stride_(stride),
         w_(std::move(w)),
         b_(std::move(b)),
         dw_(std::move(dw)),
-        db_(std::move(db)) {}
+        db_(std::move(db)),
+        has_db_(has_db) {}
 
   Status run(KernelContext& ctx) const override {
     const bool inputs_ok = all_float32_nonempty(ctx, {0}) && ctx.has_input(2) == b_.defined() &&
@@ -88,8 +100,20 @@ class DnnlBlockedConvDepthwise : public Kernel {
   }
 
  private:
-  // The two kernels the node replaced, one after the other.
+  // The two kernels the node replaced, one after the other; built on first use, since most nodes never
+  // need them (each would hold another packed copy of its weights).
   Status run_separately(KernelContext& ctx) const {
+    std::call_once(separate_once_, [this] {
+      auto pointwise = build_blocked_conv(pointwise_node_, {nullptr, &w_, b_.defined() ? &b_ : nullptr});
+      auto depthwise = build_blocked_conv(depthwise_node_, {nullptr, &dw_, has_db_ ? &db_ : nullptr});
+      if (!pointwise.ok()) separate_status_ = pointwise.status();
+      else if (!depthwise.ok()) separate_status_ = depthwise.status();
+      else {
+        pointwise_ = std::move(pointwise).value();
+        depthwise_ = std::move(depthwise).value();
+      }
+    });
+    KILN_RETURN_IF_ERROR(separate_status_);
     auto optional = [&ctx](size_t i) { return ctx.has_input(i) ? &ctx.input(i) : nullptr; };
     std::vector<Value> mid(1), out(1);
     std::vector<const Value*> pointwise_in{&ctx.input(0), &ctx.input(1), optional(2)};
@@ -156,26 +180,17 @@ class DnnlBlockedConvDepthwise : public Kernel {
     return std::shared_ptr<const ConvDepthwiseEntry>(std::move(e));
   }
 
-  std::unique_ptr<Kernel> pointwise_, depthwise_;
+  ir::Node pointwise_node_, depthwise_node_;  // the two nodes replaced (input names only mark presence)
+  mutable std::once_flag separate_once_;
+  mutable Status separate_status_;
+  mutable std::unique_ptr<Kernel> pointwise_, depthwise_;  // set once under separate_once_
   FusedActivation act_, dw_act_;
   int64_t stride_;
   Tensor w_, b_, dw_, db_;  // the constants (db_: zeros when DB is absent)
+  bool has_db_;
   mutable std::vector<std::pair<const void*, memory>> packed_;  // guarded by cache_'s lock
   ShapeCache<ConvDepthwiseEntry> cache_;
 };
-
-// A kiln.BlockedConv kernel (the fastest registered) for `node`, whose inputs 0..2 are the fused node's
-// `inputs` (its constants passed on, so the kernel packs them as it would in the graph).
-Expected<std::unique_ptr<Kernel>> build_blocked_conv(const KernelBuildContext& b, const ir::Node& node,
-                                                     std::vector<size_t> inputs) {
-  const KernelRegistration* reg = KernelRegistry::global().find("kiln", "BlockedConv", 1);
-  if (reg == nullptr) return Status::Unimplemented("no kernel for BlockedConv");
-  KernelBuildContext inner{node, 1, b.compile_subgraph};
-  inner.constant_input = [&b, inputs](size_t i) -> const Tensor* {
-    return i > 0 && i < inputs.size() ? b.constant(inputs[i]) : nullptr;
-  };
-  return reg->factory(inner);
-}
 
 Expected<std::unique_ptr<Kernel>> make_blocked_conv_depthwise(const KernelBuildContext& b) {
   const Tensor* w = b.constant(1);
@@ -199,12 +214,10 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv_depthwise(const KernelBuildC
   pointwise.inputs = {"x", "w", has_b ? "b" : ""};
   ir::Node depthwise = conv_depthwise_depthwise_node(b.node, w->dim(0));
   depthwise.inputs = {"y", "dw", has_db ? "db" : ""};
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> pointwise_kernel, build_blocked_conv(b, pointwise, {0, 1, 2}));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> depthwise_kernel, build_blocked_conv(b, depthwise, {0, 3, 4}));
   Tensor zeros(DataType::kFloat32, {w->dim(0)});
   return std::unique_ptr<Kernel>(std::make_unique<DnnlBlockedConvDepthwise>(
-      std::move(pointwise_kernel), std::move(depthwise_kernel), std::move(act).value(), std::move(dw_act).value(),
-      stride, *w, has_b ? *b1 : Tensor(), *dw, has_db ? *db : zeros));
+      std::move(pointwise), std::move(depthwise), std::move(act).value(), std::move(dw_act).value(), stride, *w,
+      has_b ? *b1 : Tensor(), *dw, has_db ? *db : zeros, has_db));
 }
 
 }  // namespace

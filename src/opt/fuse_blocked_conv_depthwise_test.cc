@@ -18,12 +18,10 @@ ir::Graph expansion_graph(int64_t stride) {
   g.initializers["wp"] = ramp({8, 40, 1, 1}, 0.05f, -0.3f);
   g.initializers["lo"] = Tensor::scalar<float>(0.f);
   g.initializers["hi"] = Tensor::scalar<float>(6.f);
-  g.nodes = {make("Conv", {"x", "we", "be"}, {"e"}),
-             make("Clip", {"e", "lo", "hi"}, {"e6"}),
+  g.nodes = {make("Conv", {"x", "we", "be"}, {"e"}), make("Clip", {"e", "lo", "hi"}, {"e6"}),
              make("Conv", {"e6", "wd", "bd"}, {"d"},
                   {ints("pads", {1, 1, 1, 1}), ints("strides", {stride, stride}), ir::Attribute::of_int("group", 40)}),
-             make("Clip", {"d", "lo", "hi"}, {"d6"}),
-             make("Conv", {"d6", "wp"}, {"y"})};
+             make("Clip", {"d", "lo", "hi"}, {"d6"}), make("Conv", {"d6", "wp"}, {"y"})};
   return g;
 }
 

@@ -17,7 +17,8 @@ ir::Graph squeeze_excite_graph(bool gate_first) {
   g.initializers["w2"] = ramp({20, 5, 1, 1}, 0.07f, -0.4f);
   g.initializers["b2"] = ramp({20}, 0.1f, -0.6f);
   g.initializers["wp"] = ramp({8, 20, 1, 1}, 0.05f, -0.3f);
-  std::vector<std::string> mul_in = gate_first ? std::vector<std::string>{"g", "d"} : std::vector<std::string>{"d", "g"};
+  std::vector<std::string> mul_in =
+      gate_first ? std::vector<std::string>{"g", "d"} : std::vector<std::string>{"d", "g"};
   g.nodes = {make("Conv", {"x", "wd"}, {"d"}, {ints("pads", {1, 1, 1, 1}), ir::Attribute::of_int("group", 20)}),
              make("GlobalAveragePool", {"d"}, {"s"}),
              make("Conv", {"s", "w1", "b1"}, {"r"}),

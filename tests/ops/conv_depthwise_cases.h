@@ -8,8 +8,8 @@
 namespace kiln::ops_test {
 
 struct ConvDepthwiseSpec {
-  Shape x;        // plain [N, C, H, W]
-  int64_t m;      // expanded channels
+  Shape x;    // plain [N, C, H, W]
+  int64_t m;  // expanded channels
   int64_t stride = 1;
   std::string activation;
   std::vector<float> params;
@@ -39,15 +39,22 @@ inline OpCase conv_depthwise_case(const std::string& name, const ConvDepthwiseSp
 
 inline std::vector<OpCase> conv_depthwise_cases() {
   std::vector<OpCase> v;
-  v.push_back(conv_depthwise_case("conv dw relu6 24->144 s1",
-                                  {.x = {1, 24, 14, 14}, .m = 144, .activation = "Clip", .params = {0.f, 6.f},
-                                   .depthwise_activation = "Clip", .depthwise_params = {0.f, 6.f}}));
-  v.push_back(conv_depthwise_case("conv dw relu6 16->96 s2 batch 2",
-                                  {.x = {2, 16, 15, 15}, .m = 96, .stride = 2, .activation = "Clip",
-                                   .params = {0.f, 6.f}, .depthwise_activation = "Clip", .depthwise_params = {0.f, 6.f}}));
-  v.push_back(conv_depthwise_case("conv dw swish padded 20->40 s2",
-                                  {.x = {1, 20, 9, 9}, .m = 40, .stride = 2, .activation = "Swish",
-                                   .depthwise_activation = "Swish"}));
+  v.push_back(conv_depthwise_case("conv dw relu6 24->144 s1", {.x = {1, 24, 14, 14},
+                                                               .m = 144,
+                                                               .activation = "Clip",
+                                                               .params = {0.f, 6.f},
+                                                               .depthwise_activation = "Clip",
+                                                               .depthwise_params = {0.f, 6.f}}));
+  v.push_back(conv_depthwise_case("conv dw relu6 16->96 s2 batch 2", {.x = {2, 16, 15, 15},
+                                                                      .m = 96,
+                                                                      .stride = 2,
+                                                                      .activation = "Clip",
+                                                                      .params = {0.f, 6.f},
+                                                                      .depthwise_activation = "Clip",
+                                                                      .depthwise_params = {0.f, 6.f}}));
+  v.push_back(conv_depthwise_case(
+      "conv dw swish padded 20->40 s2",
+      {.x = {1, 20, 9, 9}, .m = 40, .stride = 2, .activation = "Swish", .depthwise_activation = "Swish"}));
   v.push_back(conv_depthwise_case("conv dw no bias no activation", {.x = {1, 32, 6, 6}, .m = 48, .bias = false}));
   v.push_back(conv_depthwise_case("conv dw runtime weights", {.x = {1, 16, 5, 5}, .m = 32, .const_weights = false}));
   return v;

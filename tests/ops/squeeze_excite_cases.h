@@ -7,7 +7,7 @@
 namespace kiln::ops_test {
 
 struct SqueezeExciteSpec {
-  Shape x;         // plain [N, C, H, W]
+  Shape x;          // plain [N, C, H, W]
   int64_t reduced;  // R
   std::string reduce_activation = "Swish";
   std::vector<float> reduce_params;
@@ -42,17 +42,24 @@ inline std::vector<OpCase> squeeze_excite_cases() {
   std::vector<OpCase> v;
   v.push_back(squeeze_excite_case("se efficientnet 96->4 28x28", {.x = {1, 96, 28, 28}, .reduced = 4}));
   v.push_back(squeeze_excite_case("se padded 20->5 batch 3", {.x = {3, 20, 5, 7}, .reduced = 5}));
-  v.push_back(squeeze_excite_case("se 1x1 image 40->10 relu hardsigmoid",
-                                  {.x = {2, 40, 1, 1}, .reduced = 10, .reduce_activation = "Relu",
-                                   .expand_activation = "HardSigmoid", .expand_params = {0.2f, 0.5f}}));
-  v.push_back(squeeze_excite_case("se no bias hardswish clip",
-                                  {.x = {1, 33, 4, 4}, .reduced = 17, .reduce_activation = "HardSwish",
-                                   .expand_activation = "Clip", .expand_params = {0.f, 1.f}, .bias = false}));
-  v.push_back(squeeze_excite_case("se leakyrelu tanh", {.x = {1, 16, 3, 3}, .reduced = 8,
-                                                        .reduce_activation = "LeakyRelu", .reduce_params = {0.1f},
+  v.push_back(squeeze_excite_case("se 1x1 image 40->10 relu hardsigmoid", {.x = {2, 40, 1, 1},
+                                                                           .reduced = 10,
+                                                                           .reduce_activation = "Relu",
+                                                                           .expand_activation = "HardSigmoid",
+                                                                           .expand_params = {0.2f, 0.5f}}));
+  v.push_back(squeeze_excite_case("se no bias hardswish clip", {.x = {1, 33, 4, 4},
+                                                                .reduced = 17,
+                                                                .reduce_activation = "HardSwish",
+                                                                .expand_activation = "Clip",
+                                                                .expand_params = {0.f, 1.f},
+                                                                .bias = false}));
+  v.push_back(squeeze_excite_case("se leakyrelu tanh", {.x = {1, 16, 3, 3},
+                                                        .reduced = 8,
+                                                        .reduce_activation = "LeakyRelu",
+                                                        .reduce_params = {0.1f},
                                                         .expand_activation = "Tanh"}));
-  v.push_back(squeeze_excite_case("se no activations", {.x = {2, 48, 6, 6}, .reduced = 12, .reduce_activation = "",
-                                                        .expand_activation = ""}));
+  v.push_back(squeeze_excite_case(
+      "se no activations", {.x = {2, 48, 6, 6}, .reduced = 12, .reduce_activation = "", .expand_activation = ""}));
   // Large enough to split over the intra-op team when it has more than one thread.
   v.push_back(squeeze_excite_case("se batch 8 large", {.x = {8, 96, 56, 56}, .reduced = 4}));
   // Weights that are not constants are not packed: the kernel hands the case to the reference.

@@ -106,8 +106,10 @@ class DnnlBlockedConvDepthwise : public Kernel {
     std::call_once(separate_once_, [this] {
       auto pointwise = build_blocked_conv(pointwise_node_, {nullptr, &w_, b_.defined() ? &b_ : nullptr});
       auto depthwise = build_blocked_conv(depthwise_node_, {nullptr, &dw_, has_db_ ? &db_ : nullptr});
-      if (!pointwise.ok()) separate_status_ = pointwise.status();
-      else if (!depthwise.ok()) separate_status_ = depthwise.status();
+      if (!pointwise.ok())
+        separate_status_ = pointwise.status();
+      else if (!depthwise.ok())
+        separate_status_ = depthwise.status();
       else {
         pointwise_ = std::move(pointwise).value();
         depthwise_ = std::move(depthwise).value();
@@ -204,7 +206,8 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv_depthwise(const KernelBuildC
   const bool has_b = b1 != nullptr, has_db = db != nullptr;
   const bool shapes_ok = w != nullptr && dw != nullptr && w->dtype() == DataType::kFloat32 &&
                          dw->dtype() == DataType::kFloat32 && w->rank() == 4 && w->dim(2) == 1 && w->dim(3) == 1 &&
-                         dw->shape() == Shape{w->dim(0), 1, 3, 3} && (!has_b || (b1 && b1->shape() == Shape{w->dim(0)})) &&
+                         dw->shape() == Shape{w->dim(0), 1, 3, 3} &&
+                         (!has_b || (b1 && b1->shape() == Shape{w->dim(0)})) &&
                          (!has_db || (db && db->shape() == Shape{w->dim(0)})) && w->size() > 0;
   if (!shapes_ok || !act.ok() || !dw_act.ok() || (stride != 1 && stride != 2) ||
       (b1 && b1->dtype() != DataType::kFloat32) || (db && db->dtype() != DataType::kFloat32)) {

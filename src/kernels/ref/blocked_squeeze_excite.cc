@@ -66,8 +66,10 @@ Expected<std::unique_ptr<Kernel>> make_blocked_squeeze_excite(const KernelBuildC
   mul.op_type = "Mul";
   mul.name = b.node.name;
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> pool_kernel, build_reference_of(pool, 1));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reduce, build_reference_of(squeeze_excite_conv_node(b.node, "reduce"), 1));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> expand, build_reference_of(squeeze_excite_conv_node(b.node, "expand"), 1));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reduce,
+                        build_reference_of(squeeze_excite_conv_node(b.node, "reduce"), 1));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> expand,
+                        build_reference_of(squeeze_excite_conv_node(b.node, "expand"), 1));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> mul_kernel, build_reference_of(mul, kMulOpset));
   return std::unique_ptr<Kernel>(std::make_unique<BlockedSqueezeExciteReference>(
       std::move(pool_kernel), std::move(reduce), std::move(expand), std::move(mul_kernel)));

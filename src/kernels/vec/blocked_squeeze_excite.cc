@@ -35,16 +35,26 @@ struct Activation {
 
 bool to_activation(const FusedActivation& f, Activation* out) {
   const std::string& op = f.op;
-  if (op.empty()) *out = {Activation::kNone};
-  else if (op == "Relu") *out = {Activation::kRelu};
-  else if (op == "LeakyRelu") *out = {Activation::kLeakyRelu, f.params[0]};
-  else if (op == "Clip") *out = {Activation::kClip, f.params[0], f.params[1]};
-  else if (op == "Sigmoid") *out = {Activation::kSigmoid};
-  else if (op == "HardSigmoid") *out = {Activation::kHardSigmoid, f.params[0], f.params[1]};
-  else if (op == "HardSwish") *out = {Activation::kHardSwish, 1.0f / 6.0f, 0.5f};
-  else if (op == "Tanh") *out = {Activation::kTanh};
-  else if (op == kSwish) *out = {Activation::kSwish};
-  else return false;  // Gelu
+  if (op.empty())
+    *out = {Activation::kNone};
+  else if (op == "Relu")
+    *out = {Activation::kRelu};
+  else if (op == "LeakyRelu")
+    *out = {Activation::kLeakyRelu, f.params[0]};
+  else if (op == "Clip")
+    *out = {Activation::kClip, f.params[0], f.params[1]};
+  else if (op == "Sigmoid")
+    *out = {Activation::kSigmoid};
+  else if (op == "HardSigmoid")
+    *out = {Activation::kHardSigmoid, f.params[0], f.params[1]};
+  else if (op == "HardSwish")
+    *out = {Activation::kHardSwish, 1.0f / 6.0f, 0.5f};
+  else if (op == "Tanh")
+    *out = {Activation::kTanh};
+  else if (op == kSwish)
+    *out = {Activation::kSwish};
+  else
+    return false;  // Gelu
   return true;
 }
 
@@ -75,9 +85,9 @@ KILN_SIMD_INLINE Vec<W> activate(const Activation& act, Vec<W> x) {
 
 // The packed constants and sizes of one node.
 struct Weights {
-  int64_t c = 0, r = 0;         // channels, reduced channels
-  int64_t cp = 0, rp = 0;       // both rounded up to whole 16-lane blocks
-  Tensor w1, b1, w2t, b2;       // [r][cp], [rp], [r][cp] (W2 transposed), [cp]; zero in the rounding
+  int64_t c = 0, r = 0;                 // channels, reduced channels
+  int64_t cp = 0, rp = 0;               // both rounded up to whole 16-lane blocks
+  Tensor w1, b1, w2t, b2;               // [r][cp], [rp], [r][cp] (W2 transposed), [cp]; zero in the rounding
   bool has_b1 = false, has_b2 = false;  // whether B1, B2 were given (else b1, b2 are zeros)
   Activation reduce, expand;
 };
@@ -136,8 +146,8 @@ KILN_SIMD_INLINE void dot_rows(const float* w, const float* in, const float* bia
 }
 
 // out[0, n) = act(bias + sum over k < depth of in[k] * w[k * n + 0..n)) for n a multiple of W: a
-// matrix-vector product along contiguous weight rows, for the expanding product (depth R is short). Up to 4 vectors of out at a time stay in
-// registers for the whole sum, so each weight is loaded once and each out written once.
+// matrix-vector product along contiguous weight rows, for the expanding product (depth R is short). Up to 4 vectors of
+// out at a time stay in registers for the whole sum, so each weight is loaded once and each out written once.
 template <int W>
 KILN_SIMD_INLINE void rows_times_vector(const float* w, const float* in, const float* bias, int64_t depth, int64_t n,
                                         const Activation& act, float* out) {
@@ -174,11 +184,11 @@ struct Loops {
   void (*excite)(const Weights&, const float*, float*, float*);
 };
 
-#define KILN_SE_LOOPS(isa, target, w)                                                                        \
+#define KILN_SE_LOOPS(isa, target, w)                                                                          \
   target void pool_##isa(const float* x, float* p, int64_t rows, int64_t hw) { pool_rows<w>(x, p, rows, hw); } \
-  target void scale_##isa(const float* x, const float* g, float* y, int64_t rows, int64_t hw) {               \
-    scale_rows<w>(x, g, y, rows, hw);                                                                        \
-  }                                                                                                          \
+  target void scale_##isa(const float* x, const float* g, float* y, int64_t rows, int64_t hw) {                \
+    scale_rows<w>(x, g, y, rows, hw);                                                                          \
+  }                                                                                                            \
   target void excite_##isa(const Weights& wt, const float* p, float* r, float* g) { excite<w>(wt, p, r, g); }
 KILN_SE_LOOPS(avx512, KILN_TARGET_AVX512, 16)
 KILN_SE_LOOPS(avx2, KILN_TARGET_AVX2, 8)
@@ -203,14 +213,13 @@ template <typename Body>
 void for_each_row_chunk(int64_t rows, int64_t row_elements, Body&& body) {
   constexpr int64_t kGrain = int64_t{1} << 18;  // memory-bound: ~40 us of work per thread
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const int64_t threads =
-      std::min<int64_t>({max_threads, rows, rows * row_elements / kGrain});
+  const int64_t threads = std::min<int64_t>({max_threads, rows, rows * row_elements / kGrain});
   if (threads <= 1) {
     body(int64_t{0}, rows);
     return;
   }
   const int64_t chunk = (rows + threads - 1) / threads;
-#pragma omp parallel num_threads(static_cast<int>(threads))
+#pragma omp parallel num_threads(static_cast <int>(threads))
   {
     const int64_t begin = std::min<int64_t>(rows, omp_get_thread_num() * chunk);
     const int64_t end = std::min<int64_t>(rows, begin + chunk);

@@ -48,6 +48,14 @@ add_test(NAME server.deadlines
                  --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
                  --protoc $<TARGET_FILE:protobuf::protoc>)
 set_tests_properties(server.deadlines PROPERTIES TIMEOUT 180)
+# A merged batch stops once none of its clients waits (HTTP and gRPC); a request whose client left is
+# not merged.
+add_test(NAME server.batch_cancel
+         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/batch_cancel_test.py
+                 --kiln $<TARGET_FILE:kiln_cli>
+                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
+                 --protoc $<TARGET_FILE:protobuf::protoc>)
+set_tests_properties(server.batch_cancel PROPERTIES TIMEOUT 180)
 
 # The differential harness of the fast kernels (tests/ops): every fast kernel against its reference,
 # and the same cases timed on real layer shapes by kiln_ops_perf (run by hand; it asserts nothing).
@@ -57,6 +65,12 @@ target_link_libraries(kiln_ops_tests PRIVATE kiln GTest::gtest_main)
 # The cases use designated initializers that leave fields at their defaults on purpose.
 target_compile_options(kiln_ops_tests PRIVATE ${KILN_WARNINGS} -Wno-missing-field-initializers)
 gtest_discover_tests(kiln_ops_tests DISCOVERY_TIMEOUT 60)
+# The same cases with the vec loops capped at narrower instruction sets (kernels/vec/cpu_isa.h), so the
+# AVX2 (W = 8) and SSE2 (W = 4) compilations are checked on a machine whose widest is AVX-512.
+foreach(isa avx2 sse2)
+  add_test(NAME ops.vec_isa_${isa} COMMAND kiln_ops_tests)
+  set_tests_properties(ops.vec_isa_${isa} PROPERTIES ENVIRONMENT KILN_VEC_ISA=${isa})
+endforeach()
 add_executable(kiln_ops_perf tests/ops/ops_perf.cc)
 target_include_directories(kiln_ops_perf PRIVATE src)
 target_link_libraries(kiln_ops_perf PRIVATE kiln)

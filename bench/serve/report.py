@@ -104,7 +104,8 @@ def batching_table(results, min_gain):
         return [], []
     first = rows[0]
     out = [f"### Dynamic batching: {first['model_file']}, HTTP binary extension, one row per request", "",
-           f"kiln `--threads {first['server_threads']}` (both cores); the same model twice: `max_batch_size: 32` "
+           f"kiln `--threads {first['server_threads']}` (both cores), {first.get('instances', 1)} instance(s) "
+           f"per model; the same model twice: `max_batch_size: 32` "
            f"alone (every request runs on its own) and with `dynamic_batching {{ max_queue_delay_microseconds: "
            f"{first['queue_delay_us']} }}`. gain = batched/unbatched inferences per second; mean batch = rows "
            "per model run, from the server's nv_inference_count / nv_inference_exec_count.", "",
@@ -120,13 +121,18 @@ def batching_table(results, min_gain):
                    f"{fmt(median_of(b, 'p50_ms'))} | {fmt(median_of(u, 'p99_ms'))} | {fmt(median_of(b, 'p99_ms'))} | "
                    f"{fmt(median_of(b, 'server_avg_batch'))} | {counts(u + b)} |")
     engine = {(r["threads"], r["batch"]): r["ms_per_row"] for r in group(results, scenario="engine")}
-    parts = [f"{fmt(engine[(t, 1)])} ms per row at batch 1 and {fmt(engine[(t, 16)])} at batch 16 with {t} "
+    def at_8(t):
+        if (t, 8) not in engine:
+            return ""
+        return f", {fmt(engine[(t, 8)])} at batch 8 ({engine[(t, 1)] / engine[(t, 8)]:.2f}x)"
+    parts = [f"{fmt(engine[(t, 1)])} ms per row at batch 1{at_8(t)} and {fmt(engine[(t, 16)])} at batch 16 with {t} "
              f"thread{'s' if t > 1 else ''} ({engine[(t, 1)] / engine[(t, 16)]:.2f}x)"
              for t in sorted({t for t, _ in engine}) if (t, 1) in engine and (t, 16) in engine]
     if parts:
         out += ["", "The engine alone, for comparison (`kiln bench` on the same model in this same run, median "
-                "of its runs): " + "; ".join(parts) + ". What the engine gains per row at batch 16 is about the most "
-                "dynamic batching can add to throughput; the rest of the gain, or loss, is the server's."]
+                "of its runs): " + "; ".join(parts) + ". What the engine gains per row at the batch size formed "
+                "(mean batch above; about half the concurrency on one instance) is about the most dynamic batching "
+                "can add to throughput; the rest of the gain, or loss, is the server's."]
     checks = []
     if min_gain is not None and 16 in gains:
         ok = gains[16] is not None and gains[16] >= min_gain

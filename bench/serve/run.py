@@ -10,7 +10,12 @@ Scenarios (issue 4):
   HTTP/1.1 on this machine. The server (kiln --threads 1, or nginx with one worker) gets CPU 1 and
   the load generator (wrk -t1, kiln_grpc_load) CPU 0, so they do not take turns on one core.
 - resnet18: HTTP binary extension at concurrency 1 to 32, into the same model with and without
-  dynamic_batching (max_batch_size 32), kiln --threads 2 on both cores.
+  dynamic_batching (max_batch_size 32), kiln --threads 2 on both cores. The binary extension is what
+  clients sending images use: the same request as JSON (150528 numbers as text) costs kiln's I/O
+  threads about 3.8 ms of CPU per request, against 1.0 ms with the binary extension (their CPU time
+  in /proc over wrk runs at concurrency 4, 2026-11-23), a quarter of the model run's own CPU time.
+  --batch-instances N serves both models with N instances (instance_group), each then computing on
+  --threads/N threads.
 
 Every run is counted twice: by the load generator (responses, non-2xx, socket errors) and by the
 server's Prometheus counters (nv_inference_request_success/failure), which must agree. Each figure is
@@ -212,9 +217,11 @@ class Bench:
         name = os.path.basename(os.path.dirname(model_file)) if not a.smoke else "identity"
         with tempfile.TemporaryDirectory(prefix="kiln-serve-bench-") as tmp:
             repo = os.path.join(tmp, "repo")
-            add_model(repo, "unbatched", model_file, "max_batch_size: 32\n")
+            instances = f"instance_group [ {{ count: {a.batch_instances} }} ]\n"
+            add_model(repo, "unbatched", model_file, "max_batch_size: 32\n" + instances)
             add_model(repo, "batched", model_file,
-                      f"max_batch_size: 32\ndynamic_batching {{ max_queue_delay_microseconds: {a.queue_delay_us} }}\n")
+                      f"max_batch_size: 32\ndynamic_batching {{ max_queue_delay_microseconds: {a.queue_delay_us} }}\n"
+                      + instances)
             elements = 1
             for d in input_shape:
                 elements *= d
@@ -229,6 +236,7 @@ class Bench:
                             r = self.measured(server, model, c, lambda: self.wrk_run(url, c, body, header))
                             self.record(dict(scenario="batching", client="http_binary", model=model, model_file=name,
                                              server_threads=threads, queue_delay_us=a.queue_delay_us,
+                                             instances=a.batch_instances,
                                              concurrency=c, repeat=rep, **r))
             finally:
                 if server.stop() != 0:
@@ -248,6 +256,7 @@ def main():
     p.add_argument("--batch-input", default="input")
     p.add_argument("--batch-shape", default="3,224,224", help="one row of the batching model's input")
     p.add_argument("--queue-delay-us", type=int, default=2000, help="max_queue_delay_microseconds when batching")
+    p.add_argument("--batch-instances", type=int, default=1, help="instance_group count of the batching models [1]")
     p.add_argument("--tiny-levels", default="1,8,64", help="concurrency levels of the tiny-model scenario")
     p.add_argument("--batch-levels", default="1,2,4,8,16,32", help="concurrency levels of the batching scenario")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to CPUs 1 and 0")
@@ -299,7 +308,9 @@ def main():
                 print(f"error: {model} is missing; run /usr/bin/python3 bench/export_models.py resnet18", file=sys.stderr)
                 return 1
             print("== dynamic batching at concurrency " + ", ".join(map(str, batch_levels)), file=sys.stderr)
-            bench.engine_ceiling(model, threads=2, batches=[1, 16])
+            # Batch 8 too: closed-loop clients at concurrency 16 make batches of about 8 on one instance
+            # (half the clients wait for the running batch's answers while the other half queue).
+            bench.engine_ceiling(model, threads=2, batches=[1, 8, 16])
             bench.batching(model, [int(d) for d in args.batch_shape.split(",")], batch_levels, threads=2)
     bench.out.close()
 

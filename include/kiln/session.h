@@ -115,6 +115,11 @@ struct RunOptions {
   // If set, the run stops once *cancelled is true; another thread may set it at any time. The caller
   // keeps the flag alive until run() returns.
   const std::atomic<bool>* cancelled = nullptr;
+  // If set, the run stops with Cancelled once it returns true; called on the running thread at the
+  // same points, so it must be cheap and safe to call while other threads change what it reads. For
+  // a reason to stop that no one flag holds: the server stops a merged batch once every request in
+  // it was cancelled or timed out. Unset (the default) costs nothing.
+  std::function<bool()> cancel_when;
 };
 
 class Session {

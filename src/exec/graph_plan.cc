@@ -109,6 +109,19 @@ Expected<std::vector<const ir::Node*>> topological_order(const ir::Graph& g) {
   return order;
 }
 
+// The mutable graph behind `sub`, a graph attribute of `node` (a node of a graph the caller may
+// change), when that attribute is its only holder; nullptr when anything else shares it (a copy of the
+// node): erasing its initializers would then take them from a graph another plan may still compile.
+ir::Graph* sole_owner(const ir::Node& node, const ir::Graph& sub) {
+  for (const ir::Attribute& a : node.attributes) {
+    if (a.g.get() == &sub) return a.g.use_count() == 1 ? a.g.get() : nullptr;
+    for (const std::shared_ptr<ir::Graph>& g : a.graphs) {
+      if (g.get() == &sub) return g.use_count() == 1 ? g.get() : nullptr;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
@@ -185,10 +198,12 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
       return Status::Unimplemented(node->describe() + ": operator " + node->op_type + where + " is not supported");
     }
     KernelBuildContext ctx{*node, opset,
-                           [&opsets, &names_for_subgraphs](const ir::Graph& sub)
-                               -> Expected<std::shared_ptr<const Subgraph>> {
+                           [&opsets, &names_for_subgraphs, owner,
+                            node](const ir::Graph& sub) -> Expected<std::shared_ptr<const Subgraph>> {
+                             // A body the owner alone holds releases its packed weights too.
+                             ir::Graph* sub_owner = owner != nullptr ? sole_owner(*node, sub) : nullptr;
                              KILN_ASSIGN_OR_RETURN(std::unique_ptr<GraphPlan> p,
-                                                   GraphPlan::build(sub, opsets, names_for_subgraphs));
+                                                   GraphPlan::build(sub, opsets, names_for_subgraphs, sub_owner));
                              return std::shared_ptr<const Subgraph>(std::move(p));
                            },
                            [&graph, &formal_inputs, node](size_t i) -> const Tensor* {

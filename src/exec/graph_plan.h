@@ -49,6 +49,7 @@ class GraphPlan : public Subgraph {
   // enclosing graphs define (empty for the main graph). Errors name the node and the reason.
   // `owner` (may be null) is `graph` itself, mutable: each initializer the plan releases is erased from
   // it as soon as its last reader is built, so loading never holds all weights both plain and packed.
+  // Subgraphs (Loop, If, Scan bodies) that only `owner` holds release theirs the same way.
   static Expected<std::unique_ptr<GraphPlan>> build(const ir::Graph& graph,
                                                     const std::map<std::string, int64_t>& opsets,
                                                     const std::set<std::string>& outer_names,

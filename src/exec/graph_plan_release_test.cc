@@ -125,5 +125,61 @@ TEST(GraphPlanRelease, AnOverridableInitializerIsKept) {
   EXPECT_TRUE(plan->released_initializers().empty());
 }
 
+// If(cond) { Y = X x W } else { Y = X x W }, each branch with its own initializer W.
+ir::Graph if_with_weights_in_each_branch(const Tensor& w_then, const Tensor& w_else) {
+  auto branch = [](const Tensor& w) {
+    auto body = std::make_shared<ir::Graph>();
+    body->outputs = {float_value("B")};
+    body->initializers["W"] = w;
+    body->nodes = {make("MatMul", {"X", "W"}, {"B"})};
+    return body;
+  };
+  ir::Attribute then_branch, else_branch;
+  then_branch.name = "then_branch";
+  else_branch.name = "else_branch";
+  then_branch.type = else_branch.type = ir::Attribute::Type::kGraph;
+  then_branch.g = branch(w_then);
+  else_branch.g = branch(w_else);
+  ir::Graph g;
+  ir::ValueInfo cond;
+  cond.name = "C";
+  cond.type.kind = ir::TypeInfo::Kind::kTensor;
+  cond.type.elem_type = DataType::kBool;
+  g.inputs = {cond, float_value("X")};
+  g.outputs = {float_value("Y")};
+  g.nodes = {make("If", {"C"}, {"Y"}, {then_branch, else_branch})};
+  return g;
+}
+
+TEST(GraphPlanRelease, SubgraphWeightsAreReleasedFromTheBodyToo) {
+  Tensor w_then = ramp({4, 5}), w_else = ramp({4, 5}, 0.3f, -1.f);
+  const Tensor then_copy = w_then.clone(), else_copy = w_else.clone();
+  ir::Graph g = if_with_weights_in_each_branch(w_then, w_else);
+  auto built = GraphPlan::build(g, opt::testing::opsets(), {}, &g);
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  std::unique_ptr<GraphPlan> plan = std::move(built).value();
+  EXPECT_EQ(g.nodes[0].attr_graph("then_branch")->initializers.count("W"), 0u);
+  EXPECT_EQ(g.nodes[0].attr_graph("else_branch")->initializers.count("W"), 0u);
+  poison(w_then);
+  poison(w_else);
+  const Tensor x = ramp({3, 4}, 0.2f, -1.f);
+  for (bool c : {true, false}) {
+    Tensor cond(DataType::kBool, {});
+    cond.data<bool>()[0] = c;
+    std::vector<Value> out;
+    ASSERT_TRUE(plan->run({Value(cond), Value(x)}, nullptr, &out).ok());
+    expect_near(out[0], matmul(x, c ? then_copy : else_copy, false));
+  }
+}
+
+TEST(GraphPlanRelease, ABodyAnotherNodeSharesKeepsItsWeights) {
+  ir::Graph g = if_with_weights_in_each_branch(ramp({4, 5}), ramp({4, 5}));
+  const ir::Node copy = g.nodes[0];  // shares both bodies (shared_ptr), as a copied node would
+  auto built = GraphPlan::build(g, opt::testing::opsets(), {}, &g);
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  EXPECT_EQ(copy.attr_graph("then_branch")->initializers.count("W"), 1u);
+  EXPECT_EQ(copy.attr_graph("else_branch")->initializers.count("W"), 1u);
+}
+
 }  // namespace
 }  // namespace kiln

@@ -11,6 +11,7 @@ Status check_run_stop(const Frame* frame) {
   if (options->cancelled != nullptr && options->cancelled->load(std::memory_order_relaxed)) {
     return Status::Cancelled("the run was cancelled");
   }
+  if (options->cancel_when && options->cancel_when()) return Status::Cancelled("the run was cancelled");
   if (options->deadline != std::chrono::steady_clock::time_point::max() &&
       std::chrono::steady_clock::now() >= options->deadline) {
     return Status::DeadlineExceeded("the run's deadline passed");

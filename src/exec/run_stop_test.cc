@@ -112,6 +112,19 @@ TEST_P(EndlessLoop, StopsWhenAnotherThreadCancels) {
   EXPECT_NE(out.status().message().find("'endless'"), std::string::npos) << out.status().message();
 }
 
+TEST_P(EndlessLoop, StopsWhenCancelWhenSaysSo) {
+  auto s = load(endless_loop(GetParam()));
+  ASSERT_TRUE(s);
+  // Asked before every node and iteration: the hundredth time it answers yes, and the Loop stops there.
+  int asked = 0;
+  RunOptions options;
+  options.cancel_when = [&asked] { return ++asked >= 100; };
+  auto out = s->run(one_input(), options);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kCancelled) << out.status().to_string();
+  EXPECT_EQ(asked, 100);
+}
+
 INSTANTIATE_TEST_SUITE_P(RunStop, EndlessLoop, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "EmptyBody" : "BodyWithNodes"; });
 

@@ -51,16 +51,8 @@ bool match_scores(const GraphPattern& p, std::string scores, AttentionMatch* m) 
     scores = div->inputs[0];
     m->nodes.push_back(i);
   } else if (const ir::Node* mul = p.producer(scores, "Mul", &i)) {
-    if (mul->inputs.size() != 2) return false;
-    size_t k = 0;
-    if (p.scalar_constant(mul->inputs[1], &m->scale)) {
-      k = 0;
-    } else if (p.scalar_constant(mul->inputs[0], &m->scale)) {
-      k = 1;
-    } else {
-      return false;
-    }
-    scores = mul->inputs[k];
+    scores = p.beside_scalar_constant(*mul, &m->scale);
+    if (scores.empty()) return false;
     m->nodes.push_back(i);
   }
   const ir::Node* qk = p.producer(scores, "MatMul", &i);
@@ -112,26 +104,15 @@ Expected<bool> fuse_attention(ir::Graph& graph, const PassContext& ctx) {
   auto opset_it = ctx.opsets.find("");
   if (opset_it == ctx.opsets.end()) return false;
   GraphPattern pattern(graph);
-  std::vector<bool> erase(graph.nodes.size(), false);
-  bool changed = false;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     AttentionMatch m;
     if (pattern.consumed()[i] || !match_attention(pattern, graph.nodes[i], opset_it->second, &m)) continue;
-    for (size_t k : m.nodes) {
-      pattern.consume(k);
-      erase[k] = true;
-    }
-    pattern.consume(i);
-    ir::Node& n = graph.nodes[i];
-    n.op_type = "Attention";
-    n.domain = "kiln";
-    n.inputs = {m.q, m.k, m.v};
-    if (!m.mask.empty()) n.inputs.push_back(m.mask);
-    n.attributes = {ir::Attribute::of_float("scale", m.scale)};
-    changed = true;
+    pattern.absorb(m.nodes, i);
+    std::vector<std::string> inputs = {m.q, m.k, m.v};
+    if (!m.mask.empty()) inputs.push_back(m.mask);
+    become_kiln_node(graph.nodes[i], "Attention", std::move(inputs), {ir::Attribute::of_float("scale", m.scale)});
   }
-  erase_nodes(graph, erase);
-  return changed;
+  return pattern.erase_absorbed(graph);
 }
 
 }  // namespace kiln::opt

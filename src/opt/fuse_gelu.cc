@@ -23,10 +23,7 @@ bool match_one_plus(const GraphPattern& p, const std::string& a, const std::stri
   size_t ia = 0, i_f = 0;
   const ir::Node* add = p.producer(a, "Add", &ia);
   if (add == nullptr || !p.is_internal(a) || add->inputs.size() != 2) return false;
-  std::string f;
-  for (int k = 0; k < 2; ++k) {
-    if (p.is_scalar_constant(add->inputs[static_cast<size_t>(k)], 1.0f)) f = add->inputs[static_cast<size_t>(1 - k)];
-  }
+  const std::string f = p.beside_scalar_constant(*add, 1.0f);
   if (f.empty() || !p.is_internal(f)) return false;
   std::vector<size_t> nodes = {ia};
   if (const ir::Node* erf = p.producer(f, "Erf", &i_f)) {
@@ -55,22 +52,13 @@ bool match_one_plus(const GraphPattern& p, const std::string& a, const std::stri
     const std::string& u = tanh->inputs[0];
     const ir::Node* mu = p.producer(u, "Mul", &iu);
     if (mu == nullptr || !p.is_internal(u) || mu->inputs.size() != 2) return false;
-    std::string w;
-    for (int k = 0; k < 2; ++k) {
-      if (p.is_scalar_constant(mu->inputs[static_cast<size_t>(k)], std::sqrt(2.0f / static_cast<float>(M_PI)), 1e-5f)) {
-        w = mu->inputs[static_cast<size_t>(1 - k)];
-      }
-    }
+    const std::string w = p.beside_scalar_constant(*mu, std::sqrt(2.0f / static_cast<float>(M_PI)), 1e-5f);
     const ir::Node* aw = p.producer(w, "Add", &iw);
     if (aw == nullptr || !p.is_internal(w)) return false;
     const std::string z = other_input(*aw, x);
     const ir::Node* mz = p.producer(z, "Mul", &iz);
     if (mz == nullptr || !p.is_internal(z) || mz->inputs.size() != 2) return false;
-    std::string x3;
-    for (int k = 0; k < 2; ++k) {
-      if (p.is_scalar_constant(mz->inputs[static_cast<size_t>(k)], 0.044715f, 1e-5f))
-        x3 = mz->inputs[static_cast<size_t>(1 - k)];
-    }
+    const std::string x3 = p.beside_scalar_constant(*mz, 0.044715f, 1e-5f);
     if (!p.is_internal(x3)) return false;
     nodes.insert(nodes.end(), {iu, iw, iz});
     if (const ir::Node* pw = p.producer(x3, "Pow", &i3)) {
@@ -128,25 +116,13 @@ bool match_gelu(const GraphPattern& p, const ir::Node& last, GeluMatch* m) {
 
 Expected<bool> fuse_gelu(ir::Graph& graph, const PassContext& ctx) {
   GraphPattern pattern(graph);
-  std::vector<bool> erase(graph.nodes.size(), false);
-  bool changed = false;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     GeluMatch m;
     if (pattern.consumed()[i] || !match_gelu(pattern, graph.nodes[i], &m)) continue;
-    for (size_t k : m.nodes) {
-      pattern.consume(k);
-      erase[k] = true;
-    }
-    pattern.consume(i);
-    ir::Node& n = graph.nodes[i];
-    n.op_type = "Gelu";
-    n.domain = "kiln";
-    n.inputs = {m.x};
-    n.attributes = {ir::Attribute::of_string("approximate", m.approximate)};
-    changed = true;
+    pattern.absorb(m.nodes, i);
+    become_kiln_node(graph.nodes[i], "Gelu", {m.x}, {ir::Attribute::of_string("approximate", m.approximate)});
   }
-  erase_nodes(graph, erase);
-  return changed;
+  return pattern.erase_absorbed(graph);
 }
 
 }  // namespace kiln::opt

@@ -62,13 +62,9 @@ bool match_normalized(const GraphPattern& p, const ir::Node& div, LayerNormMatch
   if (sqrt == nullptr || !p.is_internal(s)) return false;
   const ir::Node* add = p.producer(sqrt->inputs[0], "Add", &i_add);
   if (add == nullptr || !p.is_internal(sqrt->inputs[0]) || add->inputs.size() != 2) return false;
-  const ir::Node* var = nullptr;
-  for (size_t j = 0; j < 2 && var == nullptr; ++j) {
-    if (!p.scalar_constant(add->inputs[1 - j], &m->epsilon)) continue;
-    var = p.producer(add->inputs[j], "ReduceMean", &i_var);
-    if (var != nullptr && !p.is_internal(add->inputs[j])) return false;
-  }
-  if (var == nullptr || suffix_reduction(*var) != k) return false;
+  const std::string v = p.beside_scalar_constant(*add, &m->epsilon);
+  const ir::Node* var = p.producer(v, "ReduceMean", &i_var);
+  if (var == nullptr || !p.is_internal(v) || suffix_reduction(*var) != k) return false;
   const std::string& sq = var->inputs[0];
   if (!p.is_internal(sq)) return false;
   // d is read by the square (once as Pow, twice as Mul) and by the Div.
@@ -133,31 +129,21 @@ bool match_layer_norm(const GraphPattern& p, const ir::Node& last, LayerNormMatc
 
 Expected<bool> fuse_layer_norm(ir::Graph& graph, const PassContext& ctx) {
   GraphPattern pattern(graph);
-  std::vector<bool> erase(graph.nodes.size(), false);
-  bool changed = false;
   // Backwards, so the bias Add is tried before the Mul and the Div it ends: the longest match wins.
   for (size_t i = graph.nodes.size(); i-- > 0;) {
     LayerNormMatch m;
     if (pattern.consumed()[i] || !match_layer_norm(pattern, graph.nodes[i], &m)) continue;
-    for (size_t k : m.nodes) {
-      pattern.consume(k);
-      erase[k] = true;
-    }
-    pattern.consume(i);
+    pattern.absorb(m.nodes, i);
     if (m.scale.empty()) {
       m.scale = fresh_name(graph, graph.nodes[i].outputs[0] + "_scale");
       graph.initializers[m.scale] = Tensor::from_vector<float>({1}, {1.0f});
     }
-    ir::Node& n = graph.nodes[i];
-    n.op_type = "LayerNormalization";
-    n.domain = "kiln";
-    n.inputs = {m.x, m.scale};
-    if (!m.bias.empty()) n.inputs.push_back(m.bias);
-    n.attributes = {ir::Attribute::of_int("axis", m.axis), ir::Attribute::of_float("epsilon", m.epsilon)};
-    changed = true;
+    std::vector<std::string> inputs = {m.x, m.scale};
+    if (!m.bias.empty()) inputs.push_back(m.bias);
+    become_kiln_node(graph.nodes[i], "LayerNormalization", std::move(inputs),
+                     {ir::Attribute::of_int("axis", m.axis), ir::Attribute::of_float("epsilon", m.epsilon)});
   }
-  erase_nodes(graph, erase);
-  return changed;
+  return pattern.erase_absorbed(graph);
 }
 
 }  // namespace kiln::opt

@@ -25,8 +25,6 @@ bool is_layer_norm(const ir::Node& n) {
 
 Expected<bool> fuse_skip_layer_norm(ir::Graph& graph, const PassContext& ctx) {
   GraphPattern pattern(graph);
-  std::vector<bool> erase(graph.nodes.size(), false);
-  bool changed = false;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     ir::Node& norm = graph.nodes[i];
     if (!is_layer_norm(norm)) continue;
@@ -44,19 +42,14 @@ Expected<bool> fuse_skip_layer_norm(ir::Graph& graph, const PassContext& ctx) {
     }
     std::vector<std::string> inputs = {add->inputs[0], add->inputs[1], norm.inputs[1]};
     if (norm.inputs.size() > 2 && !norm.inputs[2].empty()) inputs.push_back(norm.inputs[2]);
-    pattern.consume(add_index);
-    erase[add_index] = true;
-    norm.op_type = "SkipLayerNormalization";
-    norm.domain = "kiln";
-    norm.inputs = std::move(inputs);
+    pattern.absorb({add_index}, i);
+    become_kiln_node(norm, "SkipLayerNormalization", std::move(inputs),
+                     {ir::Attribute::of_int("axis", norm.attr_int("axis", -1)),
+                      ir::Attribute::of_float("epsilon", norm.attr_float("epsilon", 1e-5f))});
     norm.outputs.resize(1);
     if (keep_sum) norm.outputs.push_back(sum);
-    norm.attributes = {ir::Attribute::of_int("axis", norm.attr_int("axis", -1)),
-                       ir::Attribute::of_float("epsilon", norm.attr_float("epsilon", 1e-5f))};
-    changed = true;
   }
-  erase_nodes(graph, erase);
-  return changed;
+  return pattern.erase_absorbed(graph);
 }
 
 }  // namespace kiln::opt

@@ -5,7 +5,11 @@
 namespace kiln::opt {
 
 GraphPattern::GraphPattern(const ir::Graph& graph)
-    : graph_(graph), uses_(value_uses(graph)), producer_(producers(graph)), consumed_(graph.nodes.size(), false) {}
+    : graph_(graph),
+      uses_(value_uses(graph)),
+      producer_(producers(graph)),
+      consumed_(graph.nodes.size(), false),
+      absorbed_(graph.nodes.size(), false) {}
 
 const ir::Node* GraphPattern::producer(const std::string& value, const std::string& op_type, size_t* index) const {
   auto it = producer_.find(value);
@@ -33,6 +37,42 @@ bool GraphPattern::scalar_constant(const std::string& value, float* out) const {
 bool GraphPattern::is_scalar_constant(const std::string& value, float expected, float rel_tolerance) const {
   float v = 0;
   return scalar_constant(value, &v) && std::fabs(v - expected) <= rel_tolerance * std::fabs(expected);
+}
+
+std::string GraphPattern::beside_scalar_constant(const ir::Node& n, float* constant) const {
+  if (n.inputs.size() != 2) return "";
+  if (scalar_constant(n.inputs[1], constant)) return n.inputs[0];
+  if (scalar_constant(n.inputs[0], constant)) return n.inputs[1];
+  return "";
+}
+
+std::string GraphPattern::beside_scalar_constant(const ir::Node& n, float expected, float rel_tolerance) const {
+  if (n.inputs.size() != 2) return "";
+  if (is_scalar_constant(n.inputs[1], expected, rel_tolerance)) return n.inputs[0];
+  if (is_scalar_constant(n.inputs[0], expected, rel_tolerance)) return n.inputs[1];
+  return "";
+}
+
+void GraphPattern::absorb(const std::vector<size_t>& absorbed, size_t kept) {
+  for (size_t k : absorbed) {
+    consumed_[k] = true;
+    absorbed_[k] = true;
+  }
+  consumed_[kept] = true;
+  matched_ = true;
+}
+
+bool GraphPattern::erase_absorbed(ir::Graph& graph) {
+  erase_nodes(graph, absorbed_);
+  return matched_;
+}
+
+void become_kiln_node(ir::Node& n, std::string op_type, std::vector<std::string> inputs,
+                      std::vector<ir::Attribute> attributes) {
+  n.op_type = std::move(op_type);
+  n.domain = "kiln";
+  n.inputs = std::move(inputs);
+  n.attributes = std::move(attributes);
 }
 
 std::string other_input(const ir::Node& n, const std::string& one) {

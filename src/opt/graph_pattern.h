@@ -31,17 +31,36 @@ class GraphPattern {
   // The value of a constant float32 tensor of one element and rank 0 or 1, or false.
   bool scalar_constant(const std::string& value, float* out) const;
   bool is_scalar_constant(const std::string& value, float expected, float rel_tolerance = 1e-6f) const;
+  // For a two-input node with a scalar constant operand (inputs[1] tried first): the other operand,
+  // with the constant's value in *constant; "" when neither operand is one.
+  std::string beside_scalar_constant(const ir::Node& n, float* constant) const;
+  // The same for a scalar constant equal to `expected` (within rel_tolerance), as is_scalar_constant.
+  std::string beside_scalar_constant(const ir::Node& n, float expected, float rel_tolerance = 1e-6f) const;
 
   // Marks nodes as taken by a match: later producer() calls do not return them.
   void consume(size_t index) { consumed_[index] = true; }
   const std::vector<bool>& consumed() const { return consumed_; }
+
+  // Takes a match that `kept` ends: it and every node in `absorbed` are consumed; the absorbed ones
+  // are erased by erase_absorbed(), while the caller rewrites `kept` into the fused node.
+  void absorb(const std::vector<size_t>& absorbed, size_t kept);
+  // Erases the absorbed nodes from `graph` (the graph this pattern reads; call it once, last) and
+  // returns whether any match was taken.
+  bool erase_absorbed(ir::Graph& graph);
 
  private:
   const ir::Graph& graph_;
   ValueUses uses_;
   std::map<std::string, size_t> producer_;
   std::vector<bool> consumed_;
+  std::vector<bool> absorbed_;
+  bool matched_ = false;
 };
+
+// Turns `n` into the kiln-domain node `op_type` reading `inputs`, with `attributes` only; its outputs
+// stay. The last step of a fusion: the node that ended the pattern becomes the fused node.
+void become_kiln_node(ir::Node& n, std::string op_type, std::vector<std::string> inputs,
+                      std::vector<ir::Attribute> attributes);
 
 // For a commutative binary node: the input that is not `one`, or "" when neither input is `one`.
 // (When both are, returns `one`.)

@@ -51,7 +51,8 @@ Expected<std::vector<NamedValue>> concat_batch(const std::vector<const std::vect
     Shape shape = t0.shape();
     shape[0] = 0;
     for (const auto* p : parts) shape[0] += (*p)[i].value.tensor().dim(0);
-    KILN_ASSIGN_OR_RETURN(Tensor merged, Tensor::make(t0.dtype(), shape));
+    // Every element is copied over below: no zero-fill first (4.8 MB for 8 resnet18 rows).
+    KILN_ASSIGN_OR_RETURN(Tensor merged, Tensor::make(t0.dtype(), shape, Tensor::Init::kUninitialized));
     int64_t offset = 0;
     for (const auto* p : parts) {
       const Tensor& t = (*p)[i].value.tensor();
@@ -84,7 +85,7 @@ Expected<std::vector<std::vector<NamedValue>>> split_batch(const std::vector<Nam
     for (size_t r = 0; r < rows.size(); ++r) {
       Shape shape = t.shape();
       shape[0] = rows[r];
-      KILN_ASSIGN_OR_RETURN(Tensor piece, Tensor::make(t.dtype(), shape));
+      KILN_ASSIGN_OR_RETURN(Tensor piece, Tensor::make(t.dtype(), shape, Tensor::Init::kUninitialized));
       copy_elements(t, row * row_elems, &piece, 0, rows[r] * row_elems);
       row += rows[r];
       out[r].push_back({nv.name, Value(std::move(piece))});

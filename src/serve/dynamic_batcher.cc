@@ -1,10 +1,11 @@
 #include "serve/dynamic_batcher.h"
 
+#include <algorithm>
 #include <new>
+#include <optional>
 #include <stdexcept>
 
-#include <algorithm>
-
+#include "core/buffer_pool.h"
 #include "serve/batch_tensors.h"
 
 namespace kiln::serve {
@@ -95,6 +96,17 @@ void DynamicBatcher::take_compatible(std::vector<Item>* batch, int64_t* rows, st
   }
 }
 
+void DynamicBatcher::drop_gone(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired) {
+  const Clock::time_point now = Clock::now();
+  auto gone = [now](const Item& item) { return item.deadline <= now || item.is_cancelled(); };
+  auto keep = std::stable_partition(batch->begin(), batch->end(), [&](const Item& item) { return !gone(item); });
+  for (auto it = keep; it != batch->end(); ++it) {
+    *rows -= it->rows;
+    expired->push_back(std::move(*it));
+  }
+  batch->erase(keep, batch->end());
+}
+
 void DynamicBatcher::trim_to_batch_size(std::vector<Item>* batch, int64_t* rows) {
   const std::vector<int64_t>& sizes = options_.batch_sizes;
   if (sizes.empty()) return;
@@ -108,6 +120,9 @@ void DynamicBatcher::trim_to_batch_size(std::vector<Item>* batch, int64_t* rows)
 }
 
 void DynamicBatcher::worker_loop() {
+  // Merged inputs come from this worker's own pool: a batch at a size seen before reuses the last
+  // one's blocks instead of mapping fresh pages (8 resnet18 rows: 4.8 MB, 1200 page faults) per batch.
+  const auto pool = std::make_shared<BufferPool>();
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return (!forming_ && !queue_.empty()) || (stopping_ && queue_.empty()); });
@@ -130,15 +145,29 @@ void DynamicBatcher::worker_loop() {
       while (true) {
         take_compatible(&batch, &rows, &expired);
         if (batch_ready(rows) || stopping_ || Clock::now() >= flush_at) break;
-        cv_.wait_until(lock, flush_at);
+        // Wake at the flush time, or earlier when a request in the batch reaches its deadline: it is
+        // answered then, not when the batch goes. (A client that leaves is noticed at the next
+        // arrival or the flush, within max_queue_delay.)
+        Clock::time_point wake = flush_at;
+        for (const Item& item : batch) wake = std::min(wake, item.deadline);
+        cv_.wait_until(lock, wake);
+        drop_gone(&batch, &rows, &expired);
+        if (!expired.empty()) {
+          lock.unlock();  // completions run without the lock; forming_ keeps other workers out
+          expire(expired);
+          expired.clear();
+          lock.lock();
+        }
+        if (batch.empty()) break;
       }
+      drop_gone(&batch, &rows, &expired);
       trim_to_batch_size(&batch, &rows);
     }
     forming_ = false;
     lock.unlock();
     cv_.notify_all();  // another worker may form the next batch while this one executes
     expire(expired);
-    if (!batch.empty()) execute(batch, Clock::now());
+    if (!batch.empty()) execute(batch, Clock::now(), pool);
     lock.lock();
   }
 }
@@ -171,17 +200,52 @@ Expected<T> guarded(Fn&& fn) {
 
 }  // namespace
 
-// A merged batch computes rows for each of its requests, so it stops at the latest of their deadlines,
-// and on cancellation only when it holds a single request: it keeps computing for clients still waiting.
+// A merged batch computes rows for each of its requests, so it runs while any of them still has a
+// client waiting: it stops at the latest of their deadlines, or once each request was cancelled or is
+// past its own deadline. A batch of one request stops on that request's flag.
 RunOptions DynamicBatcher::stop_options(const std::vector<Item>& batch) {
   RunOptions options;
   options.deadline = Clock::time_point::min();
   for (const Item& item : batch) options.deadline = std::max(options.deadline, item.deadline);
-  if (batch.size() == 1) options.cancelled = batch[0].cancelled.get();
+  if (batch.size() == 1) {
+    options.cancelled = batch[0].cancelled.get();
+    return options;
+  }
+  const bool cancellable =
+      std::any_of(batch.begin(), batch.end(), [](const Item& i) { return i.cancelled != nullptr; });
+  if (!cancellable) return options;  // only the deadline can stop it
+  // Asked before every node; the batch outlives the run. A request with no deadline and a client
+  // still there answers at once, without a clock read.
+  options.cancel_when = [&batch] {
+    bool any_cancelled = false;
+    std::optional<Clock::time_point> now;
+    for (const Item& item : batch) {
+      if (item.is_cancelled()) {
+        any_cancelled = true;
+        continue;
+      }
+      if (item.deadline == Clock::time_point::max()) return false;
+      if (!now) now = Clock::now();
+      if (item.deadline > *now) return false;
+    }
+    return any_cancelled;  // all past their deadlines: the deadline check says so, as DeadlineExceeded
+  };
   return options;
 }
 
-void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatched) {
+// What a request of a batch whose run stopped early gets: the run's status, unless the run was
+// cancelled for clients that left while this request's client, still waiting, ran out of time.
+Status DynamicBatcher::stopped_status(const Item& item, const Status& run_status) const {
+  if (run_status.code() == StatusCode::kCancelled && !item.is_cancelled()) {
+    return Status::DeadlineExceeded(options_.name +
+                                    ": request timed out while its batch ran; the batch stopped, the other "
+                                    "requests' clients having gone");
+  }
+  return run_status.with_context(options_.name);
+}
+
+void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatched,
+                             const std::shared_ptr<BufferPool>& pool) {
   std::vector<const std::vector<NamedValue>*> parts;
   std::vector<int64_t> rows;
   int64_t total = 0;
@@ -193,7 +257,10 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   RequestTiming timing;
   const Clock::time_point t0 = Clock::now();
   using Tensors = std::vector<NamedValue>;
-  Expected<Tensors> merged = guarded<Tensors>([&] { return concat_batch(parts); });
+  Expected<Tensors> merged = guarded<Tensors>([&] {
+    const ScopedBufferPool use_pool(pool);
+    return concat_batch(parts);
+  });
   const Clock::time_point t1 = Clock::now();
   Expected<std::vector<NamedValue>> outputs = merged.status();
   if (merged.ok()) {
@@ -218,7 +285,7 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
       if (pieces.ok()) {
         batch[i].done(std::move((*pieces)[i]), timing);
       } else {
-        batch[i].done(pieces.status().with_context(options_.name), timing);
+        batch[i].done(stopped_status(batch[i], pieces.status()), timing);
       }
     } catch (const std::exception&) {
     }

@@ -9,9 +9,10 @@
 //
 // A request still queued at its deadline fails with DeadlineExceeded (it is never run late), one whose
 // client went away fails with Cancelled without running, and a full queue rejects new requests with
-// Unavailable, so latency stays bounded under overload. A running batch stops early (the engine checks
-// between nodes) once every request in it is past its deadline, or when it holds one request and that
-// request's client went away.
+// Unavailable, so latency stays bounded under overload. A request cancelled or expired while its batch
+// waited for the queue delay leaves the batch before it runs. A running batch stops early (the engine
+// checks between nodes) once every request in it was cancelled or is past its deadline: a merged batch
+// keeps computing while any of its clients still waits.
 #pragma once
 
 #include <atomic>
@@ -30,6 +31,10 @@
 #include "kiln/status.h"
 #include "serve/compute_budget.h"
 #include "serve/inference_request.h"
+
+namespace kiln {
+class BufferPool;
+}
 
 namespace kiln::serve {
 
@@ -122,13 +127,18 @@ class DynamicBatcher {
   // Moves queued requests that fit into `batch`; expired and cancelled ones go to `expired`. Needs mu_.
   void take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired);
   bool batch_ready(int64_t rows) const;
+  // Moves requests of `batch` that were cancelled or are past their deadline (while it waited for the
+  // queue delay) to `expired`, so a batch never computes rows no one waits for.
+  void drop_gone(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired);
   // Hands the newest requests of `batch` back to the queue's front until its rows are an allowed
   // batch size or one request is left. Needs mu_ held.
   void trim_to_batch_size(std::vector<Item>* batch, int64_t* rows);
-  void execute(std::vector<Item>& batch, Clock::time_point dispatched);
+  // Runs `batch`; its merged inputs are allocated from `pool`, the calling worker's own.
+  void execute(std::vector<Item>& batch, Clock::time_point dispatched, const std::shared_ptr<BufferPool>& pool);
   void expire(std::vector<Item>& expired);
   // The deadline and cancellation flag the run of `batch` stops at.
   static RunOptions stop_options(const std::vector<Item>& batch);
+  Status stopped_status(const Item& item, const Status& run_status) const;
 
   const BatcherOptions options_;
   const Executor executor_;

@@ -240,7 +240,7 @@ TEST(DynamicBatcherTest, RunStopsAtItsRequestsDeadlineAndCancellation) {
     p->get_future().wait();
   }
   {
-    // Merged: the latest deadline, and no one client's flag stops the others' rows.
+    // Merged: the latest deadline, and no one client's flag alone stops the others' rows.
     DynamicBatcher merged(opts(2, 10s), executor);
     auto p = std::make_shared<std::promise<void>>();
     ASSERT_TRUE(
@@ -260,6 +260,109 @@ TEST(DynamicBatcherTest, RunStopsAtItsRequestsDeadlineAndCancellation) {
   EXPECT_EQ(seen[0].cancelled, flag.get());
   EXPECT_EQ(seen[1].deadline, later);
   EXPECT_EQ(seen[1].cancelled, nullptr);
+  EXPECT_TRUE(static_cast<bool>(seen[1].cancel_when));  // stops once both clients are gone
+}
+
+// Submits with a cancellation flag and returns a future of the result.
+std::future<Expected<std::vector<NamedValue>>> submit_cancellable(
+    DynamicBatcher& b, std::vector<NamedValue> in, std::shared_ptr<std::atomic<bool>> gone,
+    Clock::time_point deadline = Clock::time_point::max()) {
+  auto p = std::make_shared<std::promise<Expected<std::vector<NamedValue>>>>();
+  auto f = p->get_future();
+  Status st = b.submit(
+      std::move(in), deadline,
+      [p](Expected<std::vector<NamedValue>> out, const RequestTiming&) { p->set_value(std::move(out)); },
+      std::move(gone));
+  if (!st.ok()) p->set_value(st);
+  return f;
+}
+
+TEST(DynamicBatcherTest, MergedBatchStopsOnceEveryClientLeft) {
+  std::promise<void> started, first_asked;
+  std::promise<void> ask_first, ask_second;
+  std::shared_future<void> ask_first_f = ask_first.get_future().share();
+  std::shared_future<void> ask_second_f = ask_second.get_future().share();
+  bool after_one_left = true, after_both_left = false;
+  // The run asks whether to stop at points the test picks, as the engine does between nodes.
+  auto executor = [&](const std::vector<NamedValue>&, const RunOptions& o) -> Expected<std::vector<NamedValue>> {
+    started.set_value();
+    if (!o.cancel_when) return Status::Internal("a merged batch of cancellable requests has no cancel_when");
+    ask_first_f.wait();
+    after_one_left = o.cancel_when();
+    first_asked.set_value();
+    ask_second_f.wait();
+    after_both_left = o.cancel_when();
+    return Status::Cancelled("the run was cancelled");
+  };
+  DynamicBatcher b(opts(2, 10s), executor);
+  auto gone1 = std::make_shared<std::atomic<bool>>(false);
+  auto gone2 = std::make_shared<std::atomic<bool>>(false);
+  auto r1 = submit_cancellable(b, rows_input({1, 1}, 0), gone1);
+  auto r2 = submit_cancellable(b, rows_input({1, 1}, 0), gone2);
+  started.get_future().wait();  // two rows fill the batch: it runs at once
+  *gone1 = true;
+  ask_first.set_value();
+  first_asked.get_future().wait();
+  *gone2 = true;
+  ask_second.set_value();
+  EXPECT_EQ(r1.get().status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(r2.get().status().code(), StatusCode::kCancelled);
+  // Read once the run has returned (the results above come after it).
+  EXPECT_FALSE(after_one_left);  // the second client still waited for its rows
+  EXPECT_TRUE(after_both_left);
+}
+
+TEST(DynamicBatcherTest, MergedBatchStopsWhenOneClientLeftAndTheOtherTimedOut) {
+  std::promise<void> started;
+  std::promise<void> go;
+  std::shared_future<void> go_f = go.get_future().share();
+  const Clock::time_point deadline = Clock::now() + 500ms;
+  auto executor = [&](const std::vector<NamedValue>& in, const RunOptions& o) -> Expected<std::vector<NamedValue>> {
+    started.set_value();
+    go_f.wait();
+    std::this_thread::sleep_until(deadline);
+    if (o.cancel_when && o.cancel_when()) return Status::Cancelled("the run was cancelled");
+    return std::vector<NamedValue>{{"y", in[0].value}};
+  };
+  DynamicBatcher b(opts(2, 10s), executor);
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  auto left = submit_cancellable(b, rows_input({1, 1}, 0), gone);
+  auto timed = submit_cancellable(b, rows_input({1, 1}, 0), std::make_shared<std::atomic<bool>>(false), deadline);
+  started.get_future().wait();
+  *gone = true;
+  go.set_value();
+  EXPECT_EQ(left.get().status().code(), StatusCode::kCancelled);
+  auto out = timed.get();
+  ASSERT_FALSE(out.ok());
+  // Its client is still there and hears why: its deadline passed, not that it was cancelled.
+  EXPECT_EQ(out.status().code(), StatusCode::kDeadlineExceeded) << out.status().to_string();
+  EXPECT_NE(out.status().message().find("timed out while its batch ran"), std::string::npos);
+}
+
+TEST(DynamicBatcherTest, RequestCancelledWhileItsBatchFormsDoesNotRun) {
+  Recorder rec;
+  DynamicBatcher b(opts(4, 10s), rec.executor());
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  auto first = submit_cancellable(b, rows_input({1, 1}, 0), gone);  // opens a batch that waits for more
+  auto second = submit(b, rows_input({1, 1}, 10));
+  *gone = true;
+  auto third = submit(b, rows_input({1, 1}, 20));
+  auto fourth = submit(b, rows_input({1, 1}, 30));  // four rows: the batch is full and goes
+  EXPECT_EQ(first.get().status().code(), StatusCode::kCancelled);
+  for (auto* f : {&second, &third, &fourth}) {
+    auto out = f->get();
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+  }
+  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{3}));  // the three requests still waited for
+}
+
+TEST(DynamicBatcherTest, RequestExpiringWhileItsBatchFormsIsAnsweredAtItsDeadline) {
+  Recorder rec;
+  DynamicBatcher b(opts(4, 1h), rec.executor());  // a batch that would wait an hour for company
+  auto late = submit(b, rows_input({1, 1}, 0), Clock::now() + 10ms);
+  ASSERT_EQ(late.wait_for(1min), std::future_status::ready);  // long before the hour is up
+  EXPECT_EQ(late.get().status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(rec.batch_rows.empty());
 }
 
 TEST(DynamicBatcherTest, FullQueueRejects) {

@@ -9,12 +9,7 @@ endif()
 
 set(KILN_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-sanitize=vptr)
 
-# The two kernels built on kernels/dnnl/simd.h (target_clones over 64-byte vectors) stay out: clang
-# rejects the baseline clone's 512-bit vector helper calls before it inlines them (GCC accepts them).
-# Their nodes (kiln.Attention, LayerNormalization) run on the reference kernels in the fuzzers.
-set(KILN_FUZZ_SOURCES ${KILN_SOURCES})
-list(FILTER KILN_FUZZ_SOURCES EXCLUDE REGEX "src/kernels/dnnl/(attention|layer_norm)\\.cc$")
-add_library(kiln_fuzz_core OBJECT ${KILN_FUZZ_SOURCES})
+add_library(kiln_fuzz_core OBJECT ${KILN_SOURCES})
 target_include_directories(kiln_fuzz_core PUBLIC include src)
 # The same libraries the engine links (see CMakeLists.txt): oneDNN and its OpenMP runtime.
 target_link_libraries(kiln_fuzz_core PUBLIC onnx_proto protobuf::libprotobuf kiln_dnnl OpenMP::OpenMP_CXX)

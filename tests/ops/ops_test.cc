@@ -70,8 +70,8 @@ TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
 // layouts it packs later (Winograd) come from the packed copy.
 TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
   int released = 0;
-  for (const auto& cases :
-       {blocked_conv_cases(), gemm_cases(), matmul_cases(), fused_matmul_cases(), fused_gemm_cases()}) {
+  for (const auto& cases : {conv_cases(), fused_conv_cases(), blocked_conv_cases(), gemm_cases(), matmul_cases(),
+                            fused_matmul_cases(), fused_gemm_cases()}) {
     for (const OpCase& c : cases) {
       SCOPED_TRACE(c.name);
       auto pair = build_pair(c);
@@ -87,6 +87,31 @@ TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
     }
   }
   EXPECT_GT(released, 10);
+}
+
+// A Winograd layer holds one copy of its weights in oneDNN's shape-dependent layout (F(2,3) on a small
+// map at batch 1, F(4,3) elsewhere, blockings by batch): shapes that come later share it, replace it (a
+// larger shape) or run direct, and each of them, in any order, computes what the reference does, from
+// released weights too.
+TEST(FastKernels, WinogradWeightsServeEveryShapeInAnyOrder) {
+  const OpCase base = blocked_conv_case(
+      "blocked resnet 3x3 64 relu",
+      {.conv = {.x = {1, 64, 7, 7}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}}, .activation = "Relu"});
+  for (bool release : {false, true}) {
+    auto pair = build_pair(base);
+    ASSERT_TRUE(pair.ok());
+    for (auto [n, hw] : {std::pair<int64_t, int64_t>{1, 7}, {8, 14}, {1, 7}, {2, 28}, {1, 56}, {3, 14}, {1, 7}}) {
+      OpCase c = base;
+      c.inputs[0] = random_blocked({n, 64, hw, hw}, static_cast<uint64_t>(n * hw));
+      OpCase freed = c;
+      if (release) freed.inputs[1] = Tensor();
+      std::vector<Value> fast, ref;
+      ASSERT_TRUE(run_kernel(*pair->fast, freed, &fast).ok());
+      ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+      EXPECT_EQ(compare_outputs(c, fast, ref), "")
+          << "batch " << n << ", " << hw << "x" << hw << (release ? ", released weights" : "");
+    }
+  }
 }
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }

@@ -13,6 +13,9 @@ Models (only operators every kiln build has: Identity, MatMul):
   broken     (explicit repository only) a model.onnx that is not a model
   endless    (deadline repository, beside simple) y = x + n: a Loop of trip count n adding 1 per
              iteration; n = 2**62 runs for ages, so only a deadline or a cancellation ends it
+  endless_batched  (batch_cancel repository, beside simple) the same over rows, float[batch,1] and
+             int64[batch,1]: y = x + max(n); dynamic batching that waits up to 10 s for a second
+             request and runs two at once (preferred size 2), so two clients share one endless run
 """
 import os
 import sys
@@ -112,6 +115,32 @@ def endless(root):
     save(os.path.join(root, "endless"), 1, g)
 
 
+def endless_batched(root):
+    # The trip count is the largest n of the batch: one request with a huge n makes the merged run
+    # endless, and a batch of small n's ends at once.
+    body = helper.make_graph(
+        [helper.make_node("Add", ["acc", "one"], ["acc_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc", TensorProto.FLOAT, ["batch", 1])],
+        [helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, ["batch", 1])],
+        initializer=[numpy_helper.from_array(np.ones(1, np.float32), "one")])
+    g = helper.make_graph([helper.make_node("ReduceMax", ["n"], ["trips"], keepdims=0),
+                           helper.make_node("Loop", ["trips", "", "x"], ["y"], name="endless_loop", body=body)],
+                          "endless_batched",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1]),
+                           helper.make_tensor_value_info("n", TensorProto.INT64, ["batch", 1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])])
+    save(os.path.join(root, "endless_batched"), 1, g, """
+name: "endless_batched"
+max_batch_size: 8
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] }, { name: "n" data_type: TYPE_INT64 dims: [ 1 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ]
+dynamic_batching { preferred_batch_size: [ 2 ] max_queue_delay_microseconds: 10000000 }
+""")
+
+
 def main(out):
     main_repo = os.path.join(out, "main")
     for make in (simple, matmul, types, typed_contents, versioned):
@@ -124,6 +153,9 @@ def main(out):
     deadline = os.path.join(out, "deadline")
     simple(deadline)
     endless(deadline)
+    batch_cancel = os.path.join(out, "batch_cancel")
+    simple(batch_cancel)
+    endless_batched(batch_cancel)
 
 
 if __name__ == "__main__":

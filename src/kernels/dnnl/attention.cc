@@ -1,7 +1,7 @@
 // kiln.Attention (see src/kernels/ref/attention.cc for the contract), float32, on plain loops around
 // oneDNN's sgemm: for each (batch, head, block of query rows) one thread computes the score tile
 // scale * Q K^T (at most kTileFloats floats, [rows, Sk]), adds the mask, takes the softmax in place
-// (simd.h exp) and multiplies by V straight into the output's [B, Sq, H, Dv] layout. Nothing of size
+// (vec/softmax_loops.h) and multiplies by V straight into the output's [B, Sq, H, Dv] layout. Nothing of size
 // [B, H, Sq, Sk] is ever materialized, and Q, K, V are read where they are: the head split and the
 // transposes of the unfused graph become strides.
 //
@@ -15,55 +15,13 @@
 #include <atomic>
 
 #include "kernels/dnnl/common.h"
-#include "kernels/dnnl/simd.h"
+#include "kernels/vec/softmax_loops.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
 
 // Score tile budget per thread: 64 KiB keeps the tile in L2 next to its K and V panels.
 constexpr int64_t kTileFloats = 16384;
-
-// Softmax along each of `rows` rows of length n of `t`, after adding the mask row (if any): row r
-// reads mask[r * mask_row_stride + j * mask_col_stride], strides 0 for broadcast dimensions.
-KILN_SIMD_CLONES void masked_softmax_rows(float* t, int64_t rows, int64_t n, const float* mask, int64_t mask_row_stride,
-                                          int64_t mask_col_stride) {
-  using simd::f32x16;
-  using simd::kLanes;
-  for (int64_t r = 0; r < rows; ++r) {
-    float* x = t + r * n;
-    if (mask != nullptr) {
-      const float* m = mask + r * mask_row_stride;
-      if (mask_col_stride == 1) {
-        int64_t j = 0;
-        for (; j + kLanes <= n; j += kLanes) simd::store(x + j, simd::load(x + j) + simd::load(m + j));
-        for (; j < n; ++j) x[j] += m[j];
-      } else {
-        for (int64_t j = 0; j < n; ++j) x[j] += m[0];
-      }
-    }
-    f32x16 vmax = simd::splat(-__builtin_inff());
-    int64_t j = 0;
-    for (; j + kLanes <= n; j += kLanes) vmax = simd::max(vmax, simd::load(x + j));
-    float mx = simd::max_lane(vmax);
-    for (; j < n; ++j) mx = x[j] > mx ? x[j] : mx;
-    // A NaN anywhere makes the row NaN, as in the reference: exp(NaN - max) is NaN and so is the sum.
-    f32x16 vsum = simd::splat(0.f);
-    const f32x16 vmx = simd::splat(mx);
-    for (j = 0; j + kLanes <= n; j += kLanes) {
-      const f32x16 e = simd::exp(simd::load(x + j) - vmx);
-      simd::store(x + j, e);
-      vsum += e;
-    }
-    float s = simd::sum(vsum);
-    for (; j < n; ++j) {
-      x[j] = simd::exp(x[j] - mx);
-      s += x[j];
-    }
-    const float inv = 1.f / s;
-    for (j = 0; j + kLanes <= n; j += kLanes) simd::store(x + j, simd::load(x + j) * inv);
-    for (; j < n; ++j) x[j] *= inv;
-  }
-}
 
 // The calling thread's score tile, grown on demand and kept (a seen shape allocates nothing).
 float* thread_tile(int64_t floats) {
@@ -116,7 +74,8 @@ class DnnlAttentionKernel : public Kernel {
       const int64_t full[4] = {batch, heads, sq, sk};
       if (!view_mask(ctx.tensor(3), full, &mask)) return reference_->run(ctx);
     }
-    Tensor y(DataType::kFloat32, {batch, sq, heads, dv});
+    // The second sgemm of each work item writes its rows of every head whole (beta = 0).
+    Tensor y(DataType::kFloat32, {batch, sq, heads, dv}, Tensor::Init::kUninitialized);
     const int64_t rows_per_block = std::min(sq, std::max<int64_t>(16, kTileFloats / sk));
     const int64_t blocks = (sq + rows_per_block - 1) / rows_per_block;
     const int64_t items = batch * heads * blocks;
@@ -142,9 +101,12 @@ class DnnlAttentionKernel : public Kernel {
           failed = true;
           continue;
         }
-        const float* mp =
-            mask.data ? mask.data + b * mask.stride[0] + h * mask.stride[1] + r0 * mask.stride[2] : nullptr;
-        masked_softmax_rows(tile, rows, sk, mp, mask.stride[2], mask.stride[3]);
+        vec::RowMask row_mask;
+        if (mask.data != nullptr) {
+          row_mask = {mask.data + b * mask.stride[0] + h * mask.stride[1] + r0 * mask.stride[2], mask.stride[2],
+                      mask.stride[3]};
+        }
+        vec::masked_softmax_rows(tile, rows, sk, row_mask);
         if (dnnl_sgemm('N', 'N', rows, dv, sk, 1.f, tile, sk, vp, heads * dv, 0.f, yp, heads * dv) != dnnl_success) {
           failed = true;
         }

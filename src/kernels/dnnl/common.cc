@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "kernels/blocked_conv_attrs.h"
+
 namespace kiln::dnnl_kernels {
 
 // oneDNN's process-wide primitive cache keeps 1024 primitives (with their JIT code, ~48 KiB each) by
@@ -119,6 +121,8 @@ void append_activation(const FusedActivation& act, dnnl::post_ops* ops) {
     ops->append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f);
   } else if (act.op == "Gelu") {
     ops->append_eltwise(1.f, algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  } else if (act.op == kSwish) {  // kiln.BlockedConv's SiLU: x * sigmoid(1 * x)
+    ops->append_eltwise(1.f, algorithm::eltwise_swish, 1.f, 0.f);
   }
 }
 

@@ -127,12 +127,20 @@ class ShapeCache {
     return entry;
   }
 
+  // Drops every entry `drop` (called under the lock with a const Entry&) returns true for; a run still
+  // holding one keeps it alive until it finishes.
+  template <typename Drop>
+  void erase_if(Drop&& drop) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase_if(entries_, [&](const auto& entry) { return drop(*entry.second); });
+  }
+
  private:
   mutable std::mutex mu_;
   mutable std::vector<std::pair<ShapeKey, std::shared_ptr<const Entry>>> entries_;  // most recent first
 };
 
-// Appends the activation as oneDNN eltwise post-ops.
+// Appends the activation (fused_activation.h's, or kiln.BlockedConv's Swish) as oneDNN eltwise post-ops.
 void append_activation(const FusedActivation& act, dnnl::post_ops* ops);
 
 }  // namespace kiln::dnnl_kernels

@@ -1,12 +1,13 @@
 // Conv and kiln.FusedConv (Conv + activation post-op) on oneDNN, float32, 1 to 3 spatial dimensions.
 //
 // Constant weights are reordered once, at build time, into the blocked layout oneDNN picks for them
-// (format_tag::any); a primitive for an input shape that prefers another layout gets its own copy,
-// made once when that shape is first seen. Activations stay in ONNX's plain NC(D)HW layout, except
-// where oneDNN has only a slow implementation for plain activations (a "ref" one, or im2col + GEMM for a
-// grouped/depthwise convolution, ~1.4 GFLOP/s): then the primitive picks its activation layout
-// (format_tag::any) and the run reorders X into it and Y back out, through per-thread buffers that only
-// grow, with the reorders cached alongside the primitive.
+// (format_tag::any), and the plain copy is let go (the plan frees W: releases_constant); a primitive
+// for an input shape that prefers another layout shares a copy made once per layout (packed_weights.h).
+// Activations stay in ONNX's plain NC(D)HW layout, except where oneDNN has only a slow implementation
+// for plain activations (a "ref" one, or im2col + GEMM for a grouped/depthwise convolution,
+// ~1.4 GFLOP/s): then the primitive picks its activation layout (format_tag::any) and the run reorders
+// X into it and Y back out, through per-thread buffers that only grow, with the reorders cached
+// alongside the primitive.
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -14,32 +15,18 @@
 #include <unordered_map>
 
 #include "kernels/dnnl/common.h"
+#include "kernels/dnnl/conv_primitive.h"
+#include "kernels/dnnl/packed_weights.h"
 #include "kernels/ref/window.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
 
 using dnnl::memory;
-using ref::WindowGeometry;
-
-// Geometry of one convolution call, in oneDNN's terms.
-struct ConvShape {
-  memory::dims src, weights, bias, dst, strides, dilates, pad_l, pad_r;
-  bool has_bias = false;
-};
-
-// Weights dims: [M, C/G, k...] for group 1, [G, M/G, C/G, k...] otherwise (same memory).
-memory::dims weight_dims(const Shape& w, int64_t group) {
-  memory::dims d(w.begin(), w.end());
-  if (group == 1) return d;
-  d[0] /= group;
-  d.insert(d.begin(), group);
-  return d;
-}
 
 struct ConvEntry {
   dnnl::convolution_forward primitive;
-  dnnl::memory weights;  // in the primitive's layout (shared with the kernel's packed copy when equal)
+  dnnl::memory weights;  // in the primitive's layout (a PackedWeights copy, shared per layout)
   bool packed = false;   // false: the weights are the run's own W input, in plain layout
   size_t scratchpad = 0;
   bool use_reference = false;
@@ -68,10 +55,6 @@ void* thread_buffer(int slot, size_t bytes) {
   return buffers[slot].get();
 }
 
-// True for oneDNN's slow reference-like implementations ("ref", "gemm:ref").
-bool is_ref_impl(const dnnl::convolution_forward::primitive_desc& pd) {
-  return std::string(pd.impl_info_str()).find("ref") != std::string::npos;
-}
 // True for the im2col + GEMM implementations, which run a grouped convolution one small GEMM per
 // group (depthwise: a 1-row GEMM per channel, ~1.4 GFLOP/s).
 bool is_gemm_impl(const dnnl::convolution_forward::primitive_desc& pd) {
@@ -83,44 +66,40 @@ class DnnlConvKernel : public Kernel {
   DnnlConvKernel(std::unique_ptr<Kernel> reference, ref::WindowAttrs attrs, int64_t group, FusedActivation act)
       : reference_(std::move(reference)), attrs_(std::move(attrs)), group_(group), act_(std::move(act)) {}
 
-  // Reorders constant weights `w` once into the layout a nominal input shape prefers.
+  // Packs constant weights `w` once into the layout a nominal input shape prefers, and lets go of the
+  // plain copy (the plan frees W: releases_constant).
   void pack(const Tensor& w) {
-    try {
-      if (w.dtype() != DataType::kFloat32 || w.rank() < 3 || w.rank() > 5 || w.size() == 0) return;
-      Shape x{1, w.dim(1) * group_};
-      for (int64_t d = 2; d < w.rank(); ++d) x.push_back(std::max<int64_t>(32, w.dim(d) * 4));
-      std::optional<ConvShape> s = conv_shape(x, w.shape(), false);
-      if (!s) return;
-      const auto pd = primitive_desc(*s, /*any_weights=*/true);
-      memory plain = wrap(plain_desc(s->weights), w.raw());
-      packed_ = memory(pd.weights_desc(), cpu_engine());
-      dnnl::reorder(plain, packed_).execute(thread_stream(), plain, packed_);
-      thread_stream().wait();
-      weights_ = w;
-    } catch (const dnnl::error&) {
-      packed_ = memory();  // no packing: every shape reorders (or reads plain weights)
-    }
+    if (w.rank() > 5) return;
+    packed_ = pack_conv_weights(w, attrs_, group_, [this](const ConvGeometry& s) {
+      return primitive_desc(s, /*any_weights=*/true).weights_desc();
+    });
   }
 
+  bool releases_constant(size_t i) const override { return i == 1 && packed_ && packed_->released(); }
+
   Status run(KernelContext& ctx) const override {
-    if (!all_float32_nonempty(ctx, {0, 1, 2})) return reference_->run(ctx);
+    // Once the plan freed W, it reads as absent: the packed copy stands for it.
+    const bool absent = packed_ && !ctx.tensor(1).defined();
+    if (!all_float32_nonempty(ctx, {0, 2})) return fallback(ctx);
+    if (!absent && !all_float32_nonempty(ctx, {1})) return fallback(ctx);
     const Tensor& x = ctx.tensor(0);
     const Tensor& w = ctx.tensor(1);
+    const Shape& w_shape = absent ? packed_->shape() : w.shape();
     const bool has_bias = ctx.has_input(2);
-    if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank()) return reference_->run(ctx);
-    if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != w.dim(0))) return reference_->run(ctx);
-    std::optional<ConvShape> s = conv_shape(x.shape(), w.shape(), has_bias);
-    if (!s) return reference_->run(ctx);  // invalid geometry: the reference names the problem
+    if (x.rank() < 3 || x.rank() > 5 || w_shape.size() != x.shape().size()) return fallback(ctx);
+    if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != w_shape[0])) return fallback(ctx);
+    std::optional<ConvGeometry> s = conv_geometry(attrs_, group_, x.shape(), w_shape, has_bias);
+    if (!s) return fallback(ctx);  // invalid geometry: the reference names the problem
     ShapeKey key;
     key.add(x.shape());
-    key.add(w.shape());
+    key.add(w_shape);
     key.add(has_bias ? 1 : 0);
-    if (key.overflow()) return reference_->run(ctx);
+    if (key.overflow()) return fallback(ctx);
     // The packed weights stand for W only if W is the constant they were made from.
-    const bool use_packed = packed_ && w.raw() == weights_.raw();
+    const bool use_packed = absent || (packed_ && packed_->stand_for(w));
     key.add(use_packed ? 1 : 0);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ConvEntry> e, cache_.get(key, [&] { return make_entry(*s, use_packed); }));
-    if (e->use_reference) return reference_->run(ctx);
+    if (e->use_reference) return fallback(ctx);
     Tensor y(DataType::kFloat32, Shape(s->dst.begin(), s->dst.end()), Tensor::Init::kUninitialized);
     try {
       const memory src = wrap(plain_desc(s->src), x.raw());
@@ -148,30 +127,10 @@ class DnnlConvKernel : public Kernel {
   }
 
  private:
-  // The oneDNN geometry for X and W, or nullopt when the reference should handle them.
-  std::optional<ConvShape> conv_shape(const Shape& x, const Shape& w, bool has_bias) const {
-    if (w[1] * group_ != x[1] || w[0] % group_ != 0) return std::nullopt;
-    const std::vector<int64_t> kernel(w.begin() + 2, w.end());
-    if (!attrs_.kernel_shape.empty() && attrs_.kernel_shape != kernel) return std::nullopt;
-    auto g = ref::forward_geometry(attrs_, Shape(x.begin() + 2, x.end()), kernel);
-    if (!g.ok() || g->out_size() == 0) return std::nullopt;
-    ConvShape s;
-    s.src = to_dims(x);
-    s.weights = weight_dims(w, group_);
-    s.bias = {w[0]};
-    s.has_bias = has_bias;
-    s.dst = {x[0], w[0]};
-    for (size_t d = 0; d < g->rank(); ++d) {
-      s.dst.push_back(g->out[d]);
-      s.strides.push_back(g->stride[d]);
-      s.dilates.push_back(g->dilation[d] - 1);  // oneDNN counts the gaps, ONNX the step
-      s.pad_l.push_back(g->pad_begin[d]);
-      s.pad_r.push_back(g->pad_end[d]);
-    }
-    return s;
-  }
+  // The reference, given W unpacked when the plan freed it.
+  Status fallback(KernelContext& ctx) const { return run_reference(*reference_, ctx, 1, packed_.get()); }
 
-  dnnl::convolution_forward::primitive_desc primitive_desc(const ConvShape& s, bool any_weights,
+  dnnl::convolution_forward::primitive_desc primitive_desc(const ConvGeometry& s, bool any_weights,
                                                            bool any_activations = false) const {
     const auto act_md = [&](const memory::dims& dims) {
       return any_activations ? memory::desc(dims, memory::data_type::f32, memory::format_tag::any) : plain_desc(dims);
@@ -182,16 +141,10 @@ class DnnlConvKernel : public Kernel {
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                       act_md(s.src), wmd, bmd, act_md(s.dst), s.strides, s.dilates, s.pad_l,
                                       s.pad_r);
-    dnnl::primitive_attr attr = base_attr();
-    if (!act_.op.empty()) {
-      dnnl::post_ops ops;
-      append_activation(act_, &ops);
-      attr.set_post_ops(ops);
-    }
-    return dnnl::convolution_forward::primitive_desc(d, attr, cpu_engine());
+    return dnnl::convolution_forward::primitive_desc(d, conv_attr(dnnl::post_ops(), act_), cpu_engine());
   }
 
-  Expected<std::shared_ptr<const ConvEntry>> make_entry(const ConvShape& s, bool use_packed) const {
+  Expected<std::shared_ptr<const ConvEntry>> make_entry(const ConvGeometry& s, bool use_packed) const {
     auto e = std::make_shared<ConvEntry>();
     try {
       auto pd = primitive_desc(s, use_packed);
@@ -227,14 +180,7 @@ class DnnlConvKernel : public Kernel {
       e->scratchpad = pd.scratchpad_desc().get_size();
       if (use_packed) {
         e->packed = true;
-        if (pd.weights_desc() == packed_.get_desc()) {
-          e->weights = packed_;
-        } else {  // this shape prefers another layout: reorder the constant once more, for it
-          memory plain = wrap(plain_desc(s.weights), weights_.raw());
-          e->weights = memory(pd.weights_desc(), cpu_engine());
-          dnnl::reorder(plain, e->weights).execute(thread_stream(), plain, e->weights);
-          thread_stream().wait();
-        }
+        e->weights = packed_->in_layout(pd.weights_desc());
       }
     } catch (const dnnl::error&) {
       e = std::make_shared<ConvEntry>();
@@ -247,8 +193,7 @@ class DnnlConvKernel : public Kernel {
   ref::WindowAttrs attrs_;
   int64_t group_;
   FusedActivation act_;
-  Tensor weights_;  // the constant W packed_ was made from (shares the model's storage)
-  memory packed_;
+  std::unique_ptr<PackedWeights> packed_;  // null when W is not a constant the kernel could pack
   ShapeCache<ConvEntry> cache_;
 };
 

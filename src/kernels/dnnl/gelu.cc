@@ -2,18 +2,10 @@
 // reference kernel. oneDNN's erf is a polynomial accurate to about 1e-7 absolute, and its tanh form
 // is the same formula as ONNX's, so results differ from the double-precision reference by float
 // rounding only (the differential test checks 1e-5 relative).
-#include "kernels/dnnl/common.h"
+#include "kernels/dnnl/unary_primitive.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
-
-using dnnl::memory;
-
-struct GeluEntry {
-  dnnl::eltwise_forward primitive;
-  size_t scratchpad = 0;
-  bool use_reference = false;  // oneDNN has no implementation here
-};
 
 class DnnlGeluKernel : public Kernel {
  public:
@@ -26,27 +18,12 @@ class DnnlGeluKernel : public Kernel {
     // oneDNN sees the tensor as one flat row: eltwise does not care about the shape.
     ShapeKey key;
     key.add(x.size());
-    const memory::desc md = plain_desc({x.size()});
-    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const GeluEntry> e, cache_.get(key, [&] {
-      auto entry = std::make_shared<GeluEntry>();
-      try {
-        dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm_, md, 0.f, 0.f);
-        const auto pd = dnnl::eltwise_forward::primitive_desc(d, base_attr(), cpu_engine());
-        entry->primitive = dnnl::eltwise_forward(pd);
-        entry->scratchpad = pd.scratchpad_desc().get_size();
-      } catch (const dnnl::error&) {
-        entry->use_reference = true;
-      }
-      return Expected<std::shared_ptr<const GeluEntry>>(std::shared_ptr<const GeluEntry>(std::move(entry)));
-    }));
-    if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, x.shape());
-    try {
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(md, x.raw())}, {DNNL_ARG_DST, wrap(md, y.raw())}};
-      execute(e->primitive, args, e->scratchpad);
-    } catch (const dnnl::error& err) {
-      return Status::Internal(std::string("oneDNN gelu failed: ") + err.what());
-    }
+    const auto make_desc = [&](const dnnl::memory::desc& md) {
+      const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm_, md, 0.f, 0.f);
+      return dnnl::eltwise_forward::primitive_desc(d, base_attr(), cpu_engine());
+    };
+    KILN_ASSIGN_OR_RETURN(Tensor y, primitives_.run(key, plain_desc({x.size()}), x, "gelu", make_desc));
+    if (!y.defined()) return reference_->run(ctx);
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
@@ -54,7 +31,7 @@ class DnnlGeluKernel : public Kernel {
  private:
   std::unique_ptr<Kernel> reference_;
   dnnl::algorithm algorithm_;
-  ShapeCache<GeluEntry> cache_;
+  UnaryPrimitiveCache primitives_;
 };
 
 Expected<std::unique_ptr<Kernel>> make_gelu(const KernelBuildContext& b) {

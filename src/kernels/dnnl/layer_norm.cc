@@ -3,21 +3,18 @@
 // Written here rather than on oneDNN's layer_normalization so that the residual Add of
 // SkipLayerNormalization happens in the same pass over each row.
 //
-// Per row (it stays in L1: BERT's is 3 KiB): sum = a + b (stored as the output row), then the mean
-// (summed relative to the row's first value, so an offset row keeps its precision), then the variance as the mean of (x
-// - mean)^2 — the stable two-pass form, not E[x^2] - mean^2 — then y = (x - mean) / sqrt(var + epsilon) * scale + bias.
-// Sums run in 16 float lanes, so a row of n values adds at most n/16 + 16 terms in one chain. Rows are spread over the
-// run's OpenMP team when there are enough of them to pay for it.
+// The rows run on kernels/vec's loops (vec/layer_norm_loops.h: per row in L1, sum = a + b, a shifted
+// mean, the two-pass variance, y), at the CPU's widest vector width; rows are spread over the run's
+// OpenMP team when there are enough of them to pay for it.
 //
 // Handled by the reference instead: other types, Scale/Bias that broadcast rather than match the
 // normalized shape, the Mean/InvStdDev outputs, skip inputs of different shapes, empty tensors.
 #include <omp.h>
 
 #include <algorithm>
-#include <cmath>
 
 #include "kernels/dnnl/common.h"
-#include "kernels/dnnl/simd.h"
+#include "kernels/vec/layer_norm_loops.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
@@ -27,58 +24,6 @@ namespace {
 // descheduled worker far longer than the work itself.
 constexpr int64_t kParallelElements = int64_t{1} << 18;
 constexpr int64_t kRowsPerTask = 8;
-
-// y[r] = LN(a[r] (+ b[r])) for `rows` rows of n values; sum[r] = a[r] + b[r] when sum is given.
-KILN_SIMD_CLONES void layer_norm_rows(const float* a, const float* b, const float* scale, const float* bias, float* y,
-                                      float* sum, int64_t rows, int64_t n, float epsilon) {
-  using simd::f32x16;
-  using simd::kLanes;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* ar = a + r * n;
-    float* yr = y + r * n;
-    // Values are summed relative to the row's first one: a row far from 0 (mean 100, spread 1) would
-    // lose most of its spread's digits in a plain float sum.
-    const float shift = b != nullptr ? ar[0] + b[r * n] : ar[0];
-    const f32x16 vshift = simd::splat(shift);
-    f32x16 vacc = simd::splat(0.f);
-    float acc = 0;
-    int64_t j = 0;
-    if (b != nullptr) {
-      const float* br = b + r * n;
-      for (; j + kLanes <= n; j += kLanes) {
-        const f32x16 s = simd::load(ar + j) + simd::load(br + j);
-        simd::store(yr + j, s);
-        vacc += s - vshift;
-      }
-      for (; j < n; ++j) {
-        yr[j] = ar[j] + br[j];
-        acc += yr[j] - shift;
-      }
-      if (sum != nullptr) std::copy(yr, yr + n, sum + r * n);
-    } else {
-      for (; j + kLanes <= n; j += kLanes) vacc += simd::load(ar + j) - vshift;
-      for (; j < n; ++j) acc += ar[j] - shift;
-    }
-    const float* x = b != nullptr ? yr : ar;
-    const float mean = shift + (simd::sum(vacc) + acc) / static_cast<float>(n);
-    const f32x16 vmean = simd::splat(mean);
-    vacc = simd::splat(0.f);
-    acc = 0;
-    for (j = 0; j + kLanes <= n; j += kLanes) {
-      const f32x16 d = simd::load(x + j) - vmean;
-      vacc += d * d;
-    }
-    for (; j < n; ++j) acc += (x[j] - mean) * (x[j] - mean);
-    const float inv = 1.f / std::sqrt((simd::sum(vacc) + acc) / static_cast<float>(n) + epsilon);
-    const f32x16 vinv = simd::splat(inv);
-    for (j = 0; j + kLanes <= n; j += kLanes) {
-      f32x16 v = (simd::load(x + j) - vmean) * vinv * simd::load(scale + j);
-      if (bias != nullptr) v += simd::load(bias + j);
-      simd::store(yr + j, v);
-    }
-    for (; j < n; ++j) yr[j] = (x[j] - mean) * inv * scale[j] + (bias != nullptr ? bias[j] : 0.f);
-  }
-}
 
 // True if `p` holds exactly the normalized shape's elements in order: its shape is the normalized
 // shape's, or a suffix of it with only 1s left out (a higher rank is the reference's error).
@@ -116,24 +61,28 @@ class FastLayerNormKernel : public Kernel {
     }
     const int64_t n = shape_size(Shape(a.shape().begin() + axis, a.shape().end()));
     const int64_t rows = a.size() / n;
-    Tensor y(DataType::kFloat32, a.shape());
+    // Every row of y (and of sum) is written whole.
+    Tensor y(DataType::kFloat32, a.shape(), Tensor::Init::kUninitialized);
     Tensor sum;
-    if (skip_ && ctx.num_outputs() > 1) sum = Tensor(DataType::kFloat32, a.shape());
-    const float* ad = a.data<float>();
-    const float* bd = b ? b->data<float>() : nullptr;
-    const float* sd = scale.data<float>();
-    const float* biasd = bias ? bias->data<float>() : nullptr;
-    float* yd = y.data<float>();
-    float* sumd = sum.defined() ? sum.data<float>() : nullptr;
+    if (skip_ && ctx.num_outputs() > 1) sum = Tensor(DataType::kFloat32, a.shape(), Tensor::Init::kUninitialized);
+    vec::LayerNormRows all;
+    all.a = a.data<float>();
+    all.b = b ? b->data<float>() : nullptr;
+    all.scale = scale.data<float>();
+    all.bias = bias ? bias->data<float>() : nullptr;
+    all.y = y.data<float>();
+    all.sum = sum.defined() ? sum.data<float>() : nullptr;
+    all.rows = rows;
+    all.n = n;
+    all.epsilon = epsilon_;
     const int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
     const int threads = a.size() < kParallelElements || omp_in_parallel()
                             ? 1
                             : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), tasks));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
-      const int64_t r0 = t * kRowsPerTask, count = std::min(kRowsPerTask, rows - r0);
-      layer_norm_rows(ad + r0 * n, bd ? bd + r0 * n : nullptr, sd, biasd, yd + r0 * n, sumd ? sumd + r0 * n : nullptr,
-                      count, n, epsilon_);
+      const int64_t first = t * kRowsPerTask;
+      vec::layer_norm_rows(all.slice(first, std::min(kRowsPerTask, rows - first)));
     }
     ctx.set_output(0, Value(std::move(y)));
     if (sum.defined()) ctx.set_output(1, Value(std::move(sum)));

@@ -1,17 +1,9 @@
 // Softmax on oneDNN, float32. Opset 13+ normalizes along one axis, which oneDNN does for any axis;
 // opsets 1..12 flatten from `axis` to the end, which is the same thing only when axis is the last one.
-#include "kernels/dnnl/common.h"
+#include "kernels/dnnl/unary_primitive.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
-
-using dnnl::memory;
-
-struct SoftmaxEntry {
-  dnnl::softmax_forward primitive;
-  size_t scratchpad = 0;
-  bool use_reference = false;
-};
 
 class DnnlSoftmaxKernel : public Kernel {
  public:
@@ -19,37 +11,21 @@ class DnnlSoftmaxKernel : public Kernel {
       : reference_(std::move(reference)), axis_(axis), last_axis_only_(last_axis_only) {}
 
   Status run(KernelContext& ctx) const override {
-    if (!all_float32_nonempty(ctx, {0}) || !ctx.has_input(0)) return reference_->run(ctx);
+    if (!ctx.has_input(0) || !all_float32_nonempty(ctx, {0})) return reference_->run(ctx);
     const Tensor& x = ctx.tensor(0);
     if (x.rank() < 1 || x.rank() > DNNL_MAX_NDIMS || axis_ < -x.rank() || axis_ >= x.rank()) {
       return reference_->run(ctx);
     }
-    const int64_t axis = axis_ < 0 ? axis_ + x.rank() : axis_;
+    const int axis = static_cast<int>(axis_ < 0 ? axis_ + x.rank() : axis_);
     if (last_axis_only_ && axis != x.rank() - 1) return reference_->run(ctx);
     ShapeKey key;
     key.add(x.shape());
-    if (key.overflow()) return reference_->run(ctx);
-    const memory::desc md = plain_desc(to_dims(x.shape()));
-    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const SoftmaxEntry> e, cache_.get(key, [&] {
-      auto entry = std::make_shared<SoftmaxEntry>();
-      try {
-        dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, static_cast<int>(axis));
-        const auto pd = dnnl::softmax_forward::primitive_desc(d, base_attr(), cpu_engine());
-        entry->primitive = dnnl::softmax_forward(pd);
-        entry->scratchpad = pd.scratchpad_desc().get_size();
-      } catch (const dnnl::error&) {
-        entry->use_reference = true;
-      }
-      return Expected<std::shared_ptr<const SoftmaxEntry>>(std::shared_ptr<const SoftmaxEntry>(std::move(entry)));
-    }));
-    if (e->use_reference) return reference_->run(ctx);
-    Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
-    try {
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(md, x.raw())}, {DNNL_ARG_DST, wrap(md, y.raw())}};
-      execute(e->primitive, args, e->scratchpad);
-    } catch (const dnnl::error& err) {
-      return Status::Internal(std::string("oneDNN softmax failed: ") + err.what());
-    }
+    const auto make_desc = [&](const dnnl::memory::desc& md) {
+      const dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, axis);
+      return dnnl::softmax_forward::primitive_desc(d, base_attr(), cpu_engine());
+    };
+    KILN_ASSIGN_OR_RETURN(Tensor y, primitives_.run(key, plain_desc(to_dims(x.shape())), x, "softmax", make_desc));
+    if (!y.defined()) return reference_->run(ctx);
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
@@ -58,7 +34,7 @@ class DnnlSoftmaxKernel : public Kernel {
   std::unique_ptr<Kernel> reference_;
   int64_t axis_;
   bool last_axis_only_;
-  ShapeCache<SoftmaxEntry> cache_;
+  UnaryPrimitiveCache primitives_;
 };
 
 Expected<std::unique_ptr<Kernel>> make_softmax(const KernelBuildContext& b) {

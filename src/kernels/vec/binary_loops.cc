@@ -43,38 +43,21 @@ KILN_SIMD_INLINE void row(const float* a, const float* b, float* out, int64_t n)
 
 // `reps` rows of n, row r reading a + r * a_step and b + r * b_step and writing out + r * n: short rows
 // (blocked channels, 16 floats) cost one call for a whole run of them instead of one each.
-template <BinaryOp kOp, RowKind kKind, int W>
-KILN_SIMD_INLINE void rows(const float* a, const float* b, float* out, int64_t n, int64_t reps, int64_t a_step,
-                           int64_t b_step) {
-  for (int64_t r = 0; r < reps; ++r) row<kOp, kKind, W>(a + r * a_step, b + r * b_step, out + r * n, n);
-}
-
 template <BinaryOp kOp, RowKind kKind>
-KILN_TARGET_AVX512 void rows_avx512(const float* a, const float* b, float* out, int64_t n, int64_t reps, int64_t a_step,
-                                    int64_t b_step) {
-  rows<kOp, kKind, 16>(a, b, out, n, reps, a_step, b_step);
-}
-template <BinaryOp kOp, RowKind kKind>
-KILN_TARGET_AVX2 void rows_avx2(const float* a, const float* b, float* out, int64_t n, int64_t reps, int64_t a_step,
-                                int64_t b_step) {
-  rows<kOp, kKind, 8>(a, b, out, n, reps, a_step, b_step);
-}
-template <BinaryOp kOp, RowKind kKind>
-void rows_sse2(const float* a, const float* b, float* out, int64_t n, int64_t reps, int64_t a_step, int64_t b_step) {
-  rows<kOp, kKind, 4>(a, b, out, n, reps, a_step, b_step);
-}
+struct Rows {
+  template <int W>
+  struct Loop {
+    KILN_SIMD_INLINE static void run(const float* a, const float* b, float* out, int64_t n, int64_t reps,
+                                     int64_t a_step, int64_t b_step) {
+      for (int64_t r = 0; r < reps; ++r) row<kOp, kKind, W>(a + r * a_step, b + r * b_step, out + r * n, n);
+    }
+  };
+};
 
 template <BinaryOp kOp, RowKind kKind>
 BinaryRowFn pick(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return rows_avx512<kOp, kKind>;
-    case Isa::kAvx2:
-      return rows_avx2<kOp, kKind>;
-    case Isa::kSse2:
-      break;
-  }
-  return rows_sse2<kOp, kKind>;
+  return loop_for<Rows<kOp, kKind>::template Loop, const float*, const float*, float*, int64_t, int64_t, int64_t,
+                  int64_t>(isa);
 }
 
 template <BinaryOp kOp>

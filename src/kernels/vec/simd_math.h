@@ -75,6 +75,66 @@ KILN_SIMD_INLINE Vec<W> clamp(Vec<W> x, float lo, float hi) {
   return select<W>(x > hi, splat<W>(hi), x);
 }
 
+// Lanes [0, n) all ones, the rest zero, for n in [0, W]: the valid lanes of a row's partial tail.
+template <int W>
+KILN_SIMD_INLINE IVec<W> first_lanes(int64_t n) {
+  IVec<W> lane;
+  for (int i = 0; i < W; ++i) lane[i] = i;  // folds to a constant
+  // The sign of lane - n, spread over the lane by the arithmetic shift. (`lane < n` says the same, but
+  // GCC 12 at -O2 dies on it inside an AVX-512 loop: internal compiler error in do_store_flag.)
+  return (lane - static_cast<int32_t>(n)) >> 31;
+}
+
+// Lane-wise max that keeps m where v is NaN, like the scalar `v > m ? v : m`.
+template <int W>
+KILN_SIMD_INLINE Vec<W> max(Vec<W> m, Vec<W> v) {
+  return select<W>(v > m, v, m);
+}
+
+// The two halves of a vector (W >= 8).
+template <int W>
+KILN_SIMD_INLINE Vec<W / 2> low_half(Vec<W> v) {
+  Vec<W / 2> h;
+  std::memcpy(&h, &v, sizeof h);
+  return h;
+}
+template <int W>
+KILN_SIMD_INLINE Vec<W / 2> high_half(Vec<W> v) {
+  Vec<W / 2> h;
+  std::memcpy(&h, reinterpret_cast<const char*>(&v) + sizeof h, sizeof h);
+  return h;
+}
+// The sum and the largest of the lanes, halving the vector until four lanes remain (a tree, so the
+// dependency chain is log2(W) long). A NaN lane may or may not be reduce_max's answer.
+template <int W>
+KILN_SIMD_INLINE float reduce_add(Vec<W> v) {
+  if constexpr (W > 4) {
+    return reduce_add<W / 2>(low_half<W>(v) + high_half<W>(v));
+  } else {
+    static_assert(W == 4);
+    return (v[0] + v[2]) + (v[1] + v[3]);
+  }
+}
+template <int W>
+KILN_SIMD_INLINE float reduce_max(Vec<W> v) {
+  if constexpr (W > 4) {
+    return reduce_max<W / 2>(max<W / 2>(low_half<W>(v), high_half<W>(v)));
+  } else {
+    static_assert(W == 4);
+    const float a = v[2] > v[0] ? v[2] : v[0];
+    const float b = v[3] > v[1] ? v[3] : v[1];
+    return b > a ? b : a;
+  }
+}
+
+// c0 x^n + c1 x^(n-1) + ... + cn by Horner's rule, highest coefficient first: p = p * x + c per term.
+template <int W, typename... C>
+KILN_SIMD_INLINE Vec<W> horner(Vec<W> x, float c0, C... rest) {
+  Vec<W> p = splat<W>(c0);
+  ((p = p * x + static_cast<float>(rest)), ...);
+  return p;
+}
+
 // 2^n for integral n in [-126, 127], built in the exponent field.
 template <int W>
 KILN_SIMD_INLINE Vec<W> pow2i(IVec<W> n) {
@@ -93,12 +153,8 @@ KILN_SIMD_INLINE Vec<W> exp(Vec<W> x) {
   Vec<W> r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   // exp(r) on [-ln2/2, ln2/2]: 1 + r + r^2 P(r), Cephes' expf coefficients.
-  Vec<W> p = splat<W>(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  Vec<W> p = horner<W>(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                       5.0000001201e-1f);
   p = p * (r * r) + r + 1.0f;
   const IVec<W> ni = __builtin_convertvector(n, IVec<W>);  // exact: n is integral (garbage for NaN, but p is NaN)
   const IVec<W> half = ni >> 1;
@@ -119,18 +175,11 @@ KILN_SIMD_INLINE Vec<W> tanh(Vec<W> x) {
   // Below 4e-4 in magnitude tanh(x) = x to float precision, and returning x keeps -0 and denormals.
   const Vec<W> c = clamp<W>(x, -7.90531110763549805f, 7.90531110763549805f);
   const Vec<W> x2 = c * c;
-  Vec<W> p = splat<W>(-2.76076847742355e-16f);
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  p = p * c;
-  Vec<W> q = splat<W>(1.19825839466702e-06f);
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
+  const Vec<W> p =
+      c * horner<W>(x2, -2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f, 5.12229709037114e-08f,
+                    1.48572235717979e-05f, 6.37261928875436e-04f, 4.89352455891786e-03f);
+  const Vec<W> q =
+      horner<W>(x2, 1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f, 4.89352518554385e-03f);
   return select<W>(abs<W>(x) < 0.0004f, x, p / q);
 }
 
@@ -139,19 +188,11 @@ KILN_SIMD_INLINE Vec<W> erf(Vec<W> x) {
   // erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (beyond, erf is +-1 in float); Eigen's float coefficients.
   const Vec<W> c = clamp<W>(x, -4.0f, 4.0f);
   const Vec<W> x2 = c * c;
-  Vec<W> p = splat<W>(-2.72614225801306e-10f);
-  p = p * x2 + 2.77068142495902e-08f;
-  p = p * x2 + -2.10102402082508e-06f;
-  p = p * x2 + -5.69250639462346e-05f;
-  p = p * x2 + -7.34990630326855e-04f;
-  p = p * x2 + -2.95459980854025e-03f;
-  p = p * x2 + -1.60960333262415e-02f;
-  p = p * c;
-  Vec<W> q = splat<W>(-1.45660718464996e-05f);
-  q = q * x2 + -2.13374055278905e-04f;
-  q = q * x2 + -1.68282697438203e-03f;
-  q = q * x2 + -7.37332916720468e-03f;
-  q = q * x2 + -1.42647390514189e-02f;
+  const Vec<W> p =
+      c * horner<W>(x2, -2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f, -5.69250639462346e-05f,
+                    -7.34990630326855e-04f, -2.95459980854025e-03f, -1.60960333262415e-02f);
+  const Vec<W> q = horner<W>(x2, -1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
+                             -7.37332916720468e-03f, -1.42647390514189e-02f);
   // The rational function overshoots 1 by an ulp near 4; erf never does.
   return clamp<W>(p / q, -1.0f, 1.0f);
 }

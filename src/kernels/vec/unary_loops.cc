@@ -82,42 +82,41 @@ KILN_SIMD_INLINE void map(Fn fn, const float* x, float* y, int64_t n) {
 }
 
 template <int W>
-KILN_SIMD_INLINE void apply(const UnaryFn& f, const float* x, float* y, int64_t n) {
-  switch (f.op) {
-    case UnaryOp::kRelu:
-      return map<W>(Relu<W>{}, x, y, n);
-    case UnaryOp::kLeakyRelu:
-      return map<W>(LeakyRelu<W>{f.alpha}, x, y, n);
-    case UnaryOp::kSigmoid:
-      return map<W>(Sigmoid<W>{}, x, y, n);
-    case UnaryOp::kTanh:
-      return map<W>(Tanh<W>{}, x, y, n);
-    case UnaryOp::kErf:
-      return map<W>(Erf<W>{}, x, y, n);
-    case UnaryOp::kExp:
-      return map<W>(Exp<W>{}, x, y, n);
-    case UnaryOp::kReciprocal:
-      return map<W>(Reciprocal<W>{}, x, y, n);
-    case UnaryOp::kNeg:
-      return map<W>(Neg<W>{}, x, y, n);
-    case UnaryOp::kAbs:
-      return map<W>(Abs<W>{}, x, y, n);
-    case UnaryOp::kClip:
-      return map<W>(Clip<W>{f.alpha, f.beta}, x, y, n);
-    case UnaryOp::kHardSigmoid:
-      return map<W>(HardSigmoid<W>{f.alpha, f.beta}, x, y, n);
-    case UnaryOp::kHardSwish:
-      return map<W>(HardSwish<W>{}, x, y, n);
-    case UnaryOp::kSquare:
-      return map<W>(Square<W>{}, x, y, n);
-    case UnaryOp::kSwish:
-      return map<W>(Swish<W>{}, x, y, n);
+struct UnaryLoop {
+  KILN_SIMD_INLINE static void run(const UnaryFn* fn, const float* x, float* y, int64_t n) {
+    const UnaryFn& f = *fn;
+    switch (f.op) {
+      case UnaryOp::kRelu:
+        return map<W>(Relu<W>{}, x, y, n);
+      case UnaryOp::kLeakyRelu:
+        return map<W>(LeakyRelu<W>{f.alpha}, x, y, n);
+      case UnaryOp::kSigmoid:
+        return map<W>(Sigmoid<W>{}, x, y, n);
+      case UnaryOp::kTanh:
+        return map<W>(Tanh<W>{}, x, y, n);
+      case UnaryOp::kErf:
+        return map<W>(Erf<W>{}, x, y, n);
+      case UnaryOp::kExp:
+        return map<W>(Exp<W>{}, x, y, n);
+      case UnaryOp::kReciprocal:
+        return map<W>(Reciprocal<W>{}, x, y, n);
+      case UnaryOp::kNeg:
+        return map<W>(Neg<W>{}, x, y, n);
+      case UnaryOp::kAbs:
+        return map<W>(Abs<W>{}, x, y, n);
+      case UnaryOp::kClip:
+        return map<W>(Clip<W>{f.alpha, f.beta}, x, y, n);
+      case UnaryOp::kHardSigmoid:
+        return map<W>(HardSigmoid<W>{f.alpha, f.beta}, x, y, n);
+      case UnaryOp::kHardSwish:
+        return map<W>(HardSwish<W>{}, x, y, n);
+      case UnaryOp::kSquare:
+        return map<W>(Square<W>{}, x, y, n);
+      case UnaryOp::kSwish:
+        return map<W>(Swish<W>{}, x, y, n);
+    }
   }
-}
-
-KILN_TARGET_AVX512 void apply_avx512(const UnaryFn& f, const float* x, float* y, int64_t n) { apply<16>(f, x, y, n); }
-KILN_TARGET_AVX2 void apply_avx2(const UnaryFn& f, const float* x, float* y, int64_t n) { apply<8>(f, x, y, n); }
-void apply_sse2(const UnaryFn& f, const float* x, float* y, int64_t n) { apply<4>(f, x, y, n); }
+};
 
 }  // namespace
 
@@ -134,15 +133,6 @@ int64_t unary_parallel_grain(UnaryOp op) {
   }
 }
 
-void unary_apply(const UnaryFn& f, const float* x, float* y, int64_t n) {
-  switch (detected_isa()) {
-    case Isa::kAvx512:
-      return apply_avx512(f, x, y, n);
-    case Isa::kAvx2:
-      return apply_avx2(f, x, y, n);
-    case Isa::kSse2:
-      return apply_sse2(f, x, y, n);
-  }
-}
+void unary_apply(const UnaryFn& f, const float* x, float* y, int64_t n) { run_widest<UnaryLoop>(&f, x, y, n); }
 
 }  // namespace kiln::vec

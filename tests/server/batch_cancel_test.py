@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""Cancelling merged batches in `kiln serve`: a batch stops once none of its clients waits.
+
+    batch_cancel_test.py --kiln build/kiln --proto src/serve/grpc/grpc_predict_v2.proto --protoc protoc
+
+The `endless_batched` model (make_repository.py) batches two requests at once and loops max(n) times,
+so one request with a huge n makes the merged run endless. With --threads 2 its one instance computes
+on both budgeted threads: while a batch runs, `simple` cannot answer, so each check that `simple`
+answers again proves the batch was stopped. Checks that a merged batch stops when both its clients
+hang up, that it keeps running for a client still waiting when only the other left (and stops at that
+client's timeout, answering it 503), that a request whose client left while its batch was forming
+is not merged into it, and that two cancelled gRPC calls stop their merged batch too. Prints one line
+per check; exits 1 on a failure.
+"""
+import argparse
+import concurrent.futures
+import importlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_repository  # noqa: E402
+from serve_test import FAILURES, Server, check, error_of  # noqa: E402
+
+pb = None  # the generated gRPC message module
+
+HUGE = 2 ** 62  # Loop iterations: centuries at any speed
+X_SIMPLE = [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]
+
+
+def endless_body(n=HUGE, **params):
+    body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [0]},
+                       {"name": "n", "shape": [1, 1], "datatype": "INT64", "data": [n]}]}
+    if params:
+        body["parameters"] = params
+    return json.dumps(body).encode()
+
+
+def send_raw(s, body):
+    """Sends an infer request for endless_batched on a new connection and returns the open socket."""
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+    sock.sendall(b"POST /v2/models/endless_batched/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    return sock
+
+
+def simple_answers(s, within=20):
+    """True when `simple` answers within `within` seconds (it cannot while an endless batch holds the
+    budget)."""
+    try:
+        r = requests.post(s.url + "/v2/models/simple/infer", data=json.dumps({"inputs": X_SIMPLE}), timeout=within)
+        return r.status_code == 200
+    except Exception:  # noqa: BLE001 - a timeout is the failure being checked
+        return False
+
+
+def wait_inflight(s, n):
+    """Waits (up to 30 s) until the server handles at least n requests: sent is not yet received on a
+    busy machine, and a check made before would test nothing."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        text = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=10).text
+        m = re.search(r"^kiln_inflight_requests ([\d.e+]+)$", text, re.M)
+        if m and float(m.group(1)) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def budget_held(s):
+    """True once `simple` cannot answer within 1 s, tried up to 5 times: the requests just sent may
+    take a moment to form their batch and start on a busy machine; if they never hold the budget,
+    every try answers."""
+    return any(not simple_answers(s, 1) for _ in range(5))
+
+
+def stats_of(s):
+    return s.get("/v2/models/endless_batched/stats").json()["model_stats"][0]["inference_stats"]
+
+
+def settled_failures(s, expected, before):
+    """The failure count once it reaches before + expected (completions are recorded just after the
+    budget is released), or what it is after 10 s."""
+    deadline = time.time() + 10
+    while stats_of(s)["fail"]["count"] < before + expected and time.time() < deadline:
+        time.sleep(0.05)
+    return stats_of(s)["fail"]["count"] - before
+
+
+def test_all_clients_leave(s):
+    before = stats_of(s)["fail"]["count"]
+    first, second = send_raw(s, endless_body()), send_raw(s, endless_body())
+    wait_inflight(s, 2)  # two requests make a preferred batch: it runs at once
+    check("the two requests run (as one batch: each waits for a second) and hold the budget", budget_held(s))
+    first.close()
+    second.close()
+    check("a merged batch stops once both its clients hung up (other models are served again)", simple_answers(s))
+    check("both cancelled requests count as failures", settled_failures(s, 2, before) == 2)
+
+
+def test_one_client_stays(s):
+    before = stats_of(s)["fail"]["count"]
+    start = time.time()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # The staying client asks for a 2 s timeout; the other hangs up at once.
+        staying = pool.submit(s.http.post, s.url + "/v2/models/endless_batched/infer",
+                              data=endless_body(timeout=2000000), timeout=60)
+        leaving = send_raw(s, endless_body())
+        wait_inflight(s, 2)
+        time.sleep(0.2)  # merged and running
+        leaving.close()
+        r = staying.result()
+    elapsed = time.time() - start
+    check("the batch kept running for the client still waiting, until its timeout",
+          r.status_code == 503 and "timed out while its batch ran" in error_of(r) and elapsed >= 1.9,
+          (r.status_code, r.text, elapsed))
+    check("... and then stopped (other models are served again)", simple_answers(s))
+    check("both requests count as failures", settled_failures(s, 2, before) == 2)
+
+
+def test_left_while_forming(s):
+    """A request whose client left while its batch waited for a second one is not merged: the next
+    request (3 iterations) runs without it, and answers, instead of joining an endless run."""
+    gone = send_raw(s, endless_body())
+    wait_inflight(s, 1)  # queued, waiting up to 10 s for a second request
+    gone.close()
+    time.sleep(1)  # for the server to see the hang-up (no counter tells before the batch forms)
+    start = time.time()
+    r = s.http.post(s.url + "/v2/models/endless_batched/infer", data=endless_body(3, timeout=15000000), timeout=60)
+    check("a request whose client left while its batch formed is dropped; the next one runs without it",
+          r.status_code == 200 and r.json()["outputs"][0]["data"] == [3], (r.status_code, r.text))
+    check("... at once (it ran alone, not in an endless batch)", time.time() - start < 12, time.time() - start)
+
+
+def test_grpc_all_calls_cancelled(s):
+    before = stats_of(s)["fail"]["count"]
+    channel = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
+    infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=pb.ModelInferResponse.FromString)
+    calls = []
+    for _ in range(2):
+        req = pb.ModelInferRequest(model_name="endless_batched")
+        req.inputs.add(name="x", datatype="FP32", shape=[1, 1]).contents.fp32_contents.append(0)
+        req.inputs.add(name="n", datatype="INT64", shape=[1, 1]).contents.int64_contents.append(HUGE)
+        calls.append(infer.future(req, timeout=120))
+    check("gRPC: the two calls reach the server", wait_inflight(s, 2))
+    check("gRPC: the two calls run as one batch and hold the budget", budget_held(s))
+    for call in calls:
+        call.cancel()
+    check("gRPC: a merged batch stops once both its calls were cancelled (other models are served again)",
+          simple_answers(s))
+    check("gRPC: both cancelled calls count as failures", settled_failures(s, 2, before) == 2)
+    channel.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    global pb
+    p.add_argument("--kiln", required=True)
+    p.add_argument("--proto", required=True)
+    p.add_argument("--protoc", default="protoc")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        gen = os.path.join(tmp, "gen")
+        os.makedirs(gen)
+        subprocess.run([args.protoc, f"--python_out={gen}", "-I", os.path.dirname(os.path.abspath(args.proto)),
+                        os.path.abspath(args.proto)], check=True)
+        sys.path.insert(0, gen)
+        pb = importlib.import_module("grpc_predict_v2_pb2")
+        make_repository.main(tmp)
+        s = Server(args.kiln, os.path.join(tmp, "batch_cancel"))
+        try:
+            check("endless_batched runs on the whole budget of 2 threads",
+                  "model endless_batched version 1: READY, 1 instance(s) x 2 intra-op thread(s)" in s.output(),
+                  s.output())
+            test_all_clients_leave(s)
+            test_one_client_stays(s)
+            test_left_while_forming(s)
+            test_grpc_all_calls_cancelled(s)
+            check("the server process is still running", s.proc.poll() is None)
+        finally:
+            code = s.stop()
+            check("SIGTERM exits 0", code == 0, s.output()[-500:])
+            if FAILURES:
+                print("--- server output ---\n" + s.output()[-3000:])
+    print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

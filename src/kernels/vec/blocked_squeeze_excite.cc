@@ -178,33 +178,36 @@ KILN_SIMD_INLINE void excite(const Weights& w, const float* pooled, float* reduc
   for (int64_t c = w.c; c < w.cp; ++c) gate[c] = 0.0f;  // Y's padding lanes: X's times 0
 }
 
+// The three loops as cpu_isa.h's Loop<W>, each compiled for every instruction set.
+template <int W>
+struct PoolLoop {
+  KILN_SIMD_INLINE static void run(const float* x, float* pooled, int64_t rows, int64_t hw) {
+    pool_rows<W>(x, pooled, rows, hw);
+  }
+};
+template <int W>
+struct ScaleLoop {
+  KILN_SIMD_INLINE static void run(const float* x, const float* gate, float* y, int64_t rows, int64_t hw) {
+    scale_rows<W>(x, gate, y, rows, hw);
+  }
+};
+template <int W>
+struct ExciteLoop {
+  KILN_SIMD_INLINE static void run(const Weights* w, const float* pooled, float* reduced, float* gate) {
+    excite<W>(*w, pooled, reduced, gate);
+  }
+};
+
 struct Loops {
   void (*pool)(const float*, float*, int64_t, int64_t);
   void (*scale)(const float*, const float*, float*, int64_t, int64_t);
-  void (*excite)(const Weights&, const float*, float*, float*);
+  void (*excite)(const Weights*, const float*, float*, float*);
 };
 
-#define KILN_SE_LOOPS(isa, target, w)                                                                          \
-  target void pool_##isa(const float* x, float* p, int64_t rows, int64_t hw) { pool_rows<w>(x, p, rows, hw); } \
-  target void scale_##isa(const float* x, const float* g, float* y, int64_t rows, int64_t hw) {                \
-    scale_rows<w>(x, g, y, rows, hw);                                                                          \
-  }                                                                                                            \
-  target void excite_##isa(const Weights& wt, const float* p, float* r, float* g) { excite<w>(wt, p, r, g); }
-KILN_SE_LOOPS(avx512, KILN_TARGET_AVX512, 16)
-KILN_SE_LOOPS(avx2, KILN_TARGET_AVX2, 8)
-KILN_SE_LOOPS(sse2, , 4)
-#undef KILN_SE_LOOPS
-
 Loops loops_for(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return {pool_avx512, scale_avx512, excite_avx512};
-    case Isa::kAvx2:
-      return {pool_avx2, scale_avx2, excite_avx2};
-    case Isa::kSse2:
-      break;
-  }
-  return {pool_sse2, scale_sse2, excite_sse2};
+  return {loop_for<PoolLoop, const float*, float*, int64_t, int64_t>(isa),
+          loop_for<ScaleLoop, const float*, const float*, float*, int64_t, int64_t>(isa),
+          loop_for<ExciteLoop, const Weights*, const float*, float*, float*>(isa)};
 }
 
 // Calls body(begin, end) over [0, rows) split across the intra-op team when the rows hold at least two
@@ -254,7 +257,7 @@ class VecBlockedSqueezeExcite : public Kernel {
     for_each_row_chunk(rows, row_elements, [&](int64_t begin, int64_t end) {
       loops_.pool(xp + begin * row_elements, pp + begin * kChannelBlock, end - begin, hw);
     });
-    for (int64_t i = 0; i < n; ++i) loops_.excite(w_, pp + i * w_.cp, reduced.data<float>(), gp + i * w_.cp);
+    for (int64_t i = 0; i < n; ++i) loops_.excite(&w_, pp + i * w_.cp, reduced.data<float>(), gp + i * w_.cp);
     for_each_row_chunk(rows, row_elements, [&](int64_t begin, int64_t end) {
       loops_.scale(xp + begin * row_elements, gp + begin * kChannelBlock, yp + begin * row_elements, end - begin, hw);
     });

@@ -28,6 +28,11 @@ constexpr NamedPass kPasses[] = {
     {"convert_to_blocked_layout", convert_to_blocked_layout},
     {"fuse_blocked_conv_add", fuse_blocked_conv_add},
     {"fuse_blocked_conv_swish", fuse_blocked_conv_swish},
+    // After fuse_blocked_conv_swish, so that both convolutions carry their SiLU.
+    {"fuse_blocked_conv_depthwise", fuse_blocked_conv_depthwise},
+    // After fuse_blocked_conv_swish, which makes the SiLU inside a squeeze-excite block its first
+    // convolution's activation.
+    {"fuse_blocked_squeeze_excite", fuse_blocked_squeeze_excite},
     // Last: fuse_blocked_conv_swish takes a swish after a convolution whole (as a post-op); this one
     // turns the swishes left over into single kiln.Swish nodes.
     {"fuse_swish", fuse_swish},

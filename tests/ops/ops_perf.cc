@@ -9,6 +9,7 @@
 
 #include "cases.h"
 #include "eltwise_cases.h"
+#include "squeeze_excite_cases.h"
 #include "transformer_cases.h"
 #include "exec/run_threads.h"
 
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   std::vector<OpCase> cases = kiln::ops_test::perf_cases();
   for (OpCase& c : kiln::ops_test::eltwise_perf_cases()) cases.push_back(std::move(c));
   for (OpCase& c : kiln::ops_test::transformer_perf_cases()) cases.push_back(std::move(c));
+  for (OpCase& c : kiln::ops_test::squeeze_excite_perf_cases()) cases.push_back(std::move(c));
   for (const OpCase& c : cases) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
     auto pair = kiln::ops_test::build_pair(c);

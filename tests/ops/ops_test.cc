@@ -5,7 +5,9 @@
 
 #include "blocked_cases.h"
 #include "cases.h"
+#include "conv_depthwise_cases.h"
 #include "eltwise_cases.h"
+#include "squeeze_excite_cases.h"
 #include "transformer_cases.h"
 #include "exec/run_threads.h"
 
@@ -125,6 +127,8 @@ TEST(FastKernels, LayerNormalization) { check_all(layer_norm_cases()); }
 TEST(FastKernels, BlockedConv) { check_all(blocked_conv_cases()); }
 TEST(FastKernels, BlockedPooling) { check_all(blocked_pool_cases()); }
 TEST(FastKernels, BlockedReorders) { check_all(blocked_reorder_cases()); }
+TEST(FastKernels, BlockedSqueezeExcite) { check_all(squeeze_excite_cases()); }
+TEST(FastKernels, BlockedConvDepthwise) { check_all(conv_depthwise_cases()); }
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {

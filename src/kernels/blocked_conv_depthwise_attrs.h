@@ -1,0 +1,61 @@
+// The kiln.BlockedConvDepthwise operator: a 1x1 convolution and the 3x3 depthwise convolution that reads
+// its result, as one node on the blocked layout (kernels/blocked_layout.h). Shared by its reference and
+// oneDNN kernels and by the pass that creates it (opt/fuse_blocked_conv_depthwise.cc).
+//
+//   kiln.BlockedConvDepthwise(X, W, B?, DW, DB?) -> Y
+//     X    float32, blocked [N, ceil(C/16), H, W, 16]
+//     W    [M, C, 1, 1], B [M]: the pointwise convolution (stride 1, no padding)
+//     DW   [M, 1, 3, 3], DB [M]: the depthwise convolution (group M, padding 1, stride depthwise_stride)
+//     Y    blocked [N, ceil(M/16), OH, OW, 16]
+//   Attributes: activation / activation_params (the pointwise convolution's, as kiln.BlockedConv's),
+//   depthwise_activation / depthwise_activation_params, depthwise_stride (1 or 2).
+//
+//   Y = depthwise_activation(DepthwiseConv(activation(Conv(X, W, B)), DW, DB))
+//
+// This is MobileNetV2's and EfficientNet's expansion: the 1x1 convolution multiplies the channels
+// (x6), so its result is the largest tensor of the block; oneDNN's depthwise post-op consumes it in
+// rows that stay in cache instead of writing it out and reading it back.
+#pragma once
+
+#include <string>
+
+#include "ir/graph.h"
+#include "kernels/fused_activation.h"
+
+namespace kiln {
+
+inline constexpr const char* kDepthwiseActivationAttr = "depthwise_activation";
+inline constexpr const char* kDepthwiseActivationParamsAttr = "depthwise_activation_params";
+inline constexpr const char* kDepthwiseStrideAttr = "depthwise_stride";
+
+// The two kiln.BlockedConv nodes the fused node stands for (inputs not set), named after it.
+inline ir::Node conv_depthwise_pointwise_node(const ir::Node& fused) {
+  ir::Node conv;
+  conv.domain = "kiln";
+  conv.op_type = "BlockedConv";
+  conv.name = fused.name;
+  for (const ir::Attribute& a : fused.attributes) {
+    if (a.name == kActivationAttr || a.name == kActivationParamsAttr) conv.attributes.push_back(a);
+  }
+  return conv;
+}
+
+// `channels` is M, the depthwise convolution's group.
+inline ir::Node conv_depthwise_depthwise_node(const ir::Node& fused, int64_t channels) {
+  ir::Node conv;
+  conv.domain = "kiln";
+  conv.op_type = "BlockedConv";
+  conv.name = fused.name;
+  const int64_t s = fused.attr_int(kDepthwiseStrideAttr, 1);
+  conv.attributes = {ir::Attribute::of_int("group", channels), ir::Attribute::of_ints("kernel_shape", {3, 3}),
+                     ir::Attribute::of_ints("pads", {1, 1, 1, 1}), ir::Attribute::of_ints("strides", {s, s})};
+  const std::string act = fused.attr_string(kDepthwiseActivationAttr);
+  if (!act.empty()) {
+    conv.attributes.push_back(ir::Attribute::of_string(kActivationAttr, act));
+    const std::vector<float> params = fused.attr_floats(kDepthwiseActivationParamsAttr);
+    if (!params.empty()) conv.attributes.push_back(ir::Attribute::of_floats(kActivationParamsAttr, params));
+  }
+  return conv;
+}
+
+}  // namespace kiln

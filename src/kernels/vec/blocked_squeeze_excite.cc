@@ -1,0 +1,329 @@
+// kiln.BlockedSqueezeExcite, vectorized (the operator: kernels/blocked_squeeze_excite_attrs.h). One
+// kernel call does what five nodes did: per image, the channel means of X (one pass over X), the two
+// small matrix-vector products with their activations on those means, and Y = X * gate (a second pass).
+// At batch 1 the unfused block cost five dispatches, two of them oneDNN convolutions on a 1x1 image
+// whose setup outweighs their few thousand multiply-adds.
+//
+// The weights are packed once at build, padded to whole 16-lane blocks: W1 as [R][Cb*16] (dot products
+// of its long rows with the means) and W2 transposed to [R][Cb*16] (rows scaled and summed straight
+// into X's blocked channel order). Cases this kernel does not take (weights that are not constants,
+// other activations, shapes that do not match the weights) go to the reference.
+#pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "kernels/blocked_conv_attrs.h"
+#include "kernels/blocked_layout.h"
+#include "kernels/blocked_squeeze_excite_attrs.h"
+#include "kernels/vec/cpu_isa.h"
+#include "kernels/vec/reference_fallback.h"
+#include "kernels/vec/simd_math.h"
+
+namespace kiln::vec {
+namespace {
+
+// The activations this kernel computes itself; anything else goes to the reference.
+struct Activation {
+  enum Kind { kNone, kRelu, kLeakyRelu, kClip, kSigmoid, kHardSigmoid, kHardSwish, kTanh, kSwish } kind = kNone;
+  float a = 0, b = 0;  // LeakyRelu alpha; Clip min, max; HardSigmoid alpha, beta
+};
+
+bool to_activation(const FusedActivation& f, Activation* out) {
+  const std::string& op = f.op;
+  if (op.empty())
+    *out = {Activation::kNone};
+  else if (op == "Relu")
+    *out = {Activation::kRelu};
+  else if (op == "LeakyRelu")
+    *out = {Activation::kLeakyRelu, f.params[0]};
+  else if (op == "Clip")
+    *out = {Activation::kClip, f.params[0], f.params[1]};
+  else if (op == "Sigmoid")
+    *out = {Activation::kSigmoid};
+  else if (op == "HardSigmoid")
+    *out = {Activation::kHardSigmoid, f.params[0], f.params[1]};
+  else if (op == "HardSwish")
+    *out = {Activation::kHardSwish, 1.0f / 6.0f, 0.5f};
+  else if (op == "Tanh")
+    *out = {Activation::kTanh};
+  else if (op == kSwish)
+    *out = {Activation::kSwish};
+  else
+    return false;  // Gelu
+  return true;
+}
+
+template <int W>
+KILN_SIMD_INLINE Vec<W> activate(const Activation& act, Vec<W> x) {
+  switch (act.kind) {
+    case Activation::kNone:
+      return x;
+    case Activation::kRelu:
+      return select<W>(x < 0.0f, splat<W>(0.0f), x);
+    case Activation::kLeakyRelu:
+      return select<W>(x < 0.0f, x * act.a, x);
+    case Activation::kClip:
+      return clamp<W>(x, act.a, act.b);
+    case Activation::kSigmoid:
+      return sigmoid<W>(x);
+    case Activation::kHardSigmoid:
+      return clamp<W>(x * act.a + act.b, 0.0f, 1.0f);
+    case Activation::kHardSwish:
+      return x * clamp<W>(x * act.a + act.b, 0.0f, 1.0f);
+    case Activation::kTanh:
+      return tanh<W>(x);
+    case Activation::kSwish:
+      return x * sigmoid<W>(x);
+  }
+  return x;
+}
+
+// The packed constants and sizes of one node.
+struct Weights {
+  int64_t c = 0, r = 0;                 // channels, reduced channels
+  int64_t cp = 0, rp = 0;               // both rounded up to whole 16-lane blocks
+  Tensor w1, b1, w2t, b2;               // [r][cp], [rp], [r][cp] (W2 transposed), [cp]; zero in the rounding
+  bool has_b1 = false, has_b2 = false;  // whether B1, B2 were given (else b1, b2 are zeros)
+  Activation reduce, expand;
+};
+
+// pooled[row * 16 + l] = mean over hw of x[row][hw][l], for `rows` rows of hw 16-lane pixels.
+template <int W>
+KILN_SIMD_INLINE void pool_rows(const float* x, float* pooled, int64_t rows, int64_t hw) {
+  const float inv = 1.0f / static_cast<float>(hw);
+  for (int64_t row = 0; row < rows; ++row, x += hw * kChannelBlock) {
+    for (int64_t l = 0; l < kChannelBlock; l += W) {
+      Vec<W> acc0{}, acc1{};  // two chains hide the latency of the additions
+      int64_t i = 0;
+      for (; i + 1 < hw; i += 2) {
+        acc0 += load<W>(x + i * kChannelBlock + l);
+        acc1 += load<W>(x + (i + 1) * kChannelBlock + l);
+      }
+      if (i < hw) acc0 += load<W>(x + i * kChannelBlock + l);
+      store<W>(pooled + row * kChannelBlock + l, (acc0 + acc1) * inv);
+    }
+  }
+}
+
+// y[row][hw][l] = x[row][hw][l] * gate[row * 16 + l].
+template <int W>
+KILN_SIMD_INLINE void scale_rows(const float* x, const float* gate, float* y, int64_t rows, int64_t hw) {
+  for (int64_t row = 0; row < rows; ++row) {
+    Vec<W> g[kChannelBlock / W];
+    for (int64_t v = 0; v < kChannelBlock / W; ++v) g[v] = load<W>(gate + row * kChannelBlock + v * W);
+    const float* xr = x + row * hw * kChannelBlock;
+    float* yr = y + row * hw * kChannelBlock;
+    for (int64_t i = 0; i < hw * kChannelBlock; i += kChannelBlock) {
+      for (int64_t v = 0; v < kChannelBlock / W; ++v) store<W>(yr + i + v * W, load<W>(xr + i + v * W) * g[v]);
+    }
+  }
+}
+
+// out[j] = bias[j] + dot(w[j * depth ..], in) for j < rows, depth a multiple of W; then act over
+// out[0, n). For the reducing product, whose rows (C long) are far longer than the output (R).
+template <int W>
+KILN_SIMD_INLINE void dot_rows(const float* w, const float* in, const float* bias, int64_t rows, int64_t depth,
+                               int64_t n, const Activation& act, float* out) {
+  for (int64_t j = 0; j < rows; ++j, w += depth) {
+    Vec<W> acc[4] = {};  // four chains hide the latency of the multiply-adds
+    int64_t k = 0;
+    for (; k + 4 * W <= depth; k += 4 * W) {
+      for (int v = 0; v < 4; ++v) acc[v] += load<W>(w + k + v * W) * load<W>(in + k + v * W);
+    }
+    for (; k < depth; k += W) acc[0] += load<W>(w + k) * load<W>(in + k);
+    const Vec<W> sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    float total = bias[j];
+    for (int l = 0; l < W; ++l) total += sum[l];
+    out[j] = total;
+  }
+  for (int64_t j = rows; j < n; ++j) out[j] = 0.0f;
+  for (int64_t j = 0; j < n; j += W) store<W>(out + j, activate<W>(act, load<W>(out + j)));
+}
+
+// out[0, n) = act(bias + sum over k < depth of in[k] * w[k * n + 0..n)) for n a multiple of W: a
+// matrix-vector product along contiguous weight rows, for the expanding product (depth R is short). Up to 4 vectors of
+// out at a time stay in registers for the whole sum, so each weight is loaded once and each out written once.
+template <int W>
+KILN_SIMD_INLINE void rows_times_vector(const float* w, const float* in, const float* bias, int64_t depth, int64_t n,
+                                        const Activation& act, float* out) {
+  constexpr int64_t kTile = 4 * W;
+  int64_t j0 = 0;
+  for (; j0 + kTile <= n; j0 += kTile) {
+    Vec<W> acc[4];
+    for (int v = 0; v < 4; ++v) acc[v] = load<W>(bias + j0 + v * W);
+    for (int64_t k = 0; k < depth; ++k) {
+      const Vec<W> s = splat<W>(in[k]);
+      for (int v = 0; v < 4; ++v) acc[v] += s * load<W>(w + k * n + j0 + v * W);
+    }
+    for (int v = 0; v < 4; ++v) store<W>(out + j0 + v * W, activate<W>(act, acc[v]));
+  }
+  for (; j0 < n; j0 += W) {
+    Vec<W> acc = load<W>(bias + j0);
+    for (int64_t k = 0; k < depth; ++k) acc += splat<W>(in[k]) * load<W>(w + k * n + j0);
+    store<W>(out + j0, activate<W>(act, acc));
+  }
+}
+
+// One image's gate from its channel means: gate = expand(W2 reduce(W1 pooled + B1) + B2), padding 0.
+// `reduced` is scratch of w.rp floats.
+template <int W>
+KILN_SIMD_INLINE void excite(const Weights& w, const float* pooled, float* reduced, float* gate) {
+  dot_rows<W>(w.w1.data<float>(), pooled, w.b1.data<float>(), w.r, w.cp, w.rp, w.reduce, reduced);
+  rows_times_vector<W>(w.w2t.data<float>(), reduced, w.b2.data<float>(), w.r, w.cp, w.expand, gate);
+  for (int64_t c = w.c; c < w.cp; ++c) gate[c] = 0.0f;  // Y's padding lanes: X's times 0
+}
+
+// The three loops as cpu_isa.h's Loop<W>, each compiled for every instruction set.
+template <int W>
+struct PoolLoop {
+  KILN_SIMD_INLINE static void run(const float* x, float* pooled, int64_t rows, int64_t hw) {
+    pool_rows<W>(x, pooled, rows, hw);
+  }
+};
+template <int W>
+struct ScaleLoop {
+  KILN_SIMD_INLINE static void run(const float* x, const float* gate, float* y, int64_t rows, int64_t hw) {
+    scale_rows<W>(x, gate, y, rows, hw);
+  }
+};
+template <int W>
+struct ExciteLoop {
+  KILN_SIMD_INLINE static void run(const Weights* w, const float* pooled, float* reduced, float* gate) {
+    excite<W>(*w, pooled, reduced, gate);
+  }
+};
+
+struct Loops {
+  void (*pool)(const float*, float*, int64_t, int64_t);
+  void (*scale)(const float*, const float*, float*, int64_t, int64_t);
+  void (*excite)(const Weights*, const float*, float*, float*);
+};
+
+Loops loops_for(Isa isa) {
+  return {loop_for<PoolLoop, const float*, float*, int64_t, int64_t>(isa),
+          loop_for<ScaleLoop, const float*, const float*, float*, int64_t, int64_t>(isa),
+          loop_for<ExciteLoop, const Weights*, const float*, float*, float*>(isa)};
+}
+
+// Calls body(begin, end) over [0, rows) split across the intra-op team when the rows hold at least two
+// grains of elements (as vec/parallel_chunks.h decides for elementwise loops), else on this thread.
+template <typename Body>
+void for_each_row_chunk(int64_t rows, int64_t row_elements, Body&& body) {
+  constexpr int64_t kGrain = int64_t{1} << 18;  // memory-bound: ~40 us of work per thread
+  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t threads = std::min<int64_t>({max_threads, rows, rows * row_elements / kGrain});
+  if (threads <= 1) {
+    body(int64_t{0}, rows);
+    return;
+  }
+  const int64_t chunk = (rows + threads - 1) / threads;
+#pragma omp parallel num_threads(static_cast <int>(threads))
+  {
+    const int64_t begin = std::min<int64_t>(rows, omp_get_thread_num() * chunk);
+    const int64_t end = std::min<int64_t>(rows, begin + chunk);
+    if (begin < end) body(begin, end);
+  }
+}
+
+class VecBlockedSqueezeExcite : public Kernel {
+ public:
+  VecBlockedSqueezeExcite(std::unique_ptr<Kernel> reference, Weights weights)
+      : reference_(std::move(reference)), w_(std::move(weights)), loops_(loops_for(detected_isa())) {}
+
+  Status run(KernelContext& ctx) const override {
+    if (!is_float32_tensor(ctx, 0) || ctx.has_input(2) != w_.has_b1 || ctx.has_input(4) != w_.has_b2) {
+      return reference_->run(ctx);
+    }
+    const Tensor& x = ctx.tensor(0);
+    const int64_t blocks = w_.cp / kChannelBlock;
+    if (x.rank() != 5 || x.dim(1) != blocks || x.dim(4) != kChannelBlock || x.size() == 0) {
+      return reference_->run(ctx);  // the reference names the problem
+    }
+    const int64_t n = x.dim(0), hw = x.dim(2) * x.dim(3), rows = n * blocks;
+    Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
+    Tensor pooled(DataType::kFloat32, {n, w_.cp}, Tensor::Init::kUninitialized);
+    Tensor gate(DataType::kFloat32, {n, w_.cp}, Tensor::Init::kUninitialized);
+    Tensor reduced(DataType::kFloat32, {w_.rp}, Tensor::Init::kUninitialized);
+    const float* xp = x.data<float>();
+    float* pp = pooled.data<float>();
+    float* gp = gate.data<float>();
+    float* yp = y.data<float>();
+    const int64_t row_elements = hw * kChannelBlock;
+    for_each_row_chunk(rows, row_elements, [&](int64_t begin, int64_t end) {
+      loops_.pool(xp + begin * row_elements, pp + begin * kChannelBlock, end - begin, hw);
+    });
+    for (int64_t i = 0; i < n; ++i) loops_.excite(&w_, pp + i * w_.cp, reduced.data<float>(), gp + i * w_.cp);
+    for_each_row_chunk(rows, row_elements, [&](int64_t begin, int64_t end) {
+      loops_.scale(xp + begin * row_elements, gp + begin * kChannelBlock, yp + begin * row_elements, end - begin, hw);
+    });
+    ctx.set_output(0, Value(std::move(y)));
+    return Status::OK();
+  }
+
+ private:
+  std::unique_ptr<Kernel> reference_;
+  Weights w_;
+  Loops loops_;
+};
+
+// A constant float32 tensor of `shape`, or nullptr.
+const Tensor* constant_of_shape(const KernelBuildContext& b, size_t i, const Shape& shape) {
+  const Tensor* t = b.constant(i);
+  return t != nullptr && t->dtype() == DataType::kFloat32 && t->shape() == shape ? t : nullptr;
+}
+
+// Packs the constant weights; false when they are not constants of consistent shapes.
+bool pack(const KernelBuildContext& b, Weights* w) {
+  const Tensor* w1 = b.constant(1);
+  if (w1 == nullptr || w1->dtype() != DataType::kFloat32 || w1->rank() != 4 || w1->dim(2) != 1 || w1->dim(3) != 1 ||
+      w1->size() == 0) {
+    return false;
+  }
+  w->r = w1->dim(0);
+  w->c = w1->dim(1);
+  const Tensor* w2 = constant_of_shape(b, 3, {w->c, w->r, 1, 1});
+  // A bias that is not a constant reads as absent here; run() then sees it present and hands over.
+  const Tensor* b1 = constant_of_shape(b, 2, {w->r});
+  const Tensor* b2 = constant_of_shape(b, 4, {w->c});
+  if (w2 == nullptr) return false;
+  w->has_b1 = b1 != nullptr;
+  w->has_b2 = b2 != nullptr;
+  w->rp = channel_blocks(w->r) * kChannelBlock;
+  w->cp = channel_blocks(w->c) * kChannelBlock;
+  w->w1 = Tensor(DataType::kFloat32, {w->r, w->cp});
+  w->b1 = Tensor(DataType::kFloat32, {w->rp});
+  w->w2t = Tensor(DataType::kFloat32, {w->r, w->cp});
+  w->b2 = Tensor(DataType::kFloat32, {w->cp});
+  for (int64_t j = 0; j < w->r; ++j) {
+    for (int64_t c = 0; c < w->c; ++c) {
+      w->w1.data<float>()[j * w->cp + c] = w1->data<float>()[j * w->c + c];
+      w->w2t.data<float>()[j * w->cp + c] = w2->data<float>()[c * w->r + j];
+    }
+    if (b1) w->b1.data<float>()[j] = b1->data<float>()[j];
+  }
+  if (b2) std::memcpy(w->b2.data<float>(), b2->data<float>(), w->c * sizeof(float));
+  return true;
+}
+
+Expected<std::unique_ptr<Kernel>> make_blocked_squeeze_excite(const KernelBuildContext& b) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
+  Weights w;
+  auto reduce = parse_blocked_conv_activation(squeeze_excite_conv_node(b.node, "reduce"));
+  auto expand = parse_blocked_conv_activation(squeeze_excite_conv_node(b.node, "expand"));
+  if (!reduce.ok() || !expand.ok() || !to_activation(*reduce, &w.reduce) || !to_activation(*expand, &w.expand) ||
+      !pack(b, &w)) {
+    return reference;
+  }
+  return std::unique_ptr<Kernel>(std::make_unique<VecBlockedSqueezeExcite>(std::move(reference), std::move(w)));
+}
+
+}  // namespace
+
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "BlockedSqueezeExcite", 1, 1, kVecPriority, make_blocked_squeeze_excite);
+
+}  // namespace kiln::vec

@@ -1,0 +1,103 @@
+// Fuses a 1x1 kiln.BlockedConv and the 3x3 depthwise kiln.BlockedConv that alone reads its result into
+// one kiln.BlockedConvDepthwise (kernels/blocked_conv_depthwise_attrs.h):
+//
+//   y = BlockedConv(x, W, B?, activation=a?)                      1x1, stride 1, no padding, group 1
+//   z = BlockedConv(y, DW, DB?, group=M, pads=1, strides=s, activation=d?)   3x3 depthwise, s 1 or 2
+//     ->  z = BlockedConvDepthwise(x, W, B, DW, DB, activation=a, depthwise_activation=d, depthwise_stride=s)
+//
+// MobileNetV2's and EfficientNet's expansion followed by their 3x3 depthwise convolution. Applies when
+// y is read only by the depthwise convolution and is not a graph output, both weights (and biases)
+// are constants, and neither convolution has a Sum. Runs after fuse_blocked_conv_swish, so that SiLU
+// activations are already part of the convolutions.
+#include "kernels/blocked_conv_attrs.h"
+#include "kernels/blocked_conv_depthwise_attrs.h"
+#include "opt/pass.h"
+
+namespace kiln::opt {
+namespace {
+
+bool all_equal(const std::vector<int64_t>& v, int64_t value) {
+  for (int64_t x : v) {
+    if (x != value) return false;
+  }
+  return true;
+}
+
+// The constant float32 weights of a blocked convolution without Sum, when its bias is absent or a
+// constant vector; else nullptr.
+const Tensor* conv_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n) {
+  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
+      n.inputs.size() > 3 || blocked_conv_plain_input(n) || !all_equal(n.attr_ints("dilations"), 1) ||
+      (n.has_attr("auto_pad") && n.attr_string("auto_pad") != "NOTSET")) {
+    return nullptr;
+  }
+  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
+  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4) return nullptr;
+  const bool has_bias = n.inputs.size() == 3 && !n.inputs[2].empty();
+  if (has_bias && float_vector_constant(graph, uses, n.inputs[2], w->dim(0)) == nullptr) return nullptr;
+  return w;
+}
+
+bool is_pointwise(const ir::Node& n, const Tensor& w) {
+  return w.dim(2) == 1 && w.dim(3) == 1 && n.attr_int("group", 1) == 1 && all_equal(n.attr_ints("strides"), 1) &&
+         all_equal(n.attr_ints("pads"), 0);
+}
+
+// The stride (1 or 2) of a 3x3, padding 1 depthwise convolution over `channels`, else 0.
+int64_t depthwise_stride(const ir::Node& n, const Tensor& w, int64_t channels) {
+  const std::vector<int64_t> strides = n.attr_ints("strides");
+  if (w.shape() != Shape{channels, 1, 3, 3} || n.attr_int("group", 1) != channels ||
+      n.attr_ints("pads") != std::vector<int64_t>{1, 1, 1, 1} || strides.size() != 2 || strides[0] != strides[1] ||
+      (strides[0] != 1 && strides[0] != 2)) {
+    return 0;
+  }
+  return strides[0];
+}
+
+std::string bias_of(const ir::Node& conv) { return conv.inputs.size() == 3 ? conv.inputs[2] : std::string(); }
+
+}  // namespace
+
+Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& ctx) {
+  (void)ctx;
+  const ValueUses uses = value_uses(graph);
+  const std::map<std::string, size_t> producer = producers(graph);
+  std::vector<bool> erase(graph.nodes.size(), false);
+  bool changed = false;
+  for (size_t di = 0; di < graph.nodes.size(); ++di) {
+    ir::Node& dw = graph.nodes[di];
+    if (erase[di] || dw.inputs.empty()) continue;
+    const std::string& y = dw.inputs[0];
+    auto pi = producer.find(y);
+    if (pi == producer.end() || erase[pi->second] || uses.pinned.count(y) || uses.readers.at(y) != 1) continue;
+    const ir::Node& pw = graph.nodes[pi->second];
+    const Tensor* w = conv_weights(graph, uses, pw);
+    const Tensor* dww = conv_weights(graph, uses, dw);
+    if (w == nullptr || dww == nullptr || !is_pointwise(pw, *w)) continue;
+    const int64_t stride = depthwise_stride(dw, *dww, w->dim(0));
+    if (stride == 0) continue;
+    ir::Node fused;
+    fused.domain = "kiln";
+    fused.op_type = "BlockedConvDepthwise";
+    fused.name = dw.name.empty() ? pw.name : dw.name;
+    fused.inputs = {pw.inputs[0], pw.inputs[1], bias_of(pw), dw.inputs[1], bias_of(dw)};
+    fused.outputs = dw.outputs;
+    for (const ir::Attribute& a : pw.attributes) {
+      if (a.name == kActivationAttr || a.name == kActivationParamsAttr) fused.attributes.push_back(a);
+    }
+    const std::string dw_act = dw.attr_string(kActivationAttr);
+    if (!dw_act.empty()) {
+      fused.attributes.push_back(ir::Attribute::of_string(kDepthwiseActivationAttr, dw_act));
+      const std::vector<float> params = dw.attr_floats(kActivationParamsAttr);
+      if (!params.empty()) fused.attributes.push_back(ir::Attribute::of_floats(kDepthwiseActivationParamsAttr, params));
+    }
+    fused.attributes.push_back(ir::Attribute::of_int(kDepthwiseStrideAttr, stride));
+    erase[pi->second] = true;
+    dw = std::move(fused);
+    changed = true;
+  }
+  erase_nodes(graph, erase);
+  return changed;
+}
+
+}  // namespace kiln::opt

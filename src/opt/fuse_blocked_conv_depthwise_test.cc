@@ -1,0 +1,62 @@
+#include "opt/pass_test_util.h"
+
+namespace kiln::opt {
+namespace {
+
+using namespace testing;
+
+// MobileNetV2's inverted residual: 1x1 expansion + ReLU6, 3x3 depthwise + ReLU6 (stride `stride`), 1x1
+// projection. 20 input channels, 40 expanded: padded last blocks on both.
+ir::Graph expansion_graph(int64_t stride) {
+  ir::Graph g;
+  g.inputs = {float_value("x")};
+  g.outputs = {float_value("y")};
+  g.initializers["we"] = ramp({40, 20, 1, 1}, 0.05f, -0.3f);
+  g.initializers["be"] = ramp({40}, 0.1f, -0.2f);
+  g.initializers["wd"] = ramp({40, 1, 3, 3}, 0.07f, -0.4f);
+  g.initializers["bd"] = ramp({40}, 0.1f, -0.6f);
+  g.initializers["wp"] = ramp({8, 40, 1, 1}, 0.05f, -0.3f);
+  g.initializers["lo"] = Tensor::scalar<float>(0.f);
+  g.initializers["hi"] = Tensor::scalar<float>(6.f);
+  g.nodes = {make("Conv", {"x", "we", "be"}, {"e"}), make("Clip", {"e", "lo", "hi"}, {"e6"}),
+             make("Conv", {"e6", "wd", "bd"}, {"d"},
+                  {ints("pads", {1, 1, 1, 1}), ints("strides", {stride, stride}), ir::Attribute::of_int("group", 40)}),
+             make("Clip", {"d", "lo", "hi"}, {"d6"}), make("Conv", {"d6", "wp"}, {"y"})};
+  return g;
+}
+
+void prepare(ir::Graph& g) {
+  ASSERT_TRUE(fuse_conv_activation(g, PassContext{opsets()}).ok());
+  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+}
+
+TEST(FuseBlockedConvDepthwise, ExpansionAndDepthwiseBecomeOneNode) {
+  for (int64_t stride : {1, 2}) {
+    ir::Graph g = expansion_graph(stride);
+    const Tensor x = ramp({2, 20, 7, 7});
+    const auto before = run(g, {x});
+    prepare(g);
+    ASSERT_TRUE(fuse_blocked_conv_depthwise(g, PassContext{opsets()}).value());
+    EXPECT_EQ(count_op(g, "BlockedConvDepthwise"), 1);
+    EXPECT_EQ(count_op(g, "BlockedConv"), 1) << "the projection stays";
+    expect_close(run(g, {x}), before, 1e-5);
+  }
+}
+
+TEST(FuseBlockedConvDepthwise, SkipsAnExpansionReadElsewhere) {
+  ir::Graph g = expansion_graph(1);
+  g.outputs.push_back(float_value("e6"));
+  prepare(g);
+  EXPECT_FALSE(fuse_blocked_conv_depthwise(g, PassContext{opsets()}).value());
+}
+
+TEST(FuseBlockedConvDepthwise, SkipsA5x5Depthwise) {
+  ir::Graph g = expansion_graph(1);
+  g.initializers["wd"] = ramp({40, 1, 5, 5}, 0.07f, -0.4f);
+  g.nodes[2].attributes[0] = ints("pads", {2, 2, 2, 2});
+  prepare(g);
+  EXPECT_FALSE(fuse_blocked_conv_depthwise(g, PassContext{opsets()}).value());
+}
+
+}  // namespace
+}  // namespace kiln::opt

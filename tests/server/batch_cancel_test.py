@@ -14,12 +14,10 @@ per check; exits 1 on a failure.
 """
 import argparse
 import concurrent.futures
-import importlib
 import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import FAILURES, Server, check, error_of  # noqa: E402
+from serve_test import Server, check, error_of, grpc_messages, run_suite  # noqa: E402
 
 pb = None  # the generated gRPC message module
 
@@ -171,15 +169,10 @@ def main():
     p.add_argument("--protoc", default="protoc")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        gen = os.path.join(tmp, "gen")
-        os.makedirs(gen)
-        subprocess.run([args.protoc, f"--python_out={gen}", "-I", os.path.dirname(os.path.abspath(args.proto)),
-                        os.path.abspath(args.proto)], check=True)
-        sys.path.insert(0, gen)
-        pb = importlib.import_module("grpc_predict_v2_pb2")
+        pb = grpc_messages(args.proto, args.protoc, tmp)
         make_repository.main(tmp)
         s = Server(args.kiln, os.path.join(tmp, "batch_cancel"))
-        try:
+        def suite():
             check("endless_batched runs on the whole budget of 2 threads",
                   "model endless_batched version 1: READY, 1 instance(s) x 2 intra-op thread(s)" in s.output(),
                   s.output())
@@ -187,14 +180,8 @@ def main():
             test_one_client_stays(s)
             test_left_while_forming(s)
             test_grpc_all_calls_cancelled(s)
-            check("the server process is still running", s.proc.poll() is None)
-        finally:
-            code = s.stop()
-            check("SIGTERM exits 0", code == 0, s.output()[-500:])
-            if FAILURES:
-                print("--- server output ---\n" + s.output()[-3000:])
-    print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
-    return 1 if FAILURES else 0
+
+        return run_suite(s, suite)
 
 
 if __name__ == "__main__":

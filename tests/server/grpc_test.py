@@ -10,9 +10,7 @@ bad requests mapped to gRPC codes while the server keeps serving, and a clean SI
 """
 import argparse
 import concurrent.futures
-import importlib
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -21,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import FAILURES, TYPE_VALUES, Server, check, metric, to_binary  # noqa: E402
+from serve_test import TYPE_VALUES, Server, check, grpc_messages, metric, run_suite, to_binary  # noqa: E402
 
 pb = None  # the generated module
 
@@ -206,29 +204,18 @@ def main():
     p.add_argument("--protoc", default="protoc")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        gen = os.path.join(tmp, "gen")
-        os.makedirs(gen)
-        subprocess.run([args.protoc, f"--python_out={gen}", "-I", os.path.dirname(os.path.abspath(args.proto)),
-                        os.path.abspath(args.proto)], check=True)
-        sys.path.insert(0, gen)
-        pb = importlib.import_module("grpc_predict_v2_pb2")
+        pb = grpc_messages(args.proto, args.protoc, tmp)
         make_repository.main(tmp)
         s = Server(args.kiln, os.path.join(tmp, "main"), "--max-request-bytes", str(1 << 20))
-        try:
+        def suite():
             c = Client(s.grpc_port)
             test_rpcs(c)
             test_infer(c)
             test_statistics_and_config(c)
             test_batching(s, c)
             test_bad_input(c)
-            check("grpc: the server process is still running", s.proc.poll() is None)
-        finally:
-            code = s.stop()
-            check("grpc: SIGTERM exits 0", code == 0, s.output()[-500:])
-            if FAILURES:
-                print("--- server output ---\n" + s.output()[-3000:])
-    print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
-    return 1 if FAILURES else 0
+
+        return run_suite(s, suite, prefix='grpc: ')
 
 
 if __name__ == "__main__":

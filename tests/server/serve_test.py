@@ -11,6 +11,7 @@ and exits 0. Prints one line per check; exits 1 on a failure.
 """
 import argparse
 import concurrent.futures
+import importlib
 import json
 import os
 import re
@@ -90,6 +91,35 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return None
+
+
+def grpc_messages(proto, protoc, tmp):
+    """Generates the Python messages of `proto` into tmp and imports them (the gRPC suites' `pb`)."""
+    gen = os.path.join(tmp, "gen")
+    os.makedirs(gen)
+    subprocess.run([protoc, f"--python_out={gen}", "-I", os.path.dirname(os.path.abspath(proto)),
+                    os.path.abspath(proto)], check=True)
+    sys.path.insert(0, gen)
+    return importlib.import_module("grpc_predict_v2_pb2")
+
+
+def run_suite(server, body, prefix=""):
+    """Runs body() against server, then what every suite ends with: the server is still up and exits 0 on
+    SIGTERM; its output is printed when anything failed. Returns the process exit code for main()."""
+    try:
+        body()
+        check(f"{prefix}the server process is still running", server.proc.poll() is None)
+    finally:
+        code = server.stop()
+        check(f"{prefix}SIGTERM exits 0", code == 0, server.output()[-500:])
+        if FAILURES:
+            print("--- server output ---\n" + server.output()[-3000:])
+    return summary()
+
+
+def summary():
+    print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
+    return 1 if FAILURES else 0
 
 
 def error_of(response):
@@ -604,8 +634,7 @@ def main():
         test_explicit(args.kiln, os.path.join(tmp, "explicit"))
         test_connection_limits(args.kiln, os.path.join(tmp, "main"))
         test_poll(args.kiln, tmp)
-    print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
-    return 1 if FAILURES else 0
+    return summary()
 
 
 if __name__ == "__main__":

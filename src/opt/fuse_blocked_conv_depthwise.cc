@@ -11,17 +11,10 @@
 // activations are already part of the convolutions.
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_conv_depthwise_attrs.h"
-#include "opt/pass.h"
+#include "opt/graph_pattern.h"
 
 namespace kiln::opt {
 namespace {
-
-bool all_equal(const std::vector<int64_t>& v, int64_t value) {
-  for (int64_t x : v) {
-    if (x != value) return false;
-  }
-  return true;
-}
 
 // The constant float32 weights of a blocked convolution without Sum, when its bias is absent or a
 // constant vector; else nullptr.

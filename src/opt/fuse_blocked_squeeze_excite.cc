@@ -14,17 +14,10 @@
 // input. The fused node takes the Mul's place, so the graph stays in topological order.
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_squeeze_excite_attrs.h"
-#include "opt/pass.h"
+#include "opt/graph_pattern.h"
 
 namespace kiln::opt {
 namespace {
-
-bool all_equal(const std::vector<int64_t>& v, int64_t value) {
-  for (int64_t x : v) {
-    if (x != value) return false;
-  }
-  return true;
-}
 
 // A kiln.BlockedConv that is a plain 1x1 convolution of constant weights: W's shape goes to *w_shape.
 bool is_pointwise_conv(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n, Shape* w_shape) {

@@ -82,4 +82,11 @@ std::string other_input(const ir::Node& n, const std::string& one) {
   return "";
 }
 
+bool all_equal(const std::vector<int64_t>& v, int64_t value) {
+  for (int64_t x : v) {
+    if (x != value) return false;
+  }
+  return true;
+}
+
 }  // namespace kiln::opt

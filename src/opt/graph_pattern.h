@@ -66,4 +66,7 @@ void become_kiln_node(ir::Node& n, std::string op_type, std::vector<std::string>
 // (When both are, returns `one`.)
 std::string other_input(const ir::Node& n, const std::string& one);
 
+// Whether every entry of an integer list attribute (strides, dilations, pads) is `value`; true when empty.
+bool all_equal(const std::vector<int64_t>& v, int64_t value);
+
 }  // namespace kiln::opt

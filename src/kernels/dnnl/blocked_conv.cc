@@ -58,10 +58,11 @@ constexpr int64_t kMinF43TilesPerImage = 16;
 // A new Winograd copy takes the layout oneDNN picks at this batch where the shape's kernel accepts it
 // and oneDNN picks the same transform (F(2,3) or F(4,3)) at the shape's own batch: then the batch-1
 // warm-up packs what batch 8 runs. oneDNN's F(4,3) layouts for batch 8 serve batches 1 to 8 on
-// ResNet's layers, but where oneDNN picks F(2,3) at batch 1 and F(4,3) at batch 8 (ResNet's 14x14
-// stage: 16 4x4 tiles per image) the batch-8 F(4,3) copy ran 1.9x slower at batch 1 than F(2,3)
-// (256 channels, 1 thread: 1.31 vs 0.69 ms a layer; direct 1.21): resnet50 batch 1 lost 2-4 ms. Such
-// a layer packs F(2,3) at batch 1, and batch 8 replaces it (in milliseconds, winograd_weights.h).
+// ResNet's layers, but where oneDNN picks F(2,3) at batch 1 and F(4,3) at batch 8 (ResNet's 56x56 and
+// 14x14 stages) the batch-8 F(4,3) copy ran 1.9x slower at batch 1 than F(2,3) on 14x14 (16 4x4 tiles
+// per image; 256 channels, 1 thread: 1.31 vs 0.69 ms a layer; direct 1.21): resnet50 batch 1 lost
+// 2-4 ms. Such a layer packs F(2,3) at batch 1, and batch 8 replaces it (in milliseconds,
+// winograd_weights.h).
 constexpr int64_t kWinogradLayoutBatch = 8;
 
 // 4 for F(2,3), 6 for F(4,3), 0 for a layout that is not Winograd.

@@ -100,7 +100,8 @@ TEST(FastKernels, WinogradWeightsServeEveryShapeInAnyOrder) {
   for (bool release : {false, true}) {
     auto pair = build_pair(base);
     ASSERT_TRUE(pair.ok());
-    for (auto [n, hw] : {std::pair<int64_t, int64_t>{1, 7}, {8, 14}, {1, 7}, {2, 28}, {1, 56}, {3, 14}, {1, 7}}) {
+    for (auto [n, hw] :
+         {std::pair<int64_t, int64_t>{1, 7}, {1, 14}, {8, 14}, {1, 14}, {1, 7}, {2, 28}, {1, 56}, {3, 14}, {1, 7}}) {
       OpCase c = base;
       c.inputs[0] = random_blocked({n, 64, hw, hw}, static_cast<uint64_t>(n * hw));
       OpCase freed = c;

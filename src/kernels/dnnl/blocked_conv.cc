@@ -40,6 +40,9 @@ struct BlockedConvEntry {
   size_t scratchpad = 0;
   bool use_reference = false;
   bool sum_in_place = false;  // the residual is oneDNN's sum post-op: Y must hold a copy of Sum first
+
+  // The Winograd copy's pages (weights points into them), held while this entry may run.
+  std::shared_ptr<void> winograd_pages;
 };
 
 memory::desc blocked_desc(const memory::dims& dims) { return memory::desc(dims, memory::data_type::f32, tag::nChw16c); }
@@ -52,15 +55,25 @@ memory::desc any_weights(const ConvGeometry& s) { return memory::desc(s.weights,
 // 14.5 vs 21.0 ms, 256 channels).
 constexpr int64_t kMinF43TilesPerImage = 16;
 
-// A new Winograd copy takes the layout oneDNN picks at this batch where the shape's kernel accepts it:
-// oneDNN's F(4,3) layouts for batch 8 serve batches 1 to 8 on ResNet's layers, about as fast at batch 1
-// as the F(2,3) it picks there, so the batch-1 warm-up packs what batch 8 runs and a first run at batch
-// 8 packs nothing.
+// A new Winograd copy takes the layout oneDNN picks at this batch where the shape's kernel accepts it
+// and oneDNN picks the same transform (F(2,3) or F(4,3)) at the shape's own batch: then the batch-1
+// warm-up packs what batch 8 runs. oneDNN's F(4,3) layouts for batch 8 serve batches 1 to 8 on
+// ResNet's layers, but where oneDNN picks F(2,3) at batch 1 and F(4,3) at batch 8 (ResNet's 56x56 and
+// 14x14 stages) the batch-8 F(4,3) copy ran 1.9x slower at batch 1 than F(2,3) on 14x14 (16 4x4 tiles
+// per image; 256 channels, 1 thread: 1.31 vs 0.69 ms a layer; direct 1.21): resnet50 batch 1 lost
+// 2-4 ms. Such a layer packs F(2,3) at batch 1, and batch 8 replaces it (in milliseconds,
+// winograd_weights.h).
 constexpr int64_t kWinogradLayoutBatch = 8;
 
+// 4 for F(2,3), 6 for F(4,3), 0 for a layout that is not Winograd.
+int winograd_alpha(const memory::desc& weights) {
+  return weights.data.format_kind == dnnl_format_kind_wino ? weights.data.format_desc.wino_desc.alpha : 0;
+}
+
 bool winograd_pays(const memory::desc& weights, const ConvGeometry& s) {
-  if (weights.data.format_kind != dnnl_format_kind_wino) return false;
-  if (weights.data.format_desc.wino_desc.alpha < 6) return true;  // F(2,3)
+  const int alpha = winograd_alpha(weights);
+  if (alpha == 0) return false;
+  if (alpha < 6) return true;  // F(2,3)
   return ((s.dst[2] + 3) / 4) * ((s.dst[3] + 3) / 4) >= kMinF43TilesPerImage;
 }
 
@@ -121,7 +134,7 @@ class DnnlBlockedConvKernel : public Kernel {
     if (new_winograd_copy) {
       // The shapes that used the copy it replaced make their primitives again (with the new copy, or
       // direct), so the old one is freed as soon as no run holds it.
-      cache_.erase_if([this](const BlockedConvEntry& old) { return old.winograd && old.weights != winograd_; });
+      cache_.erase_if([this](const BlockedConvEntry& old) { return old.winograd && old.weights != winograd_.memory; });
     }
     if (e->use_reference) return fallback(ctx);
     Tensor y(DataType::kFloat32, y_shape, Tensor::Init::kUninitialized);
@@ -206,15 +219,15 @@ class DnnlBlockedConvKernel : public Kernel {
   // on the batch size (and picks F(2,3) or F(4,3)); one copy per layout held two copies on 10 of
   // resnet18's layers (the batch-1 warm-up's and batch 8's: 205 MB in all). So a layer holds one: a
   // shape whose Winograd kernel takes the held layout shares it; a new copy takes batch 8's layout where
-  // it can (kWinogradLayoutBatch); otherwise a shape larger than the one the copy was made for replaces
-  // it (its layout serves more of the smaller ones) and a smaller one runs direct. Runs under cache_'s lock.
-  // Throws dnnl::error when oneDNN has no Winograd kernel for `s`.
+  // that runs the transform of its own batch (kWinogradLayoutBatch); otherwise a shape larger than the one the copy was
+  // made for replaces it (its layout serves more of the smaller ones) and a smaller one runs direct. Runs under
+  // cache_'s lock. Throws dnnl::error when oneDNN has no Winograd kernel for `s`.
   std::shared_ptr<const BlockedConvEntry> winograd_entry(const ConvGeometry& s, bool has_sum,
                                                          bool* new_winograd_copy) const {
     std::optional<dnnl::convolution_forward::primitive_desc> pd;
-    if (winograd_) {
+    if (winograd_.memory) {
       try {
-        pd = primitive_desc(s, has_sum, winograd_.get_desc(), true);
+        pd = primitive_desc(s, has_sum, winograd_.memory.get_desc(), true);
         if (is_ref_impl(*pd)) pd.reset();
       } catch (const dnnl::error&) {  // this shape's Winograd kernel wants another layout
       }
@@ -229,16 +242,11 @@ class DnnlBlockedConvKernel : public Kernel {
       }
       if (is_ref_impl(*fresh) || !winograd_pays(fresh->weights_desc(), s)) return nullptr;
       const int64_t src_size = shape_size(Shape(layout_shape.src.begin(), layout_shape.src.end()));
-      if (winograd_ && src_size <= winograd_src_size_) return nullptr;
-      // From plain OIHW (oneDNN reorders into Winograd layouts only from plain ones), by kiln's own
-      // transform where it knows the layout (winograd_weights.h: 0.25 s -> ms for a 512x512 layer).
+      if (winograd_.memory && src_size <= winograd_src_size_) return nullptr;
+      // By kiln's own transform where it knows the layout (winograd_weights.h: 0.25 s -> ms for a
+      // 512x512 layer).
       const Tensor plain = packed_->unpack();
-      memory copy(fresh->weights_desc(), cpu_engine());
-      if (!transform_winograd_weights(plain.data<float>(), s.weights[0], s.weights[1], fresh->weights_desc(),
-                                      copy.get_data_handle())) {
-        copy = reordered(wrap(plain_desc(s.weights), plain.raw()), fresh->weights_desc());
-      }
-      winograd_ = copy;
+      winograd_ = make_winograd_copy(plain.data<float>(), s.weights[0], s.weights[1], fresh->weights_desc());
       winograd_src_size_ = src_size;
       *new_winograd_copy = true;
       pd = std::move(fresh);
@@ -246,14 +254,16 @@ class DnnlBlockedConvKernel : public Kernel {
     auto e = std::make_shared<BlockedConvEntry>();
     e->primitive = dnnl::convolution_forward(*pd);
     e->scratchpad = pd->scratchpad_desc().get_size();
-    e->weights = winograd_;
+    e->weights = winograd_.memory;
+    e->winograd_pages = winograd_.pages;
     e->packed = e->winograd = true;
     e->sum_in_place = has_sum;
     return e;
   }
 
   // A Winograd primitive for `s` (batch below kWinogradLayoutBatch) with the weights layout oneDNN picks
-  // at batch kWinogradLayoutBatch, or nullopt when that layout does not pay or `s` does not take it.
+  // at batch kWinogradLayoutBatch, or nullopt when that layout does not pay, has another transform than
+  // oneDNN picks for `s`, or `s` does not take it.
   std::optional<dnnl::convolution_forward::primitive_desc> batch_layout_winograd(const ConvGeometry& s,
                                                                                  bool has_sum) const {
     if (s.src[0] >= kWinogradLayoutBatch) return std::nullopt;
@@ -262,6 +272,9 @@ class DnnlBlockedConvKernel : public Kernel {
     try {
       const memory::desc layout = primitive_desc(batch, has_sum, any_weights(s), true).weights_desc();
       if (!winograd_pays(layout, batch)) return std::nullopt;
+      if (winograd_alpha(layout) != winograd_alpha(primitive_desc(s, has_sum, any_weights(s), true).weights_desc())) {
+        return std::nullopt;  // the transform oneDNN picks at this batch differs: see kWinogradLayoutBatch
+      }
       auto pd = primitive_desc(s, has_sum, layout, true);
       if (is_ref_impl(pd)) return std::nullopt;
       return pd;
@@ -278,7 +291,7 @@ class DnnlBlockedConvKernel : public Kernel {
   std::unique_ptr<PackedWeights> packed_;  // null when W is not a constant the kernel could pack
   // The one Winograd copy of the weights and the logical input size it was made for; guarded by
   // cache_'s lock (entries are made under it).
-  mutable memory winograd_;
+  mutable WinogradCopy winograd_;
   mutable int64_t winograd_src_size_ = 0;
   ShapeCache<BlockedConvEntry> cache_;
 };

@@ -3,6 +3,9 @@
 #include <cstring>
 #include <vector>
 
+#include "core/buffer_pool.h"
+#include "kernels/dnnl/common.h"
+
 namespace kiln::dnnl_kernels {
 namespace {
 
@@ -101,6 +104,20 @@ bool transform_winograd_weights(const float* oihw, int64_t oc, int64_t ic, const
     }
   }
   return true;
+}
+
+WinogradCopy make_winograd_copy(const float* oihw, int64_t oc, int64_t ic, const dnnl::memory::desc& md) {
+  const size_t bytes = md.get_size();
+  std::shared_ptr<void> pages(allocate_block(bytes), [bytes](void* p) { free_block(p, bytes); });
+  if (!pages) throw dnnl::error(dnnl_out_of_memory, "no memory for Winograd weights");
+  dnnl::memory copy(md, cpu_engine(), pages.get());
+  if (!transform_winograd_weights(oihw, oc, ic, md, pages.get())) {
+    // oneDNN reorders into Winograd layouts only from plain OIHW.
+    dnnl::memory plain = wrap(plain_desc({oc, ic, 3, 3}), oihw);
+    dnnl::reorder(plain, copy).execute(thread_stream(), plain, copy);
+    thread_stream().wait();
+  }
+  return {std::move(pages), std::move(copy)};
 }
 
 }  // namespace kiln::dnnl_kernels

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 
 namespace kiln::dnnl_kernels {
@@ -24,5 +25,19 @@ namespace kiln::dnnl_kernels {
 // false, writing nothing, for a descriptor it does not know (another format, alpha or data type): the
 // caller then reorders with oneDNN. Not thread-safe for one `out`; `out` holds md.get_size() bytes.
 bool transform_winograd_weights(const float* oihw, int64_t oc, int64_t ic, const dnnl::memory::desc& md, void* out);
+
+// One layer's Winograd weights: `memory` over pages of its own (core/buffer_pool.h's allocate_block),
+// which `pages` owns; whoever runs with `memory` holds `pages` too. A layer replaces its copy when a
+// larger batch needs another layout, and freed heap memory would stay resident (glibc's mmap threshold
+// has risen past these sizes by then): the batch-1 copies replaced at batch 8 kept resnet50's peak RSS
+// 20 MiB higher.
+struct WinogradCopy {
+  std::shared_ptr<void> pages;
+  dnnl::memory memory;
+};
+
+// `oihw` ([oc][ic][3][3], float32, dense) in Winograd layout `md`: transform_winograd_weights where it
+// knows the layout, else oneDNN's reorder. Throws dnnl::error when there is no memory or the reorder fails.
+WinogradCopy make_winograd_copy(const float* oihw, int64_t oc, int64_t ic, const dnnl::memory::desc& md);
 
 }  // namespace kiln::dnnl_kernels

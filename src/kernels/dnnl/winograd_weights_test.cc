@@ -63,6 +63,20 @@ TEST(WinogradWeights, SameBytesAsOneDnnsReorderForEveryLayout) {
   EXPECT_GT(formats_seen[dnnl_wino_wei_aaOio] + formats_seen[dnnl_wino_wei_aaOBiOo], 0);
 }
 
+// A copy lies in its own pages (freed with the last holder of `pages`) and holds the transform's bytes.
+TEST(WinogradWeights, CopyOwnsItsPages) {
+  const memory::desc md = winograd_layout(1, 256, 264, 14);
+  if (md.data.format_kind != dnnl_format_kind_wino) GTEST_SKIP() << "oneDNN has no Winograd kernel on this CPU";
+  std::vector<float> w(static_cast<size_t>(264 * 256 * 9));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::cos(0.11f * static_cast<float>(i));
+  const WinogradCopy copy = make_winograd_copy(w.data(), 264, 256, md);
+  ASSERT_NE(copy.pages, nullptr);
+  EXPECT_EQ(copy.memory.get_data_handle(), copy.pages.get());
+  EXPECT_EQ(copy.memory.get_desc(), md);
+  const memory expected = reordered(wrap(plain_desc({264, 256, 3, 3}), w.data()), md);
+  EXPECT_EQ(std::memcmp(copy.pages.get(), expected.get_data_handle(), md.get_size()), 0);
+}
+
 TEST(WinogradWeights, LeavesOtherLayoutsToOneDnn) {
   std::vector<float> w(16 * 16 * 9, 1.f), out(16 * 16 * 9);
   EXPECT_FALSE(transform_winograd_weights(w.data(), 16, 16, plain_desc({16, 16, 3, 3}), out.data()));

@@ -1,5 +1,6 @@
 #include "exec/team_contention.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -10,10 +11,19 @@
 namespace kiln {
 
 TeamContention::Usage TeamContention::usage_now() {
-  rusage ru{};
-  if (getrusage(RUSAGE_THREAD, &ru) != 0) return {};
   const auto ns = [](const timeval& t) { return int64_t{t.tv_sec} * 1'000'000'000 + int64_t{t.tv_usec} * 1'000; };
-  return Usage{ns(ru.ru_utime) + ns(ru.ru_stime), int64_t{ru.ru_nivcsw}};
+  rusage thread{};
+  rusage process{};
+  if (getrusage(RUSAGE_THREAD, &thread) != 0 || getrusage(RUSAGE_SELF, &process) != 0) return {};
+  return Usage{ns(thread.ru_utime) + ns(thread.ru_stime), int64_t{thread.ru_nivcsw},
+               ns(process.ru_utime) + ns(process.ru_stime)};
+}
+
+int TeamContention::usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
 }
 
 int64_t TeamContention::now_ns() {
@@ -35,7 +45,10 @@ void TeamContention::report(int threads, int64_t start_ns, int64_t end_ns, const
   const double share = static_cast<double>(end.cpu_ns - start.cpu_ns) / static_cast<double>(wall);
   const int64_t preemptions = end.preemptions - start.preemptions;
   const bool preempted = preemptions > 0 && preemptions * kPreemptedEveryNs >= wall;
-  if (share >= kContendedShare || !preempted) {
+  // The process's own threads kept the cores busy: the master lost its core to them, not to others.
+  const double process_share =
+      static_cast<double>(end.process_cpu_ns - start.process_cpu_ns) / (static_cast<double>(wall) * cores_);
+  if (share >= kContendedShare || !preempted || process_share >= kContendedShare) {
     back_off_ns_.store(kFirstBackOffNs, std::memory_order_relaxed);
     return;
   }

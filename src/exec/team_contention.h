@@ -18,6 +18,12 @@
 // persists (kFirstBackOffNs .. kMaxBackOffNs); then one run probes with the full team again. A run
 // that got its CPU resets the back-off.
 //
+// Only other processes count: if this process as a whole was on kContendedShare of the cores it may
+// use (its CPU affinity) during the run, the master lost its core to the process's own threads, such as
+// a server's I/O threads reading the next requests. Shrinking the team would not give that time back,
+// it would only halve the compute: resnet18 over HTTP (kiln serve --threads 2 on 2 cores) answered
+// 54-86 requests/s with such runs judged contended, 87-90 without.
+//
 // Thread-safe, lock-free. Process-wide state (process()), since the cores are. Turned off by setting
 // KILN_TEAM_BACKOFF=0 in the environment.
 #pragma once
@@ -29,12 +35,16 @@ namespace kiln {
 
 class TeamContention {
  public:
-  // The calling thread's CPU time and involuntary context switches so far (getrusage(RUSAGE_THREAD)).
+  // The calling thread's CPU time and involuntary context switches so far (getrusage(RUSAGE_THREAD)),
+  // and the CPU time of the whole process (RUSAGE_SELF: every thread, the team's included).
   struct Usage {
     int64_t cpu_ns = 0;
     int64_t preemptions = 0;
+    int64_t process_cpu_ns = 0;
   };
   static Usage usage_now();
+  // The number of CPUs this process may run on (sched_getaffinity), at least 1.
+  static int usable_cores();
   // steady_clock now, in ns.
   static int64_t now_ns();
 
@@ -52,16 +62,17 @@ class TeamContention {
   // The process-wide instance; disabled when KILN_TEAM_BACKOFF=0.
   static TeamContention& process();
 
-  explicit TeamContention(bool enabled = true) : enabled_(enabled) {}
+  // `cores`: the CPUs the process may use, the capacity its own CPU time is compared with.
+  explicit TeamContention(bool enabled = true, int cores = usable_cores()) : enabled_(enabled), cores_(cores) {}
 
   // Whether a run starting at now_ns may use a team of more than one thread.
   bool team_allowed(int64_t now_ns) const {
     return !enabled_ || now_ns >= single_until_ns_.load(std::memory_order_relaxed);
   }
 
-  // A run that held a team of `threads` (> 1) from start to end, with the usage of its own thread:
-  // judges whether it was contended and sets the back-off. Runs with one thread or shorter than
-  // kMinJudgedRunNs say nothing.
+  // A run that held a team of `threads` (> 1) from start to end, with the usage of its own thread and
+  // process: judges whether other processes contended for its cores and sets the back-off. Runs with
+  // one thread or shorter than kMinJudgedRunNs say nothing.
   void report(int threads, int64_t start_ns, int64_t end_ns, const Usage& start, const Usage& end);
 
   // Forgets any back-off (tests).
@@ -72,6 +83,7 @@ class TeamContention {
 
  private:
   const bool enabled_;
+  const int cores_;
   std::atomic<int64_t> single_until_ns_{0};
   std::atomic<int64_t> back_off_ns_{kFirstBackOffNs};
 };

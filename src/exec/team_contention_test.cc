@@ -12,22 +12,24 @@ constexpr int64_t kFirst = TeamContention::kFirstBackOffNs;
 constexpr int64_t kMax = TeamContention::kMaxBackOffNs;
 
 // A run ending at end_ns, 5 ms long, on `threads` threads, whose own thread was on a CPU for `share`
-// of the time and was preempted `preemptions` times.
-void report_run(TeamContention& c, int64_t end_ns, int threads, double share, int preemptions) {
+// of the time and was preempted `preemptions` times, and whose process used `process_cores` cores.
+void report_run(TeamContention& c, int64_t end_ns, int threads, double share, int preemptions,
+                double process_cores = 1.0) {
   constexpr int64_t wall = 5 * kMs;
-  const TeamContention::Usage start{0, 10};
-  const TeamContention::Usage end{static_cast<int64_t>(share * wall), 10 + preemptions};
+  const TeamContention::Usage start{0, 10, 0};
+  const TeamContention::Usage end{static_cast<int64_t>(share * wall), 10 + preemptions,
+                                  static_cast<int64_t>(process_cores * wall)};
   c.report(threads, end_ns - wall, end_ns, start, end);
 }
 
 TEST(TeamContention, AFullyScheduledTeamKeepsItsThreads) {
-  TeamContention c;
+  TeamContention c(true, 2);
   report_run(c, 10 * kMs, 2, 0.98, 3);  // preempted, but the team got its cores
   EXPECT_TRUE(c.team_allowed(10 * kMs));
 }
 
 TEST(TeamContention, ASleepingOrRarelyPreemptedTeamIsNotContended) {
-  TeamContention c;
+  TeamContention c(true, 2);
   report_run(c, 10 * kMs, 2, 0.55, 0);  // the master slept at a barrier
   EXPECT_TRUE(c.team_allowed(10 * kMs));
   c.report(2, 0, 100 * kMs, {0, 0}, {100 * kMs, 1});  // one preemption in 100 ms: a kernel thread, say
@@ -35,7 +37,7 @@ TEST(TeamContention, ASleepingOrRarelyPreemptedTeamIsNotContended) {
 }
 
 TEST(TeamContention, AContendedRunSendsTheNextRunsToOneThreadThenProbes) {
-  TeamContention c;
+  TeamContention c(true, 2);
   const int64_t t = 100 * kMs;
   report_run(c, t, 2, 0.5, 4);
   EXPECT_FALSE(c.team_allowed(t));
@@ -44,7 +46,7 @@ TEST(TeamContention, AContendedRunSendsTheNextRunsToOneThreadThenProbes) {
 }
 
 TEST(TeamContention, TheBackOffDoublesWhileContentionLastsUpToTheCapAndResetsAfter) {
-  TeamContention c;
+  TeamContention c(true, 2);
   int64_t t = 100 * kMs;
   report_run(c, t, 2, 0.5, 4);
   t += kFirst;
@@ -59,12 +61,26 @@ TEST(TeamContention, TheBackOffDoublesWhileContentionLastsUpToTheCapAndResetsAft
   EXPECT_TRUE(c.team_allowed(t + kFirst));
 }
 
+TEST(TeamContention, TheProcessesOwnThreadsAreNotContention) {
+  TeamContention c(true, 2);
+  // The master got half its time, but the process used 1.8 of its 2 cores: its own I/O threads ran.
+  report_run(c, 100 * kMs, 2, 0.5, 4, 1.8);
+  EXPECT_TRUE(c.team_allowed(100 * kMs));
+  // The same run with the process on 1.2 cores: other processes had the rest.
+  report_run(c, 110 * kMs, 2, 0.5, 4, 1.2);
+  EXPECT_FALSE(c.team_allowed(110 * kMs));
+  // On 16 cores a 2-thread team and its process cannot fill the machine: the master's share decides.
+  TeamContention many(true, 16);
+  report_run(many, 100 * kMs, 2, 0.5, 4, 1.8);
+  EXPECT_FALSE(many.team_allowed(100 * kMs));
+}
+
 TEST(TeamContention, OneThreadShortRunsAndADisabledTrackerSayNothing) {
-  TeamContention c;
+  TeamContention c(true, 2);
   report_run(c, 100 * kMs, 1, 0.1, 4);
   c.report(2, 0, TeamContention::kMinJudgedRunNs - 1, {0, 0}, {0, 5});
   EXPECT_TRUE(c.team_allowed(100 * kMs));
-  TeamContention off(false);
+  TeamContention off(false, 2);
   report_run(off, 100 * kMs, 2, 0.1, 4);
   EXPECT_TRUE(off.team_allowed(100 * kMs));
 }

@@ -21,7 +21,8 @@ Expected<Tensor> from_field(const Field& field, DataType dtype, const Shape& sha
                                    std::to_string(count) + " elements, " + field_name + " has " +
                                    std::to_string(field.size()));
   }
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape));
+  // Every element is written below or the tensor is dropped with the error: no zero-fill first.
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape, Tensor::Init::kUninitialized));
   T* out = t.data<T>();
   for (int64_t i = 0; i < count; ++i) {
     const auto v = field.Get(static_cast<int>(i));

@@ -135,8 +135,8 @@ Expected<Tensor> tensor_from_json(const rapidjson::Value& data, DataType dtype, 
     return Status::InvalidArgument(prefix(input) + "shape " + shape_to_string(shape) + " needs " +
                                    std::to_string(count) + " elements, data has " + std::to_string(elems.size()));
   }
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape));
   if (dtype == DataType::kString) {
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape));
     std::string* out = t.data<std::string>();
     for (size_t i = 0; i < elems.size(); ++i) {
       if (!elems[i]->IsString()) {
@@ -146,6 +146,8 @@ Expected<Tensor> tensor_from_json(const rapidjson::Value& data, DataType dtype, 
     }
     return t;
   }
+  // fill() writes every element or fails, and a failed tensor is dropped: no zero-fill first.
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(dtype, shape, Tensor::Init::kUninitialized));
   Status st = visit_type(dtype, [&](auto tag) { return fill<decltype(tag)>(elems, &t, input); });
   if (!st.ok()) return st;
   return t;

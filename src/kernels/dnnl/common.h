@@ -11,16 +11,16 @@
 // oneDNN reports errors by throwing dnnl::error; no exception leaves this folder.
 #pragma once
 
+#include <omp.h>
+
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <omp.h>
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/fused_activation.h"
 #include "kernels/kernel.h"
@@ -79,8 +79,10 @@ bool all_float32_nonempty(const KernelContext& ctx, std::initializer_list<size_t
 class ShapeKey {
  public:
   void add(int64_t v) {
-    if (n_ < v_.size()) v_[n_++] = v;
-    else overflow_ = true;
+    if (n_ < v_.size())
+      v_[n_++] = v;
+    else
+      overflow_ = true;
   }
   void add(const Shape& s) {
     add(static_cast<int64_t>(s.size()));
@@ -121,17 +123,18 @@ class ShapeCache {
   Expected<std::shared_ptr<const Entry>> get(const ShapeKey& key, Make&& make) const {
     const int threads = omp_get_max_threads();
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i].threads == threads && entries_[i].key == key) {
-        // Move to the front without allocating.
-        for (size_t j = i; j > 0; --j) std::swap(entries_[j], entries_[j - 1]);
-        return entries_[0].entry;
-      }
-    }
+    if (std::shared_ptr<const Entry> found = find_locked(key, threads)) return found;
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const Entry> entry, make());
     if (entries_.size() == kCapacity) entries_.pop_back();
     entries_.insert(entries_.begin(), Slot{key, threads, entry});
     return entry;
+  }
+
+  // The entry for `key` made for a team of `threads` (not necessarily the caller's), or null; makes
+  // nothing. For a kernel that sets the team size from the entry it finds (SerialBelow).
+  std::shared_ptr<const Entry> find(const ShapeKey& key, int threads) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return find_locked(key, threads);
   }
 
   // Drops every entry `drop` (called under the lock with a const Entry&) returns true for; a run still
@@ -148,6 +151,17 @@ class ShapeCache {
     int threads;
     std::shared_ptr<const Entry> entry;
   };
+  // Moves a hit to the front without allocating. Called under mu_.
+  std::shared_ptr<const Entry> find_locked(const ShapeKey& key, int threads) const {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].threads == threads && entries_[i].key == key) {
+        for (size_t j = i; j > 0; --j) std::swap(entries_[j], entries_[j - 1]);
+        return entries_[0].entry;
+      }
+    }
+    return nullptr;
+  }
+
   mutable std::mutex mu_;
   mutable std::vector<Slot> entries_;  // most recent first
 };

@@ -15,6 +15,7 @@
 #include "kernels/blocked_conv_depthwise_attrs.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/dnnl/common.h"
+#include "kernels/dnnl/run_memories.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
@@ -28,6 +29,8 @@ struct ConvDepthwiseEntry {
   size_t scratchpad = 0;
   memory::dims src, dst, bias;
   bool fused = false;  // false: run the two kernels
+  enum Slot : size_t { kSrc, kDst, kBias, kSlots };
+  RunMemories<kSlots> memories;  // X, Y and B, bound per run
 };
 
 memory::desc blocked_desc(const memory::dims& dims) { return memory::desc(dims, memory::data_type::f32, tag::nChw16c); }
@@ -81,14 +84,12 @@ class DnnlBlockedConvDepthwise : public Kernel {
     if (!e->fused) return run_separately(ctx);
     Tensor y(DataType::kFloat32, blocked_shape(Shape(e->dst.begin(), e->dst.end())), Tensor::Init::kUninitialized);
     try {
-      const memory src = wrap(blocked_desc(e->src), x.raw());
-      const memory dst = wrap(blocked_desc(e->dst), y.raw());
-      const memory bias = b_.defined() ? wrap(plain_desc(e->bias), b_.raw()) : memory();
+      RunMemories<ConvDepthwiseEntry::kSlots>::Lease m(e->memories);
       ExecArgs args;
-      args.add(DNNL_ARG_SRC, src);
+      args.add(DNNL_ARG_SRC, m.bind(ConvDepthwiseEntry::kSrc, x.raw()));
       args.add(DNNL_ARG_WEIGHTS, e->weights);
-      if (b_.defined()) args.add(DNNL_ARG_BIAS, bias);
-      args.add(DNNL_ARG_DST, dst);
+      if (b_.defined()) args.add(DNNL_ARG_BIAS, m.bind(ConvDepthwiseEntry::kBias, b_.raw()));
+      args.add(DNNL_ARG_DST, m.bind(ConvDepthwiseEntry::kDst, y.raw()));
       args.add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS, e->dw_weights);
       args.add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS, e->dw_bias);
       execute(e->primitive, args, e->scratchpad);
@@ -175,6 +176,9 @@ class DnnlBlockedConvDepthwise : public Kernel {
       e->dw_bias = packed(db_, {m}, db_md);
       e->primitive = dnnl::convolution_forward(pd);
       e->scratchpad = pd.scratchpad_desc().get_size();
+      e->memories.init(ConvDepthwiseEntry::kSrc, blocked_desc(e->src));
+      e->memories.init(ConvDepthwiseEntry::kDst, blocked_desc(e->dst));
+      if (b_.defined()) e->memories.init(ConvDepthwiseEntry::kBias, plain_desc(e->bias));
       e->fused = true;
     } catch (const dnnl::error&) {
       e->fused = false;  // no fused implementation for this shape: the two kernels run it

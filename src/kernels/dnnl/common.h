@@ -11,16 +11,16 @@
 // oneDNN reports errors by throwing dnnl::error; no exception leaves this folder.
 #pragma once
 
-#include <omp.h>
-
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/fused_activation.h"
 #include "kernels/kernel.h"
@@ -79,10 +79,8 @@ bool all_float32_nonempty(const KernelContext& ctx, std::initializer_list<size_t
 class ShapeKey {
  public:
   void add(int64_t v) {
-    if (n_ < v_.size())
-      v_[n_++] = v;
-    else
-      overflow_ = true;
+    if (n_ < v_.size()) v_[n_++] = v;
+    else overflow_ = true;
   }
   void add(const Shape& s) {
     add(static_cast<int64_t>(s.size()));

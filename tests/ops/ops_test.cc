@@ -89,6 +89,29 @@ TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
   EXPECT_GT(released, 10);
 }
 
+// The fused blocks release both their weights (W and DW, W1 and W2: inputs 1 and 3) and compute the
+// same with those inputs absent.
+TEST(FastKernels, FusedBlocksServeReleasedWeightsFromTheirPackedCopies) {
+  int released = 0;
+  for (const auto& cases : {conv_depthwise_cases(), squeeze_excite_cases()}) {
+    for (const OpCase& c : cases) {
+      SCOPED_TRACE(c.name);
+      auto pair = build_pair(c);
+      ASSERT_TRUE(pair.ok());
+      if (!pair->fast->releases_constant(1) || !pair->fast->releases_constant(3)) continue;
+      ++released;
+      OpCase freed = c;
+      freed.inputs[1] = Tensor();
+      freed.inputs[3] = Tensor();
+      std::vector<Value> fast, ref;
+      ASSERT_TRUE(run_kernel(*pair->fast, freed, &fast).ok());
+      ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+      EXPECT_EQ(compare_outputs(c, fast, ref), "");
+    }
+  }
+  EXPECT_GT(released, 8);
+}
+
 // A Winograd layer holds one copy of its weights in oneDNN's shape-dependent layout (F(2,3) on a small
 // map at batch 1, F(4,3) elsewhere, blockings by batch): shapes that come later share it, replace it (a
 // larger shape) or run direct, and each of them, in any order, computes what the reference does, from

@@ -22,6 +22,7 @@
 #include "kernels/dnnl/common.h"
 #include "kernels/dnnl/conv_primitive.h"
 #include "kernels/dnnl/packed_weights.h"
+#include "kernels/dnnl/run_memories.h"
 #include "kernels/dnnl/serial_below.h"
 #include "kernels/dnnl/winograd_weights.h"
 #include "kernels/ref/window.h"
@@ -114,10 +115,6 @@ class DnnlBlockedConvKernel : public Kernel {
                                    : (x.rank() == 5 && xs[4] == kChannelBlock && xs[1] == channel_blocks(c));
     if (!x_ok) return fallback(ctx);  // the reference names the problem
     if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != w_shape[0])) return fallback(ctx);
-    std::optional<ConvGeometry> s = conv_geometry(attrs_, group_, {xs[0], c, xs[2], xs[3]}, w_shape, has_bias);
-    if (!s) return fallback(ctx);
-    const Shape y_shape = blocked_shape(Shape(s->dst.begin(), s->dst.end()));
-    if (has_sum && ctx.tensor(3).shape() != y_shape) return fallback(ctx);  // broadcasting Sum
     ShapeKey key;
     key.add(x.shape());
     key.add(w_shape);
@@ -126,37 +123,91 @@ class DnnlBlockedConvKernel : public Kernel {
     const bool use_packed = absent || (packed_ && packed_->stand_for(w));
     key.add(use_packed ? 1 : 0);
     if (key.overflow()) return fallback(ctx);
+    // A seen shape: no geometry to work out (it allocates), only the entry to run.
+    if (std::shared_ptr<const CachedConv> e = cached(key)) {
+      const SerialBelow serial(e->macs);
+      return run_entry(*e, ctx);
+    }
+    std::optional<ConvGeometry> s = conv_geometry(attrs_, group_, {xs[0], c, xs[2], xs[3]}, w_shape, has_bias);
+    if (!s) return fallback(ctx);
     // Output elements times multiply-adds each (C/group * kh * kw); covers creation and execution.
-    const SerialBelow serial(shape_size(Shape(s->dst.begin(), s->dst.end())) * (shape_size(w_shape) / w_shape[0]));
+    const int64_t macs = shape_size(Shape(s->dst.begin(), s->dst.end())) * (shape_size(w_shape) / w_shape[0]);
+    const SerialBelow serial(macs);
     bool new_winograd_copy = false;
-    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const BlockedConvEntry> e,
-                          cache_.get(key, [&] { return make_entry(*s, has_sum, use_packed, &new_winograd_copy); }));
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const CachedConv> e, cache_.get(key, [&] {
+      return make_cached(*s, macs, has_sum, use_packed, &new_winograd_copy);
+    }));
     if (new_winograd_copy) {
       // The shapes that used the copy it replaced make their primitives again (with the new copy, or
       // direct), so the old one is freed as soon as no run holds it.
-      cache_.erase_if([this](const BlockedConvEntry& old) { return old.winograd && old.weights != winograd_.memory; });
+      cache_.erase_if([this](const CachedConv& old) {
+        return old.conv->winograd && old.conv->weights != winograd_.memory;
+      });
     }
-    if (e->use_reference) return fallback(ctx);
-    Tensor y(DataType::kFloat32, y_shape, Tensor::Init::kUninitialized);
-    if (e->sum_in_place) std::memcpy(y.raw(), ctx.tensor(3).raw(), y.bytes());
+    return run_entry(*e, ctx);
+  }
+
+ private:
+  // What a run needs beyond the primitive, worked out once per shape: the team decision, Y's shape and
+  // the memory objects the run binds to its buffers (run_memories.h).
+  enum Slot : size_t { kSrc, kWeights, kDst, kBias, kSum, kSlots };
+  struct CachedConv {
+    std::shared_ptr<const BlockedConvEntry> conv;
+    int64_t macs = 0;  // SerialBelow's measure of the shape
+    Shape y_shape;
+    RunMemories<kSlots> memories;
+  };
+
+  // The entry for `key` made on the caller's team or, where that team is larger than one, the one made
+  // on a single thread for a shape SerialBelow keeps serial; null when neither exists yet.
+  std::shared_ptr<const CachedConv> cached(const ShapeKey& key) const {
+    const int team = omp_get_max_threads();
+    if (std::shared_ptr<const CachedConv> e = cache_.find(key, team)) return e;
+    if (team == 1) return nullptr;
+    std::shared_ptr<const CachedConv> serial = cache_.find(key, 1);
+    return serial && serial->macs < kSerialMacs ? serial : nullptr;
+  }
+
+  Expected<std::shared_ptr<const CachedConv>> make_cached(const ConvGeometry& s, int64_t macs, bool has_sum,
+                                                          bool use_packed, bool* new_winograd_copy) const {
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const BlockedConvEntry> conv,
+                          make_entry(s, has_sum, use_packed, new_winograd_copy));
+    auto e = std::make_shared<CachedConv>();
+    e->macs = macs;
+    e->y_shape = blocked_shape(Shape(s.dst.begin(), s.dst.end()));
+    if (!conv->use_reference) {
+      try {
+        e->memories.init(kSrc, plain_input_ ? plain_desc(s.src) : blocked_desc(s.src));
+        e->memories.init(kWeights, plain_desc(s.weights));
+        e->memories.init(kDst, blocked_desc(s.dst));
+        if (s.has_bias) e->memories.init(kBias, plain_desc(s.bias));
+        if (has_sum) e->memories.init(kSum, blocked_desc(s.dst));
+      } catch (const dnnl::error& err) {
+        return Status::Internal(std::string("oneDNN blocked convolution failed: ") + err.what());
+      }
+    }
+    e->conv = std::move(conv);
+    return std::shared_ptr<const CachedConv>(std::move(e));
+  }
+
+  Status run_entry(const CachedConv& e, KernelContext& ctx) const {
+    const BlockedConvEntry& conv = *e.conv;
+    if (conv.use_reference) return fallback(ctx);
+    const bool has_bias = ctx.has_input(2), has_sum = ctx.has_input(3);
+    if (has_sum && ctx.tensor(3).shape() != e.y_shape) return fallback(ctx);  // broadcasting Sum
+    Tensor y(DataType::kFloat32, e.y_shape, Tensor::Init::kUninitialized);
+    if (conv.sum_in_place) std::memcpy(y.raw(), ctx.tensor(3).raw(), y.bytes());
     try {
-      const memory src = wrap(plain_input_ ? plain_desc(s->src) : blocked_desc(s->src), x.raw());
-      const memory wts = e->packed ? e->weights : wrap(plain_desc(s->weights), w.raw());
-      const memory dst = wrap(blocked_desc(s->dst), y.raw());
-      memory bias, sum;
+      RunMemories<kSlots>::Lease m(e.memories);
       ExecArgs args;
-      args.add(DNNL_ARG_SRC, src);
-      args.add(DNNL_ARG_WEIGHTS, wts);
-      args.add(DNNL_ARG_DST, dst);
-      if (has_bias) {
-        bias = wrap(plain_desc(s->bias), ctx.tensor(2).raw());
-        args.add(DNNL_ARG_BIAS, bias);
+      args.add(DNNL_ARG_SRC, m.bind(kSrc, ctx.tensor(0).raw()));
+      args.add(DNNL_ARG_WEIGHTS, conv.packed ? conv.weights : m.bind(kWeights, ctx.tensor(1).raw()));
+      args.add(DNNL_ARG_DST, m.bind(kDst, y.raw()));
+      if (has_bias) args.add(DNNL_ARG_BIAS, m.bind(kBias, ctx.tensor(2).raw()));
+      if (has_sum && !conv.sum_in_place) {
+        args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, m.bind(kSum, ctx.tensor(3).raw()));
       }
-      if (has_sum && !e->sum_in_place) {
-        sum = wrap(blocked_desc(s->dst), ctx.tensor(3).raw());
-        args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, sum);
-      }
-      execute(e->primitive, args, e->scratchpad);
+      execute(conv.primitive, args, conv.scratchpad);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN blocked convolution failed: ") + err.what());
     }
@@ -164,7 +215,6 @@ class DnnlBlockedConvKernel : public Kernel {
     return Status::OK();
   }
 
- private:
   // The reference, given W unpacked when the plan freed it.
   Status fallback(KernelContext& ctx) const { return run_reference(*reference_, ctx, 1, packed_.get()); }
 
@@ -293,7 +343,7 @@ class DnnlBlockedConvKernel : public Kernel {
   // cache_'s lock (entries are made under it).
   mutable WinogradCopy winograd_;
   mutable int64_t winograd_src_size_ = 0;
-  ShapeCache<BlockedConvEntry> cache_;
+  ShapeCache<CachedConv> cache_;
 };
 
 Expected<std::unique_ptr<Kernel>> make_blocked_conv(const KernelBuildContext& b) {

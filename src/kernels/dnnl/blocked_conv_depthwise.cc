@@ -4,7 +4,8 @@
 // and EfficientNet's pairs, process CPU time, 1 thread: 0.82-0.98 of the two separate primitives at
 // batch 1, 0.73-0.94 at batch 8 (the expanded tensors are then 10-40 MB).
 //
-// Both weights are packed once per layout oneDNN asks for. Anything the fused primitive does not take
+// Both weights are packed once per layout oneDNN asks for, first at build for a nominal image, and the
+// plain W and DW are let go (the plan frees them: releases_constant). Anything the fused primitive does not take
 // (other shapes, no implementation) runs as the two kiln.BlockedConv kernels it replaced, built from
 // the registry on first need, so results and errors are theirs.
 #include <mutex>
@@ -15,6 +16,8 @@
 #include "kernels/blocked_conv_depthwise_attrs.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/dnnl/common.h"
+#include "kernels/dnnl/packed_weights.h"
+#include "kernels/dnnl/run_memories.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
@@ -28,6 +31,8 @@ struct ConvDepthwiseEntry {
   size_t scratchpad = 0;
   memory::dims src, dst, bias;
   bool fused = false;  // false: run the two kernels
+  enum Slot : size_t { kSrc, kDst, kBias, kSlots };
+  RunMemories<kSlots> memories;  // X, Y and B, bound per run
 };
 
 memory::desc blocked_desc(const memory::dims& dims) { return memory::desc(dims, memory::data_type::f32, tag::nChw16c); }
@@ -53,24 +58,44 @@ Expected<std::unique_ptr<Kernel>> build_blocked_conv(const ir::Node& node, std::
 class DnnlBlockedConvDepthwise : public Kernel {
  public:
   DnnlBlockedConvDepthwise(ir::Node pointwise, ir::Node depthwise, FusedActivation act, FusedActivation dw_act,
-                           int64_t stride, Tensor w, Tensor b, Tensor dw, Tensor db, bool has_db)
+                           int64_t stride, const Tensor& w, Tensor b, const Tensor& dw, Tensor db, bool has_db)
       : pointwise_node_(std::move(pointwise)),
         depthwise_node_(std::move(depthwise)),
         act_(std::move(act)),
         dw_act_(std::move(dw_act)),
         stride_(stride),
-        w_(std::move(w)),
+        w_(w, plain_desc(to_dims(w.shape())), w),
         b_(std::move(b)),
-        dw_(std::move(dw)),
+        dw_(dw, plain_desc({w.dim(0), 1, 1, 3, 3}), dw),
         db_(std::move(db)),
+        db_packed_(db_, plain_desc({w.dim(0)}), db_),
         has_db_(has_db) {}
 
+  // Packs W and DW in the layouts the fused primitive picks for a nominal 32x32 image and lets go of the
+  // plain copies; keeps them when oneDNN has no fused primitive there (the first run packs what it needs).
+  void pack() {
+    try {
+      const int64_t c = w_.shape()[1], m = w_.shape()[0];
+      const dnnl::convolution_forward::primitive_desc pd = primitive_desc(1, c, m, 32, 32);
+      w_.in_layout(pd.weights_desc());
+      dw_.in_layout(pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS));
+      w_.release_source();
+      dw_.release_source();
+    } catch (const dnnl::error&) {
+    }
+  }
+
+  bool releases_constant(size_t i) const override { return (i == 1 && w_.released()) || (i == 3 && dw_.released()); }
+
   Status run(KernelContext& ctx) const override {
-    const bool inputs_ok = all_float32_nonempty(ctx, {0}) && ctx.has_input(2) == b_.defined() &&
-                           ctx.tensor(1).raw() == w_.raw() && ctx.tensor(3).raw() == dw_.raw() &&
-                           (!ctx.has_input(4) || ctx.tensor(4).raw() == db_.raw());
+    // Once the plan freed W and DW they read as absent: the packed copies stand for them.
+    auto is_constant = [&ctx](size_t i, const PackedWeights& p) {
+      return p.stand_for(ctx.tensor(i)) || (p.released() && !ctx.tensor(i).defined());
+    };
+    const bool inputs_ok = all_float32_nonempty(ctx, {0}) && ctx.has_input(2) == b_.defined() && is_constant(1, w_) &&
+                           is_constant(3, dw_) && (!ctx.has_input(4) || ctx.tensor(4).raw() == db_.raw());
     const Tensor& x = ctx.tensor(0);
-    const int64_t c = w_.dim(1), m = w_.dim(0);
+    const int64_t c = w_.shape()[1], m = w_.shape()[0];
     if (!inputs_ok || x.rank() != 5 || x.dim(1) != channel_blocks(c) || x.dim(4) != kChannelBlock) {
       return run_separately(ctx);
     }
@@ -81,14 +106,12 @@ class DnnlBlockedConvDepthwise : public Kernel {
     if (!e->fused) return run_separately(ctx);
     Tensor y(DataType::kFloat32, blocked_shape(Shape(e->dst.begin(), e->dst.end())), Tensor::Init::kUninitialized);
     try {
-      const memory src = wrap(blocked_desc(e->src), x.raw());
-      const memory dst = wrap(blocked_desc(e->dst), y.raw());
-      const memory bias = b_.defined() ? wrap(plain_desc(e->bias), b_.raw()) : memory();
+      RunMemories<ConvDepthwiseEntry::kSlots>::Lease m(e->memories);
       ExecArgs args;
-      args.add(DNNL_ARG_SRC, src);
+      args.add(DNNL_ARG_SRC, m.bind(ConvDepthwiseEntry::kSrc, x.raw()));
       args.add(DNNL_ARG_WEIGHTS, e->weights);
-      if (b_.defined()) args.add(DNNL_ARG_BIAS, bias);
-      args.add(DNNL_ARG_DST, dst);
+      if (b_.defined()) args.add(DNNL_ARG_BIAS, m.bind(ConvDepthwiseEntry::kBias, b_.raw()));
+      args.add(DNNL_ARG_DST, m.bind(ConvDepthwiseEntry::kDst, y.raw()));
       args.add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS, e->dw_weights);
       args.add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS, e->dw_bias);
       execute(e->primitive, args, e->scratchpad);
@@ -102,10 +125,19 @@ class DnnlBlockedConvDepthwise : public Kernel {
  private:
   // The two kernels the node replaced, one after the other; built on first use, since most nodes never
   // need them (each would hold another packed copy of its weights).
+  // They get W and DW unpacked (their own constants, which they pack in turn).
   Status run_separately(KernelContext& ctx) const {
     std::call_once(separate_once_, [this] {
-      auto pointwise = build_blocked_conv(pointwise_node_, {nullptr, &w_, b_.defined() ? &b_ : nullptr});
-      auto depthwise = build_blocked_conv(depthwise_node_, {nullptr, &dw_, has_db_ ? &db_ : nullptr});
+      try {
+        separate_w_ = Value(w_.unpack());
+        separate_dw_ = Value(dw_.unpack());
+      } catch (const dnnl::error& e) {
+        separate_status_ = Status::Internal(std::string("oneDNN could not unpack constant weights: ") + e.what());
+        return;
+      }
+      auto pointwise =
+          build_blocked_conv(pointwise_node_, {nullptr, &separate_w_.tensor(), b_.defined() ? &b_ : nullptr});
+      auto depthwise = build_blocked_conv(depthwise_node_, {nullptr, &separate_dw_.tensor(), has_db_ ? &db_ : nullptr});
       if (!pointwise.ok())
         separate_status_ = pointwise.status();
       else if (!depthwise.ok())
@@ -118,29 +150,31 @@ class DnnlBlockedConvDepthwise : public Kernel {
     KILN_RETURN_IF_ERROR(separate_status_);
     auto optional = [&ctx](size_t i) { return ctx.has_input(i) ? &ctx.input(i) : nullptr; };
     std::vector<Value> mid(1), out(1);
-    std::vector<const Value*> pointwise_in{&ctx.input(0), &ctx.input(1), optional(2)};
+    std::vector<const Value*> pointwise_in{&ctx.input(0), &separate_w_, optional(2)};
     KernelContext pointwise_ctx(pointwise_in, &mid, ctx.frame());
     KILN_RETURN_IF_ERROR(pointwise_->run(pointwise_ctx));
-    std::vector<const Value*> depthwise_in{&mid[0], &ctx.input(3), optional(4)};
+    std::vector<const Value*> depthwise_in{&mid[0], &separate_dw_, optional(4)};
     KernelContext depthwise_ctx(depthwise_in, &out, ctx.frame());
     KILN_RETURN_IF_ERROR(depthwise_->run(depthwise_ctx));
     ctx.set_output(0, std::move(out[0]));
     return Status::OK();
   }
 
-  // The constant `t` (plain `dims`) in layout `md`: a copy packed once per layout. Runs under cache_'s
-  // lock. Throws dnnl::error.
-  memory packed(const Tensor& t, const memory::dims& dims, const memory::desc& md) const {
-    for (const auto& [source, m] : packed_) {
-      if (source == t.raw() && m.get_desc() == md) return m;
-    }
-    const tag plain_tag = dims.size() == 5 ? tag::goihw : dims.size() == 4 ? tag::oihw : tag::a;
-    memory plain = wrap(memory::desc(dims, memory::data_type::f32, plain_tag), t.raw());
-    memory m(md, cpu_engine());
-    dnnl::reorder(plain, m).execute(thread_stream(), plain, m);
-    thread_stream().wait();
-    packed_.emplace_back(t.raw(), m);
-    return m;
+  // The fused primitive for X of [n, c, h, w] (blocked) and m expanded channels. Throws dnnl::error.
+  dnnl::convolution_forward::primitive_desc primitive_desc(int64_t n, int64_t c, int64_t m, int64_t h,
+                                                           int64_t w) const {
+    const memory::desc wmd({m, c, 1, 1}, memory::data_type::f32, tag::any);
+    const memory::desc bmd = b_.defined() ? plain_desc({m}) : memory::desc();
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                      blocked_desc({n, c, h, w}), wmd, bmd, blocked_desc({n, m, h, w}), {1, 1}, {0, 0},
+                                      {0, 0});
+    dnnl::post_ops ops;
+    append(act_, &ops);
+    ops.append_dw(memory::data_type::f32, memory::data_type::f32, memory::data_type::f32, 3, stride_, 1, 0, {});
+    append(dw_act_, &ops);
+    dnnl::primitive_attr attr = base_attr();
+    attr.set_post_ops(ops);
+    return dnnl::convolution_forward::primitive_desc(d, attr, cpu_engine());
   }
 
   Expected<std::shared_ptr<const ConvDepthwiseEntry>> make_entry(int64_t n, int64_t c, int64_t m, int64_t h,
@@ -149,18 +183,7 @@ class DnnlBlockedConvDepthwise : public Kernel {
     try {
       e->src = {n, c, h, w};
       e->bias = {m};
-      const memory::dims mid{n, m, h, w};
-      const memory::desc wmd({m, c, 1, 1}, memory::data_type::f32, tag::any);
-      const memory::desc bmd = b_.defined() ? plain_desc(e->bias) : memory::desc();
-      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                        blocked_desc(e->src), wmd, bmd, blocked_desc(mid), {1, 1}, {0, 0}, {0, 0});
-      dnnl::post_ops ops;
-      append(act_, &ops);
-      ops.append_dw(memory::data_type::f32, memory::data_type::f32, memory::data_type::f32, 3, stride_, 1, 0, {});
-      append(dw_act_, &ops);
-      dnnl::primitive_attr attr = base_attr();
-      attr.set_post_ops(ops);
-      const dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
+      const dnnl::convolution_forward::primitive_desc pd = primitive_desc(n, c, m, h, w);
       const std::string impl = pd.impl_info_str();
       const memory::desc dst = pd.dst_desc();
       e->dst = dst.dims();
@@ -170,11 +193,14 @@ class DnnlBlockedConvDepthwise : public Kernel {
       }
       const memory::desc dw_md = pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS);
       const memory::desc db_md = pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS);
-      e->weights = packed(w_, {m, c, 1, 1}, pd.weights_desc());
-      e->dw_weights = packed(dw_, {m, 1, 1, 3, 3}, dw_md);
-      e->dw_bias = packed(db_, {m}, db_md);
+      e->weights = w_.in_layout(pd.weights_desc());
+      e->dw_weights = dw_.in_layout(dw_md);
+      e->dw_bias = db_packed_.in_layout(db_md);
       e->primitive = dnnl::convolution_forward(pd);
       e->scratchpad = pd.scratchpad_desc().get_size();
+      e->memories.init(ConvDepthwiseEntry::kSrc, blocked_desc(e->src));
+      e->memories.init(ConvDepthwiseEntry::kDst, blocked_desc(e->dst));
+      if (b_.defined()) e->memories.init(ConvDepthwiseEntry::kBias, plain_desc(e->bias));
       e->fused = true;
     } catch (const dnnl::error&) {
       e->fused = false;  // no fused implementation for this shape: the two kernels run it
@@ -186,11 +212,15 @@ class DnnlBlockedConvDepthwise : public Kernel {
   mutable std::once_flag separate_once_;
   mutable Status separate_status_;
   mutable std::unique_ptr<Kernel> pointwise_, depthwise_;  // set once under separate_once_
+  mutable Value separate_w_, separate_dw_;                 // W and DW unpacked for them, likewise
   FusedActivation act_, dw_act_;
   int64_t stride_;
-  Tensor w_, b_, dw_, db_;  // the constants (db_: zeros when DB is absent)
+  PackedWeights w_;   // W [m, c, 1, 1]
+  Tensor b_;          // B [m], or undefined
+  PackedWeights dw_;  // DW [m, 1, 3, 3], as [m, 1, 1, 3, 3] (one group per channel)
+  Tensor db_;         // DB [m] (zeros when DB is absent)
+  PackedWeights db_packed_;
   bool has_db_;
-  mutable std::vector<std::pair<const void*, memory>> packed_;  // guarded by cache_'s lock
   ShapeCache<ConvDepthwiseEntry> cache_;
 };
 
@@ -218,9 +248,11 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv_depthwise(const KernelBuildC
   ir::Node depthwise = conv_depthwise_depthwise_node(b.node, w->dim(0));
   depthwise.inputs = {"y", "dw", has_db ? "db" : ""};
   Tensor zeros(DataType::kFloat32, {w->dim(0)});
-  return std::unique_ptr<Kernel>(std::make_unique<DnnlBlockedConvDepthwise>(
+  auto kernel = std::make_unique<DnnlBlockedConvDepthwise>(
       std::move(pointwise), std::move(depthwise), std::move(act).value(), std::move(dw_act).value(), stride, *w,
-      has_b ? *b1 : Tensor(), *dw, has_db ? *db : zeros, has_db));
+      has_b ? *b1 : Tensor(), *dw, has_db ? *db : zeros, has_db);
+  kernel->pack();
+  return std::unique_ptr<Kernel>(std::move(kernel));
 }
 
 }  // namespace

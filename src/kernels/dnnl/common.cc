@@ -45,22 +45,28 @@ dnnl::primitive_attr base_attr() {
 
 namespace {
 
-// A scratchpad of `bytes` in a buffer of the calling thread that only grows. Throws dnnl::error.
-dnnl::memory thread_scratchpad(size_t bytes) {
+// A scratchpad of at least `bytes` in a buffer of the calling thread that only grows, as one memory
+// object made when the buffer grows: a primitive uses the bytes it needs from the start of it, and a
+// seen size then creates nothing (creating a memory allocates). Throws dnnl::error.
+const dnnl::memory& thread_scratchpad(size_t bytes) {
   struct Free {
     void operator()(void* q) const { std::free(q); }
   };
   thread_local std::unique_ptr<void, Free> buffer;
+  thread_local dnnl::memory memory;
   thread_local size_t capacity = 0;
   if (capacity < bytes) {
     const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    memory = dnnl::memory();
+    capacity = 0;
     buffer.reset(std::aligned_alloc(4096, rounded));
     if (!buffer) throw dnnl::error(dnnl_out_of_memory, "cannot allocate the scratchpad");
+    const dnnl::memory::desc md({static_cast<dnnl::memory::dim>(rounded)}, dnnl::memory::data_type::u8,
+                                dnnl::memory::format_tag::a);
+    memory = dnnl::memory(md, cpu_engine(), buffer.get());
     capacity = rounded;
   }
-  const dnnl::memory::desc md({static_cast<dnnl::memory::dim>(bytes)}, dnnl::memory::data_type::u8,
-                              dnnl::memory::format_tag::a);
-  return dnnl::memory(md, cpu_engine(), buffer.get());
+  return memory;
 }
 
 }  // namespace
@@ -72,11 +78,7 @@ void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory>& ar
 }
 
 void execute(const dnnl::primitive& p, ExecArgs& args, size_t scratchpad_bytes) {
-  dnnl::memory scratchpad;
-  if (scratchpad_bytes > 0) {
-    scratchpad = thread_scratchpad(scratchpad_bytes);
-    args.add(DNNL_ARG_SCRATCHPAD, scratchpad);
-  }
+  if (scratchpad_bytes > 0) args.add(DNNL_ARG_SCRATCHPAD, thread_scratchpad(scratchpad_bytes));
   dnnl::error::wrap_c_api(dnnl_primitive_execute(p.get(), thread_stream().get(), args.size(), args.data()),
                           "could not execute a primitive");
   thread_stream().wait();

@@ -121,17 +121,18 @@ class ShapeCache {
   Expected<std::shared_ptr<const Entry>> get(const ShapeKey& key, Make&& make) const {
     const int threads = omp_get_max_threads();
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i].threads == threads && entries_[i].key == key) {
-        // Move to the front without allocating.
-        for (size_t j = i; j > 0; --j) std::swap(entries_[j], entries_[j - 1]);
-        return entries_[0].entry;
-      }
-    }
+    if (std::shared_ptr<const Entry> found = find_locked(key, threads)) return found;
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const Entry> entry, make());
     if (entries_.size() == kCapacity) entries_.pop_back();
     entries_.insert(entries_.begin(), Slot{key, threads, entry});
     return entry;
+  }
+
+  // The entry for `key` made for a team of `threads` (not necessarily the caller's), or null; makes
+  // nothing. For a kernel that sets the team size from the entry it finds (SerialBelow).
+  std::shared_ptr<const Entry> find(const ShapeKey& key, int threads) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return find_locked(key, threads);
   }
 
   // Drops every entry `drop` (called under the lock with a const Entry&) returns true for; a run still
@@ -148,6 +149,17 @@ class ShapeCache {
     int threads;
     std::shared_ptr<const Entry> entry;
   };
+  // Moves a hit to the front without allocating. Called under mu_.
+  std::shared_ptr<const Entry> find_locked(const ShapeKey& key, int threads) const {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].threads == threads && entries_[i].key == key) {
+        for (size_t j = i; j > 0; --j) std::swap(entries_[j], entries_[j - 1]);
+        return entries_[0].entry;
+      }
+    }
+    return nullptr;
+  }
+
   mutable std::mutex mu_;
   mutable std::vector<Slot> entries_;  // most recent first
 };

@@ -28,5 +28,19 @@ TEST(ShapeCache, APrimitiveMadeForOneTeamSizeIsNotReusedForAnother) {
   omp_set_num_threads(saved);
 }
 
+TEST(ShapeCache, FindLooksUpTheGivenTeamSizeAndMakesNothing) {
+  ShapeCache<int> cache;
+  ShapeKey key;
+  key.add(Shape{1, 16, 7, 7});
+  EXPECT_EQ(cache.find(key, 1), nullptr);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::shared_ptr<const int> serial =
+      *cache.get(key, []() -> Expected<std::shared_ptr<const int>> { return std::make_shared<const int>(7); });
+  omp_set_num_threads(saved);
+  EXPECT_EQ(cache.find(key, 1), serial);
+  EXPECT_EQ(cache.find(key, 2), nullptr);
+}
+
 }  // namespace
 }  // namespace kiln::dnnl_kernels

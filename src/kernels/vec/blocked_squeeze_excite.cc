@@ -6,8 +6,9 @@
 //
 // The weights are packed once at build, padded to whole 16-lane blocks: W1 as [R][Cb*16] (dot products
 // of its long rows with the means) and W2 transposed to [R][Cb*16] (rows scaled and summed straight
-// into X's blocked channel order). Cases this kernel does not take (weights that are not constants,
-// other activations, shapes that do not match the weights) go to the reference.
+// into X's blocked channel order), and the plain W1 and W2 are let go (the plan frees them:
+// releases_constant). Cases this kernel does not take (weights that are not constants, other
+// activations, shapes that do not match the weights) go to the reference, given W1 and W2 unpacked.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
 #include <omp.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_layout.h"
@@ -235,14 +237,17 @@ class VecBlockedSqueezeExcite : public Kernel {
   VecBlockedSqueezeExcite(std::unique_ptr<Kernel> reference, Weights weights)
       : reference_(std::move(reference)), w_(std::move(weights)), loops_(loops_for(detected_isa())) {}
 
+  // W1 and W2 live only in the packed copies (the factory returns this kernel only when it packed them).
+  bool releases_constant(size_t i) const override { return i == 1 || i == 3; }
+
   Status run(KernelContext& ctx) const override {
     if (!is_float32_tensor(ctx, 0) || ctx.has_input(2) != w_.has_b1 || ctx.has_input(4) != w_.has_b2) {
-      return reference_->run(ctx);
+      return run_reference(ctx);
     }
     const Tensor& x = ctx.tensor(0);
     const int64_t blocks = w_.cp / kChannelBlock;
     if (x.rank() != 5 || x.dim(1) != blocks || x.dim(4) != kChannelBlock || x.size() == 0) {
-      return reference_->run(ctx);  // the reference names the problem
+      return run_reference(ctx);  // the reference names the problem
     }
     const int64_t n = x.dim(0), hw = x.dim(2) * x.dim(3), rows = n * blocks;
     Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
@@ -266,6 +271,29 @@ class VecBlockedSqueezeExcite : public Kernel {
   }
 
  private:
+  // The reference, given W1 and W2 unpacked where the plan freed them (they read as absent): slower, but
+  // only inputs this kernel does not take come here.
+  Status run_reference(KernelContext& ctx) const {
+    if (ctx.tensor(1).defined() && ctx.tensor(3).defined()) return reference_->run(ctx);
+    Tensor w1(DataType::kFloat32, {w_.r, w_.c, 1, 1}), w2(DataType::kFloat32, {w_.c, w_.r, 1, 1});
+    for (int64_t j = 0; j < w_.r; ++j) {
+      for (int64_t c = 0; c < w_.c; ++c) {
+        w1.data<float>()[j * w_.c + c] = w_.w1.data<float>()[j * w_.cp + c];
+        w2.data<float>()[c * w_.r + j] = w_.w2t.data<float>()[j * w_.cp + c];
+      }
+    }
+    const Value w1_value(std::move(w1)), w2_value(std::move(w2));
+    std::vector<const Value*> inputs(std::max<size_t>(ctx.num_inputs(), 4), nullptr);
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) inputs[i] = ctx.has_input(i) ? &ctx.input(i) : nullptr;
+    inputs[1] = &w1_value;
+    inputs[3] = &w2_value;
+    std::vector<Value> outputs(ctx.num_outputs());
+    KernelContext unpacked(inputs, &outputs, ctx.frame());
+    KILN_RETURN_IF_ERROR(reference_->run(unpacked));
+    for (size_t k = 0; k < outputs.size(); ++k) ctx.set_output(k, std::move(outputs[k]));
+    return Status::OK();
+  }
+
   std::unique_ptr<Kernel> reference_;
   Weights w_;
   Loops loops_;

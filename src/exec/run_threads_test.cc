@@ -60,7 +60,9 @@ TEST(ScopedRunThreads, OnBusyCoresLongRunsDropToOneThreadAndShortRunsKeepTheTeam
   TeamContention& contention = TeamContention::process();
   contention.reset();
   const int64_t now = TeamContention::now_ns();
-  contention.report(2, now - 10'000'000, now, {0, 0}, {2'000'000, 5});  // 20% of a 10 ms run, preempted
+  for (int i = 0; i < TeamContention::kContendedOfRecent; ++i) {  // 20% of a 10 ms run, preempted
+    contention.report(2, now - 10'000'000, now, {0, 0}, {2'000'000, 5});
+  }
   std::atomic<int64_t> long_runs{10'000'000};
   std::atomic<int64_t> short_runs{50'000};
   {

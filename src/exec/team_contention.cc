@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -48,10 +49,17 @@ void TeamContention::report(int threads, int64_t start_ns, int64_t end_ns, const
   // The process's own threads kept the cores busy: the master lost its core to them, not to others.
   const double process_share =
       static_cast<double>(end.process_cpu_ns - start.process_cpu_ns) / (static_cast<double>(wall) * cores_);
-  if (share >= kContendedShare || !preempted || process_share >= kContendedShare) {
+  const bool contended = share < kContendedShare && preempted && process_share < kContendedShare;
+  // The last kRecentRuns judgements, newest in bit 0.
+  const unsigned recent =
+      ((recent_.load(std::memory_order_relaxed) << 1) | (contended ? 1u : 0u)) & ((1u << kRecentRuns) - 1);
+  recent_.store(recent, std::memory_order_relaxed);
+  if (!contended) {
     back_off_ns_.store(kFirstBackOffNs, std::memory_order_relaxed);
     return;
   }
+  const bool probing = back_off_ns_.load(std::memory_order_relaxed) > kFirstBackOffNs;
+  if (std::popcount(recent) < kContendedOfRecent && !probing) return;  // a lone preempted run: not yet
   // Contended: one thread for the current back-off, and twice as long after the next contended probe.
   const int64_t back_off = back_off_ns_.load(std::memory_order_relaxed);
   single_until_ns_.store(end_ns + back_off, std::memory_order_relaxed);

@@ -36,10 +36,32 @@ TEST(TeamContention, ASleepingOrRarelyPreemptedTeamIsNotContended) {
   EXPECT_TRUE(c.team_allowed(100 * kMs));
 }
 
+// Enough contended runs in a row to back off, the last ending at end_ns.
+void report_contended_streak(TeamContention& c, int64_t end_ns, double process_cores = 1.0) {
+  for (int i = TeamContention::kContendedOfRecent - 1; i >= 0; --i) {
+    report_run(c, end_ns - i * 5 * kMs, 2, 0.5, 4, process_cores);
+  }
+}
+
+TEST(TeamContention, ASingleContendedRunAmongFreeOnesKeepsTheTeam) {
+  TeamContention c(true, 2);
+  int64_t t = 100 * kMs;
+  for (int i = 0; i < 10; ++i) {
+    report_run(c, t += 5 * kMs, 2, 0.5, 4);  // a neighbour on the host took the core once
+    EXPECT_TRUE(c.team_allowed(t));
+    for (int free = 0; free < TeamContention::kRecentRuns; ++free) report_run(c, t += 5 * kMs, 2, 1.0, 0);
+  }
+  // Every other run contended, as under two busy processes on the two cores: back off.
+  report_run(c, t += 5 * kMs, 2, 0.5, 4);
+  report_run(c, t += 5 * kMs, 2, 1.0, 0);
+  report_run(c, t += 5 * kMs, 2, 0.5, 4);
+  EXPECT_FALSE(c.team_allowed(t));
+}
+
 TEST(TeamContention, AContendedRunSendsTheNextRunsToOneThreadThenProbes) {
   TeamContention c(true, 2);
   const int64_t t = 100 * kMs;
-  report_run(c, t, 2, 0.5, 4);
+  report_contended_streak(c, t);
   EXPECT_FALSE(c.team_allowed(t));
   EXPECT_FALSE(c.team_allowed(t + kFirst - 1));
   EXPECT_TRUE(c.team_allowed(t + kFirst));
@@ -48,16 +70,18 @@ TEST(TeamContention, AContendedRunSendsTheNextRunsToOneThreadThenProbes) {
 TEST(TeamContention, TheBackOffDoublesWhileContentionLastsUpToTheCapAndResetsAfter) {
   TeamContention c(true, 2);
   int64_t t = 100 * kMs;
-  report_run(c, t, 2, 0.5, 4);
+  report_contended_streak(c, t);
   t += kFirst;
-  report_run(c, t, 2, 0.5, 4);  // the probe is contended too
+  report_run(c, t, 2, 0.5, 4);  // the probe is contended too: back off again at once
   EXPECT_FALSE(c.team_allowed(t + 2 * kFirst - 1));
   EXPECT_TRUE(c.team_allowed(t + 2 * kFirst));
   for (int i = 0; i < 20; ++i) report_run(c, t += kMax, 2, 0.5, 4);
   EXPECT_FALSE(c.team_allowed(t + kMax - 1));
   EXPECT_TRUE(c.team_allowed(t + kMax));
-  report_run(c, t += kMax, 2, 1.0, 0);  // free cores again: the next contended run backs off kFirst
-  report_run(c, t += kMs, 2, 0.5, 4);
+  // Free cores again, long enough to forget the contended runs: the next contention backs off kFirst.
+  for (int i = 0; i < TeamContention::kRecentRuns; ++i) report_run(c, t += kMax, 2, 1.0, 0);
+  report_contended_streak(c, t += 20 * kMs);
+  EXPECT_FALSE(c.team_allowed(t + kFirst - 1));
   EXPECT_TRUE(c.team_allowed(t + kFirst));
 }
 
@@ -67,11 +91,11 @@ TEST(TeamContention, TheProcessesOwnThreadsAreNotContention) {
   report_run(c, 100 * kMs, 2, 0.5, 4, 1.8);
   EXPECT_TRUE(c.team_allowed(100 * kMs));
   // The same run with the process on 1.2 cores: other processes had the rest.
-  report_run(c, 110 * kMs, 2, 0.5, 4, 1.2);
+  report_contended_streak(c, 110 * kMs, 1.2);
   EXPECT_FALSE(c.team_allowed(110 * kMs));
   // On 16 cores a 2-thread team and its process cannot fill the machine: the master's share decides.
   TeamContention many(true, 16);
-  report_run(many, 100 * kMs, 2, 0.5, 4, 1.8);
+  report_contended_streak(many, 100 * kMs, 1.8);
   EXPECT_FALSE(many.team_allowed(100 * kMs));
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx-data_pb.h>
 #include <onnx/onnx_pb.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -209,7 +210,10 @@ TEST(SparseTensorProto, DensifiesAndChecksIndices) {
 class ExternalData : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("kiln_ext_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+    // One folder per test and process: ctest -j runs this fixture's tests side by side, and one's
+    // TearDown must not remove another's files.
+    dir_ = fs::temp_directory_path() / ("kiln_ext_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_ / "weights");
     std::ofstream f(dir_ / "weights" / "w.bin", std::ios::binary);
     const float v[4] = {1, 2, 3, 4};

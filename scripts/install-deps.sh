@@ -8,7 +8,18 @@
 #                                    torchvision, onnx), to run ONNX Runtime beside kiln (nodejs, npm) and
 #                                    to load-test the server (wrk, and nginx-light as the HTTP ceiling;
 #                                    bench/serve/run.py starts its own nginx, no system service)
+# Flags combine: `scripts/install-deps.sh --test --bench` installs both sets.
 set -euo pipefail
+
+want_test=false
+want_bench=false
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=true ;;
+    --bench) want_bench=true ;;
+    *) echo "install-deps.sh: unknown option '$arg' (expected --test and/or --bench)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
@@ -16,11 +27,11 @@ packages=(
   libboost-dev rapidjson-dev prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc
   python3-numpy
 )
-if [[ "${1:-}" == "--test" ]]; then
+if $want_test; then
   packages+=(libgtest-dev libgmock-dev libonnx-testdata python3-onnx clang libclang-rt-14-dev libomp-14-dev curl
     python3-requests python3-grpcio)
 fi
-if [[ "${1:-}" == "--bench" ]]; then
+if $want_bench; then
   packages+=(python3-torch python3-torchvision python3-onnx nodejs wrk)
   # Any of Debian's nginx flavours will do; nginx-light is the smallest.
   command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || packages+=(nginx-light)

@@ -24,7 +24,7 @@ done
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev libdnnl-dev
-  libboost-dev rapidjson-dev prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc
+  libboost-dev rapidjson-dev prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc zlib1g-dev
   python3-numpy
 )
 if $want_test; then

@@ -88,6 +88,7 @@ int serve_command(const ServeOptions& options) {
   serve::http::RoutesOptions routes_options;
   routes_options.server_version = KILN_VERSION;
   routes_options.default_timeout = std::chrono::milliseconds(options.request_timeout_ms);
+  routes_options.max_request_bytes = options.max_request_bytes;
   std::mutex log_mu;
   if (options.access_log) {
     const bool json = options.log_format == "json";

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "serve/datatype_names.h"
+#include "serve/http/content_coding.h"
 #include "serve/http/http_status.h"
 #include "serve/http/infer_codec.h"
+#include "serve/http/request_path.h"
 #include "serve/http/statistics_json.h"
 
 namespace kiln::serve::http {
@@ -18,20 +20,6 @@ namespace bhttp = boost::beast::http;
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 namespace {
-
-std::vector<std::string> split_path(std::string_view target) {
-  target = target.substr(0, target.find('?'));
-  std::vector<std::string> parts;
-  parts.reserve(8);  // one allocation for any path the routes know
-  size_t start = 0;
-  while (start <= target.size()) {
-    size_t end = target.find('/', start);
-    if (end == std::string_view::npos) end = target.size();
-    if (end > start) parts.emplace_back(target.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
-}
 
 HttpResponse json_ok(const rapidjson::StringBuffer& buffer) {
   return json_response(200, std::string(buffer.GetString(), buffer.GetSize()));
@@ -176,13 +164,101 @@ HttpResponse flag_response(const char* key, bool value, unsigned status_if_false
                        std::string("{\"") + key + "\":" + (value ? "true" : "false") + "}");
 }
 
+// An empty version (".../versions//infer") is the latest, as Triton reads it: 0.
 Expected<int64_t> parse_version(const std::string& text) {
+  if (text.empty()) return int64_t{0};
   int64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size() || v <= 0) {
     return Status::InvalidArgument("version '" + text + "' is not a positive integer");
   }
   return v;
+}
+
+std::string_view field_value(const HttpRequest& request, bhttp::field name) {
+  auto it = request.find(name);
+  return it == request.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+}
+
+// Below this size a compressed answer saves a few hundred bytes at most, while each zlib stream costs
+// about 256 KiB of state to set up; such answers go out as they are, which Accept-Encoding allows.
+constexpr size_t kMinCompressedBytes = 1024;
+
+// Wraps `inner` so that answers of kMinCompressedBytes or more go out in `coding`.
+Responder compressing(ContentCoding coding, Responder inner) {
+  if (coding == ContentCoding::kIdentity) return inner;
+  return [coding, inner = std::move(inner)](HttpResponse res) {
+    if (res.body().size() >= kMinCompressedBytes) {
+      res.body() = encode_content(res.body(), coding);
+      const std::string_view name = content_coding_name(coding);
+      res.set(bhttp::field::content_encoding, boost::beast::string_view(name.data(), name.size()));
+    }
+    res.set(bhttp::field::vary, "Accept-Encoding");
+    inner(std::move(res));
+  };
+}
+
+// Replaces a gzip or deflate body by its decoded bytes (at most `max_bytes`), so that the routes,
+// and Inference-Header-Content-Length, see the body the client encoded.
+Status decode_request_body(HttpRequest& request, size_t max_bytes) {
+  if (request.find(bhttp::field::content_encoding) == request.end()) return Status::OK();
+  KILN_ASSIGN_OR_RETURN(const ContentCoding coding,
+                        parse_content_encoding(field_value(request, bhttp::field::content_encoding)));
+  if (coding != ContentCoding::kIdentity) {
+    KILN_ASSIGN_OR_RETURN(request.body(), decode_content(request.body(), coding, max_bytes));
+  }
+  request.erase(bhttp::field::content_encoding);
+  return Status::OK();
+}
+
+// A body that cannot be decoded: 415 for a coding kiln does not know (RFC 9110 section 15.5.16), 413
+// for one that decodes past the size limit, 400 for corrupt data.
+HttpResponse content_coding_error(const Status& status) {
+  HttpResponse res = error_response(status);
+  if (status.code() == StatusCode::kUnimplemented) res.result(bhttp::status::unsupported_media_type);
+  if (status.code() == StatusCode::kResourceExhausted) res.result(bhttp::status::payload_too_large);
+  return res;
+}
+
+// Triton's shared-memory extensions. kiln takes tensors only in the request body, so no region is
+// ever registered: the status lists none and unregistering has nothing to do (both succeed, as
+// clients call them while cleaning up), while registering fails and names the alternative.
+//   GET /v2/{system,cuda}sharedmemory[/region/{r}]/status
+//   POST /v2/{system,cuda}sharedmemory/region/{r}/register | [/region/{r}]/unregister
+HttpResponse shared_memory(const std::vector<std::string>& p, bool get, bool post, std::string_view target) {
+  const std::string kind = p[1] == "systemsharedmemory" ? "system" : "CUDA";
+  std::string region;
+  std::string action;
+  if (p.size() == 3) action = p[2];
+  if (p.size() == 5 && p[2] == "region") {
+    region = p[3];
+    action = p[4];
+  }
+  const bool known = action == "status" || action == "unregister" || (action == "register" && !region.empty());
+  if (!known) return error_response(Status::NotFound("unknown endpoint " + std::string(target)));
+  if ((action == "status") != get || (action != "status") != post) {
+    HttpResponse res = error_response(Status::InvalidArgument("method not allowed for " + std::string(target)));
+    res.result(bhttp::status::method_not_allowed);
+    return res;
+  }
+  if (action == "register") {
+    return error_response(Status::Unimplemented(
+        "shared memory region '" + region + "': kiln does not support " + kind +
+        " shared memory; send tensors in the request body (JSON or the binary tensor data extension)"));
+  }
+  if (action == "unregister") return json_response(200, "{}");
+  if (!region.empty()) {
+    return error_response(Status::NotFound(kind + " shared memory region '" + region +
+                                           "' is not registered (kiln does not support shared memory)"));
+  }
+  return json_response(200, "[]");
+}
+
+// Triton's trace and logging extensions, which kiln does not have; it names what it has instead.
+HttpResponse unsupported_extension(const std::string& name) {
+  return error_response(Status::Unimplemented(
+      "kiln does not support Triton's " + name +
+      " extension; it logs one line per request with --access-log and counts every step in its metrics"));
 }
 
 }  // namespace
@@ -208,6 +284,12 @@ void KServeRoutes::handle(HttpRequest&& request, Responder respond, ClientGone c
     };
   }
   try {
+    if (std::string_view accept = field_value(request, bhttp::field::accept_encoding); !accept.empty()) {
+      respond = compressing(choose_response_coding(accept), std::move(respond));
+    }
+    if (Status st = decode_request_body(request, options_.max_request_bytes); !st.ok()) {
+      return respond(content_coding_error(st));
+    }
     route(std::move(request), respond, client_gone, record);
   } catch (const std::exception& e) {
     // respond may already have been moved from only by infer(), which does not throw after that.
@@ -217,7 +299,10 @@ void KServeRoutes::handle(HttpRequest&& request, Responder respond, ClientGone c
 
 void KServeRoutes::route(HttpRequest&& request, Responder& respond, ClientGone& client_gone,
                          const std::shared_ptr<AccessRecord>& record) {
-  const std::vector<std::string> p = split_path(std::string_view(request.target().data(), request.target().size()));
+  const std::string_view target(request.target().data(), request.target().size());
+  auto parts = split_request_path(target);
+  if (!parts.ok()) return respond(error_response(parts.status()));
+  const std::vector<std::string>& p = *parts;
   const bool get = request.method() == bhttp::verb::get;
   const bool post = request.method() == bhttp::verb::post;
   auto reply = [&](HttpResponse res) { respond(std::move(res)); };
@@ -283,6 +368,10 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, ClientGone& 
       return reply(st.ok() ? json_response(200, "{}") : error_response(st));
     }
   }
+  if (p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory") return reply(shared_memory(p, get, post, target));
+  if ((p[1] == "trace" && p.size() == 3 && p[2] == "setting") || (p[1] == "logging" && p.size() == 2)) {
+    return reply(unsupported_extension(p[1]));
+  }
   if (p[1] == "models" && p.size() == 3 && p[2] == "stats") {
     if (!get) return method_not_allowed();
     auto all = repository_->select("", 0);
@@ -301,6 +390,9 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, ClientGone& 
       rest = 5;
     }
     const std::string action = p.size() == rest ? "" : p.size() == rest + 1 ? p[rest] : "?";
+    if (p.size() == rest + 2 && p[rest] == "trace" && p[rest + 1] == "setting") {
+      return reply(unsupported_extension("trace"));
+    }
     if (action == "infer") {
       if (!post) return method_not_allowed();
       return infer(model, version, std::move(request), std::move(respond), std::move(client_gone), record);

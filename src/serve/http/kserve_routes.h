@@ -6,6 +6,10 @@
 //   GET  /v2/models/{m}[/versions/{v}] | .../ready | .../config | .../stats;  GET /v2/models/stats
 //   POST /v2/models/{m}[/versions/{v}]/infer
 //   POST /v2/repository/index | /v2/repository/models/{m}/load | /v2/repository/models/{m}/unload
+//   /v2/systemsharedmemory/..., /v2/cudasharedmemory/... (none registered; registering fails),
+//   /v2/trace/setting, /v2/models/{m}/trace/setting, /v2/logging (not supported: 400)
+// Request bodies may be gzip or deflate (Content-Encoding); answers are compressed when the client's
+// Accept-Encoding asks for it.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -24,6 +28,8 @@ struct RoutesOptions {
   // Applied to requests without a "timeout" parameter; zero means none.
   std::chrono::microseconds default_timeout{0};
   AccessLogSink access_log;  // null: no access log
+  // The largest request body once decoded from gzip or deflate (413 beyond); as HttpLimits::max_body_bytes.
+  size_t max_request_bytes = size_t{64} << 20;
 };
 
 class KServeRoutes {

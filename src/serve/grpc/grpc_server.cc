@@ -81,7 +81,8 @@ void fill_statistics(const ModelVersion& mv, inference::ModelStatistics* out) {
   fill_duration(s.compute_input, inf->mutable_compute_input());
   fill_duration(s.compute_infer, inf->mutable_compute_infer());
   fill_duration(s.compute_output, inf->mutable_compute_output());
-  inf->mutable_cache_hit();  // present and zero, as Triton sends it without a cache
+  inf->mutable_cache_hit();  // present and zero, as Triton sends them without a cache
+  inf->mutable_cache_miss();
   for (const BatchStatistics& b : s.batch_stats) {
     inference::InferBatchStatistics* bo = out->add_batch_stats();
     bo->set_batch_size(b.batch_size);

@@ -20,10 +20,10 @@ Expected<bool> bool_param(const rapidjson::Value& params, const char* key, std::
   return it->value.GetBool();
 }
 
-// Reads the parameters object of `v` (absent: nullptr).
+// Reads the parameters object of `v` (absent or null: nullptr).
 Expected<const rapidjson::Value*> parameters(const rapidjson::Value& v, std::string_view where) {
   auto it = v.FindMember("parameters");
-  if (it == v.MemberEnd()) return static_cast<const rapidjson::Value*>(nullptr);
+  if (it == v.MemberEnd() || it->value.IsNull()) return static_cast<const rapidjson::Value*>(nullptr);
   if (!it->value.IsObject()) return Status::InvalidArgument(std::string(where) + "'parameters' must be an object");
   return &it->value;
 }
@@ -34,6 +34,14 @@ Expected<std::string> string_member(const rapidjson::Value& v, const char* key, 
     return Status::InvalidArgument(std::string(where) + "'" + key + "' must be a string");
   }
   return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+// Triton's shared-memory parameters name a region registered beforehand, which kiln never has.
+Status reject_shared_memory(const rapidjson::Value* params, std::string_view where) {
+  if (params == nullptr || !params->HasMember("shared_memory_region")) return Status::OK();
+  return Status::Unimplemented(std::string(where) +
+                               "shared memory is not supported (parameter 'shared_memory_region'); send the tensor "
+                               "in the request body");
 }
 
 }  // namespace
@@ -102,6 +110,7 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
       shape.push_back(d.GetInt64());
     }
     KILN_ASSIGN_OR_RETURN(const rapidjson::Value* in_params, parameters(in, where));
+    KILN_RETURN_IF_ERROR(reject_shared_memory(in_params, where));
     std::optional<size_t> binary_size;
     if (in_params != nullptr) {
       if (auto b = in_params->FindMember("binary_data_size"); b != in_params->MemberEnd()) {
@@ -110,6 +119,8 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
       }
     }
     auto data = in.FindMember("data");
+    // "data": null is absent (the KServe SDK writes it beside an empty binary tensor).
+    if (data != in.MemberEnd() && data->value.IsNull()) data = in.MemberEnd();
     Tensor tensor;
     if (binary_size) {
       if (data != in.MemberEnd()) return Status::InvalidArgument(where + "has both 'data' and 'binary_data_size'");
@@ -139,9 +150,13 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
       KILN_ASSIGN_OR_RETURN(std::string name, string_member(o, "name", "an output: "));
       const std::string where = "output '" + name + "': ";
       KILN_ASSIGN_OR_RETURN(const rapidjson::Value* o_params, parameters(o, where));
+      KILN_RETURN_IF_ERROR(reject_shared_memory(o_params, where));
       if (o_params != nullptr) {
-        if (o_params->HasMember("classification")) {
-          return Status::Unimplemented(where + "the classification extension is not supported");
+        if (auto c = o_params->FindMember("classification"); c != o_params->MemberEnd()) {
+          if (!c->value.IsInt64() || c->value.GetInt64() <= 0) {
+            return Status::InvalidArgument(where + "parameter 'classification' must be a positive integer");
+          }
+          out.request.classification[name] = c->value.GetInt64();
         }
         if (o_params->HasMember("binary_data")) {
           KILN_ASSIGN_OR_RETURN(out.binary_output[name], bool_param(*o_params, "binary_data", where));

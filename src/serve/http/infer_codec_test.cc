@@ -87,6 +87,28 @@ TEST(InferCodecTest, RejectsMalformedBodies) {
   EXPECT_NE(error_of(decode_infer_request(h, h.size() + 1)).find("exceeds the body"), std::string::npos);
 }
 
+// What other clients write: tritonclient's C++ library an empty "id" beside binary inputs, the KServe
+// SDK "data": null beside an empty binary tensor and "parameters": null, and Triton's shared memory.
+TEST(InferCodecTest, AcceptsNullsAndRejectsSharedMemoryByName) {
+  const std::string h =
+      R"({"id": "", "model_name": "m", "inputs": [{"name": "s", "shape": [0], "datatype": "BYTES", "data": null,)"
+      R"( "parameters": {"binary_data_size": 0}}], "outputs": [{"name": "y", "parameters": null}]})";
+  auto r = decode_infer_request(h, h.size());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->request.id, "");
+  EXPECT_EQ(r->request.inputs[0].value.tensor().shape(), (Shape{0}));
+  auto in = decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32",)"
+                   R"( "parameters": {"shared_memory_region": "r", "shared_memory_byte_size": 4}}]})");
+  ASSERT_FALSE(in.ok());
+  EXPECT_EQ(in.status().code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(in.status().message(),
+            "input 'x': shared memory is not supported (parameter 'shared_memory_region'); send the tensor in the "
+            "request body");
+  auto out = decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}],)"
+                    R"( "outputs": [{"name": "y", "parameters": {"shared_memory_region": "r"}}]})");
+  EXPECT_EQ(error_of(out).rfind("output 'y': shared memory is not supported", 0), 0u) << error_of(out);
+}
+
 TEST(InferCodecTest, EncodesJsonAndBinaryOutputs) {
   InferenceResponse resp;
   resp.model = "m";

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct InferenceRequest {
   std::string id;       // echoed back in the response
   std::vector<NamedValue> inputs;
   std::vector<std::string> requested_outputs;  // empty: all outputs
+  // Triton's classification extension (serve/classification.h): output name -> K, the count of top
+  // values that replace that output.
+  std::map<std::string, int64_t> classification;
   // The request fails with DeadlineExceeded at this time, whether still queued (it never runs) or
   // running (the engine stops between nodes); max() means no timeout.
   Clock::time_point deadline = Clock::time_point::max();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "serve/batch_tensors.h"
+#include "serve/classification.h"
 #include "serve/datatype_names.h"
 
 namespace kiln::serve {
@@ -164,6 +165,17 @@ Status ModelVersion::validate(InferenceRequest* request) const {
                              [&](const TensorConfig& c) { return c.name == name; });
     if (!known) return Status::InvalidArgument(label + ": unknown output '" + name + "'");
   }
+  for (const auto& [name, k] : request->classification) {
+    auto it = std::find_if(config_.outputs.begin(), config_.outputs.end(),
+                           [&](const TensorConfig& c) { return c.name == name; });
+    if (it == config_.outputs.end()) return Status::InvalidArgument(label + ": unknown output '" + name + "'");
+    const std::string here = label + " output '" + name + "': ";
+    if (k <= 0) return Status::InvalidArgument(here + "classification count must be positive");
+    if (!classifiable(it->dtype)) {
+      return Status::InvalidArgument(here + "classification needs integer, FP32 or FP64 values, not " +
+                                     std::string(kserve_datatype_name(it->dtype)));
+    }
+  }
   request->inputs = std::move(ordered);  // model order, which batch_compatible relies on
   return Status::OK();
 }
@@ -182,10 +194,16 @@ Status ModelVersion::submit(InferenceRequest request, InferenceCallback done) {
   ModelMetrics* m = metrics_.get();
   ModelStatistics* stats = &statistics_;
   auto requested = std::make_shared<std::vector<std::string>>(std::move(request.requested_outputs));
+  // Empty for nearly every request: then no allocation is shared.
+  std::shared_ptr<const std::map<std::string, int64_t>> classification;
+  if (!request.classification.empty()) {
+    classification = std::make_shared<const std::map<std::string, int64_t>>(std::move(request.classification));
+  }
+  const bool batched = config_.max_batch_size > 0;
   Status st = batcher_->submit(
       std::move(request.inputs), request.deadline,
-      [m, stats, start, response, requested, done = std::move(done)](Expected<std::vector<NamedValue>> outputs,
-                                                                     const RequestTiming& timing) {
+      [m, stats, start, response, requested, classification, batched, done = std::move(done)](
+          Expected<std::vector<NamedValue>> outputs, const RequestTiming& timing) {
         const Clock::duration total = Clock::now() - start;
         stats->record_request(outputs.ok(), total, timing);
         m->request_duration_us.Increment(micros(total));
@@ -203,6 +221,16 @@ Status ModelVersion::submit(InferenceRequest request, InferenceCallback done) {
         for (NamedValue& nv : *outputs) {
           if (requested->empty() || std::find(requested->begin(), requested->end(), nv.name) != requested->end()) {
             response->outputs.push_back(std::move(nv));
+          }
+        }
+        if (classification != nullptr) {
+          for (NamedValue& nv : response->outputs) {
+            auto it = classification->find(nv.name);
+            if (it == classification->end() || !nv.value.is_tensor()) continue;
+            // validate() checked the configured type; a model whose output disagrees fails here.
+            auto top = classify_top_k(nv.value.tensor(), it->second, batched, nv.name);
+            if (!top.ok()) return done(top.take_status());
+            nv.value = Value(std::move(top).value());
           }
         }
         done(std::move(*response));

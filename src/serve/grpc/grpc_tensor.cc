@@ -119,8 +119,12 @@ Expected<InferenceRequest> decode_model_infer(const inference::ModelInferRequest
     out.inputs.push_back({in.name(), Value(std::move(t))});
   }
   for (const auto& o : request.outputs()) {
-    if (o.parameters().count("classification")) {
-      return Status::Unimplemented("output '" + o.name() + "': the classification extension is not supported");
+    if (auto c = o.parameters().find("classification"); c != o.parameters().end()) {
+      if (c->second.parameter_choice_case() != inference::InferParameter::kInt64Param || c->second.int64_param() <= 0) {
+        return Status::InvalidArgument("output '" + o.name() +
+                                       "': parameter 'classification' must be a positive int64");
+      }
+      out.classification[o.name()] = c->second.int64_param();
     }
     out.requested_outputs.push_back(o.name());
   }

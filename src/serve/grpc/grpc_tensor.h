@@ -9,8 +9,7 @@
 
 namespace kiln::serve::grpc_frontend {
 
-// Decodes a request; InvalidArgument naming the input and the reason for anything malformed, and
-// Unimplemented for the classification extension.
+// Decodes a request; InvalidArgument naming the input or output and the reason for anything malformed.
 Expected<InferenceRequest> decode_model_infer(const inference::ModelInferRequest& request);
 
 // Fills `out` from the core's response.

@@ -42,6 +42,14 @@ add_test(NAME server.grpc
                  --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
                  --protoc $<TARGET_FILE:protobuf::protoc>)
 set_tests_properties(server.grpc PROPERTIES TIMEOUT 120)
+# Existing clients unchanged: tritonclient (Python and C++ HTTP, gRPC), perf_analyzer and the KServe SDK,
+# their requests replayed as their public source builds them (compression, shared memory, trace, ...).
+add_test(NAME server.client_compat
+         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/client_compat_test.py
+                 --kiln $<TARGET_FILE:kiln_cli>
+                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
+                 --protoc $<TARGET_FILE:protobuf::protoc>)
+set_tests_properties(server.client_compat PROPERTIES TIMEOUT 120)
 # Request deadlines and client cancellation stop a running model (an endless Loop), over HTTP and gRPC.
 add_test(NAME server.deadlines
          COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/deadline_test.py --kiln $<TARGET_FILE:kiln_cli>

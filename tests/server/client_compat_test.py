@@ -446,6 +446,15 @@ def test_grpc(port):
           list(response.outputs[0].shape) == [2, 1] and
           response.raw_output_contents[0] == b"\x0d\0\0\0" + b"3.000000000:3" + b"\x0d\0\0\0" + b"7.000000000:3",
           response)
+    bomb = pb.ModelInferRequest(model_name="simple")
+    bomb.raw_input_contents.append(bytes(2 * MAX_REQUEST_BYTES))
+    try:
+        infer(bomb, timeout=30, compression=grpc.Compression.Gzip)
+        code = grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        code = e.code()
+    check("a gzip gRPC message that decodes past --max-request-bytes is RESOURCE_EXHAUSTED",
+          code == grpc.StatusCode.RESOURCE_EXHAUSTED, code)
     stats = stub("ModelStatistics", pb.ModelStatisticsResponse)(pb.ModelStatisticsRequest(name="simple"), timeout=30)
     inf = stats.model_stats[0].inference_stats
     check("grpc ModelStatistics carries cache_hit and cache_miss (zero), as Triton's",

@@ -175,7 +175,8 @@ def test_tritonclient_http_metadata(port):
     status, _, body = call(port, "GET", "/v2")
     meta = json.loads(body)
     check("tritonclient get_server_metadata", status == 200 and meta["name"] == "kiln" and
-          "binary_tensor_data" in meta["extensions"] and "system_shared_memory" not in meta["extensions"], meta)
+          "binary_tensor_data" in meta["extensions"] and "classification" in meta["extensions"] and
+          "system_shared_memory" not in meta["extensions"], meta)
     status, _, body = call(port, "GET", "/v2/models/simple?a=1")
     check("tritonclient get_model_metadata with query_params", status == 200 and json.loads(body)["name"] == "simple")
     status, _, body = call(port, "GET", "/v2/models/simple/versions/1/config")

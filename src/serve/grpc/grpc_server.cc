@@ -202,6 +202,7 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     res->add_extensions("model_repository");
     res->add_extensions("statistics");
     res->add_extensions("model_configuration");
+    res->add_extensions("classification");
     return finish(ctx, Status::OK());
   }
 

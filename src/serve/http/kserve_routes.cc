@@ -328,6 +328,7 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, ClientGone& 
     w.String("model_repository");
     w.String("statistics");
     w.String("model_configuration");
+    w.String("classification");
     w.EndArray();
     w.EndObject();
     return reply(json_ok(buffer));

@@ -153,10 +153,11 @@ def test_one_client_stays(s):
 def test_left_while_forming(s):
     """A request whose client left while its batch waited for a second one is not merged: the next
     request (3 iterations) runs without it, and answers, instead of joining an endless run."""
+    before = stats_of(s)["fail"]["count"]
     gone = send_raw(s, endless_body())
     wait_inflight(s, 1)  # queued, waiting up to 10 s for a second request
     gone.close()
-    time.sleep(1)  # for the server to see the hang-up (no counter tells before the batch forms)
+    settled_failures(s, 1, before)  # the server saw the hang-up and answered the request
     start = time.time()
     r = s.http.post(s.url + "/v2/models/endless_batched/infer", data=endless_body(3, timeout=15000000), timeout=60)
     check("a request whose client left while its batch formed is dropped; the next one runs without it",

@@ -23,16 +23,44 @@ std::vector<int64_t> batch_sizes_for(int64_t max_batch_size, const std::vector<i
   return sizes;
 }
 
+// Held by the Cancellation of each queued request, which its frontend may keep after the batcher is
+// gone (an HTTP connection reuses its own): it reaches the batcher only while the batcher lives.
+class DynamicBatcher::ClientGoneListener final : public Cancellation::Listener {
+ public:
+  explicit ClientGoneListener(DynamicBatcher* batcher) : batcher_(batcher) {}
+
+  void on_cancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (batcher_ != nullptr) batcher_->drop_cancelled();
+  }
+
+  // Waits for a call in progress; none reaches the batcher afterwards.
+  void detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    batcher_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  DynamicBatcher* batcher_;  // guarded by mu_
+};
+
 DynamicBatcher::DynamicBatcher(BatcherOptions options, Executor executor, ExecutionObserver observer)
-    : options_(std::move(options)), executor_(std::move(executor)), observer_(std::move(observer)) {
+    : options_(std::move(options)),
+      executor_(std::move(executor)),
+      observer_(std::move(observer)),
+      listener_(std::make_shared<ClientGoneListener>(this)) {
   const int n = std::max(1, options_.instance_count);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
-DynamicBatcher::~DynamicBatcher() { shutdown(); }
+DynamicBatcher::~DynamicBatcher() {
+  shutdown();
+  listener_->detach();
+}
 
 Status DynamicBatcher::submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done,
-                              std::shared_ptr<const std::atomic<bool>> cancelled) {
+                              std::shared_ptr<Cancellation> cancelled) {
   Item item;
   item.rows = options_.max_batch_size > 0 ? batch_rows(inputs) : 1;
   item.inputs = std::move(inputs);
@@ -41,6 +69,7 @@ Status DynamicBatcher::submit(std::vector<NamedValue> inputs, Clock::time_point 
   item.cancelled = std::move(cancelled);
   item.done = std::move(done);
   if (try_run_inline(item)) return Status::OK();
+  std::vector<Item> gone;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable(options_.name + " is shutting down");
@@ -48,10 +77,44 @@ Status DynamicBatcher::submit(std::vector<NamedValue> inputs, Clock::time_point 
       return Status::Unavailable(options_.name + ": queue is full (" + std::to_string(options_.max_queue_size) +
                                  " requests waiting)");
     }
-    queue_.push_back(std::move(item));
+    // Listening before the flag is read: a client that leaves from here on is told to drop_cancelled,
+    // which waits for this lock and then finds the request queued.
+    listen_for_client_gone(item);
+    if (item.is_cancelled()) {
+      gone.push_back(std::move(item));
+    } else {
+      queue_.push_back(std::move(item));
+    }
+  }
+  if (!gone.empty()) {
+    expire(gone);
+    return Status::OK();
   }
   cv_.notify_all();
   return Status::OK();
+}
+
+void DynamicBatcher::listen_for_client_gone(Item& item) {
+  if (item.cancelled != nullptr) item.cancelled->listen(listener_);
+}
+
+void DynamicBatcher::drop_cancelled() {
+  std::vector<Item> gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->is_cancelled()) {
+        gone.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // A worker forming a batch holds its requests outside the queue; woken, it drops those whose
+  // clients left, and gives the batch up when none is left.
+  cv_.notify_all();
+  expire(gone);
 }
 
 void DynamicBatcher::shutdown() {
@@ -150,8 +213,7 @@ void DynamicBatcher::worker_loop() {
         take_compatible(&batch, &rows, &expired);
         if (batch_ready(rows) || stopping_ || Clock::now() >= flush_at) break;
         // Wake at the flush time, or earlier when a request in the batch reaches its deadline: it is
-        // answered then, not when the batch goes. (A client that leaves is noticed at the next
-        // arrival or the flush, within max_queue_delay.)
+        // answered then, not when the batch goes. A client that leaves wakes it too (drop_cancelled).
         Clock::time_point wake = flush_at;
         for (const Item& item : batch) wake = std::min(wake, item.deadline);
         cv_.wait_until(lock, wake);
@@ -215,7 +277,7 @@ RunOptions DynamicBatcher::stop_options(const std::vector<Item>& batch) {
   options.deadline = Clock::time_point::min();
   for (const Item& item : batch) options.deadline = std::max(options.deadline, item.deadline);
   if (batch.size() == 1) {
-    options.cancelled = batch[0].cancelled.get();
+    options.cancelled = batch[0].cancelled != nullptr ? batch[0].cancelled->flag() : nullptr;
     return options;
   }
   const bool cancellable =

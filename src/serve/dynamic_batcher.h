@@ -8,7 +8,8 @@
 // runs alone. `instance_count` workers execute batches concurrently.
 //
 // A request still queued at its deadline fails with DeadlineExceeded (it is never run late), one whose
-// client went away fails with Cancelled without running, and a full queue rejects new requests with
+// client went away fails with Cancelled without running (at once: the batcher listens to the
+// Cancellation of each request it holds), and a full queue rejects new requests with
 // Unavailable, so latency stays bounded under overload. A request cancelled or expired while its batch
 // waited for the queue delay leaves the batch before it runs. A running batch stops early (the engine
 // checks between nodes) once every request in it was cancelled or is past its deadline: a merged batch
@@ -29,6 +30,7 @@
 
 #include "kiln/session.h"
 #include "kiln/status.h"
+#include "serve/cancellation.h"
 #include "serve/compute_budget.h"
 #include "serve/inference_request.h"
 
@@ -103,11 +105,13 @@ class DynamicBatcher {
 
   // Queues a request whose inputs the caller has validated (model order, one batch size). On OK the
   // batcher owns it and will call `done` exactly once: on a worker thread, or, for an inline run (see
-  // BatcherOptions::inline_runs_below), on the calling thread before submit returns. Returns Unavailable, without calling `done`,
-  // when the queue is full or the batcher is shutting down. `cancelled` (may be null) is the flag its
-  // frontend sets when the client goes away (see InferenceRequest). Thread-safe.
+  // BatcherOptions::inline_runs_below, or a request cancelled already), on the calling thread before
+  // submit returns. Returns Unavailable, without calling `done`, when the queue is full or the batcher
+  // is shutting down. `cancelled` (may be null) is raised by its frontend when the client goes away
+  // (see InferenceRequest); while the request is queued, that calls `done` with Cancelled on the
+  // raising thread. Thread-safe.
   Status submit(std::vector<NamedValue> inputs, Clock::time_point deadline, Completion done,
-                std::shared_ptr<const std::atomic<bool>> cancelled = nullptr);
+                std::shared_ptr<Cancellation> cancelled = nullptr);
 
   // Stops accepting requests, runs everything already queued (without waiting for the queue delay),
   // then joins the workers. Idempotent; thread-safe.
@@ -122,11 +126,12 @@ class DynamicBatcher {
     int64_t rows = 1;
     Clock::time_point enqueued;
     Clock::time_point deadline;
-    std::shared_ptr<const std::atomic<bool>> cancelled;  // null: cannot be cancelled
+    std::shared_ptr<Cancellation> cancelled;  // null: cannot be cancelled
     Completion done;
 
-    bool is_cancelled() const { return cancelled != nullptr && cancelled->load(std::memory_order_relaxed); }
+    bool is_cancelled() const { return cancelled != nullptr && cancelled->cancelled(); }
   };
+  class ClientGoneListener;
 
   void worker_loop();
   // Runs `item` on the calling thread if it may (see BatcherOptions::inline_runs_below); true when it
@@ -147,6 +152,11 @@ class DynamicBatcher {
   // Runs `batch`; its merged inputs are allocated from `pool`, the calling worker's own.
   void execute(std::vector<Item>& batch, Clock::time_point dispatched, const std::shared_ptr<BufferPool>& pool);
   void expire(std::vector<Item>& expired);
+  // Has the Cancellation of `item`, about to be queued, tell drop_cancelled when its client leaves.
+  void listen_for_client_gone(Item& item);
+  // Answers the queued requests whose clients went away, and wakes a worker forming a batch to drop
+  // its own; called by listener_ on the thread that raised a Cancellation.
+  void drop_cancelled();
   // The deadline and cancellation flag the run of `batch` stops at.
   static RunOptions stop_options(const std::vector<Item>& batch);
   Status stopped_status(const Item& item, const Status& run_status) const;
@@ -162,6 +172,8 @@ class DynamicBatcher {
   bool stopping_ = false;   // guarded by mu_
   int running_ = 0;         // guarded by mu_: batches executing, on workers or inline; <= instance_count
   std::atomic<int64_t> recent_run_ns_{0};  // moving average of run times, for inline runs
+  // Listens to the Cancellation of every queued request; frontends may hold it beyond this batcher.
+  const std::shared_ptr<ClientGoneListener> listener_;
   std::vector<std::thread> workers_;
   std::once_flag joined_;
 };

@@ -51,7 +51,7 @@ bool DynamicBatcher::try_run_inline(Item& item) {
   auto run = [&](Clock::time_point deadline) {
     RunOptions run_options;
     run_options.deadline = deadline;
-    run_options.cancelled = item.cancelled.get();
+    run_options.cancelled = item.cancelled != nullptr ? item.cancelled->flag() : nullptr;
     try {
       outputs = executor_(item.inputs, run_options);
     } catch (const std::bad_alloc&) {
@@ -81,6 +81,7 @@ bool DynamicBatcher::try_run_inline(Item& item) {
       // Workers leave once stopping and drained; after that an outgrown run finishes here.
       if (outgrown && !stopping_) {
         item.enqueued = end;
+        listen_for_client_gone(item);
         queue_.push_front(std::move(item));  // it came before anything queued since
         handed_over = true;
       }

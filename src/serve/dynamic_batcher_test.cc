@@ -200,7 +200,7 @@ TEST(DynamicBatcherTest, QueuedRequestOfAClientGoneFailsCancelledWithoutRunning)
   rec.gate = rec.gate_open.get_future().share();
   DynamicBatcher b(opts(0, 0us), rec.executor());
   auto blocker = submit(b, rows_input({1, 1}, 0));
-  auto gone = std::make_shared<std::atomic<bool>>(false);
+  auto gone = std::make_shared<Cancellation>();
   auto p = std::make_shared<std::promise<Expected<std::vector<NamedValue>>>>();
   auto cancelled = p->get_future();
   ASSERT_TRUE(b.submit(
@@ -208,7 +208,11 @@ TEST(DynamicBatcherTest, QueuedRequestOfAClientGoneFailsCancelledWithoutRunning)
                    [p](Expected<std::vector<NamedValue>> out, const RequestTiming&) { p->set_value(std::move(out)); },
                    gone)
                   .ok());
-  *gone = true;
+  while (b.queued() > 1) std::this_thread::yield();  // the worker took the blocker; this one waits
+  gone->cancel();
+  // Answered by cancel() itself, while the only worker is still busy with the blocker.
+  ASSERT_EQ(cancelled.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(b.queued(), 0u);
   rec.gate_open.set_value();
   ASSERT_TRUE(blocker.get().ok());
   auto out = cancelled.get();
@@ -227,7 +231,7 @@ TEST(DynamicBatcherTest, RunStopsAtItsRequestsDeadlineAndCancellation) {
   };
   const Clock::time_point soon = Clock::now() + 1h;
   const Clock::time_point later = soon + 1h;
-  auto flag = std::make_shared<std::atomic<bool>>(false);
+  auto flag = std::make_shared<Cancellation>();
   {
     // Alone: the run carries the request's deadline and flag.
     DynamicBatcher alone(opts(0, 0us), executor);
@@ -257,7 +261,7 @@ TEST(DynamicBatcherTest, RunStopsAtItsRequestsDeadlineAndCancellation) {
   }
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0].deadline, soon);
-  EXPECT_EQ(seen[0].cancelled, flag.get());
+  EXPECT_EQ(seen[0].cancelled, flag->flag());
   EXPECT_EQ(seen[1].deadline, later);
   EXPECT_EQ(seen[1].cancelled, nullptr);
   EXPECT_TRUE(static_cast<bool>(seen[1].cancel_when));  // stops once both clients are gone
@@ -265,7 +269,7 @@ TEST(DynamicBatcherTest, RunStopsAtItsRequestsDeadlineAndCancellation) {
 
 // Submits with a cancellation flag and returns a future of the result.
 std::future<Expected<std::vector<NamedValue>>> submit_cancellable(
-    DynamicBatcher& b, std::vector<NamedValue> in, std::shared_ptr<std::atomic<bool>> gone,
+    DynamicBatcher& b, std::vector<NamedValue> in, std::shared_ptr<Cancellation> gone,
     Clock::time_point deadline = Clock::time_point::max()) {
   auto p = std::make_shared<std::promise<Expected<std::vector<NamedValue>>>>();
   auto f = p->get_future();
@@ -295,15 +299,15 @@ TEST(DynamicBatcherTest, MergedBatchStopsOnceEveryClientLeft) {
     return Status::Cancelled("the run was cancelled");
   };
   DynamicBatcher b(opts(2, 10s), executor);
-  auto gone1 = std::make_shared<std::atomic<bool>>(false);
-  auto gone2 = std::make_shared<std::atomic<bool>>(false);
+  auto gone1 = std::make_shared<Cancellation>();
+  auto gone2 = std::make_shared<Cancellation>();
   auto r1 = submit_cancellable(b, rows_input({1, 1}, 0), gone1);
   auto r2 = submit_cancellable(b, rows_input({1, 1}, 0), gone2);
   started.get_future().wait();  // two rows fill the batch: it runs at once
-  *gone1 = true;
+  gone1->cancel();
   ask_first.set_value();
   first_asked.get_future().wait();
-  *gone2 = true;
+  gone2->cancel();
   ask_second.set_value();
   EXPECT_EQ(r1.get().status().code(), StatusCode::kCancelled);
   EXPECT_EQ(r2.get().status().code(), StatusCode::kCancelled);
@@ -325,11 +329,11 @@ TEST(DynamicBatcherTest, MergedBatchStopsWhenOneClientLeftAndTheOtherTimedOut) {
     return std::vector<NamedValue>{{"y", in[0].value}};
   };
   DynamicBatcher b(opts(2, 10s), executor);
-  auto gone = std::make_shared<std::atomic<bool>>(false);
+  auto gone = std::make_shared<Cancellation>();
   auto left = submit_cancellable(b, rows_input({1, 1}, 0), gone);
-  auto timed = submit_cancellable(b, rows_input({1, 1}, 0), std::make_shared<std::atomic<bool>>(false), deadline);
+  auto timed = submit_cancellable(b, rows_input({1, 1}, 0), std::make_shared<Cancellation>(), deadline);
   started.get_future().wait();
-  *gone = true;
+  gone->cancel();
   go.set_value();
   EXPECT_EQ(left.get().status().code(), StatusCode::kCancelled);
   auto out = timed.get();
@@ -339,21 +343,62 @@ TEST(DynamicBatcherTest, MergedBatchStopsWhenOneClientLeftAndTheOtherTimedOut) {
   EXPECT_NE(out.status().message().find("timed out while its batch ran"), std::string::npos);
 }
 
-TEST(DynamicBatcherTest, RequestCancelledWhileItsBatchFormsDoesNotRun) {
+TEST(DynamicBatcherTest, RequestCancelledWhileItsBatchFormsIsAnsweredAtOnceAndDoesNotRun) {
   Recorder rec;
-  DynamicBatcher b(opts(4, 10s), rec.executor());
-  auto gone = std::make_shared<std::atomic<bool>>(false);
+  DynamicBatcher b(opts(4, 1h), rec.executor());  // a batch that would wait an hour for company
+  auto gone = std::make_shared<Cancellation>();
   auto first = submit_cancellable(b, rows_input({1, 1}, 0), gone);  // opens a batch that waits for more
   auto second = submit(b, rows_input({1, 1}, 10));
-  *gone = true;
-  auto third = submit(b, rows_input({1, 1}, 20));
-  auto fourth = submit(b, rows_input({1, 1}, 30));  // four rows: the batch is full and goes
+  gone->cancel();
+  ASSERT_EQ(first.wait_for(1min), std::future_status::ready);  // long before the hour is up
   EXPECT_EQ(first.get().status().code(), StatusCode::kCancelled);
-  for (auto* f : {&second, &third, &fourth}) {
+  auto third = submit(b, rows_input({1, 1}, 20));
+  auto fourth = submit(b, rows_input({1, 1}, 30));
+  auto fifth = submit(b, rows_input({1, 1}, 40));  // four rows still waited for: the batch is full and goes
+  for (auto* f : {&second, &third, &fourth, &fifth}) {
     auto out = f->get();
     ASSERT_TRUE(out.ok()) << out.status().to_string();
   }
-  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{3}));  // the three requests still waited for
+  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{4}));
+}
+
+TEST(DynamicBatcherTest, BatchWhoseClientsAllLeftWhileItFormedIsGivenUp) {
+  Recorder rec;
+  DynamicBatcher b(opts(4, 1h), rec.executor());
+  auto gone1 = std::make_shared<Cancellation>();
+  auto gone2 = std::make_shared<Cancellation>();
+  auto r1 = submit_cancellable(b, rows_input({1, 1}, 0), gone1);
+  auto r2 = submit_cancellable(b, rows_input({1, 1}, 10), gone2);
+  gone1->cancel();
+  gone2->cancel();
+  ASSERT_EQ(r1.wait_for(1min), std::future_status::ready);
+  ASSERT_EQ(r2.wait_for(1min), std::future_status::ready);
+  EXPECT_EQ(r1.get().status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(r2.get().status().code(), StatusCode::kCancelled);
+  b.shutdown();  // runs whatever is still queued or forming, without the queue delay: nothing is
+  EXPECT_TRUE(rec.batch_rows.empty());
+}
+
+TEST(DynamicBatcherTest, RequestCancelledBeforeItIsSubmittedIsAnsweredWithoutQueueing) {
+  Recorder rec;
+  DynamicBatcher b(opts(4, 1h), rec.executor());
+  auto gone = std::make_shared<Cancellation>();
+  gone->cancel();
+  auto r = submit_cancellable(b, rows_input({1, 1}, 0), gone);
+  ASSERT_EQ(r.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(r.get().status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(b.queued(), 0u);
+}
+
+TEST(DynamicBatcherTest, CancellationOutlivingItsBatcherIsHarmless) {
+  Recorder rec;
+  auto gone = std::make_shared<Cancellation>();
+  {
+    DynamicBatcher b(opts(0, 0us), rec.executor());
+    ASSERT_TRUE(submit_cancellable(b, rows_input({1, 1}, 0), gone).get().ok());
+  }
+  gone->cancel();  // the batcher it listened to is gone (a frontend keeps its flag beyond an unload)
+  EXPECT_TRUE(gone->cancelled());
 }
 
 TEST(DynamicBatcherTest, RequestExpiringWhileItsBatchFormsIsAnsweredAtItsDeadline) {

@@ -2,7 +2,6 @@
 // response from. Native tensors only; no protocol types cross this line.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -13,6 +12,7 @@
 
 #include "kiln/session.h"
 #include "kiln/status.h"
+#include "serve/cancellation.h"
 
 namespace kiln::serve {
 
@@ -34,10 +34,10 @@ struct InferenceRequest {
   // The request fails with DeadlineExceeded at this time, whether still queued (it never runs) or
   // running (the engine stops between nodes); max() means no timeout.
   Clock::time_point deadline = Clock::time_point::max();
-  // Set by the frontend when the client goes away (HTTP connection closed, gRPC call cancelled); the
-  // request then fails with Cancelled, dropped from the queue or stopped while it runs. Null: the
-  // frontend cannot tell.
-  std::shared_ptr<const std::atomic<bool>> cancelled;
+  // Raised by the frontend when the client goes away (HTTP connection closed, gRPC call cancelled); the
+  // request then fails with Cancelled, dropped from the queue at once or stopped while it runs. Null:
+  // the frontend cannot tell.
+  std::shared_ptr<Cancellation> cancelled;
 };
 
 struct InferenceResponse {

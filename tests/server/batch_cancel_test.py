@@ -9,7 +9,11 @@ on both budgeted threads: while a batch runs, `simple` cannot answer, so each ch
 answers again proves the batch was stopped. Checks that a merged batch stops when both its clients
 hang up, that it keeps running for a client still waiting when only the other left (and stops at that
 client's timeout, answering it 503), that a request whose client left while its batch was forming
-is not merged into it, and that two cancelled gRPC calls stop their merged batch too. Prints one line
+is not merged into it, and that two cancelled gRPC calls stop their merged batch too.
+
+A request whose client leaves while it waits in the queue is answered (499 in the access log, a failure
+in the statistics) at once, not when a worker next looks at the queue: behind an endless batch, and in
+a batch of `patient_matmul` that would wait an hour for company; over HTTP and gRPC. Prints one line
 per check; exits 1 on a failure.
 """
 import argparse
@@ -43,12 +47,16 @@ def endless_body(n=HUGE, **params):
     return json.dumps(body).encode()
 
 
-def send_raw(s, body):
-    """Sends an infer request for endless_batched on a new connection and returns the open socket."""
+def send_raw(s, body, model="endless_batched"):
+    """Sends an infer request on a new connection and returns the open socket."""
     sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
-    sock.sendall(b"POST /v2/models/endless_batched/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sock.sendall(f"POST /v2/models/{model}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
                  + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     return sock
+
+
+def matmul_body(row):
+    return json.dumps({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": row}]}).encode()
 
 
 def simple_answers(s, within=20):
@@ -81,17 +89,34 @@ def budget_held(s):
     return any(not simple_answers(s, 1) for _ in range(5))
 
 
-def stats_of(s):
-    return s.get("/v2/models/endless_batched/stats").json()["model_stats"][0]["inference_stats"]
+def inflight(s):
+    text = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=10).text
+    m = re.search(r"^kiln_inflight_requests ([\d.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else None
 
 
-def settled_failures(s, expected, before):
-    """The failure count once it reaches before + expected (completions are recorded just after the
-    budget is released), or what it is after 10 s."""
-    deadline = time.time() + 10
-    while stats_of(s)["fail"]["count"] < before + expected and time.time() < deadline:
+def inflight_falls_to(s, n, within=10):
+    """True once at most n requests are in flight (the count falls just after the statistics count a
+    request), within `within` seconds."""
+    deadline = time.time() + within
+    while time.time() < deadline:
+        if inflight(s) <= n:
+            return True
         time.sleep(0.05)
-    return stats_of(s)["fail"]["count"] - before
+    return False
+
+
+def stats_of(s, model="endless_batched"):
+    return s.get(f"/v2/models/{model}/stats").json()["model_stats"][0]["inference_stats"]
+
+
+def settled_failures(s, expected, before, model="endless_batched", within=10):
+    """The failure count once it reaches before + expected (completions are recorded just after the
+    budget is released), or what it is after `within` seconds."""
+    deadline = time.time() + within
+    while stats_of(s, model)["fail"]["count"] < before + expected and time.time() < deadline:
+        time.sleep(0.05)
+    return stats_of(s, model)["fail"]["count"] - before
 
 
 def test_all_clients_leave(s):
@@ -128,15 +153,87 @@ def test_one_client_stays(s):
 def test_left_while_forming(s):
     """A request whose client left while its batch waited for a second one is not merged: the next
     request (3 iterations) runs without it, and answers, instead of joining an endless run."""
+    before = stats_of(s)["fail"]["count"]
     gone = send_raw(s, endless_body())
     wait_inflight(s, 1)  # queued, waiting up to 10 s for a second request
     gone.close()
-    time.sleep(1)  # for the server to see the hang-up (no counter tells before the batch forms)
+    settled_failures(s, 1, before)  # the server saw the hang-up and answered the request
     start = time.time()
     r = s.http.post(s.url + "/v2/models/endless_batched/infer", data=endless_body(3, timeout=15000000), timeout=60)
     check("a request whose client left while its batch formed is dropped; the next one runs without it",
           r.status_code == 200 and r.json()["outputs"][0]["data"] == [3], (r.status_code, r.text))
     check("... at once (it ran alone, not in an endless batch)", time.time() - start < 12, time.time() - start)
+
+
+def test_left_while_queued_behind_a_running_batch(s):
+    """The only instance runs an endless batch; a third request queues behind it and its client leaves:
+    the request is answered at once, while the batch still runs, and a fourth one, whose client stays,
+    is answered once the batch is gone."""
+    first, second = send_raw(s, endless_body()), send_raw(s, endless_body())
+    wait_inflight(s, 2)
+    check("behind: an endless batch holds the only instance", budget_held(s))
+    before = stats_of(s)["fail"]["count"]
+    # Requests to `simple` that budget_held gave up on wait for the budget too, so count from here.
+    waiting = inflight(s)
+    third = send_raw(s, endless_body())
+    check("behind: a third request reaches the queue", wait_inflight(s, waiting + 1))
+    third.close()
+    # No worker looks at the queue before the endless batch ends, so only the hang-up can answer it.
+    check("behind: a queued request whose client left is answered at once, while the batch runs",
+          settled_failures(s, 1, before, within=30) == 1 and inflight_falls_to(s, waiting), inflight(s))
+    check("behind: ... and the batch still runs", budget_held(s))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = inflight(s)
+        staying = pool.submit(s.http.post, s.url + "/v2/models/endless_batched/infer",
+                              data=endless_body(3, timeout=60000000), timeout=90)
+        wait_inflight(s, waiting + 1)
+        first.close()
+        second.close()
+        r = staying.result()  # runs alone after the 10 s queue delay
+    check("behind: a queued request whose client stayed is answered after the batch stopped",
+          r.status_code == 200 and r.json()["outputs"][0]["data"] == [3], (r.status_code, r.text))
+    check("behind: the three cancelled requests count as failures", settled_failures(s, 3, before) == 3)
+
+
+def test_left_while_alone_in_a_forming_batch(s):
+    """patient_matmul waits an hour for four requests. One client sends one and leaves: the server
+    answers it (a failure, 499 in the access log) at once, and four later requests make a batch of
+    their own."""
+    before = stats_of(s, "patient_matmul")["fail"]["count"]
+    waiting = inflight(s)
+    gone = send_raw(s, matmul_body([9, 9, 9]), model="patient_matmul")
+    check("forming: the request reaches the queue", wait_inflight(s, waiting + 1))
+    gone.close()
+    check("forming: a request whose client left its forming batch counts as a failure at once",
+          settled_failures(s, 1, before, model="patient_matmul", within=30) == 1)
+    check("forming: ... and is no longer in flight", inflight_falls_to(s, waiting), inflight(s))
+    check("forming: the access log shows it as 499 (client closed request)",
+          re.search(r"POST /v2/models/patient_matmul/infer 499 ", s.output()) is not None, s.output()[-2000:])
+    rows = [[i, 0, 0] for i in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda row: requests.post(s.url + "/v2/models/patient_matmul/infer",
+                                                          data=matmul_body(row), timeout=60), rows))
+    check("forming: four later requests form a batch without it, each answered with its own row",
+          all(r.status_code == 200 and r.json()["outputs"][0]["data"] == [row[0], 0]
+              for r, row in zip(answers, rows)), [(r.status_code, r.text) for r in answers])
+
+
+def test_grpc_call_cancelled_while_forming(s):
+    before = stats_of(s, "patient_matmul")["fail"]["count"]
+    channel = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
+    infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=pb.ModelInferResponse.FromString)
+    req = pb.ModelInferRequest(model_name="patient_matmul")
+    req.inputs.add(name="x", datatype="FP32", shape=[1, 3]).contents.fp32_contents.extend([1, 2, 3])
+    waiting = inflight(s)
+    call = infer.future(req, timeout=120)
+    check("gRPC forming: the call reaches the queue", wait_inflight(s, waiting + 1))
+    call.cancel()
+    check("gRPC forming: a call cancelled while its batch formed counts as a failure at once",
+          settled_failures(s, 1, before, model="patient_matmul", within=30) == 1)
+    check("gRPC forming: ... and is no longer in flight", inflight_falls_to(s, waiting), inflight(s))
+    channel.close()
 
 
 def test_grpc_all_calls_cancelled(s):
@@ -171,7 +268,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         pb = grpc_messages(args.proto, args.protoc, tmp)
         make_repository.main(tmp)
-        s = Server(args.kiln, os.path.join(tmp, "batch_cancel"))
+        s = Server(args.kiln, os.path.join(tmp, "batch_cancel"), "--access-log")
         def suite():
             check("endless_batched runs on the whole budget of 2 threads",
                   "model endless_batched version 1: READY, 1 instance(s) x 2 intra-op thread(s)" in s.output(),
@@ -179,6 +276,9 @@ def main():
             test_all_clients_leave(s)
             test_one_client_stays(s)
             test_left_while_forming(s)
+            test_left_while_queued_behind_a_running_batch(s)
+            test_left_while_alone_in_a_forming_batch(s)
+            test_grpc_call_cancelled_while_forming(s)
             test_grpc_all_calls_cancelled(s)
 
         return run_suite(s, suite)

@@ -16,6 +16,9 @@ Models (only operators every kiln build has: Identity, MatMul):
   endless_batched  (batch_cancel repository, beside simple) the same over rows, float[batch,1] and
              int64[batch,1]: y = x + max(n); dynamic batching that waits up to 10 s for a second
              request and runs two at once (preferred size 2), so two clients share one endless run
+  patient_matmul  (batch_cancel repository) matmul with dynamic batching that waits an hour for a
+             batch of four (preferred size 4): a request only leaves the queue early when its
+             client does
 """
 import os
 import sys
@@ -141,6 +144,14 @@ dynamic_batching { preferred_batch_size: [ 2 ] max_queue_delay_microseconds: 100
 """)
 
 
+def patient_matmul(root):
+    save(os.path.join(root, "patient_matmul"), 1, matmul_graph(1), """
+name: "patient_matmul"
+max_batch_size: 8
+dynamic_batching { preferred_batch_size: [ 4 ] max_queue_delay_microseconds: 3600000000 }
+""")
+
+
 def main(out):
     main_repo = os.path.join(out, "main")
     for make in (simple, matmul, types, typed_contents, versioned):
@@ -156,6 +167,7 @@ def main(out):
     batch_cancel = os.path.join(out, "batch_cancel")
     simple(batch_cancel)
     endless_batched(batch_cancel)
+    patient_matmul(batch_cancel)
 
 
 if __name__ == "__main__":

@@ -150,9 +150,10 @@ void fill_config(const ModelVersion& mv, inference::ModelConfig* out) {
 // the default reactor cannot report. gRPC calls OnDone after Finish; the reactor deletes itself there.
 class InferReactor final : public grpc::ServerUnaryReactor {
  public:
-  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<Cancellation> cancelled = std::make_shared<Cancellation>();
 
-  void OnCancel() override { cancelled->store(true); }
+  // A queued request is answered Cancelled (Finish) from within this reaction, which gRPC allows.
+  void OnCancel() override { cancelled->cancel(); }
   void OnDone() override { delete this; }
 };
 

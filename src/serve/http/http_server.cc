@@ -160,11 +160,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     };
     // The flag of the last request is reused when no one else holds it any more (one malloc less).
     if (gone_ == nullptr || gone_.use_count() > 1) {
-      gone_ = std::make_shared<std::atomic<bool>>(false);
+      gone_ = std::make_shared<Cancellation>();
     } else {
-      gone_->store(false);
+      gone_->reset();
     }
-    const std::shared_ptr<std::atomic<bool>>& gone = gone_;
+    const ClientGone& gone = gone_;
     try {
       state_->handler(std::move(request), std::move(respond), gone);
     } catch (const std::exception& e) {
@@ -179,7 +179,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Reads while the handler works: a client waiting for its answer sends nothing, so a read that ends
   // (end of stream, reset) means it went away. Bytes that do arrive (a pipelined next request) stay in
   // the buffer for read(), and the watch ends there.
-  void watch(std::shared_ptr<std::atomic<bool>> gone) {
+  void watch(ClientGone gone) {
     if (response_started_) return;
     watching_ = true;
     socket_.async_read_some(buffer_.prepare(kWatchBytes),
@@ -188,12 +188,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
                             });
   }
 
-  void on_watch(beast::error_code ec, size_t n, std::atomic<bool>& gone) {
+  void on_watch(beast::error_code ec, size_t n, Cancellation& gone) {
     watching_ = false;
     buffer_.commit(n);
     if (ec && ec != asio::error::operation_aborted) {
-      gone = true;
       keep_alive_ = false;
+      gone.cancel();  // a queued request may be answered (Cancelled) right here, on this strand
     }
     if (read_after_watch_) {
       read_after_watch_ = false;
@@ -278,7 +278,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool watching_ = false;
   bool response_started_ = false;  // write() has begun for the current request
   bool read_after_watch_ = false;  // the response is out; read() once the cancelled watch ends
-  std::shared_ptr<std::atomic<bool>> gone_;  // the current request's ClientGone
+  ClientGone gone_;                // the current request's
 };
 
 }  // namespace

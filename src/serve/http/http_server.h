@@ -20,6 +20,7 @@
 #include <string>
 
 #include "kiln/status.h"
+#include "serve/cancellation.h"
 
 namespace kiln::serve::http {
 
@@ -30,11 +31,12 @@ using HttpResponse = boost::beast::http::response<boost::beast::http::string_bod
 // strand (from within the handler, which runs there), the write starts at once; from another thread
 // it is posted to the strand.
 using Responder = std::function<void(HttpResponse)>;
-// Becomes true when the client closes its connection before the response is written. The server only
-// watches for that while the handler keeps a reference to the flag after it returns (an inference
-// answering later does; a metadata request answering at once need not pay for the watch). A client
-// that half-closes (shuts down its sending side) counts as gone, as nginx counts it.
-using ClientGone = std::shared_ptr<const std::atomic<bool>>;
+// Raised (Cancellation::cancel, on the connection's strand) when the client closes its connection
+// before the response is written. The server only watches for that while the handler keeps a
+// reference to it after it returns (an inference answering later does; a metadata request answering
+// at once need not pay for the watch). A client that half-closes (shuts down its sending side) counts
+// as gone, as nginx counts it.
+using ClientGone = std::shared_ptr<Cancellation>;
 // Handles one request. Must not throw; the server turns an escaped exception into a 500 regardless.
 using HttpHandler = std::function<void(HttpRequest&& request, Responder respond, ClientGone client_gone)>;
 

@@ -292,7 +292,10 @@ TEST(FastKernels, ThreadCountDoesNotChangeResults) {
       attention_case("attention",
                      {.q = {2, 64, 4, 16}, .k = {2, 64, 4, 16}, .v = {2, 64, 4, 16}, .mask = {2, 1, 1, 64}}),
       layer_norm_case("skip layernorm",
-                      {.x = {4, 96, 768}, .scale = {768}, .bias = {768}, .skip = true, .outputs = 2})};
+                      {.x = {4, 96, 768}, .scale = {768}, .bias = {768}, .skip = true, .outputs = 2}),
+      // Squeeze-excite splits its pooling and scaling passes across the team by rows of X.
+      squeeze_excite_case("se batch 8", {.x = {8, 96, 56, 56}, .reduced = 4}),
+      squeeze_excite_case("se batch 3", {.x = {3, 64, 56, 56}, .reduced = 4})};
   for (const OpCase& c : cases) {
     auto pair = build_pair(c);
     ASSERT_TRUE(pair.ok());

@@ -2,16 +2,18 @@
 // that create it (convert_to_blocked_layout, fuse_blocked_conv_add, fuse_blocked_conv_swish).
 //
 //   kiln.BlockedConv(X, W, B?, Sum?) -> Y
-//     X    float32, blocked [N, ceil(C/16), H, W, 16] (kernels/blocked_layout.h), or plain [N, C, H, W]
+//     X    float32, blocked [N, ceil(C/B), H, W, B] (kernels/blocked_layout.h), or plain [N, C, H, W]
 //          when input_layout is "plain" (a network's first convolution, C = 3: oneDNN reads it directly)
 //     W, B as Conv's (plain ONNX layout; the kernels pack W once)
 //     Sum  optional, blocked, Y's shape: added to the convolution before the activation (a residual)
-//     Y    blocked [N, ceil(M/16), OH, OW, 16]
+//     Y    blocked [N, ceil(M/B), OH, OW, B]: B is X's block, or channel_block for plain X
 //   Attributes: Conv's, plus kiln.FusedConv's activation / activation_params, where activation may
-//   also be "Swish" (x * sigmoid(x), no params), and input_layout ("blocked" or "plain").
+//   also be "Swish" (x * sigmoid(x), no params), input_layout ("blocked" or "plain") and channel_block
+//   (Y's block when X is plain; default 16).
 //   Y = activation(Conv(X, W, B) + Sum).
 #pragma once
 
+#include "kernels/blocked_layout.h"
 #include "kernels/fused_activation.h"
 
 namespace kiln {
@@ -39,7 +41,8 @@ inline ir::Node inner_conv_node(const ir::Node& node) {
   conv.domain = "";
   conv.op_type = "Conv";
   std::erase_if(conv.attributes, [](const ir::Attribute& a) {
-    return a.name == kActivationAttr || a.name == kActivationParamsAttr || a.name == kInputLayoutAttr;
+    return a.name == kActivationAttr || a.name == kActivationParamsAttr || a.name == kInputLayoutAttr ||
+           a.name == kChannelBlockAttr;
   });
   if (conv.inputs.size() > 3) conv.inputs.resize(3);
   return conv;

@@ -3,10 +3,10 @@
 // oneDNN kernels and by the pass that creates it (opt/fuse_blocked_conv_depthwise.cc).
 //
 //   kiln.BlockedConvDepthwise(X, W, B?, DW, DB?) -> Y
-//     X    float32, blocked [N, ceil(C/16), H, W, 16]
+//     X    float32, blocked [N, ceil(C/B), H, W, B]
 //     W    [M, C, 1, 1], B [M]: the pointwise convolution (stride 1, no padding)
 //     DW   [M, 1, 3, 3], DB [M]: the depthwise convolution (group M, padding 1, stride depthwise_stride)
-//     Y    blocked [N, ceil(M/16), OH, OW, 16]
+//     Y    blocked [N, ceil(M/B), OH, OW, B], X's block B
 //   Attributes: activation / activation_params (the pointwise convolution's, as kiln.BlockedConv's),
 //   depthwise_activation / depthwise_activation_params, depthwise_stride (1 or 2).
 //

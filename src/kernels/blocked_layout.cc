@@ -4,10 +4,10 @@
 
 namespace kiln {
 
-Shape blocked_shape(const Shape& plain) {
+Shape blocked_shape(const Shape& plain, int64_t block) {
   Shape s = plain;
-  s[1] = channel_blocks(plain[1]);
-  s.push_back(kChannelBlock);
+  s[1] = channel_blocks(plain[1], block);
+  s.push_back(block);
   return s;
 }
 
@@ -28,16 +28,16 @@ int64_t spatial_size(const Shape& plain) {
 
 }  // namespace
 
-Tensor to_blocked(const Tensor& plain) {
-  Tensor out(DataType::kFloat32, blocked_shape(plain.shape()));
-  const int64_t n = plain.dim(0), c = plain.dim(1), s = spatial_size(plain.shape()), cb = channel_blocks(c);
+Tensor to_blocked(const Tensor& plain, int64_t block) {
+  Tensor out(DataType::kFloat32, blocked_shape(plain.shape(), block));
+  const int64_t n = plain.dim(0), c = plain.dim(1), s = spatial_size(plain.shape()), cb = channel_blocks(c, block);
   const float* src = plain.data<float>();
   float* dst = out.data<float>();
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t ch = 0; ch < c; ++ch) {
       const float* from = src + (i * c + ch) * s;
-      float* to = dst + ((i * cb + ch / kChannelBlock) * s) * kChannelBlock + ch % kChannelBlock;
-      for (int64_t p = 0; p < s; ++p) to[p * kChannelBlock] = from[p];
+      float* to = dst + ((i * cb + ch / block) * s) * block + ch % block;
+      for (int64_t p = 0; p < s; ++p) to[p * block] = from[p];
     }
   }
   return out;
@@ -46,14 +46,14 @@ Tensor to_blocked(const Tensor& plain) {
 Tensor from_blocked(const Tensor& blocked, int64_t channels) {
   const Shape plain = plain_shape(blocked.shape(), channels);
   Tensor out(DataType::kFloat32, plain);
-  const int64_t n = plain[0], s = spatial_size(plain), cb = blocked.dim(1);
+  const int64_t n = plain[0], s = spatial_size(plain), cb = blocked.dim(1), block = channel_block_of(blocked.shape());
   const float* src = blocked.data<float>();
   float* dst = out.data<float>();
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t ch = 0; ch < channels; ++ch) {
-      const float* from = src + ((i * cb + ch / kChannelBlock) * s) * kChannelBlock + ch % kChannelBlock;
+      const float* from = src + ((i * cb + ch / block) * s) * block + ch % block;
       float* to = dst + (i * channels + ch) * s;
-      for (int64_t p = 0; p < s; ++p) to[p] = from[p * kChannelBlock];
+      for (int64_t p = 0; p < s; ++p) to[p] = from[p * block];
     }
   }
   return out;

@@ -3,7 +3,7 @@
 // that creates it (opt/fuse_blocked_squeeze_excite.cc).
 //
 //   kiln.BlockedSqueezeExcite(X, W1, B1?, W2, B2?) -> Y
-//     X    float32, blocked [N, ceil(C/16), H, W, 16]
+//     X    float32, blocked [N, ceil(C/B), H, W, B]
 //     W1   [R, C, 1, 1], B1 [R]: the reducing 1x1 convolution (Conv's layout)
 //     W2   [C, R, 1, 1], B2 [C]: the expanding 1x1 convolution
 //     Y    X's shape

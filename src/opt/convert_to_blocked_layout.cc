@@ -1,6 +1,7 @@
-// Keeps CNN activations in the blocked channel layout (kernels/blocked_layout.h: [N, ceil(C/16), H, W,
-// 16], oneDNN's nChw16c) between operators that run well on it, instead of reordering around every
-// convolution. The rewrite, in the nodes' topological order:
+// Keeps CNN activations in the blocked channel layout (kernels/blocked_layout.h: [N, ceil(C/B), H, W,
+// B], oneDNN's nChw8c or nChw16c, B = PassContext::channel_block; none when that is 0) between
+// operators that run well on it, instead of reordering around every convolution. The rewrite, in the
+// nodes' topological order:
 //
 //   2-D Conv / kiln.FusedConv with constant weights, group 1 or depthwise  -> kiln.BlockedConv
 //       (its X: the blocked form of the input; or, for a first layer with C <= 4, the plain input
@@ -8,9 +9,9 @@
 //   MaxPool (no Indices), AveragePool, GlobalAveragePool on a blocked X    -> kiln.Blocked<op>
 //   Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, Clip (constant bounds) on a blocked X,
 //   Add, Mul, Sub whose operands are blocked values of one channel count or constant float scalars,
-//   Concat along channels of blocked values whose channel counts are multiples of 16
+//   Concat along channels of blocked values whose channel counts are multiples of B
 //       -> the same ONNX node on the blocked tensors (elementwise ops broadcast the same way on
-//          [N, Cb, H, W, 16] as on [N, C, H, W]; Concat's axis 1 becomes the block axis)
+//          [N, Cb, H, W, B] as on [N, C, H, W]; Concat's axis 1 becomes the block axis)
 //   anything else reading a blocked value, and every graph output    -> reads a kiln.ReorderFromBlocked
 //
 // Padding lanes: BlockedConv's weights for them are zero, so they only need to stay finite; every op
@@ -28,7 +29,7 @@ namespace kiln::opt {
 namespace {
 
 // A first-layer convolution with at most this many input channels reads plain X (oneDNN has a direct
-// kernel for it; blocking 3 channels into 16 would waste 13/16 of the reads).
+// kernel for it; blocking 3 channels into 16 would waste 13/16 of the reads, into 8 5/8).
 constexpr int64_t kMaxPlainInputChannels = 4;
 
 // Indices of graph.nodes, producers first (the input order when it already is one).
@@ -80,7 +81,12 @@ bool is_pool(const ir::Node& n) {
 
 class BlockedLayoutRewrite {
  public:
-  BlockedLayoutRewrite(const ir::Graph& graph, int64_t opset) : graph_(graph), uses_(value_uses(graph)), opset_(opset) {
+  BlockedLayoutRewrite(const ir::Graph& graph, int64_t opset, int64_t block)
+      : graph_(graph),
+        uses_(value_uses(graph)),
+        opset_(opset),
+        block_(block),
+        suffix_("/nchw" + std::to_string(block) + "c") {
     for (const auto& [name, t] : graph.initializers) taken_.insert(name);
     for (const ir::ValueInfo& v : graph.inputs) taken_.insert(v.name);
     for (const ir::Node& n : graph.nodes) taken_.insert(n.outputs.begin(), n.outputs.end());
@@ -157,7 +163,7 @@ class BlockedLayoutRewrite {
       ir::Node b = n;
       for (std::string& in : b.inputs) {
         auto it = blocked_.find(in);
-        if (it == blocked_.end() || it->second.channels % kChannelBlock != 0) return false;
+        if (it == blocked_.end() || it->second.channels % block_ != 0) return false;
         channels += it->second.channels;
         in = it->second.name;
       }
@@ -185,13 +191,15 @@ class BlockedLayoutRewrite {
       b.inputs[0] = x->second.name;
     } else if (c <= kMaxPlainInputChannels && group == 1) {
       b.attributes.push_back(ir::Attribute::of_string(kInputLayoutAttr, "plain"));
+      b.attributes.push_back(ir::Attribute::of_int(kChannelBlockAttr, block_));
     } else {
       ir::Node reorder;
       reorder.domain = "kiln";
       reorder.op_type = "ReorderToBlocked";
-      reorder.name = n.inputs[0] + "/to_nchw16c";
+      reorder.name = n.inputs[0] + "/to_" + suffix_.substr(1);
       reorder.inputs = {n.inputs[0]};
-      reorder.outputs = {new_name(n.inputs[0] + "/nchw16c")};
+      reorder.outputs = {new_name(n.inputs[0] + suffix_)};
+      reorder.attributes.push_back(ir::Attribute::of_int(kChannelBlockAttr, block_));
       blocked_[n.inputs[0]] = {reorder.outputs[0], c};
       plain_.insert(n.inputs[0]);
       b.inputs[0] = reorder.outputs[0];
@@ -214,7 +222,7 @@ class BlockedLayoutRewrite {
   // Appends `b` (whose output still has the plain node's name) writing a fresh blocked value instead.
   void emit_blocked(ir::Node b, int64_t channels) {
     const std::string plain = b.outputs[0];
-    b.outputs[0] = new_name(plain + "/nchw16c");
+    b.outputs[0] = new_name(plain + suffix_);
     blocked_[plain] = {b.outputs[0], channels};
     out_.push_back(std::move(b));
     // Graph outputs and names a subgraph reads keep their plain value.
@@ -228,7 +236,7 @@ class BlockedLayoutRewrite {
     ir::Node r;
     r.domain = "kiln";
     r.op_type = "ReorderFromBlocked";
-    r.name = name + "/from_nchw16c";
+    r.name = name + "/from_" + suffix_.substr(1);
     r.inputs = {it->second.name};
     r.outputs = {name};
     r.attributes.push_back(ir::Attribute::of_int("channels", it->second.channels));
@@ -246,6 +254,8 @@ class BlockedLayoutRewrite {
   const ir::Graph& graph_;
   const ValueUses uses_;
   const int64_t opset_;
+  const int64_t block_;                    // channels per block
+  const std::string suffix_;               // of blocked value names: "/nchw16c"
   std::set<std::string> taken_;            // every value name, old and new
   std::map<std::string, Blocked> blocked_;  // plain name -> its blocked form
   std::set<std::string> plain_;            // blocked values whose plain form exists too
@@ -256,8 +266,8 @@ class BlockedLayoutRewrite {
 
 Expected<bool> convert_to_blocked_layout(ir::Graph& graph, const PassContext& ctx) {
   auto opset = ctx.opsets.find("");
-  if (opset == ctx.opsets.end()) return false;
-  std::optional<std::vector<ir::Node>> nodes = BlockedLayoutRewrite(graph, opset->second).run();
+  if (opset == ctx.opsets.end() || ctx.channel_block < 1) return false;
+  std::optional<std::vector<ir::Node>> nodes = BlockedLayoutRewrite(graph, opset->second, ctx.channel_block).run();
   if (!nodes) return false;
   graph.nodes = std::move(*nodes);
   return true;

@@ -5,6 +5,9 @@ namespace {
 
 using namespace testing;
 
+// Each test runs in both channel blocks (kernels/blocked_layout.h).
+class ConvertToBlockedLayout : public ::testing::TestWithParam<int64_t> {};
+
 ir::Attribute group(int64_t g) { return ir::Attribute::of_int("group", g); }
 
 // A small CNN with the shapes of a real one: a 3-channel stem, pooling, a depthwise conv, a 1x1 conv
@@ -45,11 +48,11 @@ ir::Graph small_cnn() {
   return g;
 }
 
-TEST(ConvertToBlockedLayout, SmallCnnMatchesThePlainGraph) {
+TEST_P(ConvertToBlockedLayout, SmallCnnMatchesThePlainGraph) {
   ir::Graph g = small_cnn();
   const Tensor x = ramp({2, 3, 12, 10});
   const auto before = run(g, {x}, 10);  // opset 10: Clip's bounds are attributes
-  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{{{"", 10}, {"kiln", 1}}}).value());
+  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{{{"", 10}, {"kiln", 1}}, GetParam()}).value());
   EXPECT_EQ(count_op(g, "Conv"), 0);
   EXPECT_EQ(count_op(g, "BlockedConv"), 6);
   EXPECT_EQ(count_op(g, "BlockedMaxPool"), 1);
@@ -60,7 +63,7 @@ TEST(ConvertToBlockedLayout, SmallCnnMatchesThePlainGraph) {
   expect_close(run(g, {x}, 10), before, 1e-5);
 }
 
-TEST(ConvertToBlockedLayout, ReordersAPlainInputWithManyChannelsAndLeavesOtherOpsPlain) {
+TEST_P(ConvertToBlockedLayout, ReordersAPlainInputWithManyChannelsAndLeavesOtherOpsPlain) {
   ir::Graph g;
   g.inputs = {float_value("x")};
   g.outputs = {float_value("y")};
@@ -70,20 +73,45 @@ TEST(ConvertToBlockedLayout, ReordersAPlainInputWithManyChannelsAndLeavesOtherOp
              make("Conv", {"n", "wg"}, {"y"}, {group(2)})};
   const Tensor x = ramp({1, 24, 7, 7});
   const auto before = run(g, {x});
-  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets(), GetParam()}).value());
   EXPECT_EQ(count_op(g, "ReorderToBlocked"), 1);
   EXPECT_EQ(count_op(g, "ReorderFromBlocked"), 1);
   EXPECT_EQ(count_op(g, "Conv"), 1);
+  for (const ir::Node& n : g.nodes) {
+    if (n.op_type == "ReorderToBlocked") {
+      EXPECT_EQ(n.attr_int("channel_block", 0), GetParam());
+    }
+  }
   expect_close(run(g, {x}), before, 1e-5);
 }
 
-TEST(ConvertToBlockedLayout, LeavesGraphsWithoutConvolutionsAlone) {
+TEST_P(ConvertToBlockedLayout, StemReadingPlainXWritesTheBlock) {
+  ir::Graph g = small_cnn();
+  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{{{"", 10}, {"kiln", 1}}, GetParam()}).value());
+  int stems = 0;
+  for (const ir::Node& n : g.nodes) {
+    if (n.op_type != "BlockedConv" || n.attr_string("input_layout") != "plain") continue;
+    ++stems;
+    EXPECT_EQ(n.attr_int("channel_block", 0), GetParam());
+  }
+  EXPECT_EQ(stems, 1);
+}
+
+TEST(ConvertToBlockedLayoutOff, ChannelBlockZeroLeavesTheGraphPlain) {
+  ir::Graph g = small_cnn();
+  EXPECT_FALSE(convert_to_blocked_layout(g, PassContext{{{"", 10}, {"kiln", 1}}, 0}).value());
+  EXPECT_EQ(count_op(g, "Conv"), 6);
+}
+
+TEST_P(ConvertToBlockedLayout, LeavesGraphsWithoutConvolutionsAlone) {
   ir::Graph g;
   g.inputs = {float_value("x")};
   g.outputs = {float_value("y")};
   g.nodes = {make("Relu", {"x"}, {"r"}), make("MaxPool", {"r"}, {"y"}, {ints("kernel_shape", {2, 2})})};
-  EXPECT_FALSE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+  EXPECT_FALSE(convert_to_blocked_layout(g, PassContext{opsets(), GetParam()}).value());
 }
+
+INSTANTIATE_TEST_SUITE_P(ChannelBlocks, ConvertToBlockedLayout, ::testing::Values(16, 8));
 
 }  // namespace
 }  // namespace kiln::opt

@@ -5,6 +5,9 @@ namespace {
 
 using namespace testing;
 
+// Each test runs in both channel blocks (kernels/blocked_layout.h).
+class FuseBlockedConvAdd : public ::testing::TestWithParam<int64_t> {};
+
 // A ResNet block: two convs, the second's output plus the block input, then Relu; and a projection
 // shortcut where both Add operands are convs.
 ir::Graph residual_graph(bool relu_after_add) {
@@ -36,13 +39,13 @@ ir::Graph residual_graph(bool relu_after_add) {
   return g;
 }
 
-TEST(FuseBlockedConvAdd, ResidualAddsAndReluFoldIntoTheConv) {
+TEST_P(FuseBlockedConvAdd, ResidualAddsAndReluFoldIntoTheConv) {
   for (bool relu : {false, true}) {
     SCOPED_TRACE(relu ? "with Relu" : "without Relu");
     ir::Graph g = residual_graph(relu);
     const Tensor x = ramp({2, 3, 9, 9});
     const auto before = run(g, {x});
-    ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+    ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets(), GetParam()}).value());
     ASSERT_TRUE(fuse_blocked_conv_add(g, PassContext{opsets()}).value());
     EXPECT_EQ(count_op(g, "Add"), 0);
     EXPECT_EQ(count_op(g, "Relu"), 2) << "the Relus after convs stay (fuse_conv_activation's job)";
@@ -50,17 +53,19 @@ TEST(FuseBlockedConvAdd, ResidualAddsAndReluFoldIntoTheConv) {
   }
 }
 
-TEST(FuseBlockedConvAdd, SkipsAConvOutputReadTwice) {
+TEST_P(FuseBlockedConvAdd, SkipsAConvOutputReadTwice) {
   ir::Graph g = residual_graph(false);
   g.nodes.push_back(make("Neg", {"c2"}, {"n"}));
   g.outputs.push_back(float_value("n"));
   const Tensor x = ramp({1, 3, 9, 9});
   const auto before = run(g, {x});
-  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets(), GetParam()}).value());
   ASSERT_TRUE(fuse_blocked_conv_add(g, PassContext{opsets()}).value());
   EXPECT_EQ(count_op(g, "Add"), 1) << "only the projection Add folds";
   expect_close(run(g, {x}), before, 1e-5);
 }
+
+INSTANTIATE_TEST_SUITE_P(ChannelBlocks, FuseBlockedConvAdd, ::testing::Values(16, 8));
 
 }  // namespace
 }  // namespace kiln::opt

@@ -5,6 +5,9 @@ namespace {
 
 using namespace testing;
 
+// Each test runs in both channel blocks (kernels/blocked_layout.h).
+class FuseBlockedConvDepthwise : public ::testing::TestWithParam<int64_t> {};
+
 // MobileNetV2's inverted residual: 1x1 expansion + ReLU6, 3x3 depthwise + ReLU6 (stride `stride`), 1x1
 // projection. 20 input channels, 40 expanded: padded last blocks on both.
 ir::Graph expansion_graph(int64_t stride) {
@@ -25,17 +28,17 @@ ir::Graph expansion_graph(int64_t stride) {
   return g;
 }
 
-void prepare(ir::Graph& g) {
+void prepare(ir::Graph& g, int64_t block) {
   ASSERT_TRUE(fuse_conv_activation(g, PassContext{opsets()}).ok());
-  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets(), block}).value());
 }
 
-TEST(FuseBlockedConvDepthwise, ExpansionAndDepthwiseBecomeOneNode) {
+TEST_P(FuseBlockedConvDepthwise, ExpansionAndDepthwiseBecomeOneNode) {
   for (int64_t stride : {1, 2}) {
     ir::Graph g = expansion_graph(stride);
     const Tensor x = ramp({2, 20, 7, 7});
     const auto before = run(g, {x});
-    prepare(g);
+    prepare(g, GetParam());
     ASSERT_TRUE(fuse_blocked_conv_depthwise(g, PassContext{opsets()}).value());
     EXPECT_EQ(count_op(g, "BlockedConvDepthwise"), 1);
     EXPECT_EQ(count_op(g, "BlockedConv"), 1) << "the projection stays";
@@ -43,20 +46,22 @@ TEST(FuseBlockedConvDepthwise, ExpansionAndDepthwiseBecomeOneNode) {
   }
 }
 
-TEST(FuseBlockedConvDepthwise, SkipsAnExpansionReadElsewhere) {
+TEST_P(FuseBlockedConvDepthwise, SkipsAnExpansionReadElsewhere) {
   ir::Graph g = expansion_graph(1);
   g.outputs.push_back(float_value("e6"));
-  prepare(g);
+  prepare(g, GetParam());
   EXPECT_FALSE(fuse_blocked_conv_depthwise(g, PassContext{opsets()}).value());
 }
 
-TEST(FuseBlockedConvDepthwise, SkipsA5x5Depthwise) {
+TEST_P(FuseBlockedConvDepthwise, SkipsA5x5Depthwise) {
   ir::Graph g = expansion_graph(1);
   g.initializers["wd"] = ramp({40, 1, 5, 5}, 0.07f, -0.4f);
   g.nodes[2].attributes[0] = ints("pads", {2, 2, 2, 2});
-  prepare(g);
+  prepare(g, GetParam());
   EXPECT_FALSE(fuse_blocked_conv_depthwise(g, PassContext{opsets()}).value());
 }
+
+INSTANTIATE_TEST_SUITE_P(ChannelBlocks, FuseBlockedConvDepthwise, ::testing::Values(16, 8));
 
 }  // namespace
 }  // namespace kiln::opt

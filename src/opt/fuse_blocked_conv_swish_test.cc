@@ -5,6 +5,9 @@ namespace {
 
 using namespace testing;
 
+// Each test runs in both channel blocks (kernels/blocked_layout.h).
+class FuseBlockedConvSwish : public ::testing::TestWithParam<int64_t> {};
+
 // EfficientNet's SiLU, Sigmoid and Mul after a conv, with the Mul's operands both ways round.
 ir::Graph silu_graph(bool sigmoid_first) {
   ir::Graph g;
@@ -20,12 +23,12 @@ ir::Graph silu_graph(bool sigmoid_first) {
   return g;
 }
 
-TEST(FuseBlockedConvSwish, SiluBecomesTheConvsActivation) {
+TEST_P(FuseBlockedConvSwish, SiluBecomesTheConvsActivation) {
   for (bool sigmoid_first : {false, true}) {
     ir::Graph g = silu_graph(sigmoid_first);
     const Tensor x = ramp({2, 3, 8, 8});
     const auto before = run(g, {x});
-    ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+    ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets(), GetParam()}).value());
     ASSERT_TRUE(fuse_blocked_conv_swish(g, PassContext{opsets()}).value());
     EXPECT_EQ(count_op(g, "Sigmoid"), 0);
     EXPECT_EQ(count_op(g, "Mul"), 0);
@@ -33,13 +36,15 @@ TEST(FuseBlockedConvSwish, SiluBecomesTheConvsActivation) {
   }
 }
 
-TEST(FuseBlockedConvSwish, SkipsASigmoidReadElsewhere) {
+TEST_P(FuseBlockedConvSwish, SkipsASigmoidReadElsewhere) {
   ir::Graph g = silu_graph(false);
   g.outputs.push_back(float_value("s"));
-  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets(), GetParam()}).value());
   ASSERT_TRUE(fuse_blocked_conv_swish(g, PassContext{opsets()}).value());
   EXPECT_EQ(count_op(g, "Sigmoid"), 1) << "only the last SiLU fuses";
 }
+
+INSTANTIATE_TEST_SUITE_P(ChannelBlocks, FuseBlockedConvSwish, ::testing::Values(16, 8));
 
 }  // namespace
 }  // namespace kiln::opt

@@ -5,6 +5,9 @@ namespace {
 
 using namespace testing;
 
+// Each test runs in both channel blocks (kernels/blocked_layout.h).
+class FuseBlockedSqueezeExcite : public ::testing::TestWithParam<int64_t> {};
+
 // EfficientNet's block tail: depthwise conv, then squeeze-excite (pool, 1x1 conv, SiLU, 1x1 conv,
 // Sigmoid, Mul with the depthwise output), then the projecting conv. 20 channels: a padded last block.
 ir::Graph squeeze_excite_graph(bool gate_first) {
@@ -33,19 +36,19 @@ ir::Graph squeeze_excite_graph(bool gate_first) {
 }
 
 // The passes that run before this one, in the pass manager's order.
-void prepare(ir::Graph& g) {
+void prepare(ir::Graph& g, int64_t block) {
   ASSERT_TRUE(remove_identity(g, PassContext{opsets()}).ok());
   ASSERT_TRUE(fuse_conv_activation(g, PassContext{opsets()}).ok());
-  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets()}).value());
+  ASSERT_TRUE(convert_to_blocked_layout(g, PassContext{opsets(), block}).value());
   ASSERT_TRUE(fuse_blocked_conv_swish(g, PassContext{opsets()}).value());
 }
 
-TEST(FuseBlockedSqueezeExcite, BlockBecomesOneNode) {
+TEST_P(FuseBlockedSqueezeExcite, BlockBecomesOneNode) {
   for (bool gate_first : {false, true}) {
     ir::Graph g = squeeze_excite_graph(gate_first);
     const Tensor x = ramp({2, 20, 6, 6});
     const auto before = run(g, {x});
-    prepare(g);
+    prepare(g, GetParam());
     ASSERT_TRUE(fuse_blocked_squeeze_excite(g, PassContext{opsets()}).value());
     EXPECT_EQ(count_op(g, "BlockedSqueezeExcite"), 1);
     EXPECT_EQ(count_op(g, "BlockedGlobalAveragePool"), 0);
@@ -55,23 +58,25 @@ TEST(FuseBlockedSqueezeExcite, BlockBecomesOneNode) {
   }
 }
 
-TEST(FuseBlockedSqueezeExcite, SkipsAGateReadElsewhere) {
+TEST_P(FuseBlockedSqueezeExcite, SkipsAGateReadElsewhere) {
   ir::Graph g = squeeze_excite_graph(false);
   g.outputs.push_back(float_value("gate"));
-  prepare(g);
+  prepare(g, GetParam());
   EXPECT_FALSE(fuse_blocked_squeeze_excite(g, PassContext{opsets()}).value());
   EXPECT_EQ(count_op(g, "Mul"), 1);
 }
 
-TEST(FuseBlockedSqueezeExcite, SkipsAMulOfAnotherTensor) {
+TEST_P(FuseBlockedSqueezeExcite, SkipsAMulOfAnotherTensor) {
   ir::Graph g = squeeze_excite_graph(false);
   // The gate scales the block's input, not the pooled tensor: not a squeeze-excite.
   g.nodes[8].inputs = {"x", "g"};
   g.nodes.pop_back();
   g.outputs = {float_value("m")};
-  prepare(g);
+  prepare(g, GetParam());
   EXPECT_FALSE(fuse_blocked_squeeze_excite(g, PassContext{opsets()}).value());
 }
+
+INSTANTIATE_TEST_SUITE_P(ChannelBlocks, FuseBlockedSqueezeExcite, ::testing::Values(16, 8));
 
 }  // namespace
 }  // namespace kiln::opt

@@ -19,6 +19,10 @@ namespace kiln::opt {
 
 struct PassContext {
   std::map<std::string, int64_t> opsets;  // the model's opset per domain ("" = ai.onnx)
+  // The channel block of the blocked layout convert_to_blocked_layout converts to (8 or 16; any block
+  // >= 1 runs, on the reference kernels beyond those two); 0 leaves the graph plain. optimize_model
+  // passes the process's choice (kernels/dnnl/channel_block.h).
+  int64_t channel_block = 16;
 };
 
 // Each returns whether it changed the graph; errors name the node and the reason.

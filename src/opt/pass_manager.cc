@@ -1,5 +1,6 @@
 #include "opt/pass_manager.h"
 
+#include "kernels/dnnl/channel_block.h"
 #include "opt/pass.h"
 
 namespace kiln::opt {
@@ -56,7 +57,7 @@ void drop_unused_initializers(ir::Graph& graph) {
 Status optimize_model(ir::Model& model) {
   // A cyclic graph is left as it is, for the planner to report.
   if (!is_acyclic(model.graph)) return Status::OK();
-  const PassContext ctx{model.opsets};
+  const PassContext ctx{model.opsets, dnnl_kernels::process_channel_block()};
   for (const NamedPass& pass : kPasses) {
     auto changed = pass.run(model.graph, ctx);
     if (!changed.ok()) return changed.status().with_context(model.source + ": pass " + pass.name);

@@ -1,5 +1,6 @@
 #include "opt/pass_manager.h"
 
+#include "kernels/dnnl/channel_block.h"
 #include "opt/pass_test_util.h"
 
 namespace kiln::opt {
@@ -59,6 +60,30 @@ TEST(OptimizeModel, FeedForwardBecomesTwoFusedMatMuls) {
   EXPECT_EQ(m.graph.nodes[0].attr_string("activation"), "Relu");
   EXPECT_EQ(m.graph.nodes[1].op_type, "FusedMatMul");
   expect_close(run(m.graph, {x}), before, 1e-5);
+}
+
+// A CNN takes the blocked layout in the process's channel block (16 with AVX-512, 8 with AVX2 or
+// KILN_CHANNEL_BLOCK=8, none below SSE4.1 or with KILN_CHANNEL_BLOCK=0) and computes what it did.
+TEST(OptimizeModel, CnnRunsInTheProcessChannelBlock) {
+  ir::Graph g;
+  g.inputs = {float_value("x")};
+  g.outputs = {float_value("y")};
+  g.initializers["w0"] = ramp({20, 3, 3, 3}, 0.03f, -0.2f);
+  g.initializers["w1"] = ramp({24, 20, 3, 3}, 0.01f, -0.06f);
+  g.nodes = {make("Conv", {"x", "w0"}, {"a"}, {ints("pads", {1, 1, 1, 1})}), make("Relu", {"a"}, {"r"}),
+             make("Conv", {"r", "w1"}, {"y"})};
+  const Tensor x = ramp({2, 3, 9, 9});
+  const auto before = run(g, {x});
+  ir::Model m = model_of(std::move(g));
+  ASSERT_TRUE(optimize_model(m).ok());
+  const int64_t block = dnnl_kernels::process_channel_block();
+  EXPECT_EQ(count_op(m.graph, "BlockedConv"), block > 0 ? 2 : 0);
+  for (const ir::Node& n : m.graph.nodes) {
+    if (n.op_type == "BlockedConv" && n.attr_string("input_layout") == "plain") {
+      EXPECT_EQ(n.attr_int("channel_block", 0), block);
+    }
+  }
+  expect_close(run(m.graph, {x}), before, 1e-4);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Op cases for the blocked-layout kernels (kernels/blocked_layout.h): kiln.BlockedConv, the
-// kiln.Blocked* pooling ops and the two reorders, oneDNN against the reference. Blocked inputs carry 0.5 in their padding
-// lanes, not zeros: the kernels may assume only that padding is finite.
+// kiln.Blocked* pooling ops and the two reorders, oneDNN against the reference, in blocks of 16
+// (AVX-512's nChw16c) and of 8 (AVX2's nChw8c). Blocked inputs carry 0.5 in their padding lanes, not
+// zeros: the kernels may assume only that padding is finite.
 #pragma once
 
 #include "cases.h"
@@ -8,15 +9,24 @@
 
 namespace kiln::ops_test {
 
-// A random plain tensor in the blocked layout, with finite garbage in the padding lanes.
-inline Tensor random_blocked(const Shape& plain, uint64_t seed) {
-  Tensor t = to_blocked(random_tensor(plain, seed));
+// The channel blocks the fast kernels take; every blocked case runs in each.
+inline constexpr int64_t kChannelBlocks[] = {16, 8};
+
+// A case's name with its block.
+inline std::string with_block(const std::string& name, int64_t block) {
+  return name + " (block " + std::to_string(block) + ")";
+}
+
+// A random plain tensor in the blocked layout with `block` channels per block, with finite garbage in
+// the padding lanes.
+inline Tensor random_blocked(const Shape& plain, uint64_t seed, int64_t block) {
+  Tensor t = to_blocked(random_tensor(plain, seed), block);
   const int64_t c = plain[1];
-  if (c % kChannelBlock == 0) return t;
+  if (c % block == 0) return t;
   float* p = t.data<float>();
   for (int64_t i = 0; i < t.size(); ++i) {
-    const int64_t block = (i / t.dim(4) / t.dim(3) / t.dim(2)) % t.dim(1);
-    if (block * kChannelBlock + i % kChannelBlock >= c) p[i] = 0.5f;
+    const int64_t b = (i / t.dim(4) / t.dim(3) / t.dim(2)) % t.dim(1);
+    if (b * block + i % block >= c) p[i] = 0.5f;
   }
   return t;
 }
@@ -27,6 +37,7 @@ struct BlockedConvSpec {
   std::vector<float> params;
   bool plain_input = false;
   bool sum = false;
+  int64_t block = 16;
 };
 
 inline OpCase blocked_conv_case(const std::string& name, const BlockedConvSpec& s) {
@@ -36,8 +47,9 @@ inline OpCase blocked_conv_case(const std::string& name, const BlockedConvSpec& 
   c.opset = 1;
   if (s.plain_input) {
     c.node.attributes.push_back(attr_string("input_layout", "plain"));
+    c.node.attributes.push_back(attr_int("channel_block", s.block));
   } else {
-    c.inputs[0] = random_blocked(s.conv.x, 1);
+    c.inputs[0] = random_blocked(s.conv.x, 1, s.block);
   }
   if (s.sum) {
     // The output's shape, from the reference Conv's geometry: run the case once without Sum.
@@ -50,89 +62,84 @@ inline OpCase blocked_conv_case(const std::string& name, const BlockedConvSpec& 
       if (!s.conv.bias) c.inputs.push_back(Tensor());
       // Zero padding here: Sum's padding lanes pass through to Y's (conv + Sum), which the reference
       // computes as zeros; nothing reads them, so either is right, but the comparison sees them.
-      c.inputs.push_back(to_blocked(random_tensor(plain, 4)));
+      c.inputs.push_back(to_blocked(random_tensor(plain, 4), s.block));
     }
   }
   return c;
 }
 
-inline std::vector<OpCase> blocked_conv_cases() {
+inline std::vector<OpCase> blocked_conv_cases(int64_t block) {
   std::vector<OpCase> v;
-  v.push_back(blocked_conv_case("blocked 3x3 20->24", {.conv = {.x = {2, 20, 9, 9}, .w = {24, 20, 3, 3},
-                                                                .pads = {1, 1, 1, 1}}}));
-  v.push_back(blocked_conv_case("blocked stem plain 3->32 s2 relu",
-                                {.conv = {.x = {1, 3, 17, 17}, .w = {32, 3, 3, 3}, .strides = {2, 2},
-                                          .pads = {1, 1, 1, 1}},
-                                 .activation = "Relu", .plain_input = true}));
-  v.push_back(blocked_conv_case("blocked depthwise 24 s2 relu6",
-                                {.conv = {.x = {2, 24, 11, 11}, .w = {24, 1, 3, 3}, .group = 24, .strides = {2, 2},
-                                          .pads = {1, 1, 1, 1}},
-                                 .activation = "Clip", .params = {0.f, 6.f}}));
-  v.push_back(blocked_conv_case("blocked 1x1 no bias", {.conv = {.x = {1, 32, 7, 7}, .w = {40, 32, 1, 1},
-                                                                 .bias = false}}));
-  v.push_back(blocked_conv_case("blocked 1x1 sum", {.conv = {{2, 20, 6, 6}, {24, 20, 1, 1}}, .sum = true}));
-  v.push_back(blocked_conv_case("blocked 3x3 sum relu no bias",
-                                {.conv = {.x = {1, 16, 8, 8}, .w = {16, 16, 3, 3}, .pads = {1, 1, 1, 1},
-                                          .bias = false},
-                                 .activation = "Relu", .sum = true}));
-  v.push_back(blocked_conv_case("blocked resnet 3x3 64 sum relu batch 4 (winograd)",
-                                {.conv = {.x = {4, 64, 28, 28}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}},
-                                 .activation = "Relu", .sum = true}));
-  v.push_back(blocked_conv_case("blocked depthwise sum swish",
-                                {.conv = {.x = {2, 24, 7, 7}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}},
-                                 .activation = "Swish", .sum = true}));
-  v.push_back(blocked_conv_case("blocked resnet 3x3 64 sum relu batch 4 (winograd)",
-                                {.conv = {.x = {4, 64, 28, 28}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}},
-                                 .activation = "Relu", .sum = true}));
-  v.push_back(blocked_conv_case("blocked depthwise sum swish",
-                                {.conv = {.x = {2, 24, 7, 7}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}},
-                                 .activation = "Swish", .sum = true}));
-  v.push_back(blocked_conv_case("blocked 1x1 swish", {.conv = {{1, 20, 5, 5}, {36, 20, 1, 1}}, .activation = "Swish"}));
-  v.push_back(blocked_conv_case("blocked depthwise 5x5 swish",
-                                {.conv = {.x = {1, 40, 9, 9}, .w = {40, 1, 5, 5}, .group = 40, .pads = {2, 2, 2, 2}},
-                                 .activation = "Swish"}));
-  v.push_back(blocked_conv_case("blocked runtime weights hard swish",
-                                {.conv = {.x = {1, 24, 6, 6}, .w = {16, 24, 3, 3}, .const_weights = false},
-                                 .activation = "HardSwish"}));
+  auto add = [&v, block](const std::string& name, BlockedConvSpec s) {
+    s.block = block;
+    v.push_back(blocked_conv_case(with_block(name, block), s));
+  };
+  add("blocked 3x3 20->24", {.conv = {.x = {2, 20, 9, 9}, .w = {24, 20, 3, 3}, .pads = {1, 1, 1, 1}}});
+  add("blocked stem plain 3->32 s2 relu",
+      {.conv = {.x = {1, 3, 17, 17}, .w = {32, 3, 3, 3}, .strides = {2, 2}, .pads = {1, 1, 1, 1}},
+       .activation = "Relu",
+       .plain_input = true});
+  add("blocked depthwise 24 s2 relu6",
+      {.conv = {.x = {2, 24, 11, 11}, .w = {24, 1, 3, 3}, .group = 24, .strides = {2, 2}, .pads = {1, 1, 1, 1}},
+       .activation = "Clip",
+       .params = {0.f, 6.f}});
+  add("blocked 1x1 no bias", {.conv = {.x = {1, 32, 7, 7}, .w = {40, 32, 1, 1}, .bias = false}});
+  add("blocked 1x1 sum", {.conv = {{2, 20, 6, 6}, {24, 20, 1, 1}}, .sum = true});
+  add("blocked 3x3 sum relu no bias",
+      {.conv = {.x = {1, 16, 8, 8}, .w = {16, 16, 3, 3}, .pads = {1, 1, 1, 1}, .bias = false},
+       .activation = "Relu",
+       .sum = true});
+  add("blocked resnet 3x3 64 sum relu batch 4 (winograd)",
+      {.conv = {.x = {4, 64, 28, 28}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}}, .activation = "Relu", .sum = true});
+  add("blocked depthwise sum swish",
+      {.conv = {.x = {2, 24, 7, 7}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}},
+       .activation = "Swish",
+       .sum = true});
+  add("blocked 1x1 swish", {.conv = {{1, 20, 5, 5}, {36, 20, 1, 1}}, .activation = "Swish"});
+  add("blocked depthwise 5x5 swish",
+      {.conv = {.x = {1, 40, 9, 9}, .w = {40, 1, 5, 5}, .group = 40, .pads = {2, 2, 2, 2}}, .activation = "Swish"});
+  add("blocked runtime weights hard swish",
+      {.conv = {.x = {1, 24, 6, 6}, .w = {16, 24, 3, 3}, .const_weights = false}, .activation = "HardSwish"});
   return v;
 }
 
-inline OpCase blocked_pool_case(const std::string& name, const PoolSpec& s) {
-  OpCase c = pool_case(name, s);
+inline OpCase blocked_pool_case(const std::string& name, const PoolSpec& s, int64_t block) {
+  OpCase c = pool_case(with_block(name, block), s);
   c.node.op_type = "Blocked" + s.op;
   c.node.domain = "kiln";
   c.opset = 1;
-  c.inputs[0] = random_blocked(s.x, 9);
+  c.inputs[0] = random_blocked(s.x, 9, block);
   return c;
 }
 
-inline std::vector<OpCase> blocked_pool_cases() {
+inline std::vector<OpCase> blocked_pool_cases(int64_t block) {
   std::vector<OpCase> v;
-  v.push_back(blocked_pool_case("blocked maxpool 3x3 s2", {"MaxPool", {2, 20, 15, 15}, {3, 3}, {2, 2}, {1, 1, 1, 1}}));
-  v.push_back(blocked_pool_case("blocked maxpool ceil (reference path)",
-                                {.op = "MaxPool", .x = {1, 16, 9, 9}, .kernel = {2, 2}, .strides = {2, 2},
-                                 .ceil_mode = true}));
-  v.push_back(blocked_pool_case("blocked avgpool pad exclude", {"AveragePool", {1, 24, 7, 7}, {3, 3}, {1, 1},
-                                                                {1, 1, 1, 1}}));
-  v.push_back(blocked_pool_case("blocked global avgpool", {.op = "GlobalAveragePool", .x = {2, 40, 7, 7}}));
+  v.push_back(
+      blocked_pool_case("blocked maxpool 3x3 s2", {"MaxPool", {2, 20, 15, 15}, {3, 3}, {2, 2}, {1, 1, 1, 1}}, block));
+  v.push_back(blocked_pool_case(
+      "blocked maxpool ceil (reference path)",
+      {.op = "MaxPool", .x = {1, 16, 9, 9}, .kernel = {2, 2}, .strides = {2, 2}, .ceil_mode = true}, block));
+  v.push_back(blocked_pool_case("blocked avgpool pad exclude",
+                                {"AveragePool", {1, 24, 7, 7}, {3, 3}, {1, 1}, {1, 1, 1, 1}}, block));
+  v.push_back(blocked_pool_case("blocked global avgpool", {.op = "GlobalAveragePool", .x = {2, 40, 7, 7}}, block));
   return v;
 }
 
-inline std::vector<OpCase> blocked_reorder_cases() {
+inline std::vector<OpCase> blocked_reorder_cases(int64_t block) {
   std::vector<OpCase> v;
   for (const Shape& x : {Shape{2, 20, 5, 7}, Shape{1, 3, 9, 9}, Shape{1, 32, 4, 4}}) {
     OpCase to;
-    to.name = "reorder to blocked " + shape_to_string(x);
-    to.node = node("ReorderToBlocked", {}, "kiln");
+    to.name = with_block("reorder to blocked " + shape_to_string(x), block);
+    to.node = node("ReorderToBlocked", {attr_int("channel_block", block)}, "kiln");
     to.opset = 1;
     to.inputs = {random_tensor(x, 5)};
     to.tolerance = 0;
     v.push_back(to);
     OpCase from;
-    from.name = "reorder from blocked " + shape_to_string(x);
+    from.name = with_block("reorder from blocked " + shape_to_string(x), block);
     from.node = node("ReorderFromBlocked", {attr_int("channels", x[1])}, "kiln");
     from.opset = 1;
-    from.inputs = {random_blocked(x, 6)};
+    from.inputs = {random_blocked(x, 6, block)};
     from.tolerance = 0;
     v.push_back(from);
   }

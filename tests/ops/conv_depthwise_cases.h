@@ -17,6 +17,7 @@ struct ConvDepthwiseSpec {
   std::vector<float> depthwise_params;
   bool bias = true;
   bool const_weights = true;
+  int64_t block = 16;
 };
 
 inline OpCase conv_depthwise_case(const std::string& name, const ConvDepthwiseSpec& s) {
@@ -26,10 +27,10 @@ inline OpCase conv_depthwise_case(const std::string& name, const ConvDepthwiseSp
   if (!s.depthwise_activation.empty()) attrs.push_back(attr_string("depthwise_activation", s.depthwise_activation));
   if (!s.depthwise_params.empty()) attrs.push_back(attr_floats("depthwise_activation_params", s.depthwise_params));
   OpCase k;
-  k.name = name;
+  k.name = with_block(name, s.block);
   k.node = node("BlockedConvDepthwise", attrs, "kiln");
   k.opset = 1;
-  k.inputs = {random_blocked(s.x, 21), random_tensor({s.m, s.x[1], 1, 1}, 22),
+  k.inputs = {random_blocked(s.x, 21, s.block), random_tensor({s.m, s.x[1], 1, 1}, 22),
               s.bias ? random_tensor({s.m}, 23) : Tensor(), random_tensor({s.m, 1, 3, 3}, 24),
               s.bias ? random_tensor({s.m}, 25) : Tensor()};
   k.constant = {false, s.const_weights, s.const_weights, s.const_weights, s.const_weights};
@@ -37,26 +38,29 @@ inline OpCase conv_depthwise_case(const std::string& name, const ConvDepthwiseSp
   return k;
 }
 
-inline std::vector<OpCase> conv_depthwise_cases() {
+inline std::vector<OpCase> conv_depthwise_cases(int64_t block) {
   std::vector<OpCase> v;
-  v.push_back(conv_depthwise_case("conv dw relu6 24->144 s1", {.x = {1, 24, 14, 14},
-                                                               .m = 144,
-                                                               .activation = "Clip",
-                                                               .params = {0.f, 6.f},
-                                                               .depthwise_activation = "Clip",
-                                                               .depthwise_params = {0.f, 6.f}}));
-  v.push_back(conv_depthwise_case("conv dw relu6 16->96 s2 batch 2", {.x = {2, 16, 15, 15},
-                                                                      .m = 96,
-                                                                      .stride = 2,
-                                                                      .activation = "Clip",
-                                                                      .params = {0.f, 6.f},
-                                                                      .depthwise_activation = "Clip",
-                                                                      .depthwise_params = {0.f, 6.f}}));
-  v.push_back(conv_depthwise_case(
-      "conv dw swish padded 20->40 s2",
-      {.x = {1, 20, 9, 9}, .m = 40, .stride = 2, .activation = "Swish", .depthwise_activation = "Swish"}));
-  v.push_back(conv_depthwise_case("conv dw no bias no activation", {.x = {1, 32, 6, 6}, .m = 48, .bias = false}));
-  v.push_back(conv_depthwise_case("conv dw runtime weights", {.x = {1, 16, 5, 5}, .m = 32, .const_weights = false}));
+  auto add = [&v, block](const std::string& name, ConvDepthwiseSpec s) {
+    s.block = block;
+    v.push_back(conv_depthwise_case(name, s));
+  };
+  add("conv dw relu6 24->144 s1", {.x = {1, 24, 14, 14},
+                                   .m = 144,
+                                   .activation = "Clip",
+                                   .params = {0.f, 6.f},
+                                   .depthwise_activation = "Clip",
+                                   .depthwise_params = {0.f, 6.f}});
+  add("conv dw relu6 16->96 s2 batch 2", {.x = {2, 16, 15, 15},
+                                          .m = 96,
+                                          .stride = 2,
+                                          .activation = "Clip",
+                                          .params = {0.f, 6.f},
+                                          .depthwise_activation = "Clip",
+                                          .depthwise_params = {0.f, 6.f}});
+  add("conv dw swish padded 20->40 s2",
+      {.x = {1, 20, 9, 9}, .m = 40, .stride = 2, .activation = "Swish", .depthwise_activation = "Swish"});
+  add("conv dw no bias no activation", {.x = {1, 32, 6, 6}, .m = 48, .bias = false});
+  add("conv dw runtime weights", {.x = {1, 16, 5, 5}, .m = 32, .const_weights = false});
   return v;
 }
 

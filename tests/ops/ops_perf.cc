@@ -9,9 +9,10 @@
 
 #include "cases.h"
 #include "eltwise_cases.h"
+#include "exec/run_threads.h"
+#include "kernels/dnnl/channel_block.h"
 #include "squeeze_excite_cases.h"
 #include "transformer_cases.h"
-#include "exec/run_threads.h"
 
 namespace {
 
@@ -69,7 +70,8 @@ int main(int argc, char** argv) {
   std::vector<OpCase> cases = kiln::ops_test::perf_cases();
   for (OpCase& c : kiln::ops_test::eltwise_perf_cases()) cases.push_back(std::move(c));
   for (OpCase& c : kiln::ops_test::transformer_perf_cases()) cases.push_back(std::move(c));
-  for (OpCase& c : kiln::ops_test::squeeze_excite_perf_cases()) cases.push_back(std::move(c));
+  for (OpCase& c : kiln::ops_test::squeeze_excite_perf_cases(kiln::dnnl_kernels::nominal_channel_block()))
+    cases.push_back(std::move(c));
   for (const OpCase& c : cases) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
     auto pair = kiln::ops_test::build_pair(c);

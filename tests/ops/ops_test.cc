@@ -70,8 +70,8 @@ TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
 // layouts it packs later (Winograd) come from the packed copy.
 TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
   int released = 0;
-  for (const auto& cases : {conv_cases(), fused_conv_cases(), blocked_conv_cases(), gemm_cases(), matmul_cases(),
-                            fused_matmul_cases(), fused_gemm_cases()}) {
+  for (const auto& cases : {conv_cases(), fused_conv_cases(), blocked_conv_cases(16), blocked_conv_cases(8),
+                            gemm_cases(), matmul_cases(), fused_matmul_cases(), fused_gemm_cases()}) {
     for (const OpCase& c : cases) {
       SCOPED_TRACE(c.name);
       auto pair = build_pair(c);
@@ -93,7 +93,8 @@ TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
 // same with those inputs absent.
 TEST(FastKernels, FusedBlocksServeReleasedWeightsFromTheirPackedCopies) {
   int released = 0;
-  for (const auto& cases : {conv_depthwise_cases(), squeeze_excite_cases()}) {
+  for (const auto& cases :
+       {conv_depthwise_cases(16), conv_depthwise_cases(8), squeeze_excite_cases(16), squeeze_excite_cases(8)}) {
     for (const OpCase& c : cases) {
       SCOPED_TRACE(c.name);
       auto pair = build_pair(c);
@@ -109,7 +110,7 @@ TEST(FastKernels, FusedBlocksServeReleasedWeightsFromTheirPackedCopies) {
       EXPECT_EQ(compare_outputs(c, fast, ref), "");
     }
   }
-  EXPECT_GT(released, 8);
+  EXPECT_GT(released, 16);
 }
 
 // A Winograd layer holds one copy of its weights in oneDNN's shape-dependent layout (F(2,3) on a small
@@ -126,7 +127,7 @@ TEST(FastKernels, WinogradWeightsServeEveryShapeInAnyOrder) {
     for (auto [n, hw] :
          {std::pair<int64_t, int64_t>{1, 7}, {1, 14}, {8, 14}, {1, 14}, {1, 7}, {2, 28}, {1, 56}, {3, 14}, {1, 7}}) {
       OpCase c = base;
-      c.inputs[0] = random_blocked({n, 64, hw, hw}, static_cast<uint64_t>(n * hw));
+      c.inputs[0] = random_blocked({n, 64, hw, hw}, static_cast<uint64_t>(n * hw), 16);
       OpCase freed = c;
       if (release) freed.inputs[1] = Tensor();
       std::vector<Value> fast, ref;
@@ -148,11 +149,15 @@ TEST(FastKernels, ReduceMean) { check_all(reduce_mean_cases()); }
 TEST(FastKernels, Gelu) { check_all(gelu_cases()); }
 TEST(FastKernels, Attention) { check_all(attention_cases()); }
 TEST(FastKernels, LayerNormalization) { check_all(layer_norm_cases()); }
-TEST(FastKernels, BlockedConv) { check_all(blocked_conv_cases()); }
-TEST(FastKernels, BlockedPooling) { check_all(blocked_pool_cases()); }
-TEST(FastKernels, BlockedReorders) { check_all(blocked_reorder_cases()); }
-TEST(FastKernels, BlockedSqueezeExcite) { check_all(squeeze_excite_cases()); }
-TEST(FastKernels, BlockedConvDepthwise) { check_all(conv_depthwise_cases()); }
+// The blocked kernels in each channel block (blocked_cases.h).
+class BlockedKernels : public testing::TestWithParam<int64_t> {};
+TEST_P(BlockedKernels, Conv) { check_all(blocked_conv_cases(GetParam())); }
+TEST_P(BlockedKernels, Pooling) { check_all(blocked_pool_cases(GetParam())); }
+TEST_P(BlockedKernels, Reorders) { check_all(blocked_reorder_cases(GetParam())); }
+TEST_P(BlockedKernels, SqueezeExcite) { check_all(squeeze_excite_cases(GetParam())); }
+TEST_P(BlockedKernels, ConvDepthwise) { check_all(conv_depthwise_cases(GetParam())); }
+INSTANTIATE_TEST_SUITE_P(FastKernels, BlockedKernels, testing::ValuesIn(kChannelBlocks),
+                         [](const testing::TestParamInfo<int64_t>& p) { return "Block" + std::to_string(p.param); });
 
 // Inputs a fast kernel does not handle go to the reference: same answer, same error.
 TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {

@@ -15,6 +15,7 @@ struct SqueezeExciteSpec {
   std::vector<float> expand_params;
   bool bias = true;
   bool const_weights = true;
+  int64_t block = 16;
 };
 
 inline OpCase squeeze_excite_case(const std::string& name, const SqueezeExciteSpec& s) {
@@ -27,10 +28,10 @@ inline OpCase squeeze_excite_case(const std::string& name, const SqueezeExciteSp
   add_activation("reduce", s.reduce_activation, s.reduce_params);
   add_activation("expand", s.expand_activation, s.expand_params);
   OpCase k;
-  k.name = name;
+  k.name = with_block(name, s.block);
   k.node = node("BlockedSqueezeExcite", attrs, "kiln");
   k.opset = 1;
-  k.inputs = {random_blocked(s.x, 11), random_tensor({s.reduced, c, 1, 1}, 12),
+  k.inputs = {random_blocked(s.x, 11, s.block), random_tensor({s.reduced, c, 1, 1}, 12),
               s.bias ? random_tensor({s.reduced}, 13) : Tensor(), random_tensor({c, s.reduced, 1, 1}, 14),
               s.bias ? random_tensor({c}, 15) : Tensor()};
   k.constant = {false, s.const_weights, s.const_weights, s.const_weights, s.const_weights};
@@ -38,43 +39,49 @@ inline OpCase squeeze_excite_case(const std::string& name, const SqueezeExciteSp
   return k;
 }
 
-inline std::vector<OpCase> squeeze_excite_cases() {
+inline std::vector<OpCase> squeeze_excite_cases(int64_t block) {
   std::vector<OpCase> v;
-  v.push_back(squeeze_excite_case("se efficientnet 96->4 28x28", {.x = {1, 96, 28, 28}, .reduced = 4}));
-  v.push_back(squeeze_excite_case("se padded 20->5 batch 3", {.x = {3, 20, 5, 7}, .reduced = 5}));
-  v.push_back(squeeze_excite_case("se 1x1 image 40->10 relu hardsigmoid", {.x = {2, 40, 1, 1},
-                                                                           .reduced = 10,
-                                                                           .reduce_activation = "Relu",
-                                                                           .expand_activation = "HardSigmoid",
-                                                                           .expand_params = {0.2f, 0.5f}}));
-  v.push_back(squeeze_excite_case("se no bias hardswish clip", {.x = {1, 33, 4, 4},
-                                                                .reduced = 17,
-                                                                .reduce_activation = "HardSwish",
-                                                                .expand_activation = "Clip",
-                                                                .expand_params = {0.f, 1.f},
-                                                                .bias = false}));
-  v.push_back(squeeze_excite_case("se leakyrelu tanh", {.x = {1, 16, 3, 3},
-                                                        .reduced = 8,
-                                                        .reduce_activation = "LeakyRelu",
-                                                        .reduce_params = {0.1f},
-                                                        .expand_activation = "Tanh"}));
-  v.push_back(squeeze_excite_case(
-      "se no activations", {.x = {2, 48, 6, 6}, .reduced = 12, .reduce_activation = "", .expand_activation = ""}));
+  auto add = [&v, block](const std::string& name, SqueezeExciteSpec s) {
+    s.block = block;
+    v.push_back(squeeze_excite_case(name, s));
+  };
+  add("se efficientnet 96->4 28x28", {.x = {1, 96, 28, 28}, .reduced = 4});
+  add("se padded 20->5 batch 3", {.x = {3, 20, 5, 7}, .reduced = 5});
+  add("se 1x1 image 40->10 relu hardsigmoid", {.x = {2, 40, 1, 1},
+                                               .reduced = 10,
+                                               .reduce_activation = "Relu",
+                                               .expand_activation = "HardSigmoid",
+                                               .expand_params = {0.2f, 0.5f}});
+  add("se no bias hardswish clip", {.x = {1, 33, 4, 4},
+                                    .reduced = 17,
+                                    .reduce_activation = "HardSwish",
+                                    .expand_activation = "Clip",
+                                    .expand_params = {0.f, 1.f},
+                                    .bias = false});
+  add("se leakyrelu tanh", {.x = {1, 16, 3, 3},
+                            .reduced = 8,
+                            .reduce_activation = "LeakyRelu",
+                            .reduce_params = {0.1f},
+                            .expand_activation = "Tanh"});
+  add("se no activations", {.x = {2, 48, 6, 6}, .reduced = 12, .reduce_activation = "", .expand_activation = ""});
   // Large enough to split over the intra-op team when it has more than one thread.
-  v.push_back(squeeze_excite_case("se batch 8 large", {.x = {8, 96, 56, 56}, .reduced = 4}));
+  add("se batch 8 large", {.x = {8, 96, 56, 56}, .reduced = 4});
   // Weights that are not constants are not packed: the kernel hands the case to the reference.
-  v.push_back(squeeze_excite_case("se runtime weights", {.x = {1, 24, 5, 5}, .reduced = 6, .const_weights = false}));
+  add("se runtime weights", {.x = {1, 24, 5, 5}, .reduced = 6, .const_weights = false});
   return v;
 }
 
-// EfficientNet-B0's first, a middle and the last squeeze-excite block, at batch 1 and 8.
-inline std::vector<OpCase> squeeze_excite_perf_cases() {
+// EfficientNet-B0's first, a middle and the last squeeze-excite block, at batch 1 and 8, in `block`.
+inline std::vector<OpCase> squeeze_excite_perf_cases(int64_t block) {
   std::vector<OpCase> v;
   for (int64_t n : {1, 8}) {
     const std::string b = " batch " + std::to_string(n);
-    v.push_back(squeeze_excite_case("efficientnet se 32x112x112 r8" + b, {.x = {n, 32, 112, 112}, .reduced = 8}));
-    v.push_back(squeeze_excite_case("efficientnet se 240x28x28 r10" + b, {.x = {n, 240, 28, 28}, .reduced = 10}));
-    v.push_back(squeeze_excite_case("efficientnet se 1152x7x7 r48" + b, {.x = {n, 1152, 7, 7}, .reduced = 48}));
+    v.push_back(squeeze_excite_case("efficientnet se 32x112x112 r8" + b,
+                                    {.x = {n, 32, 112, 112}, .reduced = 8, .block = block}));
+    v.push_back(squeeze_excite_case("efficientnet se 240x28x28 r10" + b,
+                                    {.x = {n, 240, 28, 28}, .reduced = 10, .block = block}));
+    v.push_back(
+        squeeze_excite_case("efficientnet se 1152x7x7 r48" + b, {.x = {n, 1152, 7, 7}, .reduced = 48, .block = block}));
   }
   return v;
 }

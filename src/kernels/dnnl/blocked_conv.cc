@@ -1,6 +1,7 @@
 // kiln.BlockedConv on oneDNN (the operator: kernels/blocked_conv_attrs.h), float32, 2-D. Activations
-// are oneDNN's nChw16c, which is exactly kiln's blocked tensor [N, ceil(C/16), H, W, 16], so X and Y
-// are handed to the primitive as they are: no reorder around the call. Constant weights are packed
+// are oneDNN's nChw8c / nChw16c, which is exactly kiln's blocked tensor [N, ceil(C/B), H, W, B] (B from
+// X, or the node's channel_block for plain X), so X and Y are handed to the primitive as they are: no
+// reorder around the call. Constant weights are packed
 // once into the layout oneDNN picks (format_tag::any; packed_weights.h keeps one copy per layout, and
 // only that: the plan frees the plain W). A residual Sum becomes a binary-add post-op that reads Sum
 // where it lies (oneDNN's jit, 1x1 and depthwise kernels all take it; its sum post-op would need Y to
@@ -8,7 +9,8 @@
 //
 // 3x3 stride-1 convolutions with constant weights run oneDNN's Winograd kernels (F(4,3) / F(2,3)) where
 // it has them: measured 2-2.8x faster than its direct kernel on ResNet's 3x3 layers, 1 thread, batch 1
-// and 8. Winograd rounds differently (transforms in float32); the differential cases bound the
+// and 8. They are AVX-512 kernels on nChw16c only: with 8-channel blocks the layer runs direct.
+// Winograd rounds differently (transforms in float32); the differential cases bound the
 // difference like any reordered sum. Those kernels take the residual only as the sum post-op, so there
 // Y starts as a copy of Sum. Their weights take 1.8x (F(2,3)) or 4x (F(4,3)) the plain ones, in a
 // layout that depends on the batch size, so a layer holds one Winograd copy at most (winograd_entry).
@@ -19,6 +21,7 @@
 
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_layout.h"
+#include "kernels/dnnl/channel_block.h"
 #include "kernels/dnnl/common.h"
 #include "kernels/dnnl/conv_primitive.h"
 #include "kernels/dnnl/packed_weights.h"
@@ -46,7 +49,6 @@ struct BlockedConvEntry {
   std::shared_ptr<void> winograd_pages;
 };
 
-memory::desc blocked_desc(const memory::dims& dims) { return memory::desc(dims, memory::data_type::f32, tag::nChw16c); }
 memory::desc any_weights(const ConvGeometry& s) { return memory::desc(s.weights, memory::data_type::f32, tag::any); }
 
 // F(4,3) Winograd needs enough 4x4 output tiles per image to pay for weights 4x the plain ones: on a
@@ -66,6 +68,9 @@ constexpr int64_t kMinF43TilesPerImage = 16;
 // winograd_weights.h).
 constexpr int64_t kWinogradLayoutBatch = 8;
 
+// The channel block of the activations oneDNN's Winograd kernels read and write (winograd_shape).
+constexpr int64_t kWinogradBlock = 16;
+
 // 4 for F(2,3), 6 for F(4,3), 0 for a layout that is not Winograd.
 int winograd_alpha(const memory::desc& weights) {
   return weights.data.format_kind == dnnl_format_kind_wino ? weights.data.format_desc.wino_desc.alpha : 0;
@@ -80,20 +85,24 @@ bool winograd_pays(const memory::desc& weights, const ConvGeometry& s) {
 
 class DnnlBlockedConvKernel : public Kernel {
  public:
+  // `plain_block`: Y's block when X is plain (input_layout "plain"); else Y takes X's.
   DnnlBlockedConvKernel(std::unique_ptr<Kernel> reference, ref::WindowAttrs attrs, int64_t group, FusedActivation act,
-                        bool plain_input)
+                        bool plain_input, int64_t plain_block)
       : reference_(std::move(reference)),
         attrs_(std::move(attrs)),
         group_(group),
         act_(std::move(act)),
-        plain_input_(plain_input) {}
+        plain_input_(plain_input),
+        plain_block_(plain_block) {}
 
-  // Packs constant 2-D weights `w` once into the layout a nominal input shape prefers, and lets go of
-  // the plain copy (the plan frees W: releases_constant).
+  // Packs constant 2-D weights `w` once into the layout a nominal input shape prefers (in the block the
+  // kernel will most likely see), and lets go of the plain copy (the plan frees W: releases_constant).
   void pack(const Tensor& w) {
     if (w.rank() != 4) return;
-    packed_ = pack_conv_weights(w, attrs_, group_, [this](const ConvGeometry& s) {
-      return primitive_desc(s, false, any_weights(s), false).weights_desc();
+    const int64_t block = plain_input_ ? plain_block_ : nominal_channel_block();
+    if (blocked_tag(block) == tag::undef) return;
+    packed_ = pack_conv_weights(w, attrs_, group_, [this, block](const ConvGeometry& s) {
+      return primitive_desc(s, block, false, any_weights(s), false).weights_desc();
     });
   }
 
@@ -111,8 +120,10 @@ class DnnlBlockedConvKernel : public Kernel {
     if (w_shape.size() != 4) return fallback(ctx);
     const int64_t c = w_shape[1] * group_;
     const Shape& xs = x.shape();
-    const bool x_ok = plain_input_ ? (x.rank() == 4 && xs[1] == c)
-                                   : (x.rank() == 5 && xs[4] == kChannelBlock && xs[1] == channel_blocks(c));
+    const int64_t block = plain_input_ ? plain_block_ : channel_block_of(xs);
+    const bool x_ok =
+        blocked_tag(block) != tag::undef &&
+        (plain_input_ ? (x.rank() == 4 && xs[1] == c) : (x.rank() == 5 && xs[1] == channel_blocks(c, block)));
     if (!x_ok) return fallback(ctx);  // the reference names the problem
     if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != w_shape[0])) return fallback(ctx);
     ShapeKey key;
@@ -135,7 +146,7 @@ class DnnlBlockedConvKernel : public Kernel {
     const SerialBelow serial(macs);
     bool new_winograd_copy = false;
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const CachedConv> e, cache_.get(key, [&] {
-      return make_cached(*s, macs, has_sum, use_packed, &new_winograd_copy);
+      return make_cached(*s, block, macs, has_sum, use_packed, &new_winograd_copy);
     }));
     if (new_winograd_copy) {
       // The shapes that used the copy it replaced make their primitives again (with the new copy, or
@@ -168,20 +179,21 @@ class DnnlBlockedConvKernel : public Kernel {
     return serial && serial->macs < kSerialMacs ? serial : nullptr;
   }
 
-  Expected<std::shared_ptr<const CachedConv>> make_cached(const ConvGeometry& s, int64_t macs, bool has_sum,
-                                                          bool use_packed, bool* new_winograd_copy) const {
+  Expected<std::shared_ptr<const CachedConv>> make_cached(const ConvGeometry& s, int64_t block, int64_t macs,
+                                                          bool has_sum, bool use_packed,
+                                                          bool* new_winograd_copy) const {
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const BlockedConvEntry> conv,
-                          make_entry(s, has_sum, use_packed, new_winograd_copy));
+                          make_entry(s, block, has_sum, use_packed, new_winograd_copy));
     auto e = std::make_shared<CachedConv>();
     e->macs = macs;
-    e->y_shape = blocked_shape(Shape(s.dst.begin(), s.dst.end()));
+    e->y_shape = blocked_shape(Shape(s.dst.begin(), s.dst.end()), block);
     if (!conv->use_reference) {
       try {
-        e->memories.init(kSrc, plain_input_ ? plain_desc(s.src) : blocked_desc(s.src));
+        e->memories.init(kSrc, plain_input_ ? plain_desc(s.src) : blocked_desc(s.src, block));
         e->memories.init(kWeights, plain_desc(s.weights));
-        e->memories.init(kDst, blocked_desc(s.dst));
+        e->memories.init(kDst, blocked_desc(s.dst, block));
         if (s.has_bias) e->memories.init(kBias, plain_desc(s.bias));
-        if (has_sum) e->memories.init(kSum, blocked_desc(s.dst));
+        if (has_sum) e->memories.init(kSum, blocked_desc(s.dst, block));
       } catch (const dnnl::error& err) {
         return Status::Internal(std::string("oneDNN blocked convolution failed: ") + err.what());
       }
@@ -218,32 +230,34 @@ class DnnlBlockedConvKernel : public Kernel {
   // The reference, given W unpacked when the plan freed it.
   Status fallback(KernelContext& ctx) const { return run_reference(*reference_, ctx, 1, packed_.get()); }
 
-  // Winograd applies to 3x3, stride 1, undilated, ungrouped convolutions on blocked X.
-  bool winograd_shape(const ConvGeometry& s) const {
-    return group_ == 1 && !plain_input_ && s.weights.size() == 4 && s.weights[2] == 3 && s.weights[3] == 3 &&
-           s.strides == memory::dims{1, 1} && s.dilates == memory::dims{0, 0};
+  // Winograd applies to 3x3, stride 1, undilated, ungrouped convolutions on blocked X of 16-channel
+  // blocks (oneDNN's Winograd kernels are AVX-512 only, on nChw16c).
+  bool winograd_shape(const ConvGeometry& s, int64_t block) const {
+    return block == 16 && group_ == 1 && !plain_input_ && s.weights.size() == 4 && s.weights[2] == 3 &&
+           s.weights[3] == 3 && s.strides == memory::dims{1, 1} && s.dilates == memory::dims{0, 0};
   }
 
   // Throws dnnl::error when oneDNN has no implementation. Winograd takes the residual as the sum
   // post-op (in place), the direct kernels as a binary add (read where it lies).
-  dnnl::convolution_forward::primitive_desc primitive_desc(const ConvGeometry& s, bool has_sum,
+  dnnl::convolution_forward::primitive_desc primitive_desc(const ConvGeometry& s, int64_t block, bool has_sum,
                                                            const memory::desc& weights, bool winograd) const {
     const memory::desc bias = s.has_bias ? plain_desc(s.bias) : memory::desc();
     const dnnl::algorithm alg = winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
-    const memory::desc src = plain_input_ ? plain_desc(s.src) : blocked_desc(s.src);
-    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, weights, bias, blocked_desc(s.dst),
-                                      s.strides, s.dilates, s.pad_l, s.pad_r);
+    const memory::desc src = plain_input_ ? plain_desc(s.src) : blocked_desc(s.src, block);
+    const memory::desc dst = blocked_desc(s.dst, block);
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, weights, bias, dst, s.strides,
+                                      s.dilates, s.pad_l, s.pad_r);
     dnnl::post_ops ops;
     if (has_sum && winograd) ops.append_sum(1.f);
-    if (has_sum && !winograd) ops.append_binary(dnnl::algorithm::binary_add, blocked_desc(s.dst));  // post-op 0
+    if (has_sum && !winograd) ops.append_binary(dnnl::algorithm::binary_add, dst);  // post-op 0
     return dnnl::convolution_forward::primitive_desc(d, conv_attr(ops, act_), cpu_engine());
   }
 
   // The primitive and weights for one shape. Runs under cache_'s lock; sets *new_winograd_copy when it
   // replaced the kernel's Winograd copy.
-  Expected<std::shared_ptr<const BlockedConvEntry>> make_entry(const ConvGeometry& s, bool has_sum, bool use_packed,
-                                                               bool* new_winograd_copy) const {
-    if (use_packed && winograd_shape(s)) {
+  Expected<std::shared_ptr<const BlockedConvEntry>> make_entry(const ConvGeometry& s, int64_t block, bool has_sum,
+                                                               bool use_packed, bool* new_winograd_copy) const {
+    if (use_packed && winograd_shape(s, block)) {
       try {
         if (auto e = winograd_entry(s, has_sum, new_winograd_copy)) return e;
       } catch (const dnnl::error&) {  // no Winograd kernel for this shape or these post-ops: direct
@@ -251,7 +265,7 @@ class DnnlBlockedConvKernel : public Kernel {
     }
     auto e = std::make_shared<BlockedConvEntry>();
     try {
-      const auto pd = primitive_desc(s, has_sum, use_packed ? any_weights(s) : plain_desc(s.weights), false);
+      const auto pd = primitive_desc(s, block, has_sum, use_packed ? any_weights(s) : plain_desc(s.weights), false);
       e->primitive = dnnl::convolution_forward(pd);
       e->scratchpad = pd.scratchpad_desc().get_size();
       if (use_packed) {
@@ -277,7 +291,7 @@ class DnnlBlockedConvKernel : public Kernel {
     std::optional<dnnl::convolution_forward::primitive_desc> pd;
     if (winograd_.memory) {
       try {
-        pd = primitive_desc(s, has_sum, winograd_.memory.get_desc(), true);
+        pd = primitive_desc(s, kWinogradBlock, has_sum, winograd_.memory.get_desc(), true);
         if (is_ref_impl(*pd)) pd.reset();
       } catch (const dnnl::error&) {  // this shape's Winograd kernel wants another layout
       }
@@ -288,7 +302,7 @@ class DnnlBlockedConvKernel : public Kernel {
       if (fresh) {
         layout_shape.src[0] = layout_shape.dst[0] = kWinogradLayoutBatch;
       } else {
-        fresh = primitive_desc(s, has_sum, any_weights(s), true);
+        fresh = primitive_desc(s, kWinogradBlock, has_sum, any_weights(s), true);
       }
       if (is_ref_impl(*fresh) || !winograd_pays(fresh->weights_desc(), s)) return nullptr;
       const int64_t src_size = shape_size(Shape(layout_shape.src.begin(), layout_shape.src.end()));
@@ -320,12 +334,13 @@ class DnnlBlockedConvKernel : public Kernel {
     ConvGeometry batch = s;
     batch.src[0] = batch.dst[0] = kWinogradLayoutBatch;
     try {
-      const memory::desc layout = primitive_desc(batch, has_sum, any_weights(s), true).weights_desc();
+      const memory::desc layout = primitive_desc(batch, kWinogradBlock, has_sum, any_weights(s), true).weights_desc();
       if (!winograd_pays(layout, batch)) return std::nullopt;
-      if (winograd_alpha(layout) != winograd_alpha(primitive_desc(s, has_sum, any_weights(s), true).weights_desc())) {
+      if (winograd_alpha(layout) !=
+          winograd_alpha(primitive_desc(s, kWinogradBlock, has_sum, any_weights(s), true).weights_desc())) {
         return std::nullopt;  // the transform oneDNN picks at this batch differs: see kWinogradLayoutBatch
       }
-      auto pd = primitive_desc(s, has_sum, layout, true);
+      auto pd = primitive_desc(s, kWinogradBlock, has_sum, layout, true);
       if (is_ref_impl(pd)) return std::nullopt;
       return pd;
     } catch (const dnnl::error&) {
@@ -338,6 +353,7 @@ class DnnlBlockedConvKernel : public Kernel {
   int64_t group_;
   FusedActivation act_;
   bool plain_input_;
+  int64_t plain_block_;
   std::unique_ptr<PackedWeights> packed_;  // null when W is not a constant the kernel could pack
   // The one Winograd copy of the weights and the logical input size it was made for; guarded by
   // cache_'s lock (entries are made under it).
@@ -353,7 +369,8 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv(const KernelBuildContext& b)
   const int64_t group = b.node.attr_int("group", 1);
   if (!attrs.ok() || !act.ok() || group < 1) return reference;  // the reference reports or handles it
   auto kernel = std::make_unique<DnnlBlockedConvKernel>(std::move(reference), std::move(attrs).value(), group,
-                                                        std::move(act).value(), blocked_conv_plain_input(b.node));
+                                                        std::move(act).value(), blocked_conv_plain_input(b.node),
+                                                        b.node.attr_int(kChannelBlockAttr, kDefaultChannelBlock));
   if (const Tensor* w = b.constant(1)) kernel->pack(*w);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }

@@ -15,6 +15,7 @@
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_conv_depthwise_attrs.h"
 #include "kernels/blocked_layout.h"
+#include "kernels/dnnl/channel_block.h"
 #include "kernels/dnnl/common.h"
 #include "kernels/dnnl/packed_weights.h"
 #include "kernels/dnnl/run_memories.h"
@@ -34,8 +35,6 @@ struct ConvDepthwiseEntry {
   enum Slot : size_t { kSrc, kDst, kBias, kSlots };
   RunMemories<kSlots> memories;  // X, Y and B, bound per run
 };
-
-memory::desc blocked_desc(const memory::dims& dims) { return memory::desc(dims, memory::data_type::f32, tag::nChw16c); }
 
 void append(const FusedActivation& act, dnnl::post_ops* ops) {
   if (act.op == kSwish) {
@@ -71,12 +70,13 @@ class DnnlBlockedConvDepthwise : public Kernel {
         db_packed_(db_, plain_desc({w.dim(0)}), db_),
         has_db_(has_db) {}
 
-  // Packs W and DW in the layouts the fused primitive picks for a nominal 32x32 image and lets go of the
-  // plain copies; keeps them when oneDNN has no fused primitive there (the first run packs what it needs).
+  // Packs W and DW in the layouts the fused primitive picks for a nominal 32x32 image (in the block the
+  // kernel will most likely see) and lets go of the plain copies; keeps them when oneDNN has no fused
+  // primitive there (the first run packs what it needs).
   void pack() {
     try {
       const int64_t c = w_.shape()[1], m = w_.shape()[0];
-      const dnnl::convolution_forward::primitive_desc pd = primitive_desc(1, c, m, 32, 32);
+      const dnnl::convolution_forward::primitive_desc pd = primitive_desc(1, c, m, 32, 32, nominal_channel_block());
       w_.in_layout(pd.weights_desc());
       dw_.in_layout(pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS));
       w_.release_source();
@@ -95,16 +95,17 @@ class DnnlBlockedConvDepthwise : public Kernel {
     const bool inputs_ok = all_float32_nonempty(ctx, {0}) && ctx.has_input(2) == b_.defined() && is_constant(1, w_) &&
                            is_constant(3, dw_) && (!ctx.has_input(4) || ctx.tensor(4).raw() == db_.raw());
     const Tensor& x = ctx.tensor(0);
-    const int64_t c = w_.shape()[1], m = w_.shape()[0];
-    if (!inputs_ok || x.rank() != 5 || x.dim(1) != channel_blocks(c) || x.dim(4) != kChannelBlock) {
+    const int64_t c = w_.shape()[1], m = w_.shape()[0], block = channel_block_of(x.shape());
+    if (!inputs_ok || x.rank() != 5 || blocked_tag(block) == tag::undef || x.dim(1) != channel_blocks(c, block)) {
       return run_separately(ctx);
     }
     ShapeKey key;
     key.add(x.shape());
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ConvDepthwiseEntry> e,
-                          cache_.get(key, [&] { return make_entry(x.dim(0), c, m, x.dim(2), x.dim(3)); }));
+                          cache_.get(key, [&] { return make_entry(x.dim(0), c, m, x.dim(2), x.dim(3), block); }));
     if (!e->fused) return run_separately(ctx);
-    Tensor y(DataType::kFloat32, blocked_shape(Shape(e->dst.begin(), e->dst.end())), Tensor::Init::kUninitialized);
+    Tensor y(DataType::kFloat32, blocked_shape(Shape(e->dst.begin(), e->dst.end()), block),
+             Tensor::Init::kUninitialized);
     try {
       RunMemories<ConvDepthwiseEntry::kSlots>::Lease m(e->memories);
       ExecArgs args;
@@ -160,14 +161,15 @@ class DnnlBlockedConvDepthwise : public Kernel {
     return Status::OK();
   }
 
-  // The fused primitive for X of [n, c, h, w] (blocked) and m expanded channels. Throws dnnl::error.
-  dnnl::convolution_forward::primitive_desc primitive_desc(int64_t n, int64_t c, int64_t m, int64_t h,
-                                                           int64_t w) const {
+  // The fused primitive for X of [n, c, h, w] (in blocks of `block`) and m expanded channels. Throws
+  // dnnl::error.
+  dnnl::convolution_forward::primitive_desc primitive_desc(int64_t n, int64_t c, int64_t m, int64_t h, int64_t w,
+                                                           int64_t block) const {
     const memory::desc wmd({m, c, 1, 1}, memory::data_type::f32, tag::any);
     const memory::desc bmd = b_.defined() ? plain_desc({m}) : memory::desc();
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                      blocked_desc({n, c, h, w}), wmd, bmd, blocked_desc({n, m, h, w}), {1, 1}, {0, 0},
-                                      {0, 0});
+                                      blocked_desc({n, c, h, w}, block), wmd, bmd, blocked_desc({n, m, h, w}, block),
+                                      {1, 1}, {0, 0}, {0, 0});
     dnnl::post_ops ops;
     append(act_, &ops);
     ops.append_dw(memory::data_type::f32, memory::data_type::f32, memory::data_type::f32, 3, stride_, 1, 0, {});
@@ -177,18 +179,18 @@ class DnnlBlockedConvDepthwise : public Kernel {
     return dnnl::convolution_forward::primitive_desc(d, attr, cpu_engine());
   }
 
-  Expected<std::shared_ptr<const ConvDepthwiseEntry>> make_entry(int64_t n, int64_t c, int64_t m, int64_t h,
-                                                                 int64_t w) const {
+  Expected<std::shared_ptr<const ConvDepthwiseEntry>> make_entry(int64_t n, int64_t c, int64_t m, int64_t h, int64_t w,
+                                                                 int64_t block) const {
     auto e = std::make_shared<ConvDepthwiseEntry>();
     try {
       e->src = {n, c, h, w};
       e->bias = {m};
-      const dnnl::convolution_forward::primitive_desc pd = primitive_desc(n, c, m, h, w);
+      const dnnl::convolution_forward::primitive_desc pd = primitive_desc(n, c, m, h, w, block);
       const std::string impl = pd.impl_info_str();
       const memory::desc dst = pd.dst_desc();
       e->dst = dst.dims();
       // Only oneDNN's jit kernels (alone or in its fused wrapper), writing the blocked layout we expect.
-      if (impl.rfind("ref:", 0) == 0 || impl.find("jit") == std::string::npos || dst != blocked_desc(e->dst)) {
+      if (impl.rfind("ref:", 0) == 0 || impl.find("jit") == std::string::npos || dst != blocked_desc(e->dst, block)) {
         return std::shared_ptr<const ConvDepthwiseEntry>(std::move(e));
       }
       const memory::desc dw_md = pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS);
@@ -198,8 +200,8 @@ class DnnlBlockedConvDepthwise : public Kernel {
       e->dw_bias = db_packed_.in_layout(db_md);
       e->primitive = dnnl::convolution_forward(pd);
       e->scratchpad = pd.scratchpad_desc().get_size();
-      e->memories.init(ConvDepthwiseEntry::kSrc, blocked_desc(e->src));
-      e->memories.init(ConvDepthwiseEntry::kDst, blocked_desc(e->dst));
+      e->memories.init(ConvDepthwiseEntry::kSrc, blocked_desc(e->src, block));
+      e->memories.init(ConvDepthwiseEntry::kDst, blocked_desc(e->dst, block));
       if (b_.defined()) e->memories.init(ConvDepthwiseEntry::kBias, plain_desc(e->bias));
       e->fused = true;
     } catch (const dnnl::error&) {

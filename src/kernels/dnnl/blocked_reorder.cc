@@ -1,4 +1,5 @@
-// kiln.ReorderToBlocked and kiln.ReorderFromBlocked on oneDNN's reorder primitive (nchw <-> nChw16c),
+// kiln.ReorderToBlocked and kiln.ReorderFromBlocked on oneDNN's reorder primitive (nchw <-> nChw8c or
+// nChw16c),
 // float32, 2-D images: a region border costs one vectorized copy, not a strided scalar loop (the
 // reference, kernels/ref/blocked_reorder.cc, handles everything else and names the errors).
 // ReorderToBlocked writes zeros into the padding lanes, as the reference does.
@@ -21,25 +22,25 @@ struct ReorderEntry {
 
 class DnnlBlockedReorderKernel : public Kernel {
  public:
-  // to_blocked: plain -> blocked; else blocked -> plain with `channels` channels.
-  DnnlBlockedReorderKernel(std::unique_ptr<Kernel> reference, bool to_blocked, int64_t channels)
-      : reference_(std::move(reference)), to_blocked_(to_blocked), channels_(channels) {}
+  // to_blocked: plain -> blocked in blocks of `block`; else blocked -> plain with `channels` channels.
+  DnnlBlockedReorderKernel(std::unique_ptr<Kernel> reference, bool to_blocked, int64_t channels, int64_t block)
+      : reference_(std::move(reference)), to_blocked_(to_blocked), channels_(channels), block_(block) {}
 
   Status run(KernelContext& ctx) const override {
     if (!all_float32_nonempty(ctx, {0}) || !ctx.has_input(0)) return reference_->run(ctx);
     const Tensor& x = ctx.tensor(0);
     Shape plain;
+    const int64_t block = to_blocked_ ? block_ : channel_block_of(x.shape());
+    if (blocked_tag(block) == memory::format_tag::undef) return reference_->run(ctx);
     if (to_blocked_) {
       if (x.rank() != 4) return reference_->run(ctx);
       plain = x.shape();
     } else {
-      if (x.rank() != 5 || x.dim(4) != kChannelBlock || x.dim(1) != channel_blocks(channels_)) {
-        return reference_->run(ctx);
-      }
+      if (x.rank() != 5 || x.dim(1) != channel_blocks(channels_, block)) return reference_->run(ctx);
       plain = plain_shape(x.shape(), channels_);
     }
     const memory::desc plain_md = plain_desc(to_dims(plain));
-    const memory::desc blocked_md(to_dims(plain), memory::data_type::f32, memory::format_tag::nChw16c);
+    const memory::desc blocked_md = blocked_desc(to_dims(plain), block);
     ShapeKey key;
     key.add(x.shape());
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ReorderEntry> e, cache_.get(key, [&] {
@@ -57,7 +58,7 @@ class DnnlBlockedReorderKernel : public Kernel {
     }));
     if (e->use_reference) return reference_->run(ctx);
     // oneDNN writes zeros into the padding lanes of a blocked destination.
-    Tensor y(DataType::kFloat32, to_blocked_ ? blocked_shape(plain) : plain, Tensor::Init::kUninitialized);
+    Tensor y(DataType::kFloat32, to_blocked_ ? blocked_shape(plain, block) : plain, Tensor::Init::kUninitialized);
     try {
       const memory::desc& from = to_blocked_ ? plain_md : blocked_md;
       const memory::desc& to = to_blocked_ ? blocked_md : plain_md;
@@ -74,6 +75,7 @@ class DnnlBlockedReorderKernel : public Kernel {
   std::unique_ptr<Kernel> reference_;
   bool to_blocked_;
   int64_t channels_;
+  int64_t block_;  // ReorderToBlocked's channel_block
   ShapeCache<ReorderEntry> cache_;
 };
 
@@ -81,7 +83,9 @@ KernelFactory reorder_factory(bool to_blocked) {
   return [to_blocked](const KernelBuildContext& b) -> Expected<std::unique_ptr<Kernel>> {
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
     const int64_t channels = b.node.attr_int("channels", 1);
-    return std::unique_ptr<Kernel>(std::make_unique<DnnlBlockedReorderKernel>(std::move(reference), to_blocked, channels));
+    const int64_t block = b.node.attr_int(kChannelBlockAttr, kDefaultChannelBlock);
+    return std::unique_ptr<Kernel>(
+        std::make_unique<DnnlBlockedReorderKernel>(std::move(reference), to_blocked, channels, block));
   };
 }
 

@@ -33,6 +33,21 @@ dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
+dnnl::memory::format_tag blocked_tag(int64_t block) {
+  switch (block) {
+    case 8:
+      return dnnl::memory::format_tag::nChw8c;
+    case 16:
+      return dnnl::memory::format_tag::nChw16c;
+    default:
+      return dnnl::memory::format_tag::undef;
+  }
+}
+
+dnnl::memory::desc blocked_desc(const dnnl::memory::dims& dims, int64_t block) {
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, blocked_tag(block));
+}
+
 dnnl::memory wrap(const dnnl::memory::desc& md, const void* data) {
   return dnnl::memory(md, cpu_engine(), const_cast<void*>(data));
 }

@@ -38,6 +38,11 @@ dnnl::stream& thread_stream();
 dnnl::memory::dims to_dims(const Shape& shape);
 // A dense row-major f32 descriptor of `dims`.
 dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims);
+// The oneDNN tag of kiln's blocked layout with `block` channels per block (nChw8c, nChw16c), or
+// format_tag::undef for a block oneDNN has no 2-D tag for (the kernels then run their reference).
+dnnl::memory::format_tag blocked_tag(int64_t block);
+// A f32 descriptor of logical NCHW `dims` in kiln's blocked layout; blocked_tag(block) must not be undef.
+dnnl::memory::desc blocked_desc(const dnnl::memory::dims& dims, int64_t block);
 // A memory object over caller-owned data (const only in spirit: oneDNN reads inputs through it).
 dnnl::memory wrap(const dnnl::memory::desc& md, const void* data);
 

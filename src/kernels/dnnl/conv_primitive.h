@@ -1,5 +1,5 @@
 // What the two oneDNN convolution kernels share: conv.cc (ONNX's plain NC(D)HW activations) and
-// blocked_conv.cc (kiln's blocked nChw16c ones). The call geometry in oneDNN's terms, the nominal
+// blocked_conv.cc (kiln's blocked nChw8c / nChw16c ones). The call geometry in oneDNN's terms, the nominal
 // shape constant weights are first packed for, the primitive attributes with the fused activation,
 // and one-off weight reorders.
 #pragma once

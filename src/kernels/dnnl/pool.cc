@@ -1,7 +1,7 @@
 // MaxPool, AveragePool and GlobalAveragePool on oneDNN's pooling primitive, float32, 1 to 3 spatial
 // dimensions; and their blocked twins kiln.BlockedMaxPool, kiln.BlockedAveragePool and
-// kiln.BlockedGlobalAveragePool, 2-D, whose X and Y are nChw16c (kiln's blocked [N, Cb, H, W, 16]) with
-// all Cb*16 channels pooled, padding lanes included. One kernel serves both layouts: only the memory
+// kiln.BlockedGlobalAveragePool, 2-D, whose X and Y are nChw8c or nChw16c (kiln's blocked [N, Cb, H, W,
+// B]) with all Cb*B channels pooled, padding lanes included. One kernel serves both layouts: only the memory
 // descriptors and the output's shape differ. Left to the reference: MaxPool's Indices output,
 // dilations, and ceil_mode windows that reach past the padded input (oneDNN would count their padding
 // differently).
@@ -37,12 +37,13 @@ class DnnlPoolKernel : public Kernel {
     if (!all_float32_nonempty(ctx, {0}) || !ctx.has_input(0) || ctx.num_outputs() > 1) return reference_->run(ctx);
     const Tensor& x = ctx.tensor(0);
     const bool blocked = layout_ == PoolLayout::kBlocked;
-    if (blocked ? (x.rank() != 5 || x.dim(4) != kChannelBlock) : (x.rank() < 3 || x.rank() > 5)) {
+    const int64_t block = blocked ? channel_block_of(x.shape()) : 0;
+    if (blocked ? (x.rank() != 5 || blocked_tag(block) == memory::format_tag::undef) : (x.rank() < 3 || x.rank() > 5)) {
       return reference_->run(ctx);
     }
-    // The logical NC... dims oneDNN pools over (a blocked X holds Cb * 16 channels).
+    // The logical NC... dims oneDNN pools over (a blocked X holds Cb * B channels).
     const memory::dims src =
-        blocked ? memory::dims{x.dim(0), x.dim(1) * kChannelBlock, x.dim(2), x.dim(3)} : to_dims(x.shape());
+        blocked ? memory::dims{x.dim(0), x.dim(1) * block, x.dim(2), x.dim(3)} : to_dims(x.shape());
     const Shape spatial(src.begin() + 2, src.end());
     memory::dims kernel, strides, pad_l, pad_r, dst{src[0], src[1]};
     if (kind_ == PoolKind::kGlobalAverage) {
@@ -70,7 +71,7 @@ class DnnlPoolKernel : public Kernel {
     ShapeKey key;
     key.add(x.shape());
     if (key.overflow()) return reference_->run(ctx);
-    const memory::desc smd = desc(src), dmd = desc(dst);
+    const memory::desc smd = desc(src, block), dmd = desc(dst, block);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const PoolEntry> e, cache_.get(key, [&] {
       auto entry = std::make_shared<PoolEntry>();
       try {
@@ -88,7 +89,7 @@ class DnnlPoolKernel : public Kernel {
       return Expected<std::shared_ptr<const PoolEntry>>(std::shared_ptr<const PoolEntry>(std::move(entry)));
     }));
     if (e->use_reference) return reference_->run(ctx);
-    const Shape y_shape = blocked ? Shape{dst[0], x.dim(1), dst[2], dst[3], kChannelBlock} : Shape(dst.begin(), dst.end());
+    const Shape y_shape = blocked ? Shape{dst[0], x.dim(1), dst[2], dst[3], block} : Shape(dst.begin(), dst.end());
     Tensor y(DataType::kFloat32, y_shape, Tensor::Init::kUninitialized);
     try {
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(smd, x.raw())}, {DNNL_ARG_DST, wrap(dmd, y.raw())}};
@@ -102,9 +103,9 @@ class DnnlPoolKernel : public Kernel {
   }
 
  private:
-  memory::desc desc(const memory::dims& dims) const {
-    return layout_ == PoolLayout::kBlocked ? memory::desc(dims, memory::data_type::f32, memory::format_tag::nChw16c)
-                                           : plain_desc(dims);
+  // `block`: X's channel block, for the blocked layout.
+  memory::desc desc(const memory::dims& dims, int64_t block) const {
+    return layout_ == PoolLayout::kBlocked ? blocked_desc(dims, block) : plain_desc(dims);
   }
 
   std::unique_ptr<Kernel> reference_;

@@ -36,21 +36,27 @@ Expected<Value> run_inner(const Kernel& k, const std::vector<const Value*>& inpu
   return std::move(out[0]);
 }
 
-Status check_blocked(const Tensor& t, const char* what, int64_t channels) {
+// Checks that `t` is blocked float32 holding `channels` channels in blocks of `block`.
+Status check_blocked(const Tensor& t, const char* what, int64_t channels, int64_t block) {
   if (t.dtype() != DataType::kFloat32) return Status::InvalidArgument(std::string("input ") + what + " must be float32");
-  if (t.rank() < 4 || t.shape().back() != kChannelBlock || t.dim(1) != channel_blocks(channels)) {
+  if (t.rank() < 4 || block < 1 || channel_block_of(t.shape()) != block ||
+      t.dim(1) != channel_blocks(channels, block)) {
     return Status::InvalidArgument(std::string("input ") + what + " has shape " + shape_to_string(t.shape()) +
-                                   ", expected a blocked [N, " + std::to_string(channel_blocks(channels)) +
-                                   ", spatial..., 16] for " + std::to_string(channels) + " channels");
+                                   ", expected a blocked [N, " +
+                                   std::to_string(block < 1 ? 0 : channel_blocks(channels, block)) + ", spatial..., " +
+                                   std::to_string(block) + "] for " + std::to_string(channels) + " channels");
   }
   return Status::OK();
 }
 
 class BlockedConvReference : public Kernel {
  public:
-  BlockedConvReference(bool plain_input, int64_t group, std::unique_ptr<Kernel> conv, std::unique_ptr<Kernel> add,
-                       std::unique_ptr<Kernel> act, std::unique_ptr<Kernel> mul, std::vector<float> clip_bounds)
+  // `plain_block`: Y's block when X is plain; else Y takes X's.
+  BlockedConvReference(bool plain_input, int64_t plain_block, int64_t group, std::unique_ptr<Kernel> conv,
+                       std::unique_ptr<Kernel> add, std::unique_ptr<Kernel> act, std::unique_ptr<Kernel> mul,
+                       std::vector<float> clip_bounds)
       : plain_input_(plain_input),
+        plain_block_(plain_block),
         group_(group),
         conv_(std::move(conv)),
         add_(std::move(add)),
@@ -65,15 +71,16 @@ class BlockedConvReference : public Kernel {
     if (w.rank() < 3) return Status::InvalidArgument("input W has rank " + std::to_string(w.rank()) + ", expected >= 3");
     const Frame* frame = ctx.frame();
     Value x = ctx.input(0);
+    const int64_t block = plain_input_ ? plain_block_ : channel_block_of(ctx.tensor(0).shape());
     if (!plain_input_) {
-      KILN_RETURN_IF_ERROR(check_blocked(ctx.tensor(0), "X", w.dim(1) * group_));
+      KILN_RETURN_IF_ERROR(check_blocked(ctx.tensor(0), "X", w.dim(1) * group_, block));
       x = Value(from_blocked(ctx.tensor(0), w.dim(1) * group_));
     }
     std::vector<const Value*> conv_in{&x, &ctx.input(1), ctx.has_input(2) ? &ctx.input(2) : nullptr};
     KILN_ASSIGN_OR_RETURN(Value y, run_inner(*conv_, conv_in, frame));
     if (ctx.has_input(3)) {
       KILN_RETURN_IF_ERROR(require_tensor(ctx, 3));
-      KILN_RETURN_IF_ERROR(check_blocked(ctx.tensor(3), "Sum", w.dim(0)));
+      KILN_RETURN_IF_ERROR(check_blocked(ctx.tensor(3), "Sum", w.dim(0), block));
       const Value sum(from_blocked(ctx.tensor(3), w.dim(0)));
       KILN_ASSIGN_OR_RETURN(y, run_inner(*add_, {&y, &sum}, frame));
     }
@@ -90,12 +97,13 @@ class BlockedConvReference : public Kernel {
       }
     }
     if (y.tensor().dtype() != DataType::kFloat32) return Status::InvalidArgument("BlockedConv computes float32 only");
-    ctx.set_output(0, Value(to_blocked(y.tensor())));
+    ctx.set_output(0, Value(to_blocked(y.tensor(), block)));
     return Status::OK();
   }
 
  private:
   bool plain_input_;
+  int64_t plain_block_;
   int64_t group_;
   std::unique_ptr<Kernel> conv_, add_, act_, mul_;  // add_: when Sum may be given; act_, mul_: may be null
   std::vector<float> clip_bounds_;
@@ -109,6 +117,8 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv(const KernelBuildContext& b)
   }
   const int64_t group = b.node.attr_int("group", 1);
   if (group < 1) return Status::InvalidArgument("attribute group must be >= 1");
+  const int64_t plain_block = b.node.attr_int(kChannelBlockAttr, kDefaultChannelBlock);
+  if (plain_block < 1) return Status::InvalidArgument("attribute channel_block must be >= 1");
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> conv, build_inner(inner_conv_node(b.node)));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> add, build_inner(simple_node("Add", b.node.name)));
   std::unique_ptr<Kernel> act_kernel, mul;
@@ -127,9 +137,9 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv(const KernelBuildContext& b)
       KILN_ASSIGN_OR_RETURN(mul, build_inner(simple_node("Mul", b.node.name)));
     }
   }
-  return std::unique_ptr<Kernel>(std::make_unique<BlockedConvReference>(
-      layout == "plain", group, std::move(conv), std::move(add), std::move(act_kernel), std::move(mul),
-      std::move(clip_bounds)));
+  return std::unique_ptr<Kernel>(
+      std::make_unique<BlockedConvReference>(layout == "plain", plain_block, group, std::move(conv), std::move(add),
+                                             std::move(act_kernel), std::move(mul), std::move(clip_bounds)));
 }
 
 }  // namespace

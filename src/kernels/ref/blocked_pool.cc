@@ -1,8 +1,8 @@
 // kiln.BlockedMaxPool, kiln.BlockedAveragePool and kiln.BlockedGlobalAveragePool, the reference: the
-// ONNX pooling operator of the same name and attributes on a blocked X [N, Cb, spatial..., 16]
+// ONNX pooling operator of the same name and attributes on a blocked X [N, Cb, spatial..., B]
 // (kernels/blocked_layout.h), giving a blocked Y. Pooling treats every channel alike, so the padding
 // lanes are pooled like real channels (zeros stay zeros, finite values stay finite). This kernel
-// unblocks X to [N, Cb*16, spatial...], runs the ONNX pooling reference and blocks the result.
+// unblocks X to [N, Cb*B, spatial...], runs the ONNX pooling reference and blocks the result (in B).
 #include <string>
 
 #include "kernels/blocked_layout.h"
@@ -21,16 +21,17 @@ class BlockedPoolReference : public Kernel {
     KILN_RETURN_IF_ERROR(require_tensor(ctx, 0));
     const Tensor& x = ctx.tensor(0);
     if (x.dtype() != DataType::kFloat32) return Status::InvalidArgument("input X must be float32");
-    if (x.rank() < 4 || x.shape().back() != kChannelBlock) {
+    const int64_t block = channel_block_of(x.shape());
+    if (x.rank() < 4 || block < 1) {
       return Status::InvalidArgument("input X has shape " + shape_to_string(x.shape()) +
-                                     ", expected a blocked [N, Cb, spatial..., 16]");
+                                     ", expected a blocked [N, Cb, spatial..., B]");
     }
-    const Value plain(from_blocked(x, x.dim(1) * kChannelBlock));
+    const Value plain(from_blocked(x, x.dim(1) * block));
     std::vector<Value> out(1);
     std::vector<const Value*> in{&plain};
     KernelContext inner(in, &out, ctx.frame());
     KILN_RETURN_IF_ERROR(pool_->run(inner));
-    ctx.set_output(0, Value(to_blocked(out[0].tensor())));
+    ctx.set_output(0, Value(to_blocked(out[0].tensor(), block)));
     return Status::OK();
   }
 

@@ -4,11 +4,13 @@
 // At batch 1 the unfused block cost five dispatches, two of them oneDNN convolutions on a 1x1 image
 // whose setup outweighs their few thousand multiply-adds.
 //
-// The weights are packed once at build, padded to whole 16-lane blocks: W1 as [R][Cb*16] (dot products
-// of its long rows with the means) and W2 transposed to [R][Cb*16] (rows scaled and summed straight
-// into X's blocked channel order), and the plain W1 and W2 are let go (the plan frees them:
-// releases_constant). Cases this kernel does not take (weights that are not constants, other
-// activations, shapes that do not match the weights) go to the reference, given W1 and W2 unpacked.
+// The weights are packed once at build, padded to a multiple of 16 channels: W1 as [R][Cp] (dot
+// products of its long rows with the means) and W2 transposed to [R][Cp] (rows scaled and summed
+// straight into X's blocked channel order, which is the plain channel order for any block), and the
+// plain W1 and W2 are let go (the plan frees them: releases_constant). A multiple of 16 holds whole
+// blocks of 8 and of 16, so one packing serves X in either block (taken from X at each run). Cases
+// this kernel does not take (weights that are not constants, other activations, shapes that do not
+// match the weights) go to the reference, given W1 and W2 unpacked.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
 #include <omp.h>
@@ -88,40 +90,50 @@ KILN_SIMD_INLINE Vec<W> activate(const Activation& act, Vec<W> x) {
 // The packed constants and sizes of one node.
 struct Weights {
   int64_t c = 0, r = 0;                 // channels, reduced channels
-  int64_t cp = 0, rp = 0;               // both rounded up to whole 16-lane blocks
+  int64_t cp = 0, rp = 0;               // both rounded up to a multiple of kPadding
   Tensor w1, b1, w2t, b2;               // [r][cp], [rp], [r][cp] (W2 transposed), [cp]; zero in the rounding
   bool has_b1 = false, has_b2 = false;  // whether B1, B2 were given (else b1, b2 are zeros)
   Activation reduce, expand;
 };
 
-// pooled[row * 16 + l] = mean over hw of x[row][hw][l], for `rows` rows of hw 16-lane pixels.
-template <int W>
+// The padding of the packed weights' channels: a multiple of every block the loops take (8 and 16).
+constexpr int64_t kPadding = 16;
+
+// The vector width for blocks of B lanes at instruction-set width W: a block of 8 runs 8-wide even
+// where 16 would fit (its pixels are 8 floats apart).
+template <int W, int B>
+inline constexpr int kLanes = W < B ? W : B;
+
+// pooled[row * B + l] = mean over hw of x[row][hw][l], for `rows` rows of hw B-lane pixels.
+template <int W, int B>
 KILN_SIMD_INLINE void pool_rows(const float* x, float* pooled, int64_t rows, int64_t hw) {
+  constexpr int V = kLanes<W, B>;
   const float inv = 1.0f / static_cast<float>(hw);
-  for (int64_t row = 0; row < rows; ++row, x += hw * kChannelBlock) {
-    for (int64_t l = 0; l < kChannelBlock; l += W) {
-      Vec<W> acc0{}, acc1{};  // two chains hide the latency of the additions
+  for (int64_t row = 0; row < rows; ++row, x += hw * B) {
+    for (int64_t l = 0; l < B; l += V) {
+      Vec<V> acc0{}, acc1{};  // two chains hide the latency of the additions
       int64_t i = 0;
       for (; i + 1 < hw; i += 2) {
-        acc0 += load<W>(x + i * kChannelBlock + l);
-        acc1 += load<W>(x + (i + 1) * kChannelBlock + l);
+        acc0 += load<V>(x + i * B + l);
+        acc1 += load<V>(x + (i + 1) * B + l);
       }
-      if (i < hw) acc0 += load<W>(x + i * kChannelBlock + l);
-      store<W>(pooled + row * kChannelBlock + l, (acc0 + acc1) * inv);
+      if (i < hw) acc0 += load<V>(x + i * B + l);
+      store<V>(pooled + row * B + l, (acc0 + acc1) * inv);
     }
   }
 }
 
-// y[row][hw][l] = x[row][hw][l] * gate[row * 16 + l].
-template <int W>
+// y[row][hw][l] = x[row][hw][l] * gate[row * B + l].
+template <int W, int B>
 KILN_SIMD_INLINE void scale_rows(const float* x, const float* gate, float* y, int64_t rows, int64_t hw) {
+  constexpr int V = kLanes<W, B>;
   for (int64_t row = 0; row < rows; ++row) {
-    Vec<W> g[kChannelBlock / W];
-    for (int64_t v = 0; v < kChannelBlock / W; ++v) g[v] = load<W>(gate + row * kChannelBlock + v * W);
-    const float* xr = x + row * hw * kChannelBlock;
-    float* yr = y + row * hw * kChannelBlock;
-    for (int64_t i = 0; i < hw * kChannelBlock; i += kChannelBlock) {
-      for (int64_t v = 0; v < kChannelBlock / W; ++v) store<W>(yr + i + v * W, load<W>(xr + i + v * W) * g[v]);
+    Vec<V> g[B / V];
+    for (int64_t v = 0; v < B / V; ++v) g[v] = load<V>(gate + row * B + v * V);
+    const float* xr = x + row * hw * B;
+    float* yr = y + row * hw * B;
+    for (int64_t i = 0; i < hw * B; i += B) {
+      for (int64_t v = 0; v < B / V; ++v) store<V>(yr + i + v * V, load<V>(xr + i + v * V) * g[v]);
     }
   }
 }
@@ -180,17 +192,27 @@ KILN_SIMD_INLINE void excite(const Weights& w, const float* pooled, float* reduc
   for (int64_t c = w.c; c < w.cp; ++c) gate[c] = 0.0f;  // Y's padding lanes: X's times 0
 }
 
-// The three loops as cpu_isa.h's Loop<W>, each compiled for every instruction set.
+// The three loops as cpu_isa.h's Loop<W>, each compiled for every instruction set; the pooling and
+// scaling loops for blocks of 8 and of 16 (`block`, which the kernel checks).
 template <int W>
 struct PoolLoop {
-  KILN_SIMD_INLINE static void run(const float* x, float* pooled, int64_t rows, int64_t hw) {
-    pool_rows<W>(x, pooled, rows, hw);
+  KILN_SIMD_INLINE static void run(const float* x, float* pooled, int64_t rows, int64_t hw, int64_t block) {
+    if (block == 8) {
+      pool_rows<W, 8>(x, pooled, rows, hw);
+    } else {
+      pool_rows<W, 16>(x, pooled, rows, hw);
+    }
   }
 };
 template <int W>
 struct ScaleLoop {
-  KILN_SIMD_INLINE static void run(const float* x, const float* gate, float* y, int64_t rows, int64_t hw) {
-    scale_rows<W>(x, gate, y, rows, hw);
+  KILN_SIMD_INLINE static void run(const float* x, const float* gate, float* y, int64_t rows, int64_t hw,
+                                   int64_t block) {
+    if (block == 8) {
+      scale_rows<W, 8>(x, gate, y, rows, hw);
+    } else {
+      scale_rows<W, 16>(x, gate, y, rows, hw);
+    }
   }
 };
 template <int W>
@@ -201,15 +223,27 @@ struct ExciteLoop {
 };
 
 struct Loops {
-  void (*pool)(const float*, float*, int64_t, int64_t);
-  void (*scale)(const float*, const float*, float*, int64_t, int64_t);
+  void (*pool)(const float*, float*, int64_t, int64_t, int64_t);
+  void (*scale)(const float*, const float*, float*, int64_t, int64_t, int64_t);
   void (*excite)(const Weights*, const float*, float*, float*);
 };
 
 Loops loops_for(Isa isa) {
-  return {loop_for<PoolLoop, const float*, float*, int64_t, int64_t>(isa),
-          loop_for<ScaleLoop, const float*, const float*, float*, int64_t, int64_t>(isa),
+  return {loop_for<PoolLoop, const float*, float*, int64_t, int64_t, int64_t>(isa),
+          loop_for<ScaleLoop, const float*, const float*, float*, int64_t, int64_t, int64_t>(isa),
           loop_for<ExciteLoop, const Weights*, const float*, float*, float*>(isa)};
+}
+
+// Calls body(image, first_block, count) for the rows [begin, end) of X's n * blocks rows (one per
+// image and channel block), split where an image ends: a run of rows contiguous in X whose means and
+// gates are contiguous too (they are laid out per image, `cp` apart).
+template <typename Body>
+void for_each_image_run(int64_t begin, int64_t end, int64_t blocks, Body&& body) {
+  while (begin < end) {
+    const int64_t image = begin / blocks, first = begin % blocks, count = std::min(end - begin, blocks - first);
+    body(image, first, count);
+    begin += count;
+  }
 }
 
 // Calls body(begin, end) over [0, rows) split across the intra-op team when the rows hold at least two
@@ -245,26 +279,37 @@ class VecBlockedSqueezeExcite : public Kernel {
       return run_reference(ctx);
     }
     const Tensor& x = ctx.tensor(0);
-    const int64_t blocks = w_.cp / kChannelBlock;
-    if (x.rank() != 5 || x.dim(1) != blocks || x.dim(4) != kChannelBlock || x.size() == 0) {
+    const int64_t block = channel_block_of(x.shape());
+    if (x.rank() != 5 || (block != 8 && block != 16) || x.dim(1) != channel_blocks(w_.c, block) || x.size() == 0) {
       return run_reference(ctx);  // the reference names the problem
     }
-    const int64_t n = x.dim(0), hw = x.dim(2) * x.dim(3), rows = n * blocks;
+    const int64_t n = x.dim(0), hw = x.dim(2) * x.dim(3), blocks = x.dim(1), rows = n * blocks, cp = w_.cp;
     Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
-    Tensor pooled(DataType::kFloat32, {n, w_.cp}, Tensor::Init::kUninitialized);
-    Tensor gate(DataType::kFloat32, {n, w_.cp}, Tensor::Init::kUninitialized);
+    Tensor pooled(DataType::kFloat32, {n, cp}, Tensor::Init::kUninitialized);
+    Tensor gate(DataType::kFloat32, {n, cp}, Tensor::Init::kUninitialized);
     Tensor reduced(DataType::kFloat32, {w_.rp}, Tensor::Init::kUninitialized);
     const float* xp = x.data<float>();
     float* pp = pooled.data<float>();
     float* gp = gate.data<float>();
     float* yp = y.data<float>();
-    const int64_t row_elements = hw * kChannelBlock;
+    const int64_t row_elements = hw * block;
     for_each_row_chunk(rows, row_elements, [&](int64_t begin, int64_t end) {
-      loops_.pool(xp + begin * row_elements, pp + begin * kChannelBlock, end - begin, hw);
+      for_each_image_run(begin, end, blocks, [&](int64_t image, int64_t first, int64_t count) {
+        const int64_t row = image * blocks + first;
+        loops_.pool(xp + row * row_elements, pp + image * cp + first * block, count, hw, block);
+      });
     });
-    for (int64_t i = 0; i < n; ++i) loops_.excite(&w_, pp + i * w_.cp, reduced.data<float>(), gp + i * w_.cp);
+    for (int64_t i = 0; i < n; ++i) {
+      // Channels past X's blocks (cp holds more when C/8 rounds up to an odd count) read as 0.
+      std::fill(pp + i * cp + blocks * block, pp + (i + 1) * cp, 0.0f);
+      loops_.excite(&w_, pp + i * cp, reduced.data<float>(), gp + i * cp);
+    }
     for_each_row_chunk(rows, row_elements, [&](int64_t begin, int64_t end) {
-      loops_.scale(xp + begin * row_elements, gp + begin * kChannelBlock, yp + begin * row_elements, end - begin, hw);
+      for_each_image_run(begin, end, blocks, [&](int64_t image, int64_t first, int64_t count) {
+        const int64_t row = image * blocks + first;
+        loops_.scale(xp + row * row_elements, gp + image * cp + first * block, yp + row * row_elements, count, hw,
+                     block);
+      });
     });
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
@@ -321,8 +366,8 @@ bool pack(const KernelBuildContext& b, Weights* w) {
   if (w2 == nullptr) return false;
   w->has_b1 = b1 != nullptr;
   w->has_b2 = b2 != nullptr;
-  w->rp = channel_blocks(w->r) * kChannelBlock;
-  w->cp = channel_blocks(w->c) * kChannelBlock;
+  w->rp = channel_blocks(w->r, kPadding) * kPadding;
+  w->cp = channel_blocks(w->c, kPadding) * kPadding;
   w->w1 = Tensor(DataType::kFloat32, {w->r, w->cp});
   w->b1 = Tensor(DataType::kFloat32, {w->rp});
   w->w2t = Tensor(DataType::kFloat32, {w->r, w->cp});

@@ -1,5 +1,7 @@
 #include "kernels/dnnl/common.h"
 
+#include <algorithm>
+
 #include "core/buffer_pool.h"
 #include "kernels/blocked_conv_attrs.h"
 
@@ -58,7 +60,9 @@ const dnnl::memory& thread_scratchpad(size_t bytes) {
   thread_local dnnl::memory memory;
   thread_local size_t capacity = 0;
   if (capacity < bytes) {
-    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    // At least kMappedBlockBytes, so the buffer is always a page-aligned mapping (as it was when it came
+    // from aligned_alloc(4096)); pages a primitive never touches cost nothing.
+    const size_t rounded = std::max(kMappedBlockBytes, (bytes + 4095) / 4096 * 4096);
     memory = dnnl::memory();
     capacity = 0;
     free_block(buffer.data, buffer.bytes);

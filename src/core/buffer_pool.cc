@@ -1,14 +1,42 @@
 #include "core/buffer_pool.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
 namespace kiln {
 
+namespace {
+
+// A zero-filled mapping of `bytes` that starts on a huge-page boundary, with the kernel asked to back it
+// by transparent huge pages (Linux's default THP mode, "madvise", does so only when asked): what a
+// first run at a new shape pays for fresh memory is mostly page faults, one per 4 KiB page otherwise
+// (measured on the 2-vCPU EPYC VM: 70 MiB took 225 ms of CPU with 4 KiB pages, 5 ms with huge pages).
+// The mapping is exactly `bytes` long, so free_block unmaps it like any other; a tail shorter than a
+// huge page stays in small pages. nullptr when there is no memory.
+void* map_huge_page_aligned(size_t bytes) {
+  const size_t padded = bytes + kHugePageBytes;
+  void* p = mmap(nullptr, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  const auto base = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t start = (base + kHugePageBytes - 1) & ~uintptr_t{kHugePageBytes - 1};
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t end = (start + bytes + page - 1) & ~uintptr_t{page - 1};
+  if (start > base) munmap(p, start - base);
+  if (base + padded > end) munmap(reinterpret_cast<void*>(end), base + padded - end);
+  // Advice only: where THP is off, the block works the same with small pages.
+  (void)madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(start);
+}
+
+}  // namespace
+
 void* allocate_block(size_t bytes) {
+  if (bytes >= kHugePageBytes) return map_huge_page_aligned(bytes);
   if (bytes >= kMappedBlockBytes) {
     // Anonymous mappings are page-aligned and already zero.
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

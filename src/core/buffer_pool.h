@@ -32,6 +32,9 @@ void* allocate_block(size_t bytes);
 // Frees a block from allocate_block; `bytes` must be the size it was allocated with.
 void free_block(void* block, size_t bytes);
 inline constexpr size_t kMappedBlockBytes = size_t{256} << 10;
+// Blocks of at least one x86-64 huge page start on a huge-page boundary and are backed by transparent
+// huge pages where the system allows: a fresh block then costs a fault per 2 MiB, not per 4 KiB.
+inline constexpr size_t kHugePageBytes = size_t{2} << 20;
 
 class BufferPool {
  public:

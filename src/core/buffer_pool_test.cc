@@ -1,15 +1,29 @@
-// BufferPool: size classes, recycling, release of idle blocks, returns from other threads, and Tensor
-// drawing from the installed pool. Counts allocations; times nothing.
+// allocate_block's large blocks, and BufferPool: size classes, recycling, release of idle blocks, returns
+// from other threads, and Tensor drawing from the installed pool. Counts allocations; times nothing.
 #include "core/buffer_pool.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <thread>
 
 #include "kiln/tensor.h"
 
 namespace kiln {
 namespace {
+
+TEST(AllocateBlock, LargeBlocksStartOnAHugePageAndComeZeroed) {
+  // Sizes around the huge-page threshold, and one that is not a multiple of the small page.
+  for (size_t bytes : {kMappedBlockBytes, kHugePageBytes - 64, kHugePageBytes, 3 * kHugePageBytes + 4100}) {
+    auto* block = static_cast<unsigned char*>(allocate_block(bytes));
+    ASSERT_NE(block, nullptr) << bytes;
+    if (bytes >= kHugePageBytes) EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % kHugePageBytes, 0u) << bytes;
+    EXPECT_EQ(block[0], 0) << bytes;
+    EXPECT_EQ(block[bytes - 1], 0) << bytes;
+    block[0] = block[bytes - 1] = 1;  // the whole block is writable
+    free_block(block, bytes);
+  }
+}
 
 TEST(BufferPool, SizeClassesWasteAtMostAnEighth) {
   EXPECT_EQ(BufferPool::class_bytes(1), 64u);

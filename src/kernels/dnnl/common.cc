@@ -1,7 +1,8 @@
 #include "kernels/dnnl/common.h"
 
-#include <cstdlib>
+#include <algorithm>
 
+#include "core/buffer_pool.h"
 #include "kernels/blocked_conv_attrs.h"
 
 namespace kiln::dnnl_kernels {
@@ -62,23 +63,30 @@ namespace {
 
 // A scratchpad of at least `bytes` in a buffer of the calling thread that only grows, as one memory
 // object made when the buffer grows: a primitive uses the bytes it needs from the start of it, and a
-// seen size then creates nothing (creating a memory allocates). Throws dnnl::error.
+// seen size then creates nothing (creating a memory allocates). The buffer is an allocate_block (a
+// large one in huge pages, so growing it for a new shape costs few page faults). Throws dnnl::error.
 const dnnl::memory& thread_scratchpad(size_t bytes) {
-  struct Free {
-    void operator()(void* q) const { std::free(q); }
+  struct Buffer {
+    void* data = nullptr;
+    size_t bytes = 0;
+    ~Buffer() { free_block(data, bytes); }
   };
-  thread_local std::unique_ptr<void, Free> buffer;
+  thread_local Buffer buffer;
   thread_local dnnl::memory memory;
   thread_local size_t capacity = 0;
   if (capacity < bytes) {
-    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    // At least kMappedBlockBytes, so the buffer is always a page-aligned mapping (as it was when it came
+    // from aligned_alloc(4096)); pages a primitive never touches cost nothing.
+    const size_t rounded = std::max(kMappedBlockBytes, (bytes + 4095) / 4096 * 4096);
     memory = dnnl::memory();
     capacity = 0;
-    buffer.reset(std::aligned_alloc(4096, rounded));
-    if (!buffer) throw dnnl::error(dnnl_out_of_memory, "cannot allocate the scratchpad");
+    free_block(buffer.data, buffer.bytes);
+    buffer.data = allocate_block(rounded);
+    buffer.bytes = buffer.data != nullptr ? rounded : 0;
+    if (buffer.data == nullptr) throw dnnl::error(dnnl_out_of_memory, "cannot allocate the scratchpad");
     const dnnl::memory::desc md({static_cast<dnnl::memory::dim>(rounded)}, dnnl::memory::data_type::u8,
                                 dnnl::memory::format_tag::a);
-    memory = dnnl::memory(md, cpu_engine(), buffer.get());
+    memory = dnnl::memory(md, cpu_engine(), buffer.data);
     capacity = rounded;
   }
   return memory;

@@ -4,47 +4,14 @@
 
 #include "grpc_predict_v2.grpc.pb.h"
 #include "serve/datatype_names.h"
+#include "serve/grpc/abseil_deadlock_detection.h"
+#include "serve/grpc/grpc_status.h"
 #include "serve/grpc/grpc_tensor.h"
+#include "serve/grpc/infer_completion_queues.h"
 
 namespace kiln::serve::grpc_frontend {
 
 namespace {
-
-grpc::Status to_grpc(const Status& st) {
-  grpc::StatusCode code = grpc::StatusCode::INTERNAL;
-  switch (st.code()) {
-    case StatusCode::kOk:
-      return grpc::Status::OK;
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kCorruption:
-      code = grpc::StatusCode::INVALID_ARGUMENT;
-      break;
-    case StatusCode::kNotFound:
-      code = grpc::StatusCode::NOT_FOUND;
-      break;
-    case StatusCode::kUnimplemented:
-      code = grpc::StatusCode::UNIMPLEMENTED;
-      break;
-    case StatusCode::kFailedPrecondition:
-      code = grpc::StatusCode::FAILED_PRECONDITION;
-      break;
-    case StatusCode::kResourceExhausted:
-      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
-      break;
-    case StatusCode::kUnavailable:
-      code = grpc::StatusCode::UNAVAILABLE;
-      break;
-    case StatusCode::kDeadlineExceeded:
-      code = grpc::StatusCode::DEADLINE_EXCEEDED;
-      break;
-    case StatusCode::kCancelled:
-      code = grpc::StatusCode::CANCELLED;
-      break;
-    default:
-      break;
-  }
-  return grpc::Status(code, st.message());
-}
 
 grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& st) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -144,17 +111,6 @@ void fill_config(const ModelVersion& mv, inference::ModelConfig* out) {
   (*out->mutable_parameters())["intra_op_threads"].set_string_value(std::to_string(mv.intra_op_threads()));
 }
 
-// The reactor of one ModelInfer call: it owns the flag that tells the scheduler and the engine the
-// call was cancelled (the client cancelled, its deadline passed, or the connection dropped), which
-// the default reactor cannot report. gRPC calls OnDone after Finish; the reactor deletes itself there.
-class InferReactor final : public grpc::ServerUnaryReactor {
- public:
-  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
-
-  void OnCancel() override { cancelled->store(true); }
-  void OnDone() override { delete this; }
-};
-
 // The earlier of the request's deadline and the call's own (a client's gRPC timeout), on the steady
 // clock the scheduler uses.
 Clock::time_point earliest_deadline(Clock::time_point request_deadline, std::chrono::system_clock::time_point call) {
@@ -166,7 +122,7 @@ Clock::time_point earliest_deadline(Clock::time_point request_deadline, std::chr
 
 }  // namespace
 
-class GrpcServer::Service final : public inference::GRPCInferenceService::CallbackService {
+class GrpcServer::Service final : public InferService {
  public:
   Service(ModelRepository* repository, ServeMetrics* metrics, GrpcOptions options)
       : repository_(repository), metrics_(metrics), options_(std::move(options)) {}
@@ -220,30 +176,30 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     return finish(ctx, Status::OK());
   }
 
-  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx, const inference::ModelInferRequest* req,
-                                       inference::ModelInferResponse* res) override {
-    auto request = decode_model_infer(*req);
-    if (!request.ok()) return finish(ctx, request.status().with_context("model '" + req->model_name() + "'"));
+  // A ModelInfer call from a completion queue (infer_completion_queues.h), on its thread.
+  void infer(InferCall* call) {
+    const inference::ModelInferRequest& req = call->request();
+    auto request = decode_model_infer(req);
+    if (!request.ok()) return call->finish(to_grpc(request.status().with_context("model '" + req.model_name() + "'")));
     if (request->deadline == Clock::time_point::max() && options_.default_timeout.count() > 0) {
       request->deadline = Clock::now() + options_.default_timeout;
     }
-    request->deadline = earliest_deadline(request->deadline, ctx->deadline());
-    auto* reactor = new InferReactor();
-    request->cancelled = reactor->cancelled;
+    request->deadline = earliest_deadline(request->deadline, call->context().deadline());
+    request->cancelled = call->cancelled();
     metrics_->inflight_requests().Increment();
     ServeMetrics* metrics = metrics_;
-    // On OK the scheduler calls back exactly once, on its thread; encoding is a copy per output.
-    Status st = repository_->infer(std::move(*request), [reactor, res, metrics](Expected<InferenceResponse> result) {
+    // On OK the scheduler calls back exactly once: on a worker, or here before infer returns (a small
+    // model's inline run); encoding is a copy per output.
+    Status st = repository_->infer(std::move(*request), [call, metrics](Expected<InferenceResponse> result) {
       metrics->inflight_requests().Decrement();
-      if (!result.ok()) return reactor->Finish(to_grpc(result.status()));
-      encode_model_infer(*result, res);
-      reactor->Finish(grpc::Status::OK);
+      if (!result.ok()) return call->finish(to_grpc(result.status()));
+      encode_model_infer(*result, call->response());
+      call->finish(grpc::Status::OK);
     });
     if (!st.ok()) {
       metrics_->inflight_requests().Decrement();
-      reactor->Finish(to_grpc(st));
+      call->finish(to_grpc(st));
     }
-    return reactor;
   }
 
   grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* ctx,
@@ -301,33 +257,42 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
 };
 
 GrpcServer::GrpcServer(ModelRepository* repository, ServeMetrics* metrics, GrpcOptions options)
-    : max_message_bytes_(options.max_message_bytes) {
+    : max_message_bytes_(options.max_message_bytes), infer_threads_(options.infer_threads) {
   service_ = std::make_unique<Service>(repository, metrics, std::move(options));
 }
 
 GrpcServer::~GrpcServer() { shutdown(std::chrono::milliseconds(0)); }
 
 Status GrpcServer::start(const std::string& address, int port) {
+  skip_abseil_deadlock_detection();
   grpc::ServerBuilder builder;
   // IPv6 literals need brackets in a gRPC target.
   const std::string host = address.find(':') != std::string::npos ? "[" + address + "]" : address;
   builder.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());
+  Service* service = service_.get();
+  infer_queues_ = std::make_unique<InferCompletionQueues>(service, &builder, infer_threads_,
+                                                          [service](InferCall* call) { service->infer(call); });
   builder.SetMaxReceiveMessageSize(max_message_bytes_);
   builder.SetMaxSendMessageSize(-1);  // responses are as large as the model makes them
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
+    infer_queues_.reset();
     return Status::IOError("cannot listen for gRPC on " + host + ":" + std::to_string(port));
   }
+  infer_queues_->start();
   return Status::OK();
 }
 
 void GrpcServer::shutdown(std::chrono::milliseconds grace) {
   if (server_ == nullptr) return;
+  infer_queues_->stop();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
+  infer_queues_->join();  // every call accepted has had its answer or been cancelled by Shutdown
   server_->Wait();
   server_.reset();
+  infer_queues_.reset();  // the completion queues go after the server that used them
 }
 
 }  // namespace kiln::serve::grpc_frontend

@@ -16,10 +16,13 @@ constexpr int kCallsAskedAhead = 16;
 struct InferQueue {
   std::unique_ptr<grpc::ServerCompletionQueue> cq;
   // Calls asked for, and calls accepted and not yet deleted: each will still bring an event to this
-  // queue. Once stopping and at 0, nothing more can arrive and the queue shuts down. Only the queue's
-  // thread changes it after start().
+  // queue. Once the server stopped and it is 0, nothing more can arrive and the queue shuts down. Only
+  // the queue's thread changes it after start().
   int64_t owed = 0;
   std::thread thread;
+  // Wakes the thread once the server stopped, to shut the queue down if nothing is owed by then.
+  grpc::Alarm wake;
+  InferCall::Tag wake_tag{nullptr, InferCall::Event::kDone};
 };
 
 InferCall::InferCall(InferCompletionQueues* owner, InferQueue* queue) : owner_(owner), queue_(queue) {
@@ -86,8 +89,8 @@ void InferCompletionQueues::poll(InferQueue* queue) {
   bool shut = false;
   while (queue->cq->Next(&tag, &ok)) {
     auto* t = static_cast<InferCall::Tag*>(tag);
-    t->call->on_event(t->event, ok);
-    if (!shut && queue->owed == 0 && stopping_.load(std::memory_order_acquire)) {
+    if (t->call != nullptr) t->call->on_event(t->event, ok);  // else the wake-up from join()
+    if (!shut && queue->owed == 0 && server_stopped_.load(std::memory_order_acquire)) {
       queue->cq->Shutdown();  // Next returns false once the queue is empty
       shut = true;
     }
@@ -104,6 +107,10 @@ void InferCompletionQueues::start() {
 void InferCompletionQueues::stop() { stopping_.store(true, std::memory_order_release); }
 
 void InferCompletionQueues::join() {
+  server_stopped_.store(true, std::memory_order_release);
+  for (auto& queue : queues_) {
+    if (queue->thread.joinable()) queue->wake.Set(queue->cq.get(), std::chrono::system_clock::now(), &queue->wake_tag);
+  }
   for (auto& queue : queues_) {
     if (queue->thread.joinable()) queue->thread.join();
   }

@@ -11,6 +11,7 @@
 // The other RPCs stay on the callback API (grpc_server.cc): they are rare, and load/unload block.
 #pragma once
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -55,6 +56,7 @@ class InferCall {
 
  private:
   friend class InferCompletionQueues;
+  friend struct InferQueue;
   enum class Event { kAccepted, kFinished, kDone };
   struct Tag {
     InferCall* call;
@@ -91,7 +93,8 @@ class InferCompletionQueues {
   // After the server started: asks for calls and starts the threads.
   void start();
   // Around the server's Shutdown: stop() before it, so that no call is asked for once it began; join()
-  // after it returned, to wait for the calls still owed an answer and stop the threads.
+  // after it returned, to wait for the calls still owed an answer and stop the threads. (gRPC wants a
+  // server's completion queues shut down after the server.)
   void stop();
   void join();
 
@@ -103,7 +106,8 @@ class InferCompletionQueues {
   InferService* const service_;
   const Handler handler_;
   std::vector<std::unique_ptr<InferQueue>> queues_;
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopping_{false};        // no more calls are asked for
+  std::atomic<bool> server_stopped_{false};  // the server's Shutdown returned
 };
 
 }  // namespace kiln::serve::grpc_frontend

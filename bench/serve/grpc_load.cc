@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "grpc_predict_v2.grpc.pb.h"
+#include "serve/grpc/abseil_deadlock_detection.h"
 
 namespace {
 
@@ -215,6 +216,8 @@ int main(int argc, char** argv) {
               << "       [--datatype FP32] [--concurrency C] [--duration S] [--warmup S] [--channels K]\n";
     return 1;
   }
+  // The client's gRPC locks as many abseil Mutexes per call as the server's.
+  kiln::serve::grpc_frontend::skip_abseil_deadlock_detection();
   const inference::ModelInferRequest request = make_request(o);
   std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> stubs;
   for (int i = 0; i < o.channels; ++i) {

@@ -167,8 +167,9 @@ def render(results, settings, problems, min_batching_gain=1.5):
            "server-counted = nv_inference_request_success over the same run (wrk leaves up to `concurrency` "
            "requests unanswered on its side when it stops and closes their connections: the server answers "
            "them (counted as successes here) or, seeing the client gone, cancels them (counted by "
-           "nv_inference_request_failure, at most `concurrency` per run, and not as errors); kiln_grpc_load's "
-           "count includes its 1 s warm-up, which the server counts too)", ""]
+           "nv_inference_request_failure, at most `concurrency` per run, and not as errors); kiln_grpc_load warms "
+           "up in a run of its own before each measured run and waits for its calls in flight at the end, so "
+           "for gRPC the two counts are equal)", ""]
     loads = sorted(r["loadavg_1m"] for r in results if "loadavg_1m" in r)
     if loads:
         out.insert(len(out) - 1,

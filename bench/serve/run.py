@@ -107,15 +107,25 @@ class Bench:
             raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
         return json.loads(lines[-1])
 
-    def grpc_run(self, port, model, input_name, shape, concurrency, cpus=""):
+    def grpc_run(self, port, model, input_name, shape, concurrency, cpus="", duration=None):
+        """One kiln_grpc_load run of `duration` s (--duration) with no warm-up inside it; see grpc_warmup."""
+        duration = self.args.duration if duration is None else duration
         argv = [self.args.grpc_load, "--target", f"127.0.0.1:{port}", "--model", model, "--input", input_name,
                 "--shape", ",".join(map(str, shape)), "--concurrency", str(concurrency),
-                "--duration", f"{self.args.duration:g}", "--warmup", f"{self.args.warmup:g}"]
-        done = subprocess.run(processes.pinned(cpus, argv), capture_output=True, text=True, timeout=self.args.duration + 120)
+                "--duration", f"{duration:g}", "--warmup", "0"]
+        done = subprocess.run(processes.pinned(cpus, argv), capture_output=True, text=True, timeout=duration + 120)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if not lines:
             raise RuntimeError(f"kiln_grpc_load failed ({done.returncode}): {done.stderr.strip()}")
         return json.loads(lines[-1])
+
+    def grpc_warmup(self, port, model, input_name, shape, concurrency, cpus=""):
+        """A warm-up run of its own (--warmup s), before the measured one and outside the server's count
+        of it. As kiln_grpc_load waits for its calls in flight at the end, its answers and the server's
+        successes over the measured run are then the same number. (Warm-up calls inside the measured
+        run were counted by the server but not in the client's requests.)"""
+        if self.args.warmup > 0:
+            self.grpc_run(port, model, input_name, shape, concurrency, cpus, duration=self.args.warmup)
 
     def measured(self, server, model, concurrency, run):
         """Runs `run()` (a load generator) and adds the server's own count of what it answered meanwhile."""
@@ -131,7 +141,8 @@ class Bench:
             result["server_avg_batch"] = round(delta["nv_inference_count"] / delta["nv_inference_exec_count"], 2)
         # wrk stops with up to `concurrency` requests in flight and closes their connections: the server
         # either answers them (a success wrk does not count) or, seeing the client gone, cancels them
-        # (a failure). kiln_grpc_load waits for its calls, warm-up included, so it gets no slack.
+        # (a failure). kiln_grpc_load waits for its calls, and warms up in a run of its own before this
+        # one (grpc_warmup), so its count must equal the server's.
         expected = result["requests"] + result.get("warmup_requests", 0)
         slack = 0 if "warmup_requests" in result else concurrency
         answered = result["server_success"] + result["server_failure"]
@@ -176,6 +187,7 @@ class Bench:
                             r = self.measured(server, "identity", c, lambda: self.wrk_run(
                                 url, c, bin_body, bin_header, cpus=self.client_cpus))
                             self.record(dict(base, client="http_binary", **r))
+                        self.grpc_warmup(server.grpc_port, "identity", "input", [1, 4], c, cpus=self.client_cpus)
                         r = self.measured(server, "identity", c, lambda: self.grpc_run(
                             server.grpc_port, "identity", "input", [1, 4], c, cpus=self.client_cpus))
                         self.record(dict(base, client="grpc", **r))

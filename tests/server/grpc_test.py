@@ -11,11 +11,14 @@ bad requests mapped to gRPC codes while the server keeps serving, and a clean SI
 import argparse
 import concurrent.futures
 import os
+import re
 import sys
 import tempfile
+import time
 
 import grpc
 import numpy as np
+import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
@@ -34,6 +37,14 @@ class Client:
                                         request_serializer=lambda m: m.SerializeToString(),
                                         response_deserializer=response_type.FromString)
         return stub(request, timeout=30)
+
+    def future(self, method, request, timeout=30):
+        """The call in flight; its .result() waits for the answer."""
+        response_type = getattr(pb, method + "Response")
+        stub = self.channel.unary_unary(f"/inference.GRPCInferenceService/{method}",
+                                        request_serializer=lambda m: m.SerializeToString(),
+                                        response_deserializer=response_type.FromString)
+        return stub.future(request, timeout=timeout)
 
     def code_of(self, method, request):
         try:
@@ -164,6 +175,55 @@ def test_batching(s, c):
     check(f"grpc: concurrent requests were batched (12 requests, {executions:.0f} executions)", executions < 12)
 
 
+def test_many_streams(s, c):
+    """Far more calls in flight on one connection than the server asks gRPC for ahead on each of its
+    completion queues (16): the rest wait in gRPC's list of unmatched calls, and each call, batched with
+    others or not, gets its own rows back."""
+    n = 400
+    futures = [c.future("ModelInfer", infer_request("simple", [("x", "FP32", [1, 4],
+                                                                  {"fp32_contents": [i, -i, i / 2, 7]})]))
+               for i in range(n)]
+    wrong = []
+    for i, f in enumerate(futures):
+        y = np.frombuffer(f.result().raw_output_contents[0], "<f4").tolist()
+        if y != [i, -i, i / 2, 7]:
+            wrong.append((i, y))
+    check(f"grpc: {n} concurrent calls on one connection each get their own result", not wrong, wrong[:5])
+
+
+def test_cancelled_streams(s, c):
+    """Calls cancelled by the client while in flight: the cancelled ones end CANCELLED, the others are
+    answered, and the server holds nothing for them afterwards."""
+    n = 200
+    futures = [c.future("ModelInfer", infer_request("simple", [("x", "FP32", [1, 4],
+                                                                  {"fp32_contents": [i, i, i, i]})]))
+               for i in range(n)]
+    for f in futures[::2]:
+        f.cancel()
+    wrong = []
+    for i, f in enumerate(futures):
+        try:
+            y = np.frombuffer(f.result().raw_output_contents[0], "<f4").tolist()
+            if y != [float(i)] * 4:
+                wrong.append((i, y))
+        except grpc.FutureCancelledError:
+            if i % 2:
+                wrong.append((i, "cancelled without being asked"))
+    check("grpc: with every other call cancelled, the rest get their own results", not wrong, wrong[:5])
+    inflight = None
+    for _ in range(100):
+        text = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=10).text
+        inflight = re.search(r"^kiln_inflight_requests ([\d.e+]+)", text, re.M)
+        if inflight and float(inflight.group(1)) == 0:
+            break
+        time.sleep(0.05)
+    check("grpc: no request is left in flight after the cancellations", inflight and float(inflight.group(1)) == 0,
+          inflight and inflight.group(0))
+    r = c.call("ModelInfer", infer_request("simple", [("x", "FP32", [1, 4], {"fp32_contents": [1, 2, 3, 4]})]))
+    check("grpc: the server still serves after the cancellations",
+          np.frombuffer(r.raw_output_contents[0], "<f4").tolist() == [1, 2, 3, 4])
+
+
 def test_bad_input(c):
     x = ("x", "FP32", [1, 4], {"fp32_contents": [1, 2, 3, 4]})
     cases = [
@@ -213,6 +273,8 @@ def main():
             test_infer(c)
             test_statistics_and_config(c)
             test_batching(s, c)
+            test_many_streams(s, c)
+            test_cancelled_streams(s, c)
             test_bad_input(c)
 
         return run_suite(s, suite, prefix='grpc: ')

@@ -2,9 +2,10 @@
 //
 // Threads: SIGTERM/SIGINT are blocked in every thread and taken by the main thread with sigwait, so
 // shutdown runs as ordinary code, not in a signal handler. `--threads` I/O threads run both HTTP
-// servers, and one ComputeBudget of `--threads` threads bounds the threads computing at once across
-// every model and instance: each run asks for its intra-op threads (by default --threads divided
-// among its model's instances), so compute never asks for more cores than the operator gave.
+// servers, as many threads take gRPC's calls, and one ComputeBudget of `--threads` threads
+// bounds the threads computing at once across every model and instance: each run asks for its
+// intra-op threads (by default --threads divided among its model's instances), so compute never asks
+// for more cores than the operator gave.
 #include <pthread.h>
 #include <signal.h>
 
@@ -122,6 +123,7 @@ int serve_command(const ServeOptions& options) {
   grpc_options.server_version = KILN_VERSION;
   grpc_options.default_timeout = routes_options.default_timeout;
   grpc_options.max_message_bytes = static_cast<int>(std::min<size_t>(options.max_request_bytes, INT32_MAX));
+  grpc_options.threads = threads;  // as many as the HTTP server's I/O threads
   serve::grpc_frontend::GrpcServer grpc(&repo, &metrics, grpc_options);
   if (Status st = grpc.start(options.address, options.grpc_port); !st.ok()) {
     std::cerr << "error: " << st.message() << "\n";

@@ -4,53 +4,14 @@
 
 #include "grpc_predict_v2.grpc.pb.h"
 #include "serve/datatype_names.h"
+#include "serve/grpc/abseil_deadlock_detection.h"
+#include "serve/grpc/grpc_status.h"
 #include "serve/grpc/grpc_tensor.h"
+#include "serve/grpc/unary_call_queues.h"
 
 namespace kiln::serve::grpc_frontend {
 
 namespace {
-
-grpc::Status to_grpc(const Status& st) {
-  grpc::StatusCode code = grpc::StatusCode::INTERNAL;
-  switch (st.code()) {
-    case StatusCode::kOk:
-      return grpc::Status::OK;
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kCorruption:
-      code = grpc::StatusCode::INVALID_ARGUMENT;
-      break;
-    case StatusCode::kNotFound:
-      code = grpc::StatusCode::NOT_FOUND;
-      break;
-    case StatusCode::kUnimplemented:
-      code = grpc::StatusCode::UNIMPLEMENTED;
-      break;
-    case StatusCode::kFailedPrecondition:
-      code = grpc::StatusCode::FAILED_PRECONDITION;
-      break;
-    case StatusCode::kResourceExhausted:
-      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
-      break;
-    case StatusCode::kUnavailable:
-      code = grpc::StatusCode::UNAVAILABLE;
-      break;
-    case StatusCode::kDeadlineExceeded:
-      code = grpc::StatusCode::DEADLINE_EXCEEDED;
-      break;
-    case StatusCode::kCancelled:
-      code = grpc::StatusCode::CANCELLED;
-      break;
-    default:
-      break;
-  }
-  return grpc::Status(code, st.message());
-}
-
-grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& st) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(to_grpc(st));
-  return reactor;
-}
 
 void add_tensors(const std::vector<TensorConfig>& list,
                  google::protobuf::RepeatedPtrField<inference::ModelMetadataResponse::TensorMetadata>* out) {
@@ -145,18 +106,6 @@ void fill_config(const ModelVersion& mv, inference::ModelConfig* out) {
   (*out->mutable_parameters())["intra_op_threads"].set_string_value(std::to_string(mv.intra_op_threads()));
 }
 
-// The reactor of one ModelInfer call: it owns the flag that tells the scheduler and the engine the
-// call was cancelled (the client cancelled, its deadline passed, or the connection dropped), which
-// the default reactor cannot report. gRPC calls OnDone after Finish; the reactor deletes itself there.
-class InferReactor final : public grpc::ServerUnaryReactor {
- public:
-  std::shared_ptr<Cancellation> cancelled = std::make_shared<Cancellation>();
-
-  // A queued request is answered Cancelled (Finish) from within this reaction, which gRPC allows.
-  void OnCancel() override { cancelled->cancel(); }
-  void OnDone() override { delete this; }
-};
-
 // The earlier of the request's deadline and the call's own (a client's gRPC timeout), on the steady
 // clock the scheduler uses.
 Clock::time_point earliest_deadline(Clock::time_point request_deadline, std::chrono::system_clock::time_point call) {
@@ -168,133 +117,122 @@ Clock::time_point earliest_deadline(Clock::time_point request_deadline, std::chr
 
 }  // namespace
 
-class GrpcServer::Service final : public inference::GRPCInferenceService::CallbackService {
+class GrpcServer::Service final : public AsyncService {
  public:
   Service(ModelRepository* repository, ServeMetrics* metrics, GrpcOptions options)
       : repository_(repository), metrics_(metrics), options_(std::move(options)) {}
 
-  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx, const inference::ServerLiveRequest*,
-                                       inference::ServerLiveResponse* res) override {
+  Status server_live(const inference::ServerLiveRequest&, inference::ServerLiveResponse* res) {
     res->set_live(true);
-    return finish(ctx, Status::OK());
+    return Status::OK();
   }
 
-  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx, const inference::ServerReadyRequest*,
-                                        inference::ServerReadyResponse* res) override {
+  Status server_ready(const inference::ServerReadyRequest&, inference::ServerReadyResponse* res) {
     res->set_ready(repository_->ready());
-    return finish(ctx, Status::OK());
+    return Status::OK();
   }
 
-  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx, const inference::ModelReadyRequest* req,
-                                       inference::ModelReadyResponse* res) override {
-    auto version = parse_model_version(req->version());
-    if (!version.ok()) return finish(ctx, version.status());
-    auto mv = repository_->find(req->name(), *version);
+  Status model_ready(const inference::ModelReadyRequest& req, inference::ModelReadyResponse* res) {
+    auto version = parse_model_version(req.version());
+    if (!version.ok()) return version.status();
+    auto mv = repository_->find(req.name(), *version);
     // Triton answers ready=false (not an error) for a model that is known but not ready.
-    if (!mv.ok() && mv.status().code() != StatusCode::kUnavailable) return finish(ctx, mv.status());
+    if (!mv.ok() && mv.status().code() != StatusCode::kUnavailable) return mv.status();
     res->set_ready(mv.ok());
-    return finish(ctx, Status::OK());
+    return Status::OK();
   }
 
-  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
-                                           inference::ServerMetadataResponse* res) override {
+  Status server_metadata(const inference::ServerMetadataRequest&, inference::ServerMetadataResponse* res) {
     res->set_name("kiln");
     res->set_version(options_.server_version);
     res->add_extensions("model_repository");
     res->add_extensions("statistics");
     res->add_extensions("model_configuration");
     res->add_extensions("classification");
-    return finish(ctx, Status::OK());
+    return Status::OK();
   }
 
-  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx, const inference::ModelMetadataRequest* req,
-                                          inference::ModelMetadataResponse* res) override {
-    auto version = parse_model_version(req->version());
-    if (!version.ok()) return finish(ctx, version.status());
-    auto mv = repository_->find(req->name(), *version);
-    if (!mv.ok()) return finish(ctx, mv.status());
-    auto all = repository_->versions(req->name());
-    if (!all.ok()) return finish(ctx, all.status());
+  Status model_metadata(const inference::ModelMetadataRequest& req, inference::ModelMetadataResponse* res) {
+    auto version = parse_model_version(req.version());
+    if (!version.ok()) return version.status();
+    auto mv = repository_->find(req.name(), *version);
+    if (!mv.ok()) return mv.status();
+    auto all = repository_->versions(req.name());
+    if (!all.ok()) return all.status();
     res->set_name((*mv)->name());
     for (const auto& v : *all) res->add_versions(std::to_string(v->version()));
     res->set_platform((*mv)->config().platform);
     add_tensors((*mv)->config().inputs, res->mutable_inputs());
     add_tensors((*mv)->config().outputs, res->mutable_outputs());
-    return finish(ctx, Status::OK());
+    return Status::OK();
   }
 
-  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx, const inference::ModelInferRequest* req,
-                                       inference::ModelInferResponse* res) override {
-    auto request = decode_model_infer(*req);
-    if (!request.ok()) return finish(ctx, request.status().with_context("model '" + req->model_name() + "'"));
+  // On a completion queue's thread (unary_call_queues.h); the call is finished now or by the batcher.
+  void model_infer(UnaryCall<inference::ModelInferRequest, inference::ModelInferResponse>* call) {
+    const inference::ModelInferRequest& req = call->request();
+    auto request = decode_model_infer(req);
+    if (!request.ok()) return call->finish(to_grpc(request.status().with_context("model '" + req.model_name() + "'")));
     if (request->deadline == Clock::time_point::max() && options_.default_timeout.count() > 0) {
       request->deadline = Clock::now() + options_.default_timeout;
     }
-    request->deadline = earliest_deadline(request->deadline, ctx->deadline());
-    auto* reactor = new InferReactor();
-    request->cancelled = reactor->cancelled;
+    request->deadline = earliest_deadline(request->deadline, call->context().deadline());
+    request->cancelled = call->cancelled();
     metrics_->inflight_requests().Increment();
     ServeMetrics* metrics = metrics_;
-    // On OK the scheduler calls back exactly once, on its thread; encoding is a copy per output.
-    Status st = repository_->infer(std::move(*request), [reactor, res, metrics](Expected<InferenceResponse> result) {
+    // On OK the scheduler calls back exactly once: on a worker, or here before infer returns (a small
+    // model's inline run); encoding is a copy per output.
+    Status st = repository_->infer(std::move(*request), [call, metrics](Expected<InferenceResponse> result) {
       metrics->inflight_requests().Decrement();
-      if (!result.ok()) return reactor->Finish(to_grpc(result.status()));
-      encode_model_infer(*result, res);
-      reactor->Finish(grpc::Status::OK);
+      if (!result.ok()) return call->finish(to_grpc(result.status()));
+      encode_model_infer(*result, call->response());
+      call->finish(grpc::Status::OK);
     });
     if (!st.ok()) {
       metrics_->inflight_requests().Decrement();
-      reactor->Finish(to_grpc(st));
+      call->finish(to_grpc(st));
     }
-    return reactor;
   }
 
-  grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* ctx,
-                                            const inference::ModelStatisticsRequest* req,
-                                            inference::ModelStatisticsResponse* res) override {
-    auto version = parse_model_version(req->version());  // "": every loaded version
-    if (!version.ok()) return finish(ctx, version.status());
-    auto selected = repository_->select(req->name(), *version);
-    if (!selected.ok()) return finish(ctx, selected.status());
+  Status model_statistics(const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* res) {
+    auto version = parse_model_version(req.version());  // "": every loaded version
+    if (!version.ok()) return version.status();
+    auto selected = repository_->select(req.name(), *version);
+    if (!selected.ok()) return selected.status();
     for (const auto& mv : *selected) fill_statistics(*mv, res->add_model_stats());
-    return finish(ctx, Status::OK());
+    return Status::OK();
   }
 
-  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* ctx, const inference::ModelConfigRequest* req,
-                                        inference::ModelConfigResponse* res) override {
-    auto version = parse_model_version(req->version());
-    if (!version.ok()) return finish(ctx, version.status());
-    auto mv = repository_->find(req->name(), *version);
-    if (!mv.ok()) return finish(ctx, mv.status());
+  Status model_config(const inference::ModelConfigRequest& req, inference::ModelConfigResponse* res) {
+    auto version = parse_model_version(req.version());
+    if (!version.ok()) return version.status();
+    auto mv = repository_->find(req.name(), *version);
+    if (!mv.ok()) return mv.status();
     fill_config(**mv, res->mutable_config());
-    return finish(ctx, Status::OK());
+    return Status::OK();
   }
 
-  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* ctx,
-                                            const inference::RepositoryIndexRequest* req,
-                                            inference::RepositoryIndexResponse* res) override {
+  Status repository_index(const inference::RepositoryIndexRequest& req, inference::RepositoryIndexResponse* res) {
     for (const ModelIndexEntry& e : repository_->index()) {
-      if (req->ready() && e.state != "READY") continue;
+      if (req.ready() && e.state != "READY") continue;
       auto* m = res->add_models();
       m->set_name(e.name);
       if (e.version > 0) m->set_version(std::to_string(e.version));
       m->set_state(e.state);
       m->set_reason(e.reason);
     }
-    return finish(ctx, Status::OK());
+    return Status::OK();
   }
 
-  // Load and unload block a gRPC callback thread for their duration, like the HTTP frontend's.
-  grpc::ServerUnaryReactor* RepositoryModelLoad(grpc::CallbackServerContext* ctx,
-                                                const inference::RepositoryModelLoadRequest* req,
-                                                inference::RepositoryModelLoadResponse*) override {
-    return finish(ctx, repository_->load(req->model_name()));
+  // Load and unload block a completion queue's thread for their duration, as the HTTP frontend's block
+  // an I/O thread.
+  Status repository_model_load(const inference::RepositoryModelLoadRequest& req,
+                               inference::RepositoryModelLoadResponse*) {
+    return repository_->load(req.model_name());
   }
 
-  grpc::ServerUnaryReactor* RepositoryModelUnload(grpc::CallbackServerContext* ctx,
-                                                  const inference::RepositoryModelUnloadRequest* req,
-                                                  inference::RepositoryModelUnloadResponse*) override {
-    return finish(ctx, repository_->unload(req->model_name()));
+  Status repository_model_unload(const inference::RepositoryModelUnloadRequest& req,
+                                 inference::RepositoryModelUnloadResponse*) {
+    return repository_->unload(req.model_name());
   }
 
  private:
@@ -304,13 +242,28 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
 };
 
 GrpcServer::GrpcServer(ModelRepository* repository, ServeMetrics* metrics, GrpcOptions options)
-    : max_message_bytes_(options.max_message_bytes) {
+    : max_message_bytes_(options.max_message_bytes), threads_(options.threads) {
   service_ = std::make_unique<Service>(repository, metrics, std::move(options));
 }
 
 GrpcServer::~GrpcServer() { shutdown(std::chrono::milliseconds(0)); }
 
+namespace {
+
+// A handler that answers at once with what `method` returns.
+template <class Request, class Response>
+typename UnaryCall<Request, Response>::Handler at_once(GrpcServer::Service* service,
+                                                       Status (GrpcServer::Service::*method)(const Request&,
+                                                                                             Response*)) {
+  return [service, method](UnaryCall<Request, Response>* call) {
+    call->finish(to_grpc((service->*method)(call->request(), call->response())));
+  };
+}
+
+}  // namespace
+
 Status GrpcServer::start(const std::string& address, int port) {
+  skip_abseil_deadlock_detection();
   grpc::ServerBuilder builder;
   // IPv6 literals need brackets in a gRPC target.
   const std::string host = address.find(':') != std::string::npos ? "[" + address + "]" : address;
@@ -318,19 +271,40 @@ Status GrpcServer::start(const std::string& address, int port) {
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(max_message_bytes_);
   builder.SetMaxSendMessageSize(-1);  // responses are as large as the model makes them
+  Service* s = service_.get();
+  call_queues_ = std::make_unique<UnaryCallQueues>(s, &builder, threads_);
+  UnaryCallQueues& q = *call_queues_;
+  // Many ModelInfer calls arrive at once; the rest are rare.
+  q.add(
+      &AsyncService::RequestModelInfer, [s](auto* call) { s->model_infer(call); }, /*ahead=*/16);
+  q.add(&AsyncService::RequestServerLive, at_once(s, &Service::server_live));
+  q.add(&AsyncService::RequestServerReady, at_once(s, &Service::server_ready));
+  q.add(&AsyncService::RequestModelReady, at_once(s, &Service::model_ready));
+  q.add(&AsyncService::RequestServerMetadata, at_once(s, &Service::server_metadata));
+  q.add(&AsyncService::RequestModelMetadata, at_once(s, &Service::model_metadata));
+  q.add(&AsyncService::RequestModelStatistics, at_once(s, &Service::model_statistics));
+  q.add(&AsyncService::RequestModelConfig, at_once(s, &Service::model_config));
+  q.add(&AsyncService::RequestRepositoryIndex, at_once(s, &Service::repository_index));
+  q.add(&AsyncService::RequestRepositoryModelLoad, at_once(s, &Service::repository_model_load));
+  q.add(&AsyncService::RequestRepositoryModelUnload, at_once(s, &Service::repository_model_unload));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
+    call_queues_.reset();
     return Status::IOError("cannot listen for gRPC on " + host + ":" + std::to_string(port));
   }
+  call_queues_->start();
   return Status::OK();
 }
 
 void GrpcServer::shutdown(std::chrono::milliseconds grace) {
   if (server_ == nullptr) return;
+  call_queues_->stop();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
+  call_queues_->join();  // every call accepted has had its answer or been cancelled by Shutdown
   server_->Wait();
   server_.reset();
+  call_queues_.reset();  // the completion queues go after the server that used them
 }
 
 }  // namespace kiln::serve::grpc_frontend

@@ -1,6 +1,7 @@
 // GrpcServer: the KServe v2 gRPC frontend (inference.GRPCInferenceService) on top of
-// ModelRepository, a peer of the HTTP frontend. It uses gRPC's callback API, so an inference waiting
-// in the batcher holds no thread; Status maps to gRPC codes only here.
+// ModelRepository, a peer of the HTTP frontend. Every RPC runs on completion queues, each polled by one
+// thread (unary_call_queues.h); an inference waiting in the batcher holds no thread. Status maps to
+// gRPC codes only here (grpc_status.h).
 #pragma once
 
 #include <chrono>
@@ -18,10 +19,13 @@ class Server;
 
 namespace kiln::serve::grpc_frontend {
 
+class UnaryCallQueues;
+
 struct GrpcOptions {
   std::string server_version;
   std::chrono::microseconds default_timeout{0};  // for requests without a "timeout" parameter; 0: none
   int max_message_bytes = 64 << 20;              // larger requests fail with RESOURCE_EXHAUSTED
+  int threads = 1;                               // threads taking calls, each polling its own completion queue
 };
 
 class GrpcServer {
@@ -42,9 +46,11 @@ class GrpcServer {
 
  private:
   std::unique_ptr<Service> service_;
+  std::unique_ptr<UnaryCallQueues> call_queues_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   int max_message_bytes_;
+  int threads_;
 };
 
 }  // namespace kiln::serve::grpc_frontend

@@ -23,7 +23,7 @@ total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$summary")
 # Fuzzing: the model loader and the .npy and .pb readers, each for a bounded time.
 fuzz_seconds=${KILN_FUZZ_SECONDS:-20}
 if [[ "$fuzz_seconds" != 0 ]]; then
-  for target in model_import_fuzz npy_fuzz tensor_proto_fuzz; do
+  for target in model_import_fuzz npy_fuzz tensor_proto_fuzz infer_request_fuzz; do
     total=$((total + 1))
     if ! tests/fuzz/run_fuzzers.sh "$fuzz_seconds" "$target"; then
       failed=$((failed + 1))

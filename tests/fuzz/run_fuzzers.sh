@@ -4,7 +4,7 @@
 #   tests/fuzz/run_fuzzers.sh [SECONDS_PER_FUZZER] [TARGET...]
 #
 # SECONDS_PER_FUZZER defaults to 20 (or $KILN_FUZZ_SECONDS); TARGETs default to all of
-# model_import_fuzz npy_fuzz tensor_proto_fuzz. Each fuzzer starts from a copy of its seed corpus in
+# model_import_fuzz npy_fuzz tensor_proto_fuzz infer_request_fuzz. Each fuzzer starts from a copy of its seed corpus in
 # tests/fuzz/corpus/<target>/ (new inputs go to build-fuzz/corpus/<target>/, not into the source tree);
 # crash reproducers are written to build-fuzz/crashes/<target>/. Exits non-zero if any fuzzer fails.
 set -euo pipefail
@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 seconds="${1:-${KILN_FUZZ_SECONDS:-20}}"
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(model_import_fuzz npy_fuzz tensor_proto_fuzz)
+[[ ${#targets[@]} -gt 0 ]] || targets=(model_import_fuzz npy_fuzz tensor_proto_fuzz infer_request_fuzz)
 build="$root/build-fuzz"
 
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"

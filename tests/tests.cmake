@@ -37,33 +37,24 @@ add_test(NAME server.protocol_doc
                  --repository ${CMAKE_CURRENT_SOURCE_DIR}/examples/model_repository)
 set_tests_properties(server.protocol_doc PROPERTIES TIMEOUT 120)
 # The gRPC frontend, with python3-grpcio and message classes generated from the project's .proto.
-add_test(NAME server.grpc
-         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/grpc_test.py --kiln $<TARGET_FILE:kiln_cli>
-                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
-                 --protoc $<TARGET_FILE:protobuf::protoc>)
-set_tests_properties(server.grpc PROPERTIES TIMEOUT 120)
+# A server test that also speaks gRPC: the script gets the binary, the .proto and protoc (it generates
+# its stubs from the project's own .proto).
+function(kiln_add_grpc_server_test name script timeout)
+  add_test(NAME server.${name}
+           COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/${script} --kiln $<TARGET_FILE:kiln_cli>
+                   --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
+                   --protoc $<TARGET_FILE:protobuf::protoc>)
+  set_tests_properties(server.${name} PROPERTIES TIMEOUT ${timeout})
+endfunction()
+kiln_add_grpc_server_test(grpc grpc_test.py 120)
 # Existing clients unchanged: tritonclient (Python and C++ HTTP, gRPC), perf_analyzer and the KServe SDK,
 # their requests replayed as their public source builds them (compression, shared memory, trace, ...).
-add_test(NAME server.client_compat
-         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/client_compat_test.py
-                 --kiln $<TARGET_FILE:kiln_cli>
-                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
-                 --protoc $<TARGET_FILE:protobuf::protoc>)
-set_tests_properties(server.client_compat PROPERTIES TIMEOUT 120)
+kiln_add_grpc_server_test(client_compat client_compat_test.py 120)
 # Request deadlines and client cancellation stop a running model (an endless Loop), over HTTP and gRPC.
-add_test(NAME server.deadlines
-         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/deadline_test.py --kiln $<TARGET_FILE:kiln_cli>
-                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
-                 --protoc $<TARGET_FILE:protobuf::protoc>)
-set_tests_properties(server.deadlines PROPERTIES TIMEOUT 180)
+kiln_add_grpc_server_test(deadlines deadline_test.py 180)
 # A merged batch stops once none of its clients waits (HTTP and gRPC); a request whose client left is
 # not merged.
-add_test(NAME server.batch_cancel
-         COMMAND ${KILN_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/tests/server/batch_cancel_test.py
-                 --kiln $<TARGET_FILE:kiln_cli>
-                 --proto ${CMAKE_CURRENT_SOURCE_DIR}/src/serve/grpc/grpc_predict_v2.proto
-                 --protoc $<TARGET_FILE:protobuf::protoc>)
-set_tests_properties(server.batch_cancel PROPERTIES TIMEOUT 180)
+kiln_add_grpc_server_test(batch_cancel batch_cancel_test.py 180)
 
 # The differential harness of the fast kernels (tests/ops): every fast kernel against its reference,
 # and the same cases timed on real layer shapes by kiln_ops_perf (run by hand; it asserts nothing).

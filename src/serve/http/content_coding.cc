@@ -42,6 +42,24 @@ bool has_zlib_header(std::string_view body) {
 // zlib counts in uInt; feed and drain it at most this many bytes at a time.
 constexpr size_t kMaxChunk = UINT_MAX;
 
+// One inflate or deflate call over the next chunks of `in` and `out` (zlib counts in uInt, so a call
+// sees at most kMaxChunk of each); advances `consumed` and `produced`. `step` is told whether this
+// chunk holds the last input byte.
+template <class Step>
+int step_stream(z_stream& stream, std::string_view in, size_t* consumed, std::string* out, size_t* produced,
+                Step step) {
+  const size_t in_chunk = std::min(in.size() - *consumed, kMaxChunk);
+  const size_t out_chunk = std::min(out->size() - *produced, kMaxChunk);
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + *consumed));
+  stream.avail_in = static_cast<uInt>(in_chunk);
+  stream.next_out = reinterpret_cast<Bytef*>(out->data() + *produced);
+  stream.avail_out = static_cast<uInt>(out_chunk);
+  const int rc = step(*consumed + in_chunk == in.size());
+  *consumed += in_chunk - stream.avail_in;
+  *produced += out_chunk - stream.avail_out;
+  return rc;
+}
+
 }  // namespace
 
 Expected<ContentCoding> parse_content_encoding(std::string_view header) {
@@ -114,15 +132,8 @@ Expected<std::string> decode_content(std::string_view body, ContentCoding coding
       }
       out.resize(std::min(max_bytes, out.size() * 2));
     }
-    const size_t in_chunk = std::min(body.size() - consumed, kMaxChunk);
-    const size_t out_chunk = std::min(out.size() - produced, kMaxChunk);
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data() + consumed));
-    stream.avail_in = static_cast<uInt>(in_chunk);
-    stream.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-    stream.avail_out = static_cast<uInt>(out_chunk);
-    const int rc = inflate(&stream, Z_NO_FLUSH);
-    consumed += in_chunk - stream.avail_in;
-    produced += out_chunk - stream.avail_out;
+    const int rc = step_stream(stream, body, &consumed, &out, &produced,
+                               [&](bool) { return inflate(&stream, Z_NO_FLUSH); });
     if (rc == Z_STREAM_END) {
       if (consumed == body.size()) break;
       // A gzip body may hold several members (RFC 1952 section 2.2); anything else after the end is an error.
@@ -159,15 +170,8 @@ std::string encode_content(std::string_view body, ContentCoding coding) {
   int rc = Z_OK;
   while (rc != Z_STREAM_END) {
     if (produced == out.size()) out.resize(out.size() * 2);
-    const size_t in_chunk = std::min(body.size() - consumed, kMaxChunk);
-    const size_t out_chunk = std::min(out.size() - produced, kMaxChunk);
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data() + consumed));
-    stream.avail_in = static_cast<uInt>(in_chunk);
-    stream.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-    stream.avail_out = static_cast<uInt>(out_chunk);
-    rc = deflate(&stream, consumed + in_chunk == body.size() ? Z_FINISH : Z_NO_FLUSH);
-    consumed += in_chunk - stream.avail_in;
-    produced += out_chunk - stream.avail_out;
+    rc = step_stream(stream, body, &consumed, &out, &produced,
+                     [&](bool last_input) { return deflate(&stream, last_input ? Z_FINISH : Z_NO_FLUSH); });
   }
   out.resize(produced);
   return out;

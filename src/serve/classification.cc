@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <numeric>
+#include <tuple>
 #include <vector>
 
 #include "serve/datatype_names.h"
@@ -40,24 +41,22 @@ void rank_entries(const Tensor& scores, int64_t entries, int64_t per_entry, int6
   }
 }
 
+// The score types Triton classifies: integers, FP32 and FP64 (not FP16/BF16, BOOL or BYTES).
+using ClassifiableTypes =
+    std::tuple<uint8_t, uint16_t, uint32_t, uint64_t, int8_t, int16_t, int32_t, int64_t, float, double>;
+
+// Calls fn(T{}) for the classifiable T whose DataType is `dtype`; false when there is none.
+template <class Fn>
+bool visit_classifiable(DataType dtype, Fn&& fn) {
+  return std::apply(
+      [&](auto... types) { return ((dtype == data_type_of<decltype(types)> ? (fn(types), true) : false) || ...); },
+      ClassifiableTypes{});
+}
+
 }  // namespace
 
 bool classifiable(DataType dtype) {
-  switch (dtype) {
-    case DataType::kUInt8:
-    case DataType::kUInt16:
-    case DataType::kUInt32:
-    case DataType::kUInt64:
-    case DataType::kInt8:
-    case DataType::kInt16:
-    case DataType::kInt32:
-    case DataType::kInt64:
-    case DataType::kFloat32:
-    case DataType::kFloat64:
-      return true;
-    default:
-      return false;
-  }
+  return visit_classifiable(dtype, [](auto) {});
 }
 
 Expected<Tensor> classify_top_k(const Tensor& scores, int64_t k, bool batched, const std::string& output) {
@@ -71,40 +70,8 @@ Expected<Tensor> classify_top_k(const Tensor& scores, int64_t k, bool batched, c
   const int64_t top = std::min(k, per_entry);
   KILN_ASSIGN_OR_RETURN(
       Tensor out, Tensor::make(DataType::kString, batched && scores.rank() > 0 ? Shape{entries, top} : Shape{top}));
-  switch (scores.dtype()) {
-    case DataType::kUInt8:
-      rank_entries<uint8_t>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kUInt16:
-      rank_entries<uint16_t>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kUInt32:
-      rank_entries<uint32_t>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kUInt64:
-      rank_entries<uint64_t>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kInt8:
-      rank_entries<int8_t>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kInt16:
-      rank_entries<int16_t>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kInt32:
-      rank_entries<int32_t>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kInt64:
-      rank_entries<int64_t>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kFloat32:
-      rank_entries<float>(scores, entries, per_entry, top, &out);
-      break;
-    case DataType::kFloat64:
-      rank_entries<double>(scores, entries, per_entry, top, &out);
-      break;
-    default:
-      break;  // refused above
-  }
+  visit_classifiable(scores.dtype(),
+                     [&](auto type) { rank_entries<decltype(type)>(scores, entries, per_entry, top, &out); });
   return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_conv_depthwise_attrs.h"
+#include "kernels/blocked_conv_depthwise_steps.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/dnnl/channel_block.h"
 #include "kernels/dnnl/common.h"
@@ -149,16 +150,7 @@ class DnnlBlockedConvDepthwise : public Kernel {
       }
     });
     KILN_RETURN_IF_ERROR(separate_status_);
-    auto optional = [&ctx](size_t i) { return ctx.has_input(i) ? &ctx.input(i) : nullptr; };
-    std::vector<Value> mid(1), out(1);
-    std::vector<const Value*> pointwise_in{&ctx.input(0), &separate_w_, optional(2)};
-    KernelContext pointwise_ctx(pointwise_in, &mid, ctx.frame());
-    KILN_RETURN_IF_ERROR(pointwise_->run(pointwise_ctx));
-    std::vector<const Value*> depthwise_in{&mid[0], &separate_dw_, optional(4)};
-    KernelContext depthwise_ctx(depthwise_in, &out, ctx.frame());
-    KILN_RETURN_IF_ERROR(depthwise_->run(depthwise_ctx));
-    ctx.set_output(0, std::move(out[0]));
-    return Status::OK();
+    return run_pointwise_then_depthwise(ctx, *pointwise_, separate_w_, *depthwise_, separate_dw_);
   }
 
   // The fused primitive for X of [n, c, h, w] (in blocks of `block`) and m expanded channels. Throws

@@ -5,6 +5,7 @@
 
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_conv_depthwise_attrs.h"
+#include "kernels/blocked_conv_depthwise_steps.h"
 #include "kernels/ref/common.h"
 
 namespace kiln::ref {
@@ -30,16 +31,7 @@ class BlockedConvDepthwiseReference : public Kernel {
     // The depthwise convolution's group is DW's channel count, known only now.
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> depthwise,
                           build_blocked_conv_reference(conv_depthwise_depthwise_node(node_, dw.dim(0))));
-    auto optional = [&ctx](size_t i) { return ctx.has_input(i) ? &ctx.input(i) : nullptr; };
-    std::vector<Value> mid(1), out(1);
-    std::vector<const Value*> pointwise_in{&ctx.input(0), &ctx.input(1), optional(2)};
-    KernelContext pointwise_ctx(pointwise_in, &mid, ctx.frame());
-    KILN_RETURN_IF_ERROR(pointwise_->run(pointwise_ctx));
-    std::vector<const Value*> depthwise_in{&mid[0], &ctx.input(3), optional(4)};
-    KernelContext depthwise_ctx(depthwise_in, &out, ctx.frame());
-    KILN_RETURN_IF_ERROR(depthwise->run(depthwise_ctx));
-    ctx.set_output(0, std::move(out[0]));
-    return Status::OK();
+    return run_pointwise_then_depthwise(ctx, *pointwise_, ctx.input(1), *depthwise, ctx.input(3));
   }
 
  private:

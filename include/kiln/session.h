@@ -120,6 +120,12 @@ struct RunOptions {
   // a reason to stop that no one flag holds: the server stops a merged batch once every request in
   // it was cancelled or timed out. Unset (the default) costs nothing.
   std::function<bool()> cancel_when;
+
+  // If > 0, this run's team is at most this many threads instead of SessionOptions::intra_op_threads.
+  // For a caller that runs several runs side by side on threads of its own (the server computing the
+  // parts of a merged batch, one thread each): independent runs need no barrier between them, where one
+  // team waits at every parallel region for its slowest thread.
+  int intra_op_threads = 0;
 };
 
 class Session {

@@ -286,7 +286,8 @@ Expected<std::vector<NamedValue>> Session::run(const std::vector<NamedValue>& in
   {
     const RunPools::Lease lease = impl_->pools.lease();
     const ScopedBufferPool use_pool(lease.pool());
-    const ScopedRunThreads threads(impl_->intra_op_threads, &impl_->last_run_ns);
+    const int team = options.intra_op_threads > 0 ? options.intra_op_threads : impl_->intra_op_threads;
+    const ScopedRunThreads threads(team, &impl_->last_run_ns);
     Status st = impl_->plan->run_bound(bound, nullptr, &values, &options);
     if (!st.ok()) return st.with_context(impl_->info.source);
   }

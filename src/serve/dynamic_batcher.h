@@ -24,12 +24,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "kiln/session.h"
 #include "kiln/status.h"
+#include "serve/batch_lanes.h"
 #include "serve/cancellation.h"
 #include "serve/compute_budget.h"
 #include "serve/inference_request.h"
@@ -59,6 +61,10 @@ struct BatcherOptions {
   // session's intra-op threads). Null: no cap.
   std::shared_ptr<ComputeBudget> budget;
   int threads_per_run = 1;
+  // A batch of several requests computes as up to this many parts side by side, each a run on one
+  // thread of its own (batch_lanes.h), within the batch's threads_per_run; 1: one run of
+  // threads_per_run threads. A part is whole requests, their rows balanced (balanced_groups).
+  int split_parts = 1;
   // Inline runs (dynamic_batcher_inline.cc): while recent runs took less than this, a request that a
   // worker would run alone and at once runs on the thread that submits it instead, saving the two
   // thread switches (to the worker and back) that cost more than a small model's run. Zero: never.
@@ -149,8 +155,16 @@ class DynamicBatcher {
   // Hands the newest requests of `batch` back to the queue's front until its rows are an allowed
   // batch size or one request is left. Needs mu_ held.
   void trim_to_batch_size(std::vector<Item>* batch, int64_t* rows);
-  // Runs `batch`; its merged inputs are allocated from `pool`, the calling worker's own.
-  void execute(std::vector<Item>& batch, Clock::time_point dispatched, const std::shared_ptr<BufferPool>& pool);
+  // Runs `batch` on the calling worker's lanes, split into parts when it holds several requests.
+  void execute(std::vector<Item>& batch, Clock::time_point dispatched, BatchLanes& lanes);
+  // What one part of a batch came to: each of its requests' outputs, or why there are none.
+  struct PartResult {
+    Expected<std::vector<std::vector<NamedValue>>> pieces = Status::Internal("not run");
+    bool merged = false;  // its inputs merged, so the model ran (or was stopped)
+    RequestTiming timing;
+  };
+  // Merges, runs and splits the requests of `part` on the calling thread, the merged inputs from `pool`; `threads` > 0 caps the run's team (RunOptions::intra_op_threads).
+  PartResult compute_part(std::span<const Item> part, int threads, const std::shared_ptr<BufferPool>& pool) const;
   void expire(std::vector<Item>& expired);
   // Has the Cancellation of `item`, about to be queued, tell drop_cancelled when its client leaves.
   void listen_for_client_gone(Item& item);
@@ -158,7 +172,7 @@ class DynamicBatcher {
   // its own; called by listener_ on the thread that raised a Cancellation.
   void drop_cancelled();
   // The deadline and cancellation flag the run of `batch` stops at.
-  static RunOptions stop_options(const std::vector<Item>& batch);
+  static RunOptions stop_options(std::span<const Item> batch);
   Status stopped_status(const Item& item, const Status& run_status) const;
 
   const BatcherOptions options_;

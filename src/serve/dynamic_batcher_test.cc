@@ -536,5 +536,82 @@ TEST(DynamicBatcherTest, ComputeBudgetCountsEachRunsIntraOpThreads) {
   EXPECT_GE(budget->peak(), 3);
 }
 
+TEST(DynamicBatcherTest, SplitBatchRunsPartsSideBySideOnOneThreadEach) {
+  std::mutex mu;
+  std::vector<int64_t> part_rows;
+  std::vector<int> part_threads;
+  std::atomic<int> running{0};
+  int most_running = 0;
+  std::promise<void> gate_open;
+  std::shared_future<void> gate = gate_open.get_future().share();
+  auto executor = [&](const std::vector<NamedValue>& in, const RunOptions& o) -> Expected<std::vector<NamedValue>> {
+    gate.wait();
+    const int now = ++running;
+    std::this_thread::sleep_for(20ms);  // long enough for the other part to start meanwhile
+    Tensor x = in[0].value.tensor();
+    Tensor y(DataType::kFloat32, x.shape());
+    for (int64_t i = 0; i < x.size(); ++i) y.data<float>()[i] = x.data<float>()[i] * 2;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      most_running = std::max(most_running, now);
+      part_rows.push_back(x.dim(0));
+      part_threads.push_back(o.intra_op_threads);
+    }
+    --running;
+    return std::vector<NamedValue>{{"y", Value(y)}};
+  };
+  std::mutex exec_mu;
+  std::vector<DynamicBatcher::Execution> executions;
+  BatcherOptions o = opts(8, 20ms);
+  o.batch_sizes = batch_sizes_for(8, {});
+  o.threads_per_run = 2;
+  o.split_parts = 2;
+  DynamicBatcher b(o, executor, [&](const DynamicBatcher::Execution& e) {
+    std::lock_guard<std::mutex> lock(exec_mu);
+    executions.push_back(e);
+  });
+  std::vector<std::future<Expected<std::vector<NamedValue>>>> futures;
+  // The first request holds the instance; eight one-row requests queue up and form one batch of 8.
+  futures.push_back(submit(b, rows_input({1, 1}, 100)));
+  std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 8; ++i) futures.push_back(submit(b, rows_input({1, 1}, static_cast<float>(i))));
+  gate_open.set_value();
+  for (size_t i = 0; i < futures.size(); ++i) {
+    auto out = futures[i].get();
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    const float x = i == 0 ? 100.0f : static_cast<float>(i - 1);
+    EXPECT_EQ((*out)[0].value.tensor().data<float>()[0], 2 * x) << "request " << i;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  // The single request ran whole on the run's threads; the batch of 8 as two parts of 4, one thread each.
+  ASSERT_EQ(part_rows, (std::vector<int64_t>{1, 4, 4}));
+  EXPECT_EQ(part_threads, (std::vector<int>{0, 1, 1}));
+  EXPECT_EQ(most_running, 2);
+  std::lock_guard<std::mutex> exec_lock(exec_mu);
+  ASSERT_EQ(executions.size(), 2u);  // a split batch is still one execution of its 8 rows
+  EXPECT_EQ(executions[1].rows, 8);
+  EXPECT_EQ(executions[1].requests, 8u);
+  EXPECT_TRUE(executions[1].succeeded);
+}
+
+TEST(DynamicBatcherTest, SplitBatchPartFailureReachesOnlyItsRequests) {
+  auto executor = [](const std::vector<NamedValue>& in, const RunOptions&) -> Expected<std::vector<NamedValue>> {
+    const Tensor& x = in[0].value.tensor();
+    for (int64_t i = 0; i < x.size(); ++i) {
+      if (x.data<float>()[i] < 0) return Status::InvalidArgument("negative input");
+    }
+    return std::vector<NamedValue>{{"y", in[0].value}};
+  };
+  BatcherOptions o = opts(4, 200ms);
+  o.split_parts = 2;
+  DynamicBatcher b(o, executor);
+  std::vector<std::future<Expected<std::vector<NamedValue>>>> futures;
+  for (float x : {1.0f, 2.0f, -3.0f, 4.0f}) futures.push_back(submit(b, rows_input({1, 1}, x)));
+  std::vector<bool> ok;
+  for (auto& f : futures) ok.push_back(f.get().ok());
+  // Parts {1, 2} and {-3, 4}: the second fails as a whole, the first is answered.
+  EXPECT_EQ(ok, (std::vector<bool>{true, true, false, false}));
+}
+
 }  // namespace
 }  // namespace kiln::serve

@@ -1,6 +1,7 @@
 #include "serve/model_version.h"
 
 #include <algorithm>
+#include <set>
 
 #include "serve/batch_tensors.h"
 #include "serve/classification.h"
@@ -18,7 +19,7 @@ double micros(Clock::duration d) { return std::chrono::duration<double, std::mic
 
 }  // namespace
 
-Status warm_up(const Session& session, const ModelConfig& config, int64_t batch) {
+Status warm_up(const Session& session, const ModelConfig& config, int64_t batch, int threads) {
   std::vector<NamedValue> inputs;
   for (const TensorConfig& in : config.inputs) {
     if (in.optional) continue;
@@ -28,7 +29,9 @@ Status warm_up(const Session& session, const ModelConfig& config, int64_t batch)
     KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::make(in.dtype, shape));
     inputs.push_back({in.name, Value(std::move(t))});
   }
-  auto out = session.run(inputs);
+  RunOptions options;
+  options.intra_op_threads = threads;
+  auto out = session.run(inputs, options);
   if (!out.ok()) return out.status().with_context("model '" + config.name + "': warm-up run failed");
   return Status::OK();
 }
@@ -63,20 +66,28 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
   bopts.max_batch_size = config.dynamic_batching ? config.max_batch_size : 0;
   bopts.preferred_batch_sizes = config.preferred_batch_sizes;
   bopts.batch_sizes = batch_sizes_for(bopts.max_batch_size, config.preferred_batch_sizes);
+  bopts.threads_per_run = std::max(1, session_options.intra_op_threads);
+  bopts.split_parts = bopts.max_batch_size > 0 ? bopts.threads_per_run : 1;
   {
-    // Build the kernels for every batch size the batcher will form now, not on the first requests.
+    // Build the kernels for every batch size the batcher will form now, not on the first requests:
+    // whole, for a request of that many rows, and in the parts a batch of single rows computes as.
     // A reload warms up while other models serve: it computes within the thread budget like a run.
-    ComputeBudget::Slot slot(options.budget.get(), std::max(1, session_options.intra_op_threads));
+    ComputeBudget::Slot slot(options.budget.get(), bopts.threads_per_run);
     KILN_RETURN_IF_ERROR(warm_up(*session, config));
+    std::set<int64_t> part_rows;
     for (int64_t rows : bopts.batch_sizes) {
-      if (rows > 1) KILN_RETURN_IF_ERROR(warm_up(*session, config, rows));
+      if (rows <= 1) continue;
+      KILN_RETURN_IF_ERROR(warm_up(*session, config, rows));
+      if (bopts.split_parts > 1) {
+        for (int64_t r : part_sizes(rows, bopts.split_parts)) part_rows.insert(r);
+      }
     }
+    for (int64_t rows : part_rows) KILN_RETURN_IF_ERROR(warm_up(*session, config, rows, 1));
   }
   bopts.max_queue_delay = std::chrono::microseconds(config.max_queue_delay_us);
   bopts.max_queue_size = options.max_queue_size;
   bopts.budget = options.budget;
   bopts.instance_count = instances;
-  bopts.threads_per_run = std::max(1, session_options.intra_op_threads);
   // Runs this short cost less than the thread switches of a hand-off to a worker (bench/serve/run.py).
   bopts.inline_runs_below = std::chrono::microseconds(100);
   std::shared_ptr<ModelMetrics> mm = metrics->for_model(config.name, version);

@@ -77,7 +77,8 @@ class ModelVersion {
 };
 
 // Runs the session once on zero-filled inputs: dynamic dims become 1, optional inputs are omitted;
-// with max_batch_size > 0 the first (batch) dim is `batch`.
-Status warm_up(const Session& session, const ModelConfig& config, int64_t batch = 1);
+// with max_batch_size > 0 the first (batch) dim is `batch`. `threads` > 0 caps the team
+// (RunOptions::intra_op_threads), for the parts of a split batch.
+Status warm_up(const Session& session, const ModelConfig& config, int64_t batch = 1, int threads = 0);
 
 }  // namespace kiln::serve

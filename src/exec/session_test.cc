@@ -2,6 +2,7 @@
 #include "kiln/session.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <onnx/onnx_pb.h>
 
 #include <thread>
@@ -214,6 +215,24 @@ TEST(Session, ConcurrentRunsAreIndependent) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(Session, RunOptionsCapTheTeamOfOneRun) {
+  const std::string bytes = two_identities().SerializeAsString();
+  SessionOptions options;
+  options.intra_op_threads = 4;
+  auto s = Session::load_from_bytes(bytes.data(), bytes.size(), options);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  // The hook runs on the run's thread inside its threading scope, where OpenMP's thread count is the team's.
+  std::vector<int> teams;
+  RunOptions run;
+  run.intra_op_threads = 1;
+  run.on_node_timed = [&teams](const NodeTiming&) { teams.push_back(omp_get_max_threads()); };
+  auto out = (*s)->run({{"x", Tensor::from_vector<float>({1, 3}, {1, 2, 3})}}, run);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ((*out)[0].value.tensor().data<float>()[2], 3.0f);
+  ASSERT_FALSE(teams.empty());
+  for (int t : teams) EXPECT_EQ(t, 1);
 }
 
 }  // namespace

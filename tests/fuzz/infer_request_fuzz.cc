@@ -20,7 +20,9 @@ namespace {
 using namespace kiln::serve;
 
 void decode_and_echo(std::string_view body, std::optional<size_t> header_length) {
-  auto decoded = http::decode_infer_request(body, header_length);
+  // No region is registered: shared-memory parameters are parsed and refused, never mapped.
+  static const SystemSharedMemory no_regions;
+  auto decoded = http::decode_infer_request(body, header_length, no_regions);
   if (!decoded.ok()) return;
   InferenceResponse echo;
   echo.model = "fuzz";

@@ -124,6 +124,7 @@ int serve_command(const ServeOptions& options) {
   grpc_options.default_timeout = routes_options.default_timeout;
   grpc_options.max_message_bytes = static_cast<int>(std::min<size_t>(options.max_request_bytes, INT32_MAX));
   grpc_options.threads = threads;  // as many as the HTTP server's I/O threads
+  grpc_options.shared_memory = routes_options.shared_memory;  // one registry: a region serves both protocols
   serve::grpc_frontend::GrpcServer grpc(&repo, &metrics, grpc_options);
   if (Status st = grpc.start(options.address, options.grpc_port); !st.ok()) {
     std::cerr << "error: " << st.message() << "\n";

@@ -537,7 +537,7 @@ def main():
         make_repository.simple(repo)
         echo(repo)
         s = Server(args.kiln, repo, "--model-control-mode", "explicit", "--load-model", "simple",
-                   "--load-model", "echo", "--max-request-bytes", str(MAX_REQUEST_BYTES))
+                   "--load-model", "echo", "--max-request-bytes", str(MAX_REQUEST_BYTES), "--allow-client-shm")
 
         def body():
             test_tritonclient_http_metadata(s.port)

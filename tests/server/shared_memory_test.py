@@ -320,8 +320,21 @@ def main():
         pb = grpc_messages(args.proto, args.protoc, tmp)
         repo = os.path.join(tmp, "repo")
         two_outputs(repo)
-        s = Server(args.kiln, repo)
         regions = Regions()
+        # Without --allow-client-shm (the default, as in Triton) no client may register a region.
+        closed = Server(args.kiln, repo)
+        try:
+            res = register_http(closed, "in", regions.in_key, 0, 16)
+            check("without --allow-client-shm registering is a 400 naming the flag", res.status_code == 400 and
+                  "--allow-client-shm" in res.json()["error"], res.text)
+            code, details = Grpc(closed.grpc_port).code_of("SystemSharedMemoryRegister",
+                                                           pb.SystemSharedMemoryRegisterRequest(
+                                                               name="in", key=regions.in_key, byte_size=16))
+            check("without --allow-client-shm grpc registering is INVALID_ARGUMENT",
+                  code == grpc.StatusCode.INVALID_ARGUMENT and "--allow-client-shm" in details, (code, details))
+        finally:
+            closed.stop()
+        s = Server(args.kiln, repo, "--allow-client-shm")
 
         def body():
             test_http_registry(s, regions)

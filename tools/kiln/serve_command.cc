@@ -99,6 +99,8 @@ int serve_command(const ServeOptions& options) {
       std::cout << line << std::flush;
     };
   }
+  routes_options.shared_memory = std::make_shared<serve::SystemSharedMemory>(
+      serve::SystemSharedMemory::Options{options.allow_client_shm});
   serve::http::KServeRoutes routes(&repo, &metrics, ioc, routes_options);
   serve::http::HttpLimits limits;
   limits.max_body_bytes = options.max_request_bytes;

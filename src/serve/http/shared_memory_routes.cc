@@ -16,7 +16,8 @@ namespace bhttp = boost::beast::http;
 Expected<SharedMemoryRegionStatus> parse_register_body(const std::string& name, std::string_view body) {
   const std::string where = "register system shared memory region '" + name + "': ";
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  // Iterative: a body of nested '[' must not recurse once per level and overflow the stack.
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     return Status::InvalidArgument(where + "the body must be a JSON object {\"key\", \"offset\", \"byte_size\"}");
   }

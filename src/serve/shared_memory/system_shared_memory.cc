@@ -64,6 +64,11 @@ Expected<std::shared_ptr<const SharedMemoryRegion>> SharedMemoryRegion::map(Shar
 }
 
 Status SystemSharedMemory::register_region(SharedMemoryRegionStatus status) {
+  if (!options_.allow_registration) {
+    return Status::InvalidArgument("system shared memory region '" + status.name +
+                                   "': this server does not let clients register shared memory (kiln serve "
+                                   "--allow-client-shm enables it); send tensors in the request body");
+  }
   if (status.name.empty()) return Status::InvalidArgument("a system shared memory region needs a name");
   {
     std::lock_guard<std::mutex> lock(mu_);

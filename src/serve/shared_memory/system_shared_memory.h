@@ -74,8 +74,17 @@ struct SharedMemoryTensorTarget {
 // The registry of system shared memory regions by name. Thread-safe.
 class SystemSharedMemory {
  public:
-  // Maps and records a region. InvalidArgument when the name is taken or empty, byte_size is 0, or
-  // mapping fails (SharedMemoryRegion::map).
+  struct Options {
+    // A client that may register a region may read and write any shared memory object the server's
+    // user can open (another service's, too): Triton makes it opt-in (--allow-client-shm), and so
+    // does `kiln serve`.
+    bool allow_registration = true;
+  };
+  SystemSharedMemory() = default;
+  explicit SystemSharedMemory(Options options) : options_(options) {}
+
+  // Maps and records a region. InvalidArgument when registration is not allowed, the name is taken or
+  // empty, byte_size is 0, or mapping fails (SharedMemoryRegion::map).
   Status register_region(SharedMemoryRegionStatus status);
 
   // Forgets a region (requests holding it keep their mapping until they finish). An unknown name is
@@ -91,6 +100,7 @@ class SystemSharedMemory {
   Expected<SharedMemoryTensorTarget> resolve(const SharedMemoryTensorRef& ref, std::string_view where) const;
 
  private:
+  const Options options_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const SharedMemoryRegion>> regions_;  // guarded by mu_
 };

@@ -87,6 +87,13 @@ TEST(SystemSharedMemory, AnUnknownKeyNamesTheKeyAndTheReason) {
   EXPECT_NE(st.message().find("No such file or directory"), std::string::npos) << st.message();
 }
 
+TEST(SystemSharedMemory, RegistrationCanBeRefused) {
+  ShmObject obj(64);
+  SystemSharedMemory shm(SystemSharedMemory::Options{false});
+  EXPECT_NE(shm.register_region({"r", obj.key(), 0, 64}).message().find("--allow-client-shm"), std::string::npos);
+  EXPECT_TRUE(shm.status("")->empty());
+}
+
 TEST(SystemSharedMemory, RegisteringANameTwiceFails) {
   ShmObject obj(64);
   SystemSharedMemory shm;

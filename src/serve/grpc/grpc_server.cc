@@ -184,12 +184,12 @@ class GrpcServer::Service final : public AsyncService {
     ServeMetrics* metrics = metrics_;
     // On OK the scheduler calls back exactly once: on a worker, or here before infer returns (a small
     // model's inline run); encoding is a copy per output.
-    Status st = repository_->infer(std::move(*request), [call, metrics, shm_outputs = std::move(shm_outputs)](
-                                                            Expected<InferenceResponse> result) {
-      metrics->inflight_requests().Decrement();
-      if (!result.ok()) return call->finish(to_grpc(result.status()));
-      call->finish(to_grpc(encode_model_infer(*result, shm_outputs, call->response())));
-    });
+    Status st = repository_->infer(
+        std::move(*request), [call, metrics, shm_outputs = std::move(shm_outputs)](Expected<InferenceResponse> result) {
+          metrics->inflight_requests().Decrement();
+          if (!result.ok()) return call->finish(to_grpc(result.status()));
+          call->finish(to_grpc(encode_model_infer(*result, shm_outputs, call->response())));
+        });
     if (!st.ok()) {
       metrics_->inflight_requests().Decrement();
       call->finish(to_grpc(st));

@@ -98,8 +98,9 @@ Expected<std::optional<SharedMemoryTensorRef>> shared_memory_ref(
   const auto offset = params.find("shared_memory_offset");
   if (region == params.end()) {
     if (size != params.end() || offset != params.end()) {
-      return Status::InvalidArgument(where + "shared_memory_byte_size and shared_memory_offset need parameter "
-                                             "'shared_memory_region'");
+      return Status::InvalidArgument(where +
+                                     "shared_memory_byte_size and shared_memory_offset need parameter "
+                                     "'shared_memory_region'");
     }
     return std::optional<SharedMemoryTensorRef>();
   }

@@ -37,7 +37,8 @@ Expected<std::string> string_member(const rapidjson::Value& v, const char* key, 
 }
 
 Expected<uint64_t> uint64_param(const rapidjson::Value& v, const char* key, std::string_view where) {
-  if (!v.IsUint64()) return Status::InvalidArgument(std::string(where) + "parameter '" + key + "' must be an integer >= 0");
+  if (!v.IsUint64())
+    return Status::InvalidArgument(std::string(where) + "parameter '" + key + "' must be an integer >= 0");
   return v.GetUint64();
 }
 
@@ -51,8 +52,9 @@ Expected<std::optional<SharedMemoryTensorRef>> shared_memory_ref(const rapidjson
   const auto offset = params->FindMember("shared_memory_offset");
   if (region == end) {
     if (size != end || offset != end) {
-      return Status::InvalidArgument(std::string(where) + "shared_memory_byte_size and shared_memory_offset need "
-                                                          "parameter 'shared_memory_region'");
+      return Status::InvalidArgument(std::string(where) +
+                                     "shared_memory_byte_size and shared_memory_offset need "
+                                     "parameter 'shared_memory_region'");
     }
     return std::optional<SharedMemoryTensorRef>();
   }
@@ -60,8 +62,9 @@ Expected<std::optional<SharedMemoryTensorRef>> shared_memory_ref(const rapidjson
     return Status::InvalidArgument(std::string(where) + "parameter 'shared_memory_region' must be a string");
   }
   if (size == end) {
-    return Status::InvalidArgument(std::string(where) + "parameter 'shared_memory_region' needs "
-                                                        "'shared_memory_byte_size'");
+    return Status::InvalidArgument(std::string(where) +
+                                   "parameter 'shared_memory_region' needs "
+                                   "'shared_memory_byte_size'");
   }
   SharedMemoryTensorRef ref;
   ref.region.assign(region->value.GetString(), region->value.GetStringLength());

@@ -80,10 +80,12 @@ TEST(InferCodecTest, RejectsMalformedBodies) {
   // Binary: size beyond the body, a mismatched size, an over-long BYTES element.
   std::string h =
       R"({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]})";
-  EXPECT_NE(error_of(decode_infer_request(h + "1234", h.size(), kNoRegions)).find("exceeds the 4 bytes left"), std::string::npos);
+  EXPECT_NE(error_of(decode_infer_request(h + "1234", h.size(), kNoRegions)).find("exceeds the 4 bytes left"),
+            std::string::npos);
   std::string h6 =
       R"({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 6}}]})";
-  EXPECT_NE(error_of(decode_infer_request(h6 + "123456", h6.size(), kNoRegions)).find("needs 8 bytes"), std::string::npos);
+  EXPECT_NE(error_of(decode_infer_request(h6 + "123456", h6.size(), kNoRegions)).find("needs 8 bytes"),
+            std::string::npos);
   std::string hs =
       R"({"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}]})";
   EXPECT_NE(error_of(decode_infer_request(hs + std::string("\x09\0\0\0a", 5), hs.size(), kNoRegions)).find("truncated"),
@@ -113,8 +115,9 @@ TEST(InferCodecTest, AcceptsNullsAndChecksSharedMemoryParameters) {
   auto size_only = decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1],)"
                           R"( "parameters": {"shared_memory_byte_size": 4}}]})");
   EXPECT_EQ(error_of(size_only).rfind("input 'x': shared_memory_byte_size and shared_memory_offset need", 0), 0u);
-  auto negative = decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters":)"
-                         R"( {"shared_memory_region": "r", "shared_memory_byte_size": 4, "shared_memory_offset": -1}}]})");
+  auto negative =
+      decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters":)"
+             R"( {"shared_memory_region": "r", "shared_memory_byte_size": 4, "shared_memory_offset": -1}}]})");
   EXPECT_EQ(error_of(negative), "input 'x': parameter 'shared_memory_offset' must be an integer >= 0");
 }
 

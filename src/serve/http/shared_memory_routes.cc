@@ -21,17 +21,19 @@ Expected<SharedMemoryRegionStatus> parse_register_body(const std::string& name, 
   if (doc.HasParseError() || !doc.IsObject()) {
     return Status::InvalidArgument(where + "the body must be a JSON object {\"key\", \"offset\", \"byte_size\"}");
   }
+  const rapidjson::Value& root = doc;  // const iterators: rapidjson's mutable ones compare ambiguously in C++20
   SharedMemoryRegionStatus s;
   s.name = name;
-  auto key = doc.FindMember("key");
-  if (key == doc.MemberEnd() || !key->value.IsString()) return Status::InvalidArgument(where + "'key' must be a string");
+  auto key = root.FindMember("key");
+  if (key == root.MemberEnd() || !key->value.IsString())
+    return Status::InvalidArgument(where + "'key' must be a string");
   s.key.assign(key->value.GetString(), key->value.GetStringLength());
-  auto byte_size = doc.FindMember("byte_size");
-  if (byte_size == doc.MemberEnd() || !byte_size->value.IsUint64()) {
+  auto byte_size = root.FindMember("byte_size");
+  if (byte_size == root.MemberEnd() || !byte_size->value.IsUint64()) {
     return Status::InvalidArgument(where + "'byte_size' must be an integer >= 0");
   }
   s.byte_size = byte_size->value.GetUint64();
-  if (auto offset = doc.FindMember("offset"); offset != doc.MemberEnd()) {
+  if (auto offset = root.FindMember("offset"); offset != root.MemberEnd()) {
     if (!offset->value.IsUint64()) return Status::InvalidArgument(where + "'offset' must be an integer >= 0");
     s.offset = offset->value.GetUint64();
   }

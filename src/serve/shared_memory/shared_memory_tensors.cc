@@ -30,9 +30,8 @@ Expected<uint64_t> write_tensor_to_shared_memory(const Tensor& t, const SharedMe
   const uint64_t size = is_string ? serialized.size() : t.bytes();
   if (size > target.byte_size) {
     return Status::InvalidArgument("output '" + std::string(output) + "': " + std::to_string(size) +
-                                   " bytes do not fit in shared_memory_byte_size " +
-                                   std::to_string(target.byte_size) + " of region '" +
-                                   target.region->status().name + "'");
+                                   " bytes do not fit in shared_memory_byte_size " + std::to_string(target.byte_size) +
+                                   " of region '" + target.region->status().name + "'");
   }
   if (size > 0) std::memcpy(target.data(), is_string ? serialized.data() : t.raw(), static_cast<size_t>(size));
   return size;

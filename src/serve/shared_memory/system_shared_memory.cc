@@ -132,8 +132,8 @@ Expected<SharedMemoryTensorTarget> SystemSharedMemory::resolve(const SharedMemor
   const uint64_t size = region->status().byte_size;
   if (ref.offset > size || ref.byte_size > size - ref.offset) {
     return Status::InvalidArgument(std::string(where) + "shared_memory_offset " + std::to_string(ref.offset) +
-                                   " + shared_memory_byte_size " + std::to_string(ref.byte_size) +
-                                   " exceeds the " + std::to_string(size) + " bytes of region '" + ref.region + "'");
+                                   " + shared_memory_byte_size " + std::to_string(ref.byte_size) + " exceeds the " +
+                                   std::to_string(size) + " bytes of region '" + ref.region + "'");
   }
   return SharedMemoryTensorTarget{std::move(region), ref.offset, ref.byte_size};
 }

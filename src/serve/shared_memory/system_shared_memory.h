@@ -50,8 +50,8 @@ class SharedMemoryRegion {
       : status_(std::move(status)), mapping_(mapping), mapping_size_(mapping_size), mapping_offset_(mapping_offset) {}
 
   const SharedMemoryRegionStatus status_;
-  std::byte* const mapping_;     // mmap's address: the object from mapping_offset_ (page-aligned)
-  const size_t mapping_size_;    // bytes mapped, for munmap
+  std::byte* const mapping_;   // mmap's address: the object from mapping_offset_ (page-aligned)
+  const size_t mapping_size_;  // bytes mapped, for munmap
   const uint64_t mapping_offset_;
 };
 

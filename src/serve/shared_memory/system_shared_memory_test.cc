@@ -112,8 +112,9 @@ TEST(SystemSharedMemory, ResolveChecksTheWindowAgainstTheRegion) {
             std::string::npos);
   EXPECT_NE(error_of(shm.resolve({"r", 33, 0}, "")).find("exceeds the 32 bytes of region 'r'"), std::string::npos);
   EXPECT_FALSE(shm.resolve({"r", 1, std::numeric_limits<uint64_t>::max()}, "").ok());  // no wrap-around
-  EXPECT_NE(error_of(shm.resolve({"nope", 0, 4}, "output 'y': ")).find("output 'y': system shared memory region 'nope'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(shm.resolve({"nope", 0, 4}, "output 'y': ")).find("output 'y': system shared memory region 'nope'"),
+      std::string::npos);
 }
 
 TEST(SystemSharedMemory, AResolvedRegionStaysMappedAfterUnregistering) {

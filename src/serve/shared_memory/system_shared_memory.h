@@ -100,7 +100,7 @@ class SystemSharedMemory {
   Expected<SharedMemoryTensorTarget> resolve(const SharedMemoryTensorRef& ref, std::string_view where) const;
 
  private:
-  const Options options_;
+  const Options options_{};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const SharedMemoryRegion>> regions_;  // guarded by mu_
 };

@@ -55,6 +55,9 @@ kiln_add_grpc_server_test(deadlines deadline_test.py 180)
 # A merged batch stops once none of its clients waits (HTTP and gRPC); a request whose client left is
 # not merged.
 kiln_add_grpc_server_test(batch_cancel batch_cancel_test.py 180)
+# Triton's system shared memory extension: regions the test creates in /dev/shm, registered and used for
+# inputs and outputs over HTTP and gRPC, compared with the body path; every bad case a 400 naming the tensor.
+kiln_add_grpc_server_test(shared_memory shared_memory_test.py 120)
 
 # The differential harness of the fast kernels (tests/ops): every fast kernel against its reference,
 # and the same cases timed on real layer shapes by kiln_ops_perf (run by hand; it asserts nothing).

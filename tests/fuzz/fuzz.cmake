@@ -26,7 +26,8 @@ endforeach()
 # fuzzer needs neither Asio, gRPC nor prometheus-cpp.
 set(KILN_FUZZ_SERVE_CODEC_SOURCES
   src/serve/http/infer_codec.cc src/serve/http/tensor_codec.cc src/serve/http/content_coding.cc
-  src/serve/datatype_names.cc src/serve/raw_tensor.cc src/serve/cancellation.cc)
+  src/serve/datatype_names.cc src/serve/raw_tensor.cc src/serve/cancellation.cc
+  src/serve/shared_memory/system_shared_memory.cc src/serve/shared_memory/shared_memory_tensors.cc)
 add_library(kiln_fuzz_serve_codec OBJECT ${KILN_FUZZ_SERVE_CODEC_SOURCES})
 target_include_directories(kiln_fuzz_serve_codec PUBLIC ${RAPIDJSON_INCLUDE_DIRS})
 target_compile_definitions(kiln_fuzz_serve_codec PUBLIC RAPIDJSON_HAS_STDSTRING=1)

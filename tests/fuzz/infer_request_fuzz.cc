@@ -4,11 +4,18 @@
 // decoder can produce (any datatype, shape and binary/JSON form) is also a tensor the encoder must
 // accept.
 //
+// Inputs and outputs may name the system shared memory region "r" (4 KiB), registered at start.
+//
 // The first input byte picks the path; the rest is the body:
 //   0: JSON body, no Inference-Header-Content-Length
 //   1: binary extension, the header length taken from the next two bytes
 //   2, 3: a gzip / deflate body, decoded under a 1 MiB cap, then decoded as a JSON request
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <string>
 #include <optional>
 #include <string_view>
 
@@ -19,15 +26,34 @@ namespace {
 
 using namespace kiln::serve;
 
+// One 4 KiB system shared memory region "r", registered once, so that inputs and outputs naming it
+// (at any offset and size the fuzzer finds) go through the bounds checks under the sanitizers. The
+// object's name is unlinked at once: the registry's mapping keeps it alive.
+const SystemSharedMemory& shared_memory() {
+  static const SystemSharedMemory* registry = [] {
+    auto* shm = new SystemSharedMemory();
+    const std::string key = "/kiln_infer_request_fuzz_" + std::to_string(::getpid());
+    const int fd = ::shm_open(key.c_str(), O_CREAT | O_RDWR, 0600);
+    if (fd < 0 || ::ftruncate(fd, 4096) != 0) abort();
+    ::close(fd);
+    if (!shm->register_region({"r", key, 0, 4096}).ok()) abort();
+    ::shm_unlink(key.c_str());
+    return shm;
+  }();
+  return *registry;
+}
+
 void decode_and_echo(std::string_view body, std::optional<size_t> header_length) {
-  auto decoded = http::decode_infer_request(body, header_length);
+  auto decoded = http::decode_infer_request(body, header_length, shared_memory());
   if (!decoded.ok()) return;
   InferenceResponse echo;
   echo.model = "fuzz";
   echo.id = decoded->request.id;
   echo.outputs = decoded->request.inputs;
   auto encoded = http::encode_infer_response(echo, *decoded);
-  if (!encoded.ok()) abort();  // a tensor the decoder accepted must encode
+  // A tensor the decoder accepted must encode, unless it is asked into a shared memory window too small.
+  if (!encoded.ok() && decoded->shared_memory_outputs.empty()) abort();
+  if (!encoded.ok()) return;
   if (encoded->header_length && *encoded->header_length > encoded->body.size()) abort();
 }
 

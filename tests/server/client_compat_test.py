@@ -19,6 +19,7 @@ import sys
 import tempfile
 import uuid
 import zlib
+from multiprocessing import shared_memory
 
 import grpc
 import numpy as np
@@ -176,7 +177,7 @@ def test_tritonclient_http_metadata(port):
     meta = json.loads(body)
     check("tritonclient get_server_metadata", status == 200 and meta["name"] == "kiln" and
           "binary_tensor_data" in meta["extensions"] and "classification" in meta["extensions"] and
-          "system_shared_memory" not in meta["extensions"], meta)
+          "system_shared_memory" in meta["extensions"] and "cuda_shared_memory" not in meta["extensions"], meta)
     status, _, body = call(port, "GET", "/v2/models/simple?a=1")
     check("tritonclient get_model_metadata with query_params", status == 200 and json.loads(body)["name"] == "simple")
     status, _, body = call(port, "GET", "/v2/models/simple/versions/1/config")
@@ -249,29 +250,67 @@ def test_tritonclient_http_statistics_and_repository(port):
 
 
 def test_shared_memory_trace_logging(port):
-    for kind, name in (("system", "systemsharedmemory"), ("CUDA", "cudasharedmemory")):
-        status, _, body = call(port, "GET", f"/v2/{name}/status")
-        check(f"{kind} shared memory status lists no region", status == 200 and json.loads(body) == [], body)
-        status, _, body = call(port, "GET", f"/v2/{name}/region/r0/status")
-        check(f"{kind} shared memory status of a region is 404", status == 404 and
-              error_text(body) == f"{kind} shared memory region 'r0' is not registered "
-                                  "(kiln does not support shared memory)", body)
-        register = (b'{"key":"/r0","offset":0,"byte_size":64}' if kind == "system" else
-                    b'{"raw_handle":{"b64":"AA=="},"device_id":0,"byte_size":64}')
-        status, _, body = call(port, "POST", f"/v2/{name}/region/r0/register", register)
-        check(f"{kind} shared memory register is a clear 400", status == 400 and
-              error_text(body) == f"shared memory region 'r0': kiln does not support {kind} shared memory; send "
-                                  "tensors in the request body (JSON or the binary tensor data extension)", body)
-        for path in (f"/v2/{name}/unregister", f"/v2/{name}/region/r0/unregister"):
-            status, _, body = call(port, "POST", path, b"")
-            check(f"{kind} shared memory unregister has nothing to do: POST {path}", status == 200, body)
-        check(f"{kind} shared memory status by POST is 405", call(port, "POST", f"/v2/{name}/status")[0] == 405)
-    shm_input = ({"name": "x", "shape": [1, 4], "datatype": "FP32",
-                  "parameters": {"shared_memory_region": "r0", "shared_memory_byte_size": 16}}, None)
+    # tritonclient's simple_http_shm_client.py: clean up, create and register regions (utils/shared_memory:
+    # shm_open of the key), infer with the input and the output in them, read the output, unregister.
+    status, _, body = call(port, "POST", "/v2/systemsharedmemory/unregister", b"")
+    check("tritonclient unregister_system_shared_memory() with none registered", status == 200, body)
+    tag = uuid.uuid4().hex[:8]
+    regions = {name: shared_memory.SharedMemory(name=f"kiln_compat_{tag}_{name}", create=True, size=32)
+               for name in ("input_data", "output_data")}
+    try:
+        x = np.arange(8, dtype=np.float32).reshape(2, 4)
+        regions["input_data"].buf[:32] = x.tobytes()
+        for name, region in regions.items():
+            # http/_client.py register_system_shared_memory: the body is {"key", "offset", "byte_size"}.
+            register = json.dumps({"key": "/" + region.name.lstrip("/"), "offset": 0, "byte_size": 32}).encode()
+            status, _, body = call(port, "POST", f"/v2/systemsharedmemory/region/{name}/register", register)
+            check(f"tritonclient register_system_shared_memory('{name}')", status == 200, body)
+        status, _, body = call(port, "GET", "/v2/systemsharedmemory/status")
+        check("tritonclient get_system_shared_memory_status", status == 200 and
+              sorted(r["name"] for r in json.loads(body)) == ["input_data", "output_data"], body)
+        # InferInput.set_shared_memory drops binary_data_size; InferRequestedOutput.set_shared_memory drops
+        # binary_data. No binary input is left, so the body is plain JSON.
+        shm_input = ({"name": "x", "shape": [2, 4], "datatype": "FP32",
+                      "parameters": {"shared_memory_region": "input_data", "shared_memory_byte_size": 32}}, None)
+        shm_output = {"name": "y", "parameters": {"shared_memory_region": "output_data",
+                                                  "shared_memory_byte_size": 32}}
+        request, json_size = triton_request([shm_input], [shm_output])
+        status, _, body = call(port, "POST", "/v2/models/simple/infer", request)
+        output = json.loads(body)["outputs"][0] if status == 200 else {}
+        check("tritonclient infer with the input and the output in system shared memory", status == 200 and
+              json_size is None and "data" not in output and output["shape"] == [2, 4] and
+              np.array_equal(np.frombuffer(bytes(regions["output_data"].buf[:32]), np.float32).reshape(2, 4), x),
+              body)
+        for name in regions:
+            status, _, body = call(port, "POST", f"/v2/systemsharedmemory/region/{name}/unregister", b"")
+            check(f"tritonclient unregister_system_shared_memory('{name}')", status == 200, body)
+        status, _, body = call(port, "GET", "/v2/systemsharedmemory/status")
+        check("no system shared memory region is left", status == 200 and json.loads(body) == [], body)
+    finally:
+        for region in regions.values():
+            region.close()
+            region.unlink()
     status, _, body = call(port, "POST", "/v2/models/simple/infer", triton_request([shm_input])[0])
-    check("an input in shared memory is a clear 400", status == 400 and error_text(body) ==
-          "model 'simple': input 'x': shared memory is not supported (parameter 'shared_memory_region'); "
-          "send the tensor in the request body", body)
+    check("an input in an unregistered region is a clear 400", status == 400 and error_text(body) ==
+          "model 'simple': input 'x': system shared memory region 'input_data' is not registered", body)
+
+    # CUDA shared memory needs a GPU: kiln has none to register, and says so.
+    status, _, body = call(port, "GET", "/v2/cudasharedmemory/status")
+    check("CUDA shared memory status lists no region", status == 200 and json.loads(body) == [], body)
+    status, _, body = call(port, "GET", "/v2/cudasharedmemory/region/r0/status")
+    check("CUDA shared memory status of a region is 404", status == 404 and
+          error_text(body) == "CUDA shared memory region 'r0' is not registered (kiln has no CUDA shared memory)", body)
+    register = b'{"raw_handle":{"b64":"AA=="},"device_id":0,"byte_size":64}'
+    status, _, body = call(port, "POST", "/v2/cudasharedmemory/region/r0/register", register)
+    check("CUDA shared memory register is a clear 400", status == 400 and
+          error_text(body) == "CUDA shared memory region 'r0': kiln runs on the CPU and has no CUDA shared memory; "
+                              "register system shared memory (/v2/systemsharedmemory) or send tensors in the "
+                              "request body", body)
+    for path in ("/v2/cudasharedmemory/unregister", "/v2/cudasharedmemory/region/r0/unregister"):
+        status, _, body = call(port, "POST", path, b"")
+        check(f"CUDA shared memory unregister has nothing to do: POST {path}", status == 200, body)
+    for name in ("systemsharedmemory", "cudasharedmemory"):
+        check(f"{name} status by POST is 405", call(port, "POST", f"/v2/{name}/status")[0] == 405)
     for method, path in (("GET", "/v2/trace/setting"), ("POST", "/v2/trace/setting"),
                          ("GET", "/v2/models/simple/trace/setting"), ("GET", "/v2/logging"), ("POST", "/v2/logging")):
         status, _, body = call(port, method, path, b"{}")
@@ -461,14 +500,14 @@ def test_grpc(port):
     check("grpc ModelStatistics carries cache_hit and cache_miss (zero), as Triton's",
           inf.HasField("cache_hit") and inf.HasField("cache_miss") and inf.cache_miss.count == 0, stats)
     # RPCs of Triton's that kiln does not have answer UNIMPLEMENTED, and the server keeps serving.
-    raw = channel.unary_unary("/inference.GRPCInferenceService/SystemSharedMemoryStatus",
+    raw = channel.unary_unary("/inference.GRPCInferenceService/CudaSharedMemoryStatus",
                               request_serializer=lambda b: b, response_deserializer=lambda b: b)
     try:
         raw(b"", timeout=30)
         code = grpc.StatusCode.OK
     except grpc.RpcError as e:
         code = e.code()
-    check("grpc SystemSharedMemoryStatus is UNIMPLEMENTED", code == grpc.StatusCode.UNIMPLEMENTED, code)
+    check("grpc CudaSharedMemoryStatus is UNIMPLEMENTED", code == grpc.StatusCode.UNIMPLEMENTED, code)
     check("grpc serves on after it", infer(request, timeout=30).model_name == "simple")
     channel.close()
 
@@ -498,7 +537,7 @@ def main():
         make_repository.simple(repo)
         echo(repo)
         s = Server(args.kiln, repo, "--model-control-mode", "explicit", "--load-model", "simple",
-                   "--load-model", "echo", "--max-request-bytes", str(MAX_REQUEST_BYTES))
+                   "--load-model", "echo", "--max-request-bytes", str(MAX_REQUEST_BYTES), "--allow-client-shm")
 
         def body():
             test_tritonclient_http_metadata(s.port)

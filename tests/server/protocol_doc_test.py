@@ -36,7 +36,8 @@ def main():
     p.add_argument("--repository", required=True)
     args = p.parse_args()
     source_root = os.path.dirname(os.path.dirname(os.path.abspath(args.doc)))
-    server = Server(args.kiln, args.repository, "--model-control-mode", "explicit", "--load-model", "simple")
+    server = Server(args.kiln, args.repository, "--model-control-mode", "explicit", "--load-model", "simple",
+                    "--allow-client-shm")
     failures = 0
     count = 0
     try:

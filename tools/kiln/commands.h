@@ -63,6 +63,7 @@ struct ServeOptions {
   int idle_timeout_s = 60;
   size_t max_queue_size = 1024;          // per model version
   bool access_log = false;               // one line per HTTP request on stdout
+  bool allow_client_shm = false;         // clients may register system shared memory regions
   std::string log_format = "text";       // text | json (access log lines)
 };
 // Serves until SIGTERM or SIGINT, then drains queued requests and returns 0.

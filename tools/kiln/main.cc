@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
                       "Log each HTTP request (method, path, status, latency, model, version, id) on stdout");
   serve_cmd->add_option("--log-format", serve.log_format, "Access log lines as text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  serve_cmd->add_flag("--allow-client-shm", serve.allow_client_shm,
+                      "Let clients register system shared memory regions (Triton's flag): kiln then reads and "
+                      "writes any POSIX shared memory object its user may open, so enable it only for trusted "
+                      "clients");
 
   try {
     app.parse(argc, argv);

@@ -99,6 +99,8 @@ int serve_command(const ServeOptions& options) {
       std::cout << line << std::flush;
     };
   }
+  routes_options.shared_memory =
+      std::make_shared<serve::SystemSharedMemory>(serve::SystemSharedMemory::Options{options.allow_client_shm});
   serve::http::KServeRoutes routes(&repo, &metrics, ioc, routes_options);
   serve::http::HttpLimits limits;
   limits.max_body_bytes = options.max_request_bytes;
@@ -123,7 +125,8 @@ int serve_command(const ServeOptions& options) {
   grpc_options.server_version = KILN_VERSION;
   grpc_options.default_timeout = routes_options.default_timeout;
   grpc_options.max_message_bytes = static_cast<int>(std::min<size_t>(options.max_request_bytes, INT32_MAX));
-  grpc_options.threads = threads;  // as many as the HTTP server's I/O threads
+  grpc_options.threads = threads;                             // as many as the HTTP server's I/O threads
+  grpc_options.shared_memory = routes_options.shared_memory;  // one registry: a region serves both protocols
   serve::grpc_frontend::GrpcServer grpc(&repo, &metrics, grpc_options);
   if (Status st = grpc.start(options.address, options.grpc_port); !st.ok()) {
     std::cerr << "error: " << st.message() << "\n";

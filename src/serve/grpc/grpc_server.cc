@@ -7,6 +7,7 @@
 #include "serve/grpc/abseil_deadlock_detection.h"
 #include "serve/grpc/grpc_status.h"
 #include "serve/grpc/grpc_tensor.h"
+#include "serve/grpc/shared_memory_rpcs.h"
 #include "serve/grpc/unary_call_queues.h"
 
 namespace kiln::serve::grpc_frontend {
@@ -149,6 +150,7 @@ class GrpcServer::Service final : public AsyncService {
     res->add_extensions("statistics");
     res->add_extensions("model_configuration");
     res->add_extensions("classification");
+    res->add_extensions("system_shared_memory");
     return Status::OK();
   }
 
@@ -170,7 +172,8 @@ class GrpcServer::Service final : public AsyncService {
   // On a completion queue's thread (unary_call_queues.h); the call is finished now or by the batcher.
   void model_infer(UnaryCall<inference::ModelInferRequest, inference::ModelInferResponse>* call) {
     const inference::ModelInferRequest& req = call->request();
-    auto request = decode_model_infer(req);
+    SharedMemoryOutputs shm_outputs;
+    auto request = decode_model_infer(req, *options_.shared_memory, &shm_outputs);
     if (!request.ok()) return call->finish(to_grpc(request.status().with_context("model '" + req.model_name() + "'")));
     if (request->deadline == Clock::time_point::max() && options_.default_timeout.count() > 0) {
       request->deadline = Clock::now() + options_.default_timeout;
@@ -181,12 +184,12 @@ class GrpcServer::Service final : public AsyncService {
     ServeMetrics* metrics = metrics_;
     // On OK the scheduler calls back exactly once: on a worker, or here before infer returns (a small
     // model's inline run); encoding is a copy per output.
-    Status st = repository_->infer(std::move(*request), [call, metrics](Expected<InferenceResponse> result) {
-      metrics->inflight_requests().Decrement();
-      if (!result.ok()) return call->finish(to_grpc(result.status()));
-      encode_model_infer(*result, call->response());
-      call->finish(grpc::Status::OK);
-    });
+    Status st = repository_->infer(
+        std::move(*request), [call, metrics, shm_outputs = std::move(shm_outputs)](Expected<InferenceResponse> result) {
+          metrics->inflight_requests().Decrement();
+          if (!result.ok()) return call->finish(to_grpc(result.status()));
+          call->finish(to_grpc(encode_model_infer(*result, shm_outputs, call->response())));
+        });
     if (!st.ok()) {
       metrics_->inflight_requests().Decrement();
       call->finish(to_grpc(st));
@@ -233,6 +236,22 @@ class GrpcServer::Service final : public AsyncService {
   Status repository_model_unload(const inference::RepositoryModelUnloadRequest& req,
                                  inference::RepositoryModelUnloadResponse*) {
     return repository_->unload(req.model_name());
+  }
+
+  Status system_shared_memory_status(const inference::SystemSharedMemoryStatusRequest& req,
+                                     inference::SystemSharedMemoryStatusResponse* res) {
+    return grpc_frontend::system_shared_memory_status(*options_.shared_memory, req, res);
+  }
+
+  Status system_shared_memory_register(const inference::SystemSharedMemoryRegisterRequest& req,
+                                       inference::SystemSharedMemoryRegisterResponse*) {
+    return grpc_frontend::system_shared_memory_register(*options_.shared_memory, req);
+  }
+
+  Status system_shared_memory_unregister(const inference::SystemSharedMemoryUnregisterRequest& req,
+                                         inference::SystemSharedMemoryUnregisterResponse*) {
+    grpc_frontend::system_shared_memory_unregister(*options_.shared_memory, req);
+    return Status::OK();
   }
 
  private:
@@ -287,6 +306,9 @@ Status GrpcServer::start(const std::string& address, int port) {
   q.add(&AsyncService::RequestRepositoryIndex, at_once(s, &Service::repository_index));
   q.add(&AsyncService::RequestRepositoryModelLoad, at_once(s, &Service::repository_model_load));
   q.add(&AsyncService::RequestRepositoryModelUnload, at_once(s, &Service::repository_model_unload));
+  q.add(&AsyncService::RequestSystemSharedMemoryStatus, at_once(s, &Service::system_shared_memory_status));
+  q.add(&AsyncService::RequestSystemSharedMemoryRegister, at_once(s, &Service::system_shared_memory_register));
+  q.add(&AsyncService::RequestSystemSharedMemoryUnregister, at_once(s, &Service::system_shared_memory_unregister));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();

@@ -12,6 +12,7 @@
 #include "kiln/status.h"
 #include "serve/metrics.h"
 #include "serve/model_repository.h"
+#include "serve/shared_memory/system_shared_memory.h"
 
 namespace grpc {
 class Server;
@@ -26,6 +27,8 @@ struct GrpcOptions {
   std::chrono::microseconds default_timeout{0};  // for requests without a "timeout" parameter; 0: none
   int max_message_bytes = 64 << 20;              // larger requests fail with RESOURCE_EXHAUSTED
   int threads = 1;                               // threads taking calls, each polling its own completion queue
+  // Registered system shared memory regions; the HTTP frontend shares the same registry.
+  std::shared_ptr<SystemSharedMemory> shared_memory = std::make_shared<SystemSharedMemory>();
 };
 
 class GrpcServer {

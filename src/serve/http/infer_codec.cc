@@ -36,17 +36,49 @@ Expected<std::string> string_member(const rapidjson::Value& v, const char* key, 
   return std::string(it->value.GetString(), it->value.GetStringLength());
 }
 
-// Triton's shared-memory parameters name a region registered beforehand, which kiln never has.
-Status reject_shared_memory(const rapidjson::Value* params, std::string_view where) {
-  if (params == nullptr || !params->HasMember("shared_memory_region")) return Status::OK();
-  return Status::Unimplemented(std::string(where) +
-                               "shared memory is not supported (parameter 'shared_memory_region'); send the tensor "
-                               "in the request body");
+Expected<uint64_t> uint64_param(const rapidjson::Value& v, const char* key, std::string_view where) {
+  if (!v.IsUint64())
+    return Status::InvalidArgument(std::string(where) + "parameter '" + key + "' must be an integer >= 0");
+  return v.GetUint64();
+}
+
+// Triton's shared-memory parameters of an input or requested output, when it has them.
+Expected<std::optional<SharedMemoryTensorRef>> shared_memory_ref(const rapidjson::Value* params,
+                                                                 std::string_view where) {
+  if (params == nullptr) return std::optional<SharedMemoryTensorRef>();
+  const auto end = params->MemberEnd();
+  const auto region = params->FindMember("shared_memory_region");
+  const auto size = params->FindMember("shared_memory_byte_size");
+  const auto offset = params->FindMember("shared_memory_offset");
+  if (region == end) {
+    if (size != end || offset != end) {
+      return Status::InvalidArgument(std::string(where) +
+                                     "shared_memory_byte_size and shared_memory_offset need "
+                                     "parameter 'shared_memory_region'");
+    }
+    return std::optional<SharedMemoryTensorRef>();
+  }
+  if (!region->value.IsString()) {
+    return Status::InvalidArgument(std::string(where) + "parameter 'shared_memory_region' must be a string");
+  }
+  if (size == end) {
+    return Status::InvalidArgument(std::string(where) +
+                                   "parameter 'shared_memory_region' needs "
+                                   "'shared_memory_byte_size'");
+  }
+  SharedMemoryTensorRef ref;
+  ref.region.assign(region->value.GetString(), region->value.GetStringLength());
+  KILN_ASSIGN_OR_RETURN(ref.byte_size, uint64_param(size->value, "shared_memory_byte_size", where));
+  if (offset != end) {
+    KILN_ASSIGN_OR_RETURN(ref.offset, uint64_param(offset->value, "shared_memory_offset", where));
+  }
+  return std::optional<SharedMemoryTensorRef>(std::move(ref));
 }
 
 }  // namespace
 
-Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::optional<size_t> header_length) {
+Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::optional<size_t> header_length,
+                                                   const SystemSharedMemory& shared_memory) {
   size_t json_size = body.size();
   if (header_length) {
     if (*header_length > body.size()) {
@@ -110,7 +142,7 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
       shape.push_back(d.GetInt64());
     }
     KILN_ASSIGN_OR_RETURN(const rapidjson::Value* in_params, parameters(in, where));
-    KILN_RETURN_IF_ERROR(reject_shared_memory(in_params, where));
+    KILN_ASSIGN_OR_RETURN(const std::optional<SharedMemoryTensorRef> shm, shared_memory_ref(in_params, where));
     std::optional<size_t> binary_size;
     if (in_params != nullptr) {
       if (auto b = in_params->FindMember("binary_data_size"); b != in_params->MemberEnd()) {
@@ -122,7 +154,13 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
     // "data": null is absent (the KServe SDK writes it beside an empty binary tensor).
     if (data != in.MemberEnd() && data->value.IsNull()) data = in.MemberEnd();
     Tensor tensor;
-    if (binary_size) {
+    if (shm) {
+      if (data != in.MemberEnd() || binary_size) {
+        return Status::InvalidArgument(where + "has 'shared_memory_region' and also 'data' or 'binary_data_size'");
+      }
+      KILN_ASSIGN_OR_RETURN(const SharedMemoryTensorTarget source, shared_memory.resolve(*shm, where));
+      KILN_ASSIGN_OR_RETURN(tensor, tensor_from_shared_memory(source, *dtype, shape, name));
+    } else if (binary_size) {
       if (data != in.MemberEnd()) return Status::InvalidArgument(where + "has both 'data' and 'binary_data_size'");
       if (!header_length) {
         return Status::InvalidArgument(where + "'binary_data_size' needs the Inference-Header-Content-Length header");
@@ -150,7 +188,10 @@ Expected<DecodedInferRequest> decode_infer_request(std::string_view body, std::o
       KILN_ASSIGN_OR_RETURN(std::string name, string_member(o, "name", "an output: "));
       const std::string where = "output '" + name + "': ";
       KILN_ASSIGN_OR_RETURN(const rapidjson::Value* o_params, parameters(o, where));
-      KILN_RETURN_IF_ERROR(reject_shared_memory(o_params, where));
+      KILN_ASSIGN_OR_RETURN(const std::optional<SharedMemoryTensorRef> shm, shared_memory_ref(o_params, where));
+      if (shm) {
+        KILN_ASSIGN_OR_RETURN(out.shared_memory_outputs[name], shared_memory.resolve(*shm, where));
+      }
       if (o_params != nullptr) {
         if (auto c = o_params->FindMember("classification"); c != o_params->MemberEnd()) {
           if (!c->value.IsInt64() || c->value.GetInt64() <= 0) {
@@ -201,6 +242,22 @@ Expected<EncodedInferResponse> encode_infer_response(const InferenceResponse& re
     w.StartArray();
     for (int64_t d : t.shape()) w.Int64(d);
     w.EndArray();
+    if (auto shm = request.shared_memory_outputs.find(nv.name); shm != request.shared_memory_outputs.end()) {
+      KILN_ASSIGN_OR_RETURN(const uint64_t written, write_tensor_to_shared_memory(t, shm->second, nv.name));
+      w.Key("parameters");
+      w.StartObject();
+      w.Key("shared_memory_region");
+      w.String(shm->second.region->status().name);
+      w.Key("shared_memory_byte_size");
+      w.Uint64(written);
+      if (shm->second.offset != 0) {
+        w.Key("shared_memory_offset");
+        w.Uint64(shm->second.offset);
+      }
+      w.EndObject();
+      w.EndObject();
+      continue;
+    }
     auto it = request.binary_output.find(nv.name);
     const bool as_binary = it != request.binary_output.end() ? it->second : request.binary_output_default;
     if (as_binary) {

@@ -9,7 +9,11 @@
 namespace kiln::serve::http {
 namespace {
 
-Expected<DecodedInferRequest> decode(const std::string& json) { return decode_infer_request(json, std::nullopt); }
+const SystemSharedMemory kNoRegions;
+
+Expected<DecodedInferRequest> decode(const std::string& json) {
+  return decode_infer_request(json, std::nullopt, kNoRegions);
+}
 
 std::string error_of(const Expected<DecodedInferRequest>& r) { return r.ok() ? "" : r.status().message(); }
 
@@ -46,7 +50,7 @@ TEST(InferCodecTest, DecodesBinarySections) {
   int32_t ints[2] = {7, -9};
   body.append(reinterpret_cast<const char*>(ints), 8);
   body += std::string("\x03\0\0\0abc", 7) + std::string("\0\0\0\0", 4);
-  auto r = decode_infer_request(body, header.size());
+  auto r = decode_infer_request(body, header.size(), kNoRegions);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->request.inputs[0].value.tensor().data<int32_t>()[1], -9);
   EXPECT_EQ(r->request.inputs[1].value.tensor().data<std::string>()[0], "abc");
@@ -76,37 +80,45 @@ TEST(InferCodecTest, RejectsMalformedBodies) {
   // Binary: size beyond the body, a mismatched size, an over-long BYTES element.
   std::string h =
       R"({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]})";
-  EXPECT_NE(error_of(decode_infer_request(h + "1234", h.size())).find("exceeds the 4 bytes left"), std::string::npos);
+  EXPECT_NE(error_of(decode_infer_request(h + "1234", h.size(), kNoRegions)).find("exceeds the 4 bytes left"),
+            std::string::npos);
   std::string h6 =
       R"({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 6}}]})";
-  EXPECT_NE(error_of(decode_infer_request(h6 + "123456", h6.size())).find("needs 8 bytes"), std::string::npos);
+  EXPECT_NE(error_of(decode_infer_request(h6 + "123456", h6.size(), kNoRegions)).find("needs 8 bytes"),
+            std::string::npos);
   std::string hs =
       R"({"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}]})";
-  EXPECT_NE(error_of(decode_infer_request(hs + std::string("\x09\0\0\0a", 5), hs.size())).find("truncated"),
+  EXPECT_NE(error_of(decode_infer_request(hs + std::string("\x09\0\0\0a", 5), hs.size(), kNoRegions)).find("truncated"),
             std::string::npos);
-  EXPECT_NE(error_of(decode_infer_request(h, h.size() + 1)).find("exceeds the body"), std::string::npos);
+  EXPECT_NE(error_of(decode_infer_request(h, h.size() + 1, kNoRegions)).find("exceeds the body"), std::string::npos);
 }
 
 // What other clients write: tritonclient's C++ library an empty "id" beside binary inputs, the KServe
-// SDK "data": null beside an empty binary tensor and "parameters": null, and Triton's shared memory.
-TEST(InferCodecTest, AcceptsNullsAndRejectsSharedMemoryByName) {
+// SDK "data": null beside an empty binary tensor and "parameters": null, and Triton's shared memory
+// parameters (checked here against no registered region; tests/server/shared_memory_test.py uses real ones).
+TEST(InferCodecTest, AcceptsNullsAndChecksSharedMemoryParameters) {
   const std::string h =
       R"({"id": "", "model_name": "m", "inputs": [{"name": "s", "shape": [0], "datatype": "BYTES", "data": null,)"
       R"( "parameters": {"binary_data_size": 0}}], "outputs": [{"name": "y", "parameters": null}]})";
-  auto r = decode_infer_request(h, h.size());
+  auto r = decode_infer_request(h, h.size(), kNoRegions);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->request.id, "");
   EXPECT_EQ(r->request.inputs[0].value.tensor().shape(), (Shape{0}));
   auto in = decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32",)"
                    R"( "parameters": {"shared_memory_region": "r", "shared_memory_byte_size": 4}}]})");
   ASSERT_FALSE(in.ok());
-  EXPECT_EQ(in.status().code(), StatusCode::kUnimplemented);
-  EXPECT_EQ(in.status().message(),
-            "input 'x': shared memory is not supported (parameter 'shared_memory_region'); send the tensor in the "
-            "request body");
+  EXPECT_EQ(in.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(in.status().message(), "input 'x': system shared memory region 'r' is not registered");
   auto out = decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}],)"
                     R"( "outputs": [{"name": "y", "parameters": {"shared_memory_region": "r"}}]})");
-  EXPECT_EQ(error_of(out).rfind("output 'y': shared memory is not supported", 0), 0u) << error_of(out);
+  EXPECT_EQ(error_of(out), "output 'y': parameter 'shared_memory_region' needs 'shared_memory_byte_size'");
+  auto size_only = decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1],)"
+                          R"( "parameters": {"shared_memory_byte_size": 4}}]})");
+  EXPECT_EQ(error_of(size_only).rfind("input 'x': shared_memory_byte_size and shared_memory_offset need", 0), 0u);
+  auto negative =
+      decode(R"({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters":)"
+             R"( {"shared_memory_region": "r", "shared_memory_byte_size": 4, "shared_memory_offset": -1}}]})");
+  EXPECT_EQ(error_of(negative), "input 'x': parameter 'shared_memory_offset' must be an integer >= 0");
 }
 
 TEST(InferCodecTest, EncodesJsonAndBinaryOutputs) {

@@ -12,6 +12,7 @@
 #include "serve/http/http_status.h"
 #include "serve/http/infer_codec.h"
 #include "serve/http/request_path.h"
+#include "serve/http/shared_memory_routes.h"
 #include "serve/http/statistics_json.h"
 
 namespace kiln::serve::http {
@@ -220,40 +221,6 @@ HttpResponse content_coding_error(const Status& status) {
   return res;
 }
 
-// Triton's shared-memory extensions. kiln takes tensors only in the request body, so no region is
-// ever registered: the status lists none and unregistering has nothing to do (both succeed, as
-// clients call them while cleaning up), while registering fails and names the alternative.
-//   GET /v2/{system,cuda}sharedmemory[/region/{r}]/status
-//   POST /v2/{system,cuda}sharedmemory/region/{r}/register | [/region/{r}]/unregister
-HttpResponse shared_memory(const std::vector<std::string>& p, bool get, bool post, std::string_view target) {
-  const std::string kind = p[1] == "systemsharedmemory" ? "system" : "CUDA";
-  std::string region;
-  std::string action;
-  if (p.size() == 3) action = p[2];
-  if (p.size() == 5 && p[2] == "region") {
-    region = p[3];
-    action = p[4];
-  }
-  const bool known = action == "status" || action == "unregister" || (action == "register" && !region.empty());
-  if (!known) return error_response(Status::NotFound("unknown endpoint " + std::string(target)));
-  if ((action == "status") != get || (action != "status") != post) {
-    HttpResponse res = error_response(Status::InvalidArgument("method not allowed for " + std::string(target)));
-    res.result(bhttp::status::method_not_allowed);
-    return res;
-  }
-  if (action == "register") {
-    return error_response(Status::Unimplemented(
-        "shared memory region '" + region + "': kiln does not support " + kind +
-        " shared memory; send tensors in the request body (JSON or the binary tensor data extension)"));
-  }
-  if (action == "unregister") return json_response(200, "{}");
-  if (!region.empty()) {
-    return error_response(Status::NotFound(kind + " shared memory region '" + region +
-                                           "' is not registered (kiln does not support shared memory)"));
-  }
-  return json_response(200, "[]");
-}
-
 // Triton's trace and logging extensions, which kiln does not have; it names what it has instead.
 HttpResponse unsupported_extension(const std::string& name) {
   return error_response(Status::Unimplemented(
@@ -329,6 +296,7 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, ClientGone& 
     w.String("statistics");
     w.String("model_configuration");
     w.String("classification");
+    w.String("system_shared_memory");
     w.EndArray();
     w.EndObject();
     return reply(json_ok(buffer));
@@ -369,7 +337,9 @@ void KServeRoutes::route(HttpRequest&& request, Responder& respond, ClientGone& 
       return reply(st.ok() ? json_response(200, "{}") : error_response(st));
     }
   }
-  if (p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory") return reply(shared_memory(p, get, post, target));
+  if (p[1] == "systemsharedmemory" || p[1] == "cudasharedmemory") {
+    return reply(shared_memory_route(*options_.shared_memory, p, get, post, target, request.body()));
+  }
   if ((p[1] == "trace" && p.size() == 3 && p[2] == "setting") || (p[1] == "logging" && p.size() == 2)) {
     return reply(unsupported_extension(p[1]));
   }
@@ -447,7 +417,7 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
   // Look the model up before decoding so an unknown model costs no parsing; ModelRepository::infer
   // looks again, which covers a reload in between.
   if (auto mv = repository_->find(model, version); !mv.ok()) return respond(error_response(mv.status()));
-  auto decoded = decode_infer_request(http_request.body(), header_length);
+  auto decoded = decode_infer_request(http_request.body(), header_length, *options_.shared_memory);
   if (!decoded.ok()) {
     return respond(error_response(decoded.status().with_context("model '" + model + "'")));
   }

@@ -6,7 +6,7 @@
 //   GET  /v2/models/{m}[/versions/{v}] | .../ready | .../config | .../stats;  GET /v2/models/stats
 //   POST /v2/models/{m}[/versions/{v}]/infer
 //   POST /v2/repository/index | /v2/repository/models/{m}/load | /v2/repository/models/{m}/unload
-//   /v2/systemsharedmemory/..., /v2/cudasharedmemory/... (none registered; registering fails),
+//   /v2/systemsharedmemory/..., /v2/cudasharedmemory/... (shared_memory_routes.h)
 //   /v2/trace/setting, /v2/models/{m}/trace/setting, /v2/logging (not supported: 400)
 // Request bodies may be gzip or deflate (Content-Encoding); answers are compressed when the client's
 // Accept-Encoding asks for it.
@@ -20,6 +20,7 @@
 #include "serve/http/access_log.h"
 #include "serve/http/http_server.h"
 #include "serve/model_repository.h"
+#include "serve/shared_memory/system_shared_memory.h"
 
 namespace kiln::serve::http {
 
@@ -30,6 +31,8 @@ struct RoutesOptions {
   AccessLogSink access_log;  // null: no access log
   // The largest request body once decoded from gzip or deflate (413 beyond); as HttpLimits::max_body_bytes.
   size_t max_request_bytes = size_t{64} << 20;
+  // Registered system shared memory regions; the gRPC frontend shares the same registry.
+  std::shared_ptr<SystemSharedMemory> shared_memory = std::make_shared<SystemSharedMemory>();
 };
 
 class KServeRoutes {

@@ -143,8 +143,11 @@ def test_one_client_stays(s):
         leaving.close()
         r = staying.result()
     elapsed = time.time() - start
+    # On 2 threads the batch computes as two parts, one per request (docs/protocol.md), so the staying
+    # request's part runs to its own deadline; on one thread the merged run stops for it there.
     check("the batch kept running for the client still waiting, until its timeout",
-          r.status_code == 503 and "timed out while its batch ran" in error_of(r) and elapsed >= 1.9,
+          r.status_code == 503 and elapsed >= 1.9
+          and ("timed out while its batch ran" in error_of(r) or "the run's deadline passed" in error_of(r)),
           (r.status_code, r.text, elapsed))
     check("... and then stopped (other models are served again)", simple_answers(s))
     check("both requests count as failures", settled_failures(s, 2, before) == 2)

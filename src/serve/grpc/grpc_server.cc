@@ -7,6 +7,7 @@
 #include "serve/grpc/abseil_deadlock_detection.h"
 #include "serve/grpc/grpc_status.h"
 #include "serve/grpc/grpc_tensor.h"
+#include "serve/grpc/stream_infer_call.h"
 #include "serve/grpc/unary_call_queues.h"
 
 namespace kiln::serve::grpc_frontend {
@@ -169,27 +170,36 @@ class GrpcServer::Service final : public AsyncService {
 
   // On a completion queue's thread (unary_call_queues.h); the call is finished now or by the batcher.
   void model_infer(UnaryCall<inference::ModelInferRequest, inference::ModelInferResponse>* call) {
-    const inference::ModelInferRequest& req = call->request();
+    infer(call->request(), call->context(), call->cancelled(), [call](Expected<InferenceResponse> result) {
+      if (!result.ok()) return call->finish(to_grpc(result.status()));
+      encode_model_infer(*result, call->response());  // a copy per output
+      call->finish(grpc::Status::OK);
+    });
+  }
+
+  // One request of ModelInfer or ModelStreamInfer, on a completion queue's thread: `done` gets the
+  // result exactly once, on a worker, or here before infer returns (a small model's inline run, or a
+  // request that does not decode). Nothing of `req` is kept.
+  template <class Done>
+  void infer(const inference::ModelInferRequest& req, const grpc::ServerContext& context,
+             std::shared_ptr<Cancellation> cancelled, Done done) {
     auto request = decode_model_infer(req);
-    if (!request.ok()) return call->finish(to_grpc(request.status().with_context("model '" + req.model_name() + "'")));
+    if (!request.ok()) return done(request.status().with_context("model '" + req.model_name() + "'"));
     if (request->deadline == Clock::time_point::max() && options_.default_timeout.count() > 0) {
       request->deadline = Clock::now() + options_.default_timeout;
     }
-    request->deadline = earliest_deadline(request->deadline, call->context().deadline());
-    request->cancelled = call->cancelled();
+    request->deadline = earliest_deadline(request->deadline, context.deadline());
+    request->cancelled = std::move(cancelled);
     metrics_->inflight_requests().Increment();
     ServeMetrics* metrics = metrics_;
-    // On OK the scheduler calls back exactly once: on a worker, or here before infer returns (a small
-    // model's inline run); encoding is a copy per output.
-    Status st = repository_->infer(std::move(*request), [call, metrics](Expected<InferenceResponse> result) {
+    // On OK the scheduler calls its copy of `done` exactly once; otherwise this one answers.
+    Status st = repository_->infer(std::move(*request), [done, metrics](Expected<InferenceResponse> result) {
       metrics->inflight_requests().Decrement();
-      if (!result.ok()) return call->finish(to_grpc(result.status()));
-      encode_model_infer(*result, call->response());
-      call->finish(grpc::Status::OK);
+      done(std::move(result));
     });
     if (!st.ok()) {
       metrics_->inflight_requests().Decrement();
-      call->finish(to_grpc(st));
+      done(st);
     }
   }
 
@@ -277,6 +287,13 @@ Status GrpcServer::start(const std::string& address, int port) {
   // Many ModelInfer calls arrive at once; the rest are rare.
   q.add(
       &AsyncService::RequestModelInfer, [s](auto* call) { s->model_infer(call); }, /*ahead=*/16);
+  auto stream = std::make_unique<StreamInferCall::Kind>();
+  stream->service = s;
+  stream->submit = [s](const inference::ModelInferRequest& request, const grpc::ServerContext& context,
+                       std::shared_ptr<Cancellation> cancelled,
+                       InferenceCallback done) { s->infer(request, context, std::move(cancelled), std::move(done)); };
+  stream->ahead = 4;
+  q.add(std::move(stream));
   q.add(&AsyncService::RequestServerLive, at_once(s, &Service::server_live));
   q.add(&AsyncService::RequestServerReady, at_once(s, &Service::server_ready));
   q.add(&AsyncService::RequestModelReady, at_once(s, &Service::model_ready));

@@ -94,6 +94,7 @@ void fill_config(const ModelVersion& mv, inference::ModelConfig* out) {
     o->set_name(t.name);
     o->set_data_type(config_data_type(t.dtype));
     for (size_t i = first_dim; i < t.dims.size(); ++i) o->add_dims(t.dims[i]);
+    o->set_label_filename(t.label_filename);
   }
   if (c.dynamic_batching) {
     inference::ModelDynamicBatching* db = out->mutable_dynamic_batching();

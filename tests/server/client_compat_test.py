@@ -498,6 +498,16 @@ def test_grpc_stream(port):
               for a in (answers[0], answers[2])), answers)
     check("tritonclient.grpc async_stream_infer: a failed request comes back as error_message",
           "unknown model" in answers[1].error_message, answers[1])
+    # async_stream_infer(enable_empty_final_response=True) (tritonclient/grpc/_utils.py): clients then read
+    # answers until one carries the parameter triton_final_response.
+    flagged = pb.ModelInferRequest()
+    flagged.CopyFrom(requests[0])
+    flagged.parameters["triton_enable_empty_final_response"].bool_param = True
+    answers = list(stream(iter([flagged, requests[1]]), timeout=30))
+    final = [a.infer_response.parameters.get("triton_final_response") for a in answers]
+    check("tritonclient.grpc enable_empty_final_response: the answer is flagged triton_final_response",
+          answers[0].error_message == "" and final[0] is not None and final[0].bool_param and final[1] is None,
+          answers)
     channel.close()
 
 

@@ -56,15 +56,21 @@ void StreamInferCall::on_read() {
     pending_.emplace_back();
     cancelled = pending_.back().cancelled;
   }
+  // tritonclient's enable_empty_final_response: the client waits for an answer flagged final. A model
+  // here is never decoupled, so its one answer is the final one, flagged as Triton flags it.
+  const auto wants_final = incoming_.parameters().find("triton_enable_empty_final_response");
+  const bool flag_final = wants_final != incoming_.parameters().end() && wants_final->second.bool_param();
   // Triton answers a failed request with its id alone, so that the client knows which one failed.
-  auto done = [this, number, id = incoming_.id()](Expected<InferenceResponse> result) {
+  auto done = [this, number, flag_final, id = incoming_.id()](Expected<InferenceResponse> result) {
     inference::ModelStreamInferResponse response;
+    inference::ModelInferResponse* out = response.mutable_infer_response();
     if (result.ok()) {
-      encode_model_infer(*result, response.mutable_infer_response());
+      encode_model_infer(*result, out);
     } else {
       response.set_error_message(result.status().message());
-      response.mutable_infer_response()->set_id(id);
+      out->set_id(id);
     }
+    if (flag_final) (*out->mutable_parameters())["triton_final_response"].set_bool_param(true);
     answer(number, std::move(response));
   };
   // submit copies what it needs out of incoming_ before it returns, so the next Read may refill it.

@@ -5,7 +5,9 @@
 // answers a model that is not decoupled). Requests are read ahead while earlier ones run, so several of
 // one stream can be batched together; answers are written one at a time (gRPC allows one outstanding
 // Write per stream). A request that fails is answered with error_message set and only its id in
-// infer_response, and the stream goes on. The client's half-close ends the call with OK once every
+// infer_response, and the stream goes on. A request with Triton's triton_enable_empty_final_response
+// parameter gets its answer flagged triton_final_response (models here are never decoupled: the one
+// answer is the last). The client's half-close ends the call with OK once every
 // answer is written; its cancel (or disconnect) cancels the requests still pending. Reading pauses while
 // kMaxPending requests wait to be answered or written, so a client that sends without reading holds
 // bounded memory (its further requests wait in gRPC's flow control).

@@ -8,7 +8,8 @@ Message classes are generated at test time from the project's own .proto. Checks
 a stream is answered with its id and the same outputs as ModelInfer gives, in request order (as Triton
 answers a model that is not decoupled); that requests of one stream are batched together; that a bad
 request mid-stream is answered with error_message and the stream goes on; that a half-closed stream
-gets every answer and ends OK; that cancelling a stream answers its queued requests at once while other
+gets every answer and ends OK; that a client sending far more than the server reads ahead before it
+reads any answer gets them all; that cancelling a stream answers its queued requests at once while other
 streams are served; several streams at once; and a clean SIGTERM exit with a stream still open.
 Prints one line per check; exits 1 on a failure.
 """

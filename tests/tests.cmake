@@ -47,6 +47,9 @@ function(kiln_add_grpc_server_test name script timeout)
   set_tests_properties(server.${name} PROPERTIES TIMEOUT ${timeout})
 endfunction()
 kiln_add_grpc_server_test(grpc grpc_test.py 120)
+# ModelStreamInfer: many requests per stream, answered in order by id; errors mid-stream; half-close;
+# cancel; concurrent streams.
+kiln_add_grpc_server_test(grpc_stream grpc_stream_test.py 120)
 # Existing clients unchanged: tritonclient (Python and C++ HTTP, gRPC), perf_analyzer and the KServe SDK,
 # their requests replayed as their public source builds them (compression, shared memory, trace, ...).
 kiln_add_grpc_server_test(client_compat client_compat_test.py 120)

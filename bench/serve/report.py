@@ -84,7 +84,7 @@ def tiny_table(results):
            "| concurrency | client | inferences/s | p50 ms | p99 ms | kiln/nginx | requests | errors | server-counted |",
            "|---|---|---|---|---|---|---|---|---|"]
     names = {"http_json": "HTTP JSON", "http_binary": "HTTP binary ext.", "grpc": "gRPC",
-             "nginx_static": "nginx static (ceiling)"}
+             "grpc_stream": "gRPC stream", "nginx_static": "nginx static (ceiling)"}
     for c in sorted({r["concurrency"] for r in rows}):
         nginx = median_of(group(rows, concurrency=c, client="nginx_static"), "rps")
         for client, label in names.items():
@@ -154,7 +154,8 @@ def render(results, settings, problems, min_batching_gain=1.5):
            f"- kiln: {settings['commit']}; {settings['wrk']}; {settings['nginx']}",
            "- load generators: wrk with `bench/serve/infer.lua` (HTTP, one thread, keep-alive connections = "
            "concurrency) and `kiln_grpc_load` (`bench/serve/grpc_load.cc`: gRPC C++ async client on one thread, "
-           "one HTTP/2 connection, calls in flight = concurrency). Triton's perf_analyzer and tritonclient are "
+           "one HTTP/2 connection, calls in flight = concurrency; gRPC stream: `--streaming 1`, the same "
+           "requests in flight on one ModelStreamInfer call, as perf_analyzer `--streaming`). Triton's perf_analyzer and tritonclient are "
            "not packaged in Debian 12, and a Python client would measure Python, so these stand in for them.",
            "- closed loop: each answer sends the next request at once; inferences/s counts good answers",
            f"- each cell: median of {settings['repeats']} runs of {settings['duration_s']:g} s; the clients take "

@@ -5,10 +5,11 @@
     /usr/bin/python3 bench/serve/run.py --smoke          seconds long, on tiny models; checks the scripts, writes no doc
 
 Scenarios (issue 4):
-- tiny: an Identity model ([N, 4] FP32) over HTTP JSON, HTTP binary extension and gRPC at concurrency
-  1, 8 and 64, and nginx answering a static body of the size of kiln's JSON response, the ceiling of
-  HTTP/1.1 on this machine. The server (kiln --threads 1, or nginx with one worker) gets CPU 1 and
-  the load generator (wrk -t1, kiln_grpc_load) CPU 0, so they do not take turns on one core.
+- tiny: an Identity model ([N, 4] FP32) over HTTP JSON, HTTP binary extension and gRPC (a call per
+  request, and ModelStreamInfer: the requests on one stream) at concurrency 1, 8 and 64, and nginx
+  answering a static body of the size of kiln's JSON response, the ceiling of HTTP/1.1 on this machine.
+  The server (kiln --threads 1, or nginx with one worker) gets CPU 1 and the load generator (wrk -t1,
+  kiln_grpc_load) CPU 0, so they do not take turns on one core.
 - resnet18: HTTP binary extension at concurrency 1 to 32, into the same model with and without
   dynamic_batching (max_batch_size 32), kiln --threads 2 on both cores. The binary extension is what
   clients sending images use: the same request as JSON (150528 numbers as text) costs kiln's I/O
@@ -107,25 +108,27 @@ class Bench:
             raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
         return json.loads(lines[-1])
 
-    def grpc_run(self, port, model, input_name, shape, concurrency, cpus="", duration=None):
-        """One kiln_grpc_load run of `duration` s (--duration) with no warm-up inside it; see grpc_warmup."""
+    def grpc_run(self, port, model, input_name, shape, concurrency, cpus="", duration=None, streaming=False):
+        """One kiln_grpc_load run of `duration` s (--duration) with no warm-up inside it; see grpc_warmup.
+        streaming: the requests go on one ModelStreamInfer call instead of a call each."""
         duration = self.args.duration if duration is None else duration
         argv = [self.args.grpc_load, "--target", f"127.0.0.1:{port}", "--model", model, "--input", input_name,
                 "--shape", ",".join(map(str, shape)), "--concurrency", str(concurrency),
-                "--duration", f"{duration:g}", "--warmup", "0"]
+                "--duration", f"{duration:g}", "--warmup", "0", "--streaming", "1" if streaming else "0"]
         done = subprocess.run(processes.pinned(cpus, argv), capture_output=True, text=True, timeout=duration + 120)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if not lines:
             raise RuntimeError(f"kiln_grpc_load failed ({done.returncode}): {done.stderr.strip()}")
         return json.loads(lines[-1])
 
-    def grpc_warmup(self, port, model, input_name, shape, concurrency, cpus=""):
+    def grpc_warmup(self, port, model, input_name, shape, concurrency, cpus="", streaming=False):
         """A warm-up run of its own (--warmup s), before the measured one and outside the server's count
         of it. As kiln_grpc_load waits for its calls in flight at the end, its answers and the server's
         successes over the measured run are then the same number. (Warm-up calls inside the measured
         run were counted by the server but not in the client's requests.)"""
         if self.args.warmup > 0:
-            self.grpc_run(port, model, input_name, shape, concurrency, cpus, duration=self.args.warmup)
+            self.grpc_run(port, model, input_name, shape, concurrency, cpus, duration=self.args.warmup,
+                          streaming=streaming)
 
     def measured(self, server, model, concurrency, run):
         """Runs `run()` (a load generator) and adds the server's own count of what it answered meanwhile."""
@@ -191,6 +194,11 @@ class Bench:
                         r = self.measured(server, "identity", c, lambda: self.grpc_run(
                             server.grpc_port, "identity", "input", [1, 4], c, cpus=self.client_cpus))
                         self.record(dict(base, client="grpc", **r))
+                        self.grpc_warmup(server.grpc_port, "identity", "input", [1, 4], c, cpus=self.client_cpus,
+                                         streaming=True)
+                        r = self.measured(server, "identity", c, lambda: self.grpc_run(
+                            server.grpc_port, "identity", "input", [1, 4], c, cpus=self.client_cpus, streaming=True))
+                        self.record(dict(base, client="grpc_stream", **r))
                         if nginx and self.wrk:
                             r = self.wrk_run(f"http://127.0.0.1:{nginx.port}/v2/models/identity/infer", c, json_body,
                                              cpus=self.client_cpus)

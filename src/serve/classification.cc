@@ -28,7 +28,8 @@ std::string value_text(T v) {
 }
 
 template <typename T>
-void rank_entries(const Tensor& scores, int64_t entries, int64_t per_entry, int64_t k, Tensor* out) {
+void rank_entries(const Tensor& scores, int64_t entries, int64_t per_entry, int64_t k,
+                  std::span<const std::string> labels, Tensor* out) {
   const T* values = scores.data<T>();
   std::string* text = out->data<std::string>();
   std::vector<int64_t> order(static_cast<size_t>(per_entry));
@@ -37,7 +38,12 @@ void rank_entries(const Tensor& scores, int64_t entries, int64_t per_entry, int6
     std::iota(order.begin(), order.end(), int64_t{0});
     std::partial_sort(order.begin(), order.begin() + k, order.end(),
                       [row](int64_t a, int64_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
-    for (int64_t i = 0; i < k; ++i) text[e * k + i] = value_text(row[order[i]]) + ":" + std::to_string(order[i]);
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t index = order[i];
+      std::string& t = text[e * k + i];
+      t = value_text(row[index]) + ":" + std::to_string(index);
+      if (static_cast<size_t>(index) < labels.size() && !labels[index].empty()) t += ":" + labels[index];
+    }
   }
 }
 
@@ -59,7 +65,8 @@ bool classifiable(DataType dtype) {
   return visit_classifiable(dtype, [](auto) {});
 }
 
-Expected<Tensor> classify_top_k(const Tensor& scores, int64_t k, bool batched, const std::string& output) {
+Expected<Tensor> classify_top_k(const Tensor& scores, int64_t k, bool batched, const std::string& output,
+                                std::span<const std::string> labels) {
   if (!classifiable(scores.dtype())) {
     return Status::InvalidArgument("output '" + output + "': classification needs integer, FP32 or FP64 values, not " +
                                    std::string(kserve_datatype_name(scores.dtype())));
@@ -71,7 +78,7 @@ Expected<Tensor> classify_top_k(const Tensor& scores, int64_t k, bool batched, c
   KILN_ASSIGN_OR_RETURN(
       Tensor out, Tensor::make(DataType::kString, batched && scores.rank() > 0 ? Shape{entries, top} : Shape{top}));
   visit_classifiable(scores.dtype(),
-                     [&](auto type) { rank_entries<decltype(type)>(scores, entries, per_entry, top, &out); });
+                     [&](auto type) { rank_entries<decltype(type)>(scores, entries, per_entry, top, labels, &out); });
   return out;
 }
 

@@ -1,5 +1,5 @@
-// Triton's classification extension: top K per batch entry as "value:index", ties, K beyond the
-// entry size, unbatched models, and the types it refuses.
+// Triton's classification extension: top K per batch entry as "value:index" (":label" with labels),
+// ties, K beyond the entry size, unbatched models, and the types it refuses.
 #include "serve/classification.h"
 
 #include <gtest/gtest.h>
@@ -25,6 +25,14 @@ TEST(ClassificationTest, UnbatchedTakesTheWholeTensorAndCapsK) {
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->shape(), (Shape{4}));
   EXPECT_EQ(strings(*r), (std::vector<std::string>{"9:1", "9:2", "5:0", "-1:3"}));  // ties: lower index first
+}
+
+TEST(ClassificationTest, AppendsTheLabelOfEachIndexThatHasOne) {
+  const Tensor scores = Tensor::from_vector<int32_t>({2, 3}, {1, 5, 3, 9, 0, 2});
+  const std::vector<std::string> labels = {"cat", ""};  // index 1 has an empty label, index 2 none
+  auto r = classify_top_k(scores, 3, /*batched=*/true, "logits", labels);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(strings(*r), (std::vector<std::string>{"5:1", "3:2", "1:0:cat", "9:0:cat", "2:2", "0:1"}));
 }
 
 TEST(ClassificationTest, RefusesTypesItCannotRankAndABadCount) {

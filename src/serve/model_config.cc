@@ -54,6 +54,12 @@ Expected<std::vector<TensorConfig>> tensor_list(const TextMessage& m, const std:
     if (const TextValue* opt = v.message->last("optional")) {
       KILN_ASSIGN_OR_RETURN(t.optional, opt->as_bool(here + "optional"));
     }
+    if (const TextValue* labels = v.message->last("label_filename")) {
+      if (labels->kind != TextValue::Kind::kString) {
+        return Status::InvalidArgument(here + "label_filename: expected a quoted file name");
+      }
+      t.label_filename = labels->text;
+    }
     out.push_back(std::move(t));
   }
   return out;
@@ -183,6 +189,8 @@ Status complete_list(const std::string& model, const char* kind, const std::vect
         if (!io.has_shape) t.dims = dims;
       }
       t.optional = t.optional || stated->optional;
+      t.label_filename = stated->label_filename;
+      t.labels = stated->labels;
     }
     out.push_back(std::move(t));
   }

@@ -1,8 +1,9 @@
 // ModelConfig: what kiln reads from a Triton config.pbtxt, completed from the model itself.
 //
 // Fields that matter here: name, platform/backend, max_batch_size, input/output (name, data_type,
-// dims), dynamic_batching {preferred_batch_size, max_queue_delay_microseconds}, instance_group count,
-// version_policy latest/all/specific, default_model_filename. Everything else in the file is ignored.
+// dims; an output's label_filename), dynamic_batching {preferred_batch_size,
+// max_queue_delay_microseconds}, instance_group count, version_policy latest/all/specific,
+// default_model_filename. Everything else in the file is ignored.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,10 @@ struct TensorConfig {
   DataType dtype = DataType::kUndefined;
   std::vector<int64_t> dims;  // -1 for a dynamic dimension
   bool optional = false;      // an input backed by an initializer may be omitted
+  // An output's class names (Triton's label_filename, a file in the model's folder, one label a line):
+  // classification answers "value:index:label" with them. The repository reads the file at load.
+  std::string label_filename;
+  std::vector<std::string> labels;
 };
 
 struct VersionPolicy {

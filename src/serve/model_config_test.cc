@@ -57,6 +57,18 @@ TEST(ModelConfigTest, ParsesTritonConfig) {
   EXPECT_EQ(c->version_policy.versions, (std::vector<int64_t>{1, 3}));
 }
 
+TEST(ModelConfigTest, ReadsAnOutputsLabelFilename) {
+  auto c = parse_model_config(R"pb(output
+                                   [ { name: "y" label_filename: "labels.txt" }
+                                     , { name: "z" }])pb", "c");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->outputs[0].label_filename, "labels.txt");
+  EXPECT_EQ(c->outputs[1].label_filename, "");
+  auto bad = parse_model_config("output { name: \"y\" label_filename: { } }", "c");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "c: output 'y': label_filename: expected a quoted file name");
+}
+
 TEST(ModelConfigTest, DefaultsWhenEmpty) {
   auto c = parse_model_config("", "config.pbtxt");
   ASSERT_TRUE(c.ok());

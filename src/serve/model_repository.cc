@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "serve/label_file.h"
+
 namespace kiln::serve {
 
 namespace fs = std::filesystem;
@@ -48,6 +50,7 @@ Expected<ModelConfig> read_model_config(const std::string& root, const std::stri
                                    "'; the name must match the folder");
   }
   config.name = name;
+  KILN_RETURN_IF_ERROR(read_output_labels(dir.string(), &config));
   return config;
 }
 

@@ -107,7 +107,8 @@ std::vector<int64_t> select_versions(const VersionPolicy& policy, std::vector<in
 // it changes whenever a file is added, removed or rewritten.
 std::string model_fingerprint(const std::string& root, const std::string& name);
 
-// Reads REPO/name/config.pbtxt if present (an empty config otherwise) and fills in the name.
+// Reads REPO/name/config.pbtxt if present (an empty config otherwise), fills in the name, and reads the
+// outputs' label files (label_file.h); an error naming the file when one is missing or unreadable.
 Expected<ModelConfig> read_model_config(const std::string& root, const std::string& name);
 
 }  // namespace kiln::serve

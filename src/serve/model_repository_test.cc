@@ -160,6 +160,33 @@ TEST_F(ModelRepositoryTest, ExplicitLoadAndUnload) {
   EXPECT_EQ(repo.find("auto", 0).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(ModelRepositoryTest, ClassificationNamesClassesFromTheLabelFile) {
+  const std::string config = "max_batch_size: 4 output [{ name: \"y\" label_filename: \"labels.txt\" }]";
+  write(root_ / "labeled" / "1" / "model.onnx", identity_model());
+  write(root_ / "labeled" / "config.pbtxt", config);
+  write(root_ / "labeled" / "labels.txt", "cat\r\ndog\n");
+  write(root_ / "unlabeled" / "1" / "model.onnx", identity_model());
+  write(root_ / "unlabeled" / "config.pbtxt", config);
+  ModelRepository repo(options(ModelControlMode::kExplicit), &metrics_);
+  ASSERT_TRUE(repo.load("labeled").ok());
+  auto mv = repo.find("labeled", 0);
+  ASSERT_TRUE(mv.ok());
+  EXPECT_EQ((*mv)->config().outputs[0].labels, (std::vector<std::string>{"cat", "dog"}));
+  InferenceRequest req = request({2, 2});  // rows [0, 1] and [2, 3]
+  req.classification = {{"y", 2}};
+  auto out = infer(**mv, std::move(req));
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  const Tensor& top = out->outputs[0].value.tensor();
+  EXPECT_EQ(
+      std::vector<std::string>(top.data<std::string>(), top.data<std::string>() + top.size()),
+      (std::vector<std::string>{"1.000000000:1:dog", "0.000000000:0:cat", "3.000000000:1:dog", "2.000000000:0:cat"}));
+
+  const Status missing = repo.load("unlabeled");
+  EXPECT_EQ(missing.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(missing.message(),
+            "model 'unlabeled' output 'y': no label file " + (root_ / "unlabeled" / "labels.txt").string());
+}
+
 TEST_F(ModelRepositoryTest, ModeNoneRefusesLoadAndUnload) {
   ModelRepository repo(options(ModelControlMode::kNone), &metrics_);
   EXPECT_EQ(repo.load("auto").code(), StatusCode::kFailedPrecondition);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <span>
 
 #include "serve/batch_tensors.h"
 #include "serve/classification.h"
@@ -211,9 +212,10 @@ Status ModelVersion::submit(InferenceRequest request, InferenceCallback done) {
     classification = std::make_shared<const std::map<std::string, int64_t>>(std::move(request.classification));
   }
   const bool batched = config_.max_batch_size > 0;
+  const std::vector<TensorConfig>* outputs_config = &config_.outputs;  // lives as long as m and stats
   Status st = batcher_->submit(
       std::move(request.inputs), request.deadline,
-      [m, stats, start, response, requested, classification, batched, done = std::move(done)](
+      [m, stats, start, response, requested, classification, batched, outputs_config, done = std::move(done)](
           Expected<std::vector<NamedValue>> outputs, const RequestTiming& timing) {
         const Clock::duration total = Clock::now() - start;
         stats->record_request(outputs.ok(), total, timing);
@@ -239,7 +241,11 @@ Status ModelVersion::submit(InferenceRequest request, InferenceCallback done) {
             auto it = classification->find(nv.name);
             if (it == classification->end() || !nv.value.is_tensor()) continue;
             // validate() checked the configured type; a model whose output disagrees fails here.
-            auto top = classify_top_k(nv.value.tensor(), it->second, batched, nv.name);
+            auto c = std::find_if(outputs_config->begin(), outputs_config->end(),
+                                  [&](const TensorConfig& t) { return t.name == nv.name; });
+            std::span<const std::string> labels;
+            if (c != outputs_config->end()) labels = c->labels;
+            auto top = classify_top_k(nv.value.tensor(), it->second, batched, nv.name, labels);
             if (!top.ok()) return done(top.take_status());
             nv.value = Value(std::move(top).value());
           }

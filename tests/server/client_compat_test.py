@@ -512,6 +512,44 @@ def test_grpc(port):
     channel.close()
 
 
+def test_grpc_stream(port):
+    """tritonclient.grpc start_stream(compression_algorithm=...) + async_stream_infer, and perf_analyzer
+    --streaming: ModelInferRequests on one ModelStreamInfer call (tritonclient/grpc/_infer_stream.py
+    _RequestIterator); each answer's error_message decides between InferResult(infer_response) and an
+    InferenceServerException (_infer_stream.py _process_response)."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stream = channel.stream_stream("/inference.GRPCInferenceService/ModelStreamInfer",
+                                   request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=pb.ModelStreamInferResponse.FromString)
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    requests = []
+    for request_id, model in (("s1", "simple"), ("s2", "nope"), ("s3", "simple")):
+        request = pb.ModelInferRequest(model_name=model, model_version="", id=request_id)
+        request.inputs.add(name="x", datatype="FP32", shape=[2, 4])
+        request.raw_input_contents.append(x.tobytes())
+        requests.append(request)
+    answers = list(stream(iter(requests), timeout=30, compression=grpc.Compression.Gzip))
+    check("tritonclient.grpc async_stream_infer: each request is answered with its id",
+          [a.infer_response.id for a in answers] == ["s1", "s2", "s3"], answers)
+    check("tritonclient.grpc async_stream_infer: results come in infer_response",
+          all(a.error_message == "" and np.array_equal(
+              np.frombuffer(a.infer_response.raw_output_contents[0], np.float32).reshape(2, 4), x)
+              for a in (answers[0], answers[2])), answers)
+    check("tritonclient.grpc async_stream_infer: a failed request comes back as error_message",
+          "unknown model" in answers[1].error_message, answers[1])
+    # async_stream_infer(enable_empty_final_response=True) (tritonclient/grpc/_utils.py): clients then read
+    # answers until one carries the parameter triton_final_response.
+    flagged = pb.ModelInferRequest()
+    flagged.CopyFrom(requests[0])
+    flagged.parameters["triton_enable_empty_final_response"].bool_param = True
+    answers = list(stream(iter([flagged, requests[1]]), timeout=30))
+    final = [a.infer_response.parameters.get("triton_final_response") for a in answers]
+    check("tritonclient.grpc enable_empty_final_response: the answer is flagged triton_final_response",
+          answers[0].error_message == "" and final[0] is not None and final[0].bool_param and final[1] is None,
+          answers)
+    channel.close()
+
+
 def echo(repo):
     """in_FP32 -> out_FP32 and in_BYTES -> out_BYTES, each of any length: answers large enough to compress."""
     helper, TensorProto = make_repository.helper, make_repository.TensorProto
@@ -548,6 +586,7 @@ def main():
             test_tritonclient_cpp_and_perf_analyzer(s.port)
             test_kserve_rest(s.port)
             test_grpc(s.grpc_port)
+            test_grpc_stream(s.grpc_port)
 
         return run_suite(s, body)
 

@@ -522,6 +522,37 @@ def test_explicit(kiln, repo):
         check("explicit: SIGTERM exits 0", s.stop() == 0, s.output()[-500:])
 
 
+def test_labels(kiln, tmp):
+    """Triton's label_filename: classification answers "value:index:label"; the config reports the file;
+    a config naming a missing label file fails that model's load with 400 naming the file."""
+    repo = os.path.join(tmp, "labels")
+    config = """
+max_batch_size: 16
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 2 ] label_filename: "labels.txt" } ]
+"""
+    for name in ("labeled", "missing_labels"):
+        make_repository.save(os.path.join(repo, name), 1, make_repository.matmul_graph(1), config)
+    with open(os.path.join(repo, "labeled", "labels.txt"), "w") as f:
+        f.write("left\nright\n")
+    s = Server(kiln, repo, "--model-control-mode", "explicit", "--load-model", "labeled")
+    try:
+        x = [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 0, 0, 0, 1, 0]}]  # y = x @ W
+        r = s.infer("labeled", x, outputs=[{"name": "y", "parameters": {"classification": 1}}])
+        check("labels: classification appends each class's label",
+              r.status_code == 200 and r.json()["outputs"][0]["data"] == ["1.000000000:0:left", "1.000000000:1:right"],
+              r.text)
+        r = s.get("/v2/models/labeled/config")
+        check("labels: the config reports label_filename", r.json()["output"][0].get("label_filename") == "labels.txt",
+              r.text)
+        r = s.post("/v2/repository/models/missing_labels/load")
+        missing = os.path.join(repo, "missing_labels", "labels.txt")
+        check("labels: a missing label file fails the load with 400 naming it",
+              r.status_code == 400 and error_of(r) == f"model 'missing_labels' output 'y': no label file {missing}",
+              f"{r.status_code} {r.text}")
+    finally:
+        check("labels: SIGTERM exits 0", s.stop() == 0, s.output()[-500:])
+
+
 def test_drain(s):
     """SIGTERM while requests wait in the batcher's 100 ms delay: all are answered, exit code 0."""
 
@@ -632,6 +663,7 @@ def main():
             if FAILURES:
                 print("--- server output ---\n" + s.output()[-3000:])
         test_explicit(args.kiln, os.path.join(tmp, "explicit"))
+        test_labels(args.kiln, tmp)
         test_connection_limits(args.kiln, os.path.join(tmp, "main"))
         test_poll(args.kiln, tmp)
     return summary()

@@ -8,6 +8,7 @@
 #include "serve/grpc/grpc_status.h"
 #include "serve/grpc/grpc_tensor.h"
 #include "serve/grpc/shared_memory_rpcs.h"
+#include "serve/grpc/stream_infer_call.h"
 #include "serve/grpc/unary_call_queues.h"
 
 namespace kiln::serve::grpc_frontend {
@@ -94,6 +95,7 @@ void fill_config(const ModelVersion& mv, inference::ModelConfig* out) {
     o->set_name(t.name);
     o->set_data_type(config_data_type(t.dtype));
     for (size_t i = first_dim; i < t.dims.size(); ++i) o->add_dims(t.dims[i]);
+    o->set_label_filename(t.label_filename);
   }
   if (c.dynamic_batching) {
     inference::ModelDynamicBatching* db = out->mutable_dynamic_batching();
@@ -171,28 +173,38 @@ class GrpcServer::Service final : public AsyncService {
 
   // On a completion queue's thread (unary_call_queues.h); the call is finished now or by the batcher.
   void model_infer(UnaryCall<inference::ModelInferRequest, inference::ModelInferResponse>* call) {
-    const inference::ModelInferRequest& req = call->request();
+    infer(call->request(), call->context(), call->cancelled(),
+          [call](Expected<InferenceResponse> result, const SharedMemoryOutputs& shm_outputs) {
+            if (!result.ok()) return call->finish(to_grpc(result.status()));
+            call->finish(to_grpc(encode_model_infer(*result, shm_outputs, call->response())));  // a copy per output
+          });
+  }
+
+  // One request of ModelInfer or ModelStreamInfer, on a completion queue's thread: `done` gets the
+  // result and the outputs to write into shared memory exactly once, on a worker, or here before infer
+  // returns (a small model's inline run, or a request that does not decode). Nothing of `req` is kept.
+  template <class Done>
+  void infer(const inference::ModelInferRequest& req, const grpc::ServerContext& context,
+             std::shared_ptr<Cancellation> cancelled, Done done) {
     SharedMemoryOutputs shm_outputs;
     auto request = decode_model_infer(req, *options_.shared_memory, &shm_outputs);
-    if (!request.ok()) return call->finish(to_grpc(request.status().with_context("model '" + req.model_name() + "'")));
+    if (!request.ok()) return done(request.status().with_context("model '" + req.model_name() + "'"), shm_outputs);
     if (request->deadline == Clock::time_point::max() && options_.default_timeout.count() > 0) {
       request->deadline = Clock::now() + options_.default_timeout;
     }
-    request->deadline = earliest_deadline(request->deadline, call->context().deadline());
-    request->cancelled = call->cancelled();
+    request->deadline = earliest_deadline(request->deadline, context.deadline());
+    request->cancelled = std::move(cancelled);
     metrics_->inflight_requests().Increment();
     ServeMetrics* metrics = metrics_;
-    // On OK the scheduler calls back exactly once: on a worker, or here before infer returns (a small
-    // model's inline run); encoding is a copy per output.
+    // On OK the scheduler calls its copy of `done` exactly once; otherwise this one answers.
     Status st = repository_->infer(
-        std::move(*request), [call, metrics, shm_outputs = std::move(shm_outputs)](Expected<InferenceResponse> result) {
+        std::move(*request), [done, metrics, shm_outputs](Expected<InferenceResponse> result) {
           metrics->inflight_requests().Decrement();
-          if (!result.ok()) return call->finish(to_grpc(result.status()));
-          call->finish(to_grpc(encode_model_infer(*result, shm_outputs, call->response())));
+          done(std::move(result), shm_outputs);
         });
     if (!st.ok()) {
       metrics_->inflight_requests().Decrement();
-      call->finish(to_grpc(st));
+      done(st, shm_outputs);
     }
   }
 
@@ -296,6 +308,13 @@ Status GrpcServer::start(const std::string& address, int port) {
   // Many ModelInfer calls arrive at once; the rest are rare.
   q.add(
       &AsyncService::RequestModelInfer, [s](auto* call) { s->model_infer(call); }, /*ahead=*/16);
+  auto stream = std::make_unique<StreamInferCall::Kind>();
+  stream->service = s;
+  stream->submit = [s](const inference::ModelInferRequest& request, const grpc::ServerContext& context,
+                       std::shared_ptr<Cancellation> cancelled,
+                       StreamInferDone done) { s->infer(request, context, std::move(cancelled), std::move(done)); };
+  stream->ahead = 4;
+  q.add(std::move(stream));
   q.add(&AsyncService::RequestServerLive, at_once(s, &Service::server_live));
   q.add(&AsyncService::RequestServerReady, at_once(s, &Service::server_ready));
   q.add(&AsyncService::RequestModelReady, at_once(s, &Service::model_ready));

@@ -1,7 +1,7 @@
 // GrpcServer: the KServe v2 gRPC frontend (inference.GRPCInferenceService) on top of
 // ModelRepository, a peer of the HTTP frontend. Every RPC runs on completion queues, each polled by one
-// thread (unary_call_queues.h); an inference waiting in the batcher holds no thread. Status maps to
-// gRPC codes only here (grpc_status.h).
+// thread (unary_call_queues.h, and stream_infer_call.h for ModelStreamInfer); an inference waiting in
+// the batcher holds no thread. Status maps to gRPC codes only here (grpc_status.h).
 #pragma once
 
 #include <chrono>

@@ -29,6 +29,10 @@ void QueuedCall::on_event(Event event, bool ok) {
       break;
     case Event::kFinished:  // not ok: the answer could not be sent, the client is gone
       break;
+    case Event::kRead:
+    case Event::kWritten:
+      on_stream_event(event, ok);  // the call is not over until finished_ and done_ are back
+      return;
   }
   if (--tags_left_ == 0) {
     --queue_->owed;

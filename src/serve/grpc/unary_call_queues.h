@@ -44,7 +44,8 @@ struct CallQueue {
 // What every call does with its events, on its queue's thread.
 class QueuedCall {
  public:
-  enum class Event { kAccepted, kFinished, kDone };
+  // kRead and kWritten come only to a streaming call (stream_infer_call.h), for its reads and writes.
+  enum class Event { kAccepted, kFinished, kDone, kRead, kWritten };
   struct Tag {
     QueuedCall* call;  // null: the queue's wake-up
     Event event;
@@ -61,6 +62,8 @@ class QueuedCall {
  protected:
   QueuedCall(UnaryCallQueues* owner, CallQueue* queue, CallKind* kind);
   virtual void run_handler() = 0;
+  // A streaming call's read or write completed; a unary call gets none.
+  virtual void on_stream_event(Event /*event*/, bool /*ok*/) {}
 
   UnaryCallQueues* const owner_;
   CallQueue* const queue_;
@@ -143,6 +146,8 @@ class UnaryCallQueues {
     kind->ahead = ahead;
     kinds_.push_back(std::move(kind));
   }
+  // Before start(): serve a method whose calls `kind` asks for (a streaming one: stream_infer_call.h).
+  void add(std::unique_ptr<CallKind> kind) { kinds_.push_back(std::move(kind)); }
 
   // After the server started: asks for calls and starts the threads.
   void start();

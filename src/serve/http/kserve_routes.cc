@@ -121,6 +121,10 @@ HttpResponse model_config(const ModelVersion& mv) {
         w.Key("optional");
         w.Bool(true);
       }
+      if (!t.label_filename.empty()) {
+        w.Key("label_filename");
+        w.String(t.label_filename);
+      }
       w.EndObject();
     }
     w.EndArray();

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   kiln::cli::BenchOptions bench;
   CLI::App* bench_cmd = app.add_subcommand("bench", "Time a model on random inputs; print one JSON line");
   bench_cmd->add_option("model", bench.model, "Path to a .onnx file, or a folder holding model.onnx")->required();
-  bench_cmd->add_option("--threads", bench.threads, "Intra-op threads (default: all cores; kiln uses 1 for now)")
+  bench_cmd->add_option("--threads", bench.threads, "Intra-op threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   bench_cmd->add_option("--batch", bench.batch, "Size of each input's first dynamic dimension (default 1)");
   bench_cmd->add_option("--dims", bench.dims, "NAME=VALUE for another named dynamic dimension; repeatable");

@@ -64,6 +64,10 @@ struct ModelInfo {
   // The graph kiln plans and runs, after its passes (the same as above when SessionOptions::optimize
   // is false); fused operators appear as "kiln.FusedConv" and the like.
   GraphStats optimized;
+  // The batch dimension whose rows the optimized graph computes apart from each other ("" if it does
+  // not, or has none): a run of several rows on several threads then computes as parts of its rows,
+  // one thread each (set KILN_ROW_PARTS=0 in the environment to run every batch as one).
+  std::string independent_rows;
 };
 
 struct NamedValue {

@@ -75,6 +75,17 @@ namespace {
 thread_local ScopedRunThreads* current_run = nullptr;
 }  // namespace
 
+ScopedSerialPart::ScopedSerialPart() : saved_threads_(omp_get_max_threads()), saved_current_(current_run) {
+  omp_set_num_threads(1);
+  current_run = nullptr;
+  set_ftz_daz();
+}
+
+ScopedSerialPart::~ScopedSerialPart() {
+  omp_set_num_threads(saved_threads_);
+  current_run = saved_current_;
+}
+
 void ScopedRunThreads::rebalance_current() {
   ScopedRunThreads* run = current_run;
   if (run == nullptr || !run->set_threads_) return;

@@ -44,6 +44,23 @@ class CoreBudget {
   std::atomic<int> in_use_{0};
 };
 
+class ScopedRunThreads;
+
+// One part of a run cut by rows (row_parts.h), on a thread of that run's team: OpenMP regions and
+// oneDNN primitives inside it see a team of one (the ShapeCache keys on it), and the run's team
+// rebalancing stays with the run's own scope. Restores the thread's settings when it ends.
+class ScopedSerialPart {
+ public:
+  ScopedSerialPart();
+  ~ScopedSerialPart();
+  ScopedSerialPart(const ScopedSerialPart&) = delete;
+  ScopedSerialPart& operator=(const ScopedSerialPart&) = delete;
+
+ private:
+  int saved_threads_;
+  ScopedRunThreads* saved_current_;
+};
+
 class ScopedRunThreads {
  public:
   // threads <= 0: all cores (OpenMP's default). The team is that many threads, or fewer while other

@@ -74,6 +74,11 @@ int inspect_command(const InspectOptions& options) {
               << human_bytes(opt.parameter_bytes) << ")\n";
     std::cout << "  operators:\n";
     print_histogram(opt.op_histogram, "    ");
+    std::cout << "  rows:        "
+              << (info.independent_rows.empty() ? "may depend on each other; a batch runs whole"
+                                                 : "independent along '" + info.independent_rows +
+                                                       "'; a batch on several threads runs in parts")
+              << "\n";
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "serve/grpc/shared_memory_rpcs.h"
 #include "serve/grpc/stream_infer_call.h"
 #include "serve/grpc/unary_call_queues.h"
+#include "serve/request_buffers.h"
 
 namespace kiln::serve::grpc_frontend {
 
@@ -187,7 +188,10 @@ class GrpcServer::Service final : public AsyncService {
   void infer(const inference::ModelInferRequest& req, const grpc::ServerContext& context,
              std::shared_ptr<Cancellation> cancelled, Done done) {
     SharedMemoryOutputs shm_outputs;
-    auto request = decode_model_infer(req, *options_.shared_memory, &shm_outputs);
+    auto request = [&] {
+      const ScopedRequestBuffers buffers;
+      return decode_model_infer(req, *options_.shared_memory, &shm_outputs);
+    }();
     if (!request.ok()) return done(request.status().with_context("model '" + req.model_name() + "'"), shm_outputs);
     if (request->deadline == Clock::time_point::max() && options_.default_timeout.count() > 0) {
       request->deadline = Clock::now() + options_.default_timeout;

@@ -14,6 +14,7 @@
 #include "serve/http/request_path.h"
 #include "serve/http/shared_memory_routes.h"
 #include "serve/http/statistics_json.h"
+#include "serve/request_buffers.h"
 
 namespace kiln::serve::http {
 
@@ -421,7 +422,10 @@ void KServeRoutes::infer(const std::string& model, int64_t version, HttpRequest&
   // Look the model up before decoding so an unknown model costs no parsing; ModelRepository::infer
   // looks again, which covers a reload in between.
   if (auto mv = repository_->find(model, version); !mv.ok()) return respond(error_response(mv.status()));
-  auto decoded = decode_infer_request(http_request.body(), header_length, *options_.shared_memory);
+  auto decoded = [&] {
+    const ScopedRequestBuffers buffers;
+    return decode_infer_request(http_request.body(), header_length, *options_.shared_memory);
+  }();
   if (!decoded.ok()) {
     return respond(error_response(decoded.status().with_context("model '" + model + "'")));
   }

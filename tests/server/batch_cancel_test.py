@@ -16,7 +16,6 @@ in the statistics) at once, not when a worker next looks at the queue: behind an
 a batch of `patient_matmul` that would wait an hour for company; over HTTP and gRPC. Prints one line
 per check; exits 1 on a failure.
 """
-import argparse
 import concurrent.futures
 import json
 import os
@@ -31,7 +30,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import Server, check, error_of, grpc_messages, run_suite  # noqa: E402
+from serve_test import Server, check, error_of, grpc_messages, grpc_suite_args, run_suite  # noqa: E402
 
 pb = None  # the generated gRPC message module
 
@@ -262,12 +261,8 @@ def test_grpc_all_calls_cancelled(s):
 
 
 def main():
-    p = argparse.ArgumentParser()
     global pb
-    p.add_argument("--kiln", required=True)
-    p.add_argument("--proto", required=True)
-    p.add_argument("--protoc", default="protoc")
-    args = p.parse_args()
+    args = grpc_suite_args()
     with tempfile.TemporaryDirectory() as tmp:
         pb = grpc_messages(args.proto, args.protoc, tmp)
         make_repository.main(tmp)

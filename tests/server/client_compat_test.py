@@ -10,7 +10,6 @@ over a raw http.client connection that adds and decodes nothing, and reads the a
 client's code parses it. docs/protocol.md ("Clients") lists what each client needs and what kiln does.
 Prints one line per check; exits 1 on a failure.
 """
-import argparse
 import gzip
 import http.client
 import json
@@ -26,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import Server, check, grpc_messages, run_suite  # noqa: E402
+from serve_test import Server, check, grpc_messages, grpc_suite_args, run_suite  # noqa: E402
 
 pb = None  # the generated gRPC messages
 MAX_REQUEST_BYTES = 1 << 20
@@ -564,11 +563,7 @@ def echo(repo):
 
 def main():
     global pb
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kiln", required=True)
-    parser.add_argument("--proto", required=True)
-    parser.add_argument("--protoc", required=True)
-    args = parser.parse_args()
+    args = grpc_suite_args()
     with tempfile.TemporaryDirectory() as tmp:
         pb = grpc_messages(args.proto, args.protoc, tmp)
         repo = os.path.join(tmp, "repo")

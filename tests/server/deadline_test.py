@@ -10,7 +10,6 @@ request timeout (HTTP `timeout` parameter, gRPC client deadline) stops the runni
 DEADLINE_EXCEEDED naming the node, a client that hangs up (HTTP) or cancels (gRPC) stops it too, and
 the statistics count each as a failure. Prints one line per check; exits 1 on a failure.
 """
-import argparse
 import concurrent.futures
 import json
 import os
@@ -23,7 +22,7 @@ import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import Server, check, error_of, grpc_messages, run_suite  # noqa: E402
+from serve_test import Server, check, error_of, grpc_messages, grpc_suite_args, run_suite  # noqa: E402
 
 pb = None  # the generated gRPC message module
 
@@ -153,11 +152,7 @@ def test_grpc(s):
 
 def main():
     global pb
-    p = argparse.ArgumentParser()
-    p.add_argument("--kiln", required=True)
-    p.add_argument("--proto", required=True)
-    p.add_argument("--protoc", default="protoc")
-    args = p.parse_args()
+    args = grpc_suite_args()
     with tempfile.TemporaryDirectory() as tmp:
         pb = grpc_messages(args.proto, args.protoc, tmp)
         make_repository.main(tmp)

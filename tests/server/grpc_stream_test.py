@@ -13,7 +13,6 @@ reads any answer gets them all; that cancelling a stream answers its queued requ
 streams are served; several streams at once; and a clean SIGTERM exit with a stream still open.
 Prints one line per check; exits 1 on a failure.
 """
-import argparse
 import concurrent.futures
 import os
 import queue
@@ -29,7 +28,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import Server, check, grpc_messages, metric, run_suite  # noqa: E402
+from serve_test import Server, check, grpc_messages, grpc_suite_args, metric, run_suite  # noqa: E402
 
 pb = None  # the generated gRPC message module
 SERVICE = "/inference.GRPCInferenceService/"
@@ -275,11 +274,7 @@ def test_concurrent_streams(s, port):
 
 def main():
     global pb
-    p = argparse.ArgumentParser()
-    p.add_argument("--kiln", required=True)
-    p.add_argument("--proto", required=True)
-    p.add_argument("--protoc", default="protoc")
-    args = p.parse_args()
+    args = grpc_suite_args()
     with tempfile.TemporaryDirectory() as tmp:
         pb = grpc_messages(args.proto, args.protoc, tmp)
         repo = os.path.join(tmp, "stream")

@@ -8,7 +8,6 @@ go through grpc's generic unary API, so no grpc_tools are needed. Checks every R
 tensor contents for every datatype, concurrent requests batched yet each answered with its own rows,
 bad requests mapped to gRPC codes while the server keeps serving, and a clean SIGTERM exit.
 """
-import argparse
 import concurrent.futures
 import os
 import re
@@ -22,7 +21,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import TYPE_VALUES, Server, check, grpc_messages, metric, run_suite, to_binary  # noqa: E402
+from serve_test import TYPE_VALUES, Server, check, grpc_messages, grpc_suite_args, metric, run_suite, to_binary  # noqa: E402
 
 pb = None  # the generated module
 
@@ -258,11 +257,7 @@ def test_bad_input(c):
 
 def main():
     global pb
-    p = argparse.ArgumentParser()
-    p.add_argument("--kiln", required=True)
-    p.add_argument("--proto", required=True)
-    p.add_argument("--protoc", default="protoc")
-    args = p.parse_args()
+    args = grpc_suite_args()
     with tempfile.TemporaryDirectory() as tmp:
         pb = grpc_messages(args.proto, args.protoc, tmp)
         make_repository.main(tmp)

@@ -103,6 +103,16 @@ def grpc_messages(proto, protoc, tmp):
     return importlib.import_module("grpc_predict_v2_pb2")
 
 
+def grpc_suite_args():
+    """The command line of a suite that also speaks gRPC (tests.cmake's kiln_add_grpc_server_test):
+    --kiln BINARY --proto FILE [--protoc PROTOC]."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--kiln", required=True)
+    p.add_argument("--proto", required=True)
+    p.add_argument("--protoc", default="protoc")
+    return p.parse_args()
+
+
 def run_suite(server, body, prefix=""):
     """Runs body() against server, then what every suite ends with: the server is still up and exits 0 on
     SIGTERM; its output is printed when anything failed. Returns the process exit code for main()."""

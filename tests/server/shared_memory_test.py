@@ -10,7 +10,6 @@ tensors in the body. Then every bad case: unknown key or region, a window outsid
 region, a size that does not match the tensor, an output region too small, a region used after it
 was unregistered, and the server keeps serving.
 """
-import argparse
 import json
 import os
 import struct
@@ -23,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import Server, check, grpc_messages, run_suite, split_binary_response  # noqa: E402
+from serve_test import Server, check, grpc_messages, grpc_suite_args, run_suite, split_binary_response  # noqa: E402
 
 pb = None  # the generated module
 
@@ -311,11 +310,7 @@ def test_grpc(port, r):
 
 def main():
     global pb
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kiln", required=True)
-    parser.add_argument("--proto", required=True)
-    parser.add_argument("--protoc", required=True)
-    args = parser.parse_args()
+    args = grpc_suite_args()
     with tempfile.TemporaryDirectory() as tmp:
         pb = grpc_messages(args.proto, args.protoc, tmp)
         repo = os.path.join(tmp, "repo")

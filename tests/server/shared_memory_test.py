@@ -275,6 +275,28 @@ def test_grpc(port, r):
           np.frombuffer(outputs["same"][1], dtype=np.float32).tolist() == X.tolist() and
           outputs["bytes_out"][1] == bytes_raw(WORDS), res)
 
+    # The same request on a ModelStreamInfer call: the answer comes the same way, and a request whose
+    # output does not fit its region gets an error_message while the stream goes on.
+    r.outputs.buf[base:base + 16] = bytes(16)
+    too_small = pb.ModelInferRequest()
+    too_small.CopyFrom(req)
+    too_small.id = "too small"
+    shm_params(too_small.outputs[0].parameters, "out", 15, 200)
+    stream = c.channel.stream_stream("/inference.GRPCInferenceService/ModelStreamInfer",
+                                     request_serializer=lambda m: m.SerializeToString(),
+                                     response_deserializer=pb.ModelStreamInferResponse.FromString)
+    answers = list(stream(iter([req, too_small, req]), timeout=30))
+    ok = [a for a in answers if not a.error_message]
+    streamed = {o.name: raw for o, raw in zip(ok[0].infer_response.outputs, ok[0].infer_response.raw_output_contents)} \
+        if ok else {}
+    check("grpc stream: an output in shared memory holds x + x and answers with an empty raw entry",
+          len(ok) == 2 and streamed.get("double") == b"" and streamed.get("same") == X.tobytes() and
+          np.frombuffer(bytes(r.outputs.buf[base:base + 16]), dtype=np.float32).tolist() == (X + X).tolist(), answers)
+    failed = [a for a in answers if a.error_message]
+    check("grpc stream: an output region too small is that request's error_message, the stream goes on",
+          len(failed) == 1 and failed[0].infer_response.id == "too small" and
+          "output 'double': 16 bytes do not fit in shared_memory_byte_size 15" in failed[0].error_message, answers)
+
     def bad(name, mutate, code, text):
         req = pb.ModelInferRequest(model_name="two_outputs")
         x = req.inputs.add(name="x", datatype="FP32", shape=[4])

@@ -91,6 +91,15 @@ def main():
     digits = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "digits", "model.onnx")
     expect_ok("inspect.optimized_shows_fusion", ["inspect", "--optimized", digits], d,
               ["nodes:       8 -> 7", "kiln.BlockedConv             2"])
+    expect_ok("inspect.optimized_says_rows_are_independent", ["inspect", "--optimized", digits], d,
+              ["rows:        independent along 'batch'"])
+    rc, out, err = run("bench", digits, "--runs", "3", "--warmup", "1", "--profile", cwd=d)
+    problems = [] if rc == 0 else [f"exit {rc}"]
+    if len(out.splitlines()) != 1 or not out.startswith('{"engine":"kiln"'):
+        problems.append(f"stdout is not one JSON line: {out!r}")
+    if "kiln.BlockedConv" not in err or "the mean of 3 runs" not in err:
+        problems.append(f"stderr lacks the per-operator profile: {err!r}")
+    report("bench.profile_on_stderr", problems, out)
     expect_ok("run.pb_by_name", ["run", "id.onnx", "-i", "x.pb"], d, ["y: float [2, 3]"])
     expect_ok("run.write_npy", ["run", "id.onnx", "-i", "x.npy", "-o", "out/npy"], d, ["out/npy/y.npy"])
     if not np.array_equal(np.load(f"{d}/out/npy/y.npy"), x):

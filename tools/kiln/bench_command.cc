@@ -1,4 +1,4 @@
-// `kiln bench MODEL [--threads N] [--batch B] [--dims NAME=VALUE ...] [--warmup W] [--runs R] [--overhead]`
+// `kiln bench MODEL [--threads N] [--batch B] [--dims NAME=VALUE ...] [--warmup W] [--runs R] [--overhead] [--profile]`
 //
 // Times Session::run on random inputs (random_inputs.h; bench/ort_bench.js feeds ONNX Runtime the same
 // ones) and prints one JSON line. The first run is timed on its own (first_run_ms) because a slow first
@@ -7,7 +7,8 @@
 //
 // With --overhead it also runs R more times with the per-node timing hook and reports overhead_us, the
 // median of (run wall time - sum of kernel times): what kiln costs per call beyond the math. Reading the
-// clock around each node costs a little too, so this is an upper bound.
+// clock around each node costs a little too, so this is an upper bound. With --profile those R runs'
+// kernel time per operator type goes to stderr, as `kiln run --profile` prints one run's.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 
 #include "commands.h"
 #include "kiln/session.h"
+#include "op_profile.h"
 #include "random_inputs.h"
 
 namespace fs = std::filesystem;
@@ -128,19 +130,29 @@ int bench(const BenchOptions& o) {
   const double med = median(samples);
 
   std::string overhead;
-  if (o.overhead) {
+  if (o.overhead || o.profile) {
     int64_t kernel_ns = 0;
+    OpProfile profile;
     RunOptions hooked;
-    hooked.on_node_timed = [&kernel_ns](const NodeTiming& t) { kernel_ns += t.nanoseconds; };
+    hooked.on_node_timed = [&kernel_ns, &profile](const NodeTiming& t) {
+      kernel_ns += t.nanoseconds;
+      profile.add(t);
+    };
     std::vector<double> outside_us;
+    double wall_ms = 0;
     for (int i = 0; i < o.runs; ++i) {
       kernel_ns = 0;
       if (Status st = timed_run(hooked, &ms); !st.ok()) return fail(kExitError, st.message());
       outside_us.push_back(ms * 1e3 - static_cast<double>(kernel_ns) / 1e3);
+      wall_ms += ms;
     }
-    char buf[64];
-    std::snprintf(buf, sizeof buf, ",\"overhead_us\":%.2f", median(outside_us));
-    overhead = buf;
+    if (o.overhead) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ",\"overhead_us\":%.2f", median(outside_us));
+      overhead = buf;
+    }
+    // On stderr: stdout stays one JSON line for scripts. A profiled run is never cut into row parts.
+    if (o.profile) profile.print(std::cerr, wall_ms, o.runs);
   }
 
   char line[512];

@@ -44,6 +44,7 @@ struct BenchOptions {
   int warmup = 10;                 // untimed runs after the first
   int runs = 50;                   // timed runs
   bool overhead = false;           // also measure time per call outside kernels
+  bool profile = false;            // also print kernel time per operator type (stderr)
 };
 int bench_command(const BenchOptions& options);
 struct ServeOptions {

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--warmup", bench.warmup, "Untimed runs after the first (default 10)");
   bench_cmd->add_option("--runs", bench.runs, "Timed runs (default 50)");
   bench_cmd->add_flag("--overhead", bench.overhead, "Also report overhead_us: time per call outside kernels");
+  bench_cmd->add_flag("--profile", bench.profile, "Also print kernel time per operator type over the runs (stderr)");
 
   kiln::cli::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve a model repository over KServe v2 HTTP, with metrics");

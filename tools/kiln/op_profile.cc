@@ -21,7 +21,8 @@ void OpProfile::add(const NodeTiming& t) {
   total_ns_ += t.nanoseconds;
 }
 
-void OpProfile::print(std::ostream& out, double run_wall_ms) const {
+void OpProfile::print(std::ostream& out, double wall_ms, int runs) const {
+  const double per_run = 1.0 / std::max(1, runs);
   std::vector<std::pair<std::string, Row>> sorted(rows_.begin(), rows_.end());
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const auto& a, const auto& b) { return a.second.nanoseconds > b.second.nanoseconds; });
@@ -34,14 +35,15 @@ void OpProfile::print(std::ostream& out, double run_wall_ms) const {
   const double total_ms = static_cast<double>(total_ns_) / 1e6;
   for (const auto& [op, row] : sorted) {
     const double ms = static_cast<double>(row.nanoseconds) / 1e6;
-    std::snprintf(line, sizeof line, "%-*s %6lld %11.3f %11.4f %6.1f%%\n", static_cast<int>(width), op.c_str(),
-                  static_cast<long long>(row.nodes), ms, ms / static_cast<double>(row.nodes),
+    std::snprintf(line, sizeof line, "%-*s %6.0f %11.3f %11.4f %6.1f%%\n", static_cast<int>(width), op.c_str(),
+                  static_cast<double>(row.nodes) * per_run, ms * per_run, ms / static_cast<double>(row.nodes),
                   total_ms > 0 ? 100.0 * ms / total_ms : 0.0);
     out << line;
   }
   std::snprintf(line, sizeof line,
-                "kernels %.3f ms of a %.3f ms run; %.3f ms outside kernels (checks, executor, copies)\n", total_ms,
-                run_wall_ms, run_wall_ms - total_ms);
+                "kernels %.3f ms of a %.3f ms run; %.3f ms outside kernels (checks, executor, copies)%s\n",
+                total_ms * per_run, wall_ms * per_run, (wall_ms - total_ms) * per_run,
+                runs > 1 ? (", the mean of " + std::to_string(runs) + " runs").c_str() : "");
   out << line;
 }
 

@@ -1,5 +1,5 @@
 // OpProfile: kernel time per operator type, gathered from Session's per-node timing hook
-// (RunOptions::on_node_timed) and printed as a table by `kiln run --profile`.
+// (RunOptions::on_node_timed) and printed as a table by `kiln run --profile` and `kiln bench --profile`.
 //
 // Not thread-safe: feed it from one run at a time.
 #pragma once
@@ -21,8 +21,9 @@ class OpProfile {
 
   int64_t total_nanoseconds() const { return total_ns_; }
   // One row per operator type, slowest first: nodes, total ms, ms per node, share of kernel time; then
-  // the kernel total and, given the run's wall time, the time spent outside kernels.
-  void print(std::ostream& out, double run_wall_ms) const;
+  // the kernel total and, given the runs' wall time, the time spent outside kernels. For a profile of
+  // `runs` runs, every figure but ms per node is per run (the mean).
+  void print(std::ostream& out, double wall_ms, int runs = 1) const;
 
  private:
   struct Row {

@@ -21,36 +21,9 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import TYPE_VALUES, Server, check, grpc_messages, grpc_suite_args, metric, run_suite, to_binary  # noqa: E402
+from serve_test import TYPE_VALUES, GrpcClient, Server, check, grpc_messages, grpc_suite_args, metric, run_suite, to_binary  # noqa: E402
 
 pb = None  # the generated module
-
-
-class Client:
-    def __init__(self, port):
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-
-    def call(self, method, request):
-        response_type = getattr(pb, method + "Response")
-        stub = self.channel.unary_unary(f"/inference.GRPCInferenceService/{method}",
-                                        request_serializer=lambda m: m.SerializeToString(),
-                                        response_deserializer=response_type.FromString)
-        return stub(request, timeout=30)
-
-    def future(self, method, request, timeout=30):
-        """The call in flight; its .result() waits for the answer."""
-        response_type = getattr(pb, method + "Response")
-        stub = self.channel.unary_unary(f"/inference.GRPCInferenceService/{method}",
-                                        request_serializer=lambda m: m.SerializeToString(),
-                                        response_deserializer=response_type.FromString)
-        return stub.future(request, timeout=timeout)
-
-    def code_of(self, method, request):
-        try:
-            self.call(method, request)
-            return grpc.StatusCode.OK, ""
-        except grpc.RpcError as e:
-            return e.code(), e.details()
 
 
 def infer_request(model, inputs, raw=None, version=""):
@@ -263,7 +236,7 @@ def main():
         make_repository.main(tmp)
         s = Server(args.kiln, os.path.join(tmp, "main"), "--max-request-bytes", str(1 << 20))
         def suite():
-            c = Client(s.grpc_port)
+            c = GrpcClient(s.grpc_port, pb)
             test_rpcs(c)
             test_infer(c)
             test_statistics_and_config(c)

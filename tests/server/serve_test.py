@@ -103,6 +103,37 @@ def grpc_messages(proto, protoc, tmp):
     return importlib.import_module("grpc_predict_v2_pb2")
 
 
+class GrpcClient:
+    """Unary calls of inference.GRPCInferenceService by method name, with the suite's generated messages
+    (grpc_messages)."""
+
+    def __init__(self, port, messages):
+        import grpc  # only the gRPC suites need it
+        self.grpc = grpc
+        self.messages = messages
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+
+    def stub(self, method):
+        return self.channel.unary_unary(f"/inference.GRPCInferenceService/{method}",
+                                        request_serializer=lambda m: m.SerializeToString(),
+                                        response_deserializer=getattr(self.messages, method + "Response").FromString)
+
+    def call(self, method, request, timeout=30):
+        return self.stub(method)(request, timeout=timeout)
+
+    def future(self, method, request, timeout=30):
+        """The call in flight; its .result() waits for the answer."""
+        return self.stub(method).future(request, timeout=timeout)
+
+    def code_of(self, method, request):
+        """(status code, details) of the call: OK and "" when it succeeds."""
+        try:
+            self.call(method, request)
+            return self.grpc.StatusCode.OK, ""
+        except self.grpc.RpcError as e:
+            return e.code(), e.details()
+
+
 def grpc_suite_args():
     """The command line of a suite that also speaks gRPC (tests.cmake's kiln_add_grpc_server_test):
     --kiln BINARY --proto FILE [--protoc PROTOC]."""

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_repository  # noqa: E402
-from serve_test import Server, check, grpc_messages, grpc_suite_args, run_suite, split_binary_response  # noqa: E402
+from serve_test import GrpcClient, Server, check, grpc_messages, grpc_suite_args, run_suite, split_binary_response  # noqa: E402
 
 pb = None  # the generated module
 
@@ -205,24 +205,6 @@ def test_http_bad_cases(s, r):
     check("HTTP inference keeps working", s.infer("two_outputs", [x_body, empty]).status_code == 200)
 
 
-class Grpc:
-    def __init__(self, port):
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-
-    def call(self, method, request):
-        stub = self.channel.unary_unary(f"/inference.GRPCInferenceService/{method}",
-                                        request_serializer=lambda m: m.SerializeToString(),
-                                        response_deserializer=getattr(pb, method + "Response").FromString)
-        return stub(request, timeout=30)
-
-    def code_of(self, method, request):
-        try:
-            self.call(method, request)
-            return grpc.StatusCode.OK, ""
-        except grpc.RpcError as e:
-            return e.code(), e.details()
-
-
 def shm_params(params, region, byte_size, offset=0):
     """tritonclient.grpc InferInput.set_shared_memory: int64 byte size, the offset only when not 0."""
     params["shared_memory_region"].string_param = region
@@ -232,7 +214,7 @@ def shm_params(params, region, byte_size, offset=0):
 
 
 def test_grpc(port, r):
-    c = Grpc(port)
+    c = GrpcClient(port, pb)
     c.call("SystemSharedMemoryRegister", pb.SystemSharedMemoryRegisterRequest(
         name="in", key=r.in_key, offset=0, byte_size=256))
     status = c.call("SystemSharedMemoryStatus", pb.SystemSharedMemoryStatusRequest())
@@ -344,7 +326,7 @@ def main():
             res = register_http(closed, "in", regions.in_key, 0, 16)
             check("without --allow-client-shm registering is a 400 naming the flag", res.status_code == 400 and
                   "--allow-client-shm" in res.json()["error"], res.text)
-            code, details = Grpc(closed.grpc_port).code_of("SystemSharedMemoryRegister",
+            code, details = GrpcClient(closed.grpc_port, pb).code_of("SystemSharedMemoryRegister",
                                                            pb.SystemSharedMemoryRegisterRequest(
                                                                name="in", key=regions.in_key, byte_size=16))
             check("without --allow-client-shm grpc registering is INVALID_ARGUMENT",

@@ -172,6 +172,9 @@ class Analysis {
       case RowOp::kMatMul: {
         const Tensor* b = n.inputs.size() > 1 ? constant(n.inputs[1]) : nullptr;
         if (!is_row(x) || rank_of(x) < 2 || b == nullptr || b->rank() > rank_of(x)) return false;
+        // B's leading (batch) dims broadcast against A's: of B's own rank, they would pair row i of A
+        // with B[i], unless that first dim is 1. A matrix B has none.
+        if (b->rank() > 2 && b->rank() == rank_of(x) && b->dim(0) != 1) return false;
         for (size_t i = 2; i < n.inputs.size(); ++i) {
           if (!n.inputs[i].empty() && constant(n.inputs[i]) == nullptr) return false;  // FusedMatMul's bias
         }

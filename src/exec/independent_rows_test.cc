@@ -56,6 +56,16 @@ TEST(IndependentRows, OperatorsThatReachAcrossRowsStopIt) {
   ir::Graph gemm = conv_then(make("Flatten", {"r"}, {"f"}), {{"b", Tensor(DataType::kFloat32, {256, 10})}});
   gemm.nodes.push_back(make("Gemm", {"f", "b"}, {"y"}, {int_attr("transA", 1)}));
   EXPECT_FALSE(independent_rows(gemm));
+  // MatMul of r [batch, 4, 6, 6] by a constant: a matrix, stacked matrices with a first dim of 1, or a
+  // lower rank (B [4, 6, 5] pairs with r's second axis) keep rows apart; B [3, 4, 6, 5] pairs row i with B[i].
+  auto matmul = [](Shape b) {
+    return conv_then(make("MatMul", {"r", "b"}, {"y"}), {{"b", Tensor(DataType::kFloat32, b)}});
+  };
+  EXPECT_TRUE(independent_rows(matmul({6, 5})));
+  EXPECT_TRUE(independent_rows(matmul({1, 4, 6, 5})));
+  EXPECT_TRUE(independent_rows(matmul({4, 6, 5})));
+  EXPECT_FALSE(independent_rows(matmul({3, 4, 6, 5})));
+  EXPECT_FALSE(independent_rows(matmul({1, 3, 4, 6, 5})));  // a higher rank moves the rows off axis 0
 }
 
 TEST(IndependentRows, ConstantsBroadcastOnlyOffTheFirstAxis) {

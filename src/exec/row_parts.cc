@@ -2,33 +2,17 @@
 
 #include <omp.h>
 
-#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
 
 #include "core/buffer_pool.h"
+#include "core/tensor_rows.h"
 #include "exec/run_threads.h"
 
 namespace kiln {
 
 namespace {
-
-// Rows [first, first + count) of `t` (split along dim 0), as a tensor of its own.
-Expected<Tensor> row_slice(const Tensor& t, int64_t first, int64_t count) {
-  Shape shape = t.shape();
-  shape[0] = count;
-  KILN_ASSIGN_OR_RETURN(Tensor part, Tensor::make(t.dtype(), shape, Tensor::Init::kUninitialized));
-  const int64_t row = t.dim(0) > 0 ? t.size() / t.dim(0) : 0;
-  if (t.dtype() == DataType::kString) {
-    for (int64_t i = 0; i < count * row; ++i) part.data<std::string>()[i] = t.data<std::string>()[first * row + i];
-  } else if (count * row > 0) {
-    const size_t esize = data_type_size(t.dtype());
-    std::memcpy(part.raw(), static_cast<const char*>(t.raw()) + first * row * esize,
-                static_cast<size_t>(count * row) * esize);
-  }
-  return part;
-}
 
 // Output `o` of every part, stacked along dim 0; FailedPrecondition when a part's is not a tensor of
 // its rows with the others' type and trailing dims.
@@ -36,9 +20,7 @@ Expected<Tensor> stack_rows(const std::vector<std::vector<Value>>& parts, size_t
   const Value& v0 = parts[0][o];
   if (!v0.is_tensor()) return Status::FailedPrecondition("output is not a tensor");
   const Tensor& t0 = v0.tensor();
-  Shape shape = t0.shape();
-  if (shape.empty()) return Status::FailedPrecondition("output is a scalar");
-  shape[0] = 0;
+  if (t0.rank() == 0) return Status::FailedPrecondition("output is a scalar");
   for (size_t p = 0; p < parts.size(); ++p) {
     const Value& v = parts[p][o];
     if (!v.is_tensor()) return Status::FailedPrecondition("output is not a tensor");
@@ -49,21 +31,10 @@ Expected<Tensor> stack_rows(const std::vector<std::vector<Value>>& parts, size_t
     for (int64_t d = 1; d < t.rank(); ++d) {
       if (t.dim(d) != t0.dim(d)) return Status::FailedPrecondition("output parts differ in shape");
     }
-    shape[0] += t.dim(0);
   }
-  KILN_ASSIGN_OR_RETURN(Tensor all, Tensor::make(t0.dtype(), shape, Tensor::Init::kUninitialized));
-  int64_t offset = 0;
-  for (const auto& part : parts) {
-    const Tensor& t = part[o].tensor();
-    if (t.dtype() == DataType::kString) {
-      for (int64_t i = 0; i < t.size(); ++i) all.data<std::string>()[offset + i] = t.data<std::string>()[i];
-    } else if (t.size() > 0) {
-      const size_t esize = data_type_size(t.dtype());
-      std::memcpy(static_cast<char*>(all.raw()) + offset * esize, t.raw(), static_cast<size_t>(t.size()) * esize);
-    }
-    offset += t.size();
-  }
-  return all;
+  std::vector<const Tensor*> tensors;
+  for (const auto& part : parts) tensors.push_back(&part[o].tensor());
+  return concat_rows(tensors);
 }
 
 }  // namespace
@@ -79,7 +50,7 @@ Status run_row_parts(const GraphPlan& plan, RunPools& pools, const std::vector<c
     sliced[p].reserve(inputs.size());  // bound[p] points into it
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (!row_input[i] || inputs[i] == nullptr || !inputs[i]->is_tensor()) continue;
-      KILN_ASSIGN_OR_RETURN(Tensor t, row_slice(inputs[i]->tensor(), first[p], first[p + 1] - first[p]));
+      KILN_ASSIGN_OR_RETURN(Tensor t, slice_rows(inputs[i]->tensor(), first[p], first[p + 1] - first[p]));
       sliced[p].emplace_back(std::move(t));
       bound[p][i] = &sliced[p].back();
     }

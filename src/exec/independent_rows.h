@@ -3,9 +3,7 @@
 //
 // A batch of 8 images on 2 threads runs as one team of 2 that meets at a barrier in every layer, or as
 // 2 runs of 4 images, one thread each, that meet once. The second wins where a layer is too small to
-// keep two threads busy between barriers (bench/compare.sh, 2 threads, batch 8, on an idle host:
-// squeezenet1_1 21.6 ms as a team against 15.4-19.2 ms as two runs, mobilenet_v2 18.6 against 17.0,
-// efficientnet_b0 36.2 against 31.4-36.6; resnet18 65 against 59-69, even).
+// keep two threads busy between barriers (docs/execution.md, "Batches in row parts").
 //
 // The analysis is conservative: a value depends on the rows of the graph inputs whose first dimension
 // is one shared symbol ("batch"); every node reading such a value must be an operator known to keep

@@ -1,3 +1,4 @@
+#include "kernels/blocked_conv_attrs.h"
 #include "opt/pass_test_util.h"
 
 namespace kiln::opt {
@@ -59,6 +60,28 @@ TEST_P(FuseBlockedConvDepthwise, SkipsA5x5Depthwise) {
   g.nodes[2].attributes[0] = ints("pads", {2, 2, 2, 2});
   prepare(g, GetParam());
   EXPECT_FALSE(fuse_blocked_conv_depthwise(g, PassContext{opsets()}).value());
+}
+
+// oneDNN fuses a pair with SiLU only through its reference path, with its own (slower) SiLU: the two
+// convolutions stay apart, whichever of them has it.
+TEST_P(FuseBlockedConvDepthwise, SkipsAPairWithSilu) {
+  for (size_t silu_conv : {0, 1}) {  // the expansion, the depthwise convolution
+    ir::Graph g = expansion_graph(1);
+    prepare(g, GetParam());
+    std::vector<ir::Node*> convs;
+    for (ir::Node& n : g.nodes) {
+      if (n.op_type == "BlockedConv") convs.push_back(&n);
+    }
+    ASSERT_EQ(convs.size(), 3u);
+    ir::Node& conv = *convs[silu_conv];
+    std::vector<ir::Attribute> kept;
+    for (const ir::Attribute& a : conv.attributes) {
+      if (a.name != kActivationAttr && a.name != kActivationParamsAttr) kept.push_back(a);
+    }
+    kept.push_back(ir::Attribute::of_string(kActivationAttr, kSwish));
+    conv.attributes = kept;
+    EXPECT_FALSE(fuse_blocked_conv_depthwise(g, PassContext{opsets()}).value()) << silu_conv;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(ChannelBlocks, FuseBlockedConvDepthwise, ::testing::Values(16, 8));

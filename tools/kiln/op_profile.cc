@@ -18,10 +18,13 @@ void OpProfile::add(const NodeTiming& t) {
   Row& row = rows_[key];
   ++row.nodes;
   row.nanoseconds += t.nanoseconds;
+  Row& node = nodes_[{std::string(t.node_name), key}];
+  ++node.nodes;
+  node.nanoseconds += t.nanoseconds;
   total_ns_ += t.nanoseconds;
 }
 
-void OpProfile::print(std::ostream& out, double wall_ms, int runs) const {
+void OpProfile::print(std::ostream& out, double wall_ms, int runs, size_t slowest) const {
   const double per_run = 1.0 / std::max(1, runs);
   std::vector<std::pair<std::string, Row>> sorted(rows_.begin(), rows_.end());
   std::stable_sort(sorted.begin(), sorted.end(),
@@ -45,6 +48,32 @@ void OpProfile::print(std::ostream& out, double wall_ms, int runs) const {
                 total_ms * per_run, wall_ms * per_run, (wall_ms - total_ms) * per_run,
                 runs > 1 ? (", the mean of " + std::to_string(runs) + " runs").c_str() : "");
   out << line;
+  print_slowest_nodes(out, slowest, per_run, total_ms);
+}
+
+void OpProfile::print_slowest_nodes(std::ostream& out, size_t count, double per_run, double total_ms) const {
+  std::vector<std::pair<std::pair<std::string, std::string>, Row>> sorted(nodes_.begin(), nodes_.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second.nanoseconds > b.second.nanoseconds; });
+  if (sorted.size() > count) sorted.resize(count);
+  if (sorted.empty()) return;
+  size_t name_width = 4, op_width = 8;
+  for (const auto& [key, row] : sorted) {
+    name_width = std::max(name_width, std::min<size_t>(key.first.size(), 48));
+    op_width = std::max(op_width, key.second.size());
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "slowest nodes:\n%-*s %-*s %11s %7s\n", static_cast<int>(name_width), "node",
+                static_cast<int>(op_width), "operator", "ms", "share");
+  out << line;
+  for (const auto& [key, row] : sorted) {
+    const double ms = static_cast<double>(row.nanoseconds) / 1e6;
+    const std::string name = key.first.empty() ? "(unnamed)" : key.first.substr(0, 48);
+    std::snprintf(line, sizeof line, "%-*s %-*s %11.4f %6.1f%%\n", static_cast<int>(name_width), name.c_str(),
+                  static_cast<int>(op_width), key.second.c_str(), ms * per_run,
+                  total_ms > 0 ? 100.0 * ms / total_ms : 0.0);
+    out << line;
+  }
 }
 
 }  // namespace kiln::cli

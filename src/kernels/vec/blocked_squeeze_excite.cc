@@ -82,7 +82,7 @@ KILN_SIMD_INLINE Vec<W> activate(const Activation& act, Vec<W> x) {
     case Activation::kTanh:
       return tanh<W>(x);
     case Activation::kSwish:
-      return x * sigmoid<W>(x);
+      return silu<W>(x);
   }
   return x;
 }

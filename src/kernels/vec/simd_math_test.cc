@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "kernels/vec/gradual_underflow.h"
+
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -47,29 +49,51 @@ double max_ulp_error(const std::function<Vec<4>(Vec<4>)>& f, double (*reference)
 }
 
 double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }
+double silu_ref(double x) { return x / (1 + std::exp(-x)); }
 double exp_ref(double x) { return std::exp(x); }
 double tanh_ref(double x) { return std::tanh(x); }
 double erf_ref(double x) { return std::erf(x); }
 
 TEST(SimdMath, ExpWithinOneUlp) {
+  const ScopedGradualUnderflow ieee;
   EXPECT_LE(max_ulp_error([](Vec<4> v) { return exp<4>(v); }, exp_ref), 1.5);
 }
 TEST(SimdMath, SigmoidWithinThreeUlp) {
+  const ScopedGradualUnderflow ieee;
   EXPECT_LE(max_ulp_error([](Vec<4> v) { return sigmoid<4>(v); }, sigmoid_ref), 3.0);
 }
+// SiLU within 4 ulp down to x = -87, and 0 below, where the exact result is under 1.5e-36.
+TEST(SimdMath, SiluWithinFourUlpWhereNormal) {
+  const ScopedGradualUnderflow ieee;
+  EXPECT_LE(max_ulp_error([](Vec<4> v) { return silu<4>(v); },
+                          [](double x) { return x < -87 ? 0.0 : silu_ref(x); }),
+            4.0);
+  const float below[4] = {-87.5f, -100.0f, -119.0f, -1e6f};
+  const Vec<4> y = silu<4>(load<4>(below));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(y[i], 0.0f) << below[i];
+    EXPECT_LT(std::fabs(silu_ref(below[i])), 1.5e-36) << below[i];
+  }
+}
 TEST(SimdMath, TanhWithinSixUlp) {
+  const ScopedGradualUnderflow ieee;
   EXPECT_LE(max_ulp_error([](Vec<4> v) { return tanh<4>(v); }, tanh_ref), 6.0);
 }
 TEST(SimdMath, ErfWithinEightUlp) {
+  const ScopedGradualUnderflow ieee;
   EXPECT_LE(max_ulp_error([](Vec<4> v) { return erf<4>(v); }, erf_ref), 8.0);
 }
 
 TEST(SimdMath, SpecialValues) {
+  const ScopedGradualUnderflow ieee;
   const float inf = std::numeric_limits<float>::infinity();
   const float in[4] = {std::numeric_limits<float>::quiet_NaN(), inf, -inf, -0.0f};
   const Vec<4> x = load<4>(in);
-  const Vec<4> e = exp<4>(x), s = sigmoid<4>(x), t = tanh<4>(x), r = erf<4>(x);
-  EXPECT_TRUE(std::isnan(e[0]) && std::isnan(s[0]) && std::isnan(t[0]) && std::isnan(r[0]));
+  const Vec<4> e = exp<4>(x), s = sigmoid<4>(x), t = tanh<4>(x), r = erf<4>(x), u = silu<4>(x);
+  EXPECT_TRUE(std::isnan(e[0]) && std::isnan(s[0]) && std::isnan(t[0]) && std::isnan(r[0]) && std::isnan(u[0]));
+  EXPECT_EQ(u[1], inf);
+  EXPECT_TRUE(std::isnan(u[2]));  // -inf * sigmoid(-inf) = -inf * 0, as the reference computes it
+  EXPECT_EQ(u[3], 0.0f);
   EXPECT_EQ(e[1], inf);
   EXPECT_EQ(e[2], 0.0f);
   EXPECT_EQ(e[3], 1.0f);
@@ -105,6 +129,7 @@ void check_horizontal() {
 }
 
 TEST(SimdMath, HorizontalHelpers) {
+  const ScopedGradualUnderflow ieee;
   check_horizontal<4>();
   check_horizontal<8>();
   check_horizontal<16>();

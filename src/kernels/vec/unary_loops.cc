@@ -4,7 +4,12 @@
 
 #include "kernels/vec/unary_loops.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "kernels/vec/cpu_isa.h"
+#include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/simd_math.h"
 
 namespace kiln::vec {
@@ -71,7 +76,7 @@ struct Square {
 
 template <int W>
 struct Swish {
-  KILN_SIMD_INLINE Vec<W> operator()(Vec<W> x) const { return x * sigmoid<W>(x); }
+  KILN_SIMD_INLINE Vec<W> operator()(Vec<W> x) const { return silu<W>(x); }
 };
 
 template <int W, typename Fn>
@@ -118,6 +123,44 @@ struct UnaryLoop {
   }
 };
 
+#if defined(__x86_64__)
+// SiLU at AVX-512 with the two instructions Vec<W> cannot name: vrndscaleps rounds t = -x/ln2 and
+// vscalefps multiplies by 2^n over the whole float range, so the generic silu's clamp, sign mirroring
+// and exponent-field arithmetic go (16 operations a vector instead of 26): 0.148 vs 0.205 ns per
+// element on EfficientNet's 112x112x96 expansion, where SiLU is a fifth of the model's time.
+// exp(-x) overflows to inf below x = -88.7 (1 / (1 + inf) = 0: SiLU is -0 where it is under 1e-36)
+// and scalef's underflow to 0 above x = 104 leaves x; NaN stays NaN. Accuracy as silu's (exp <= 1 ulp,
+// one division): unary_loops_test.cc checks it.
+KILN_TARGET_AVX512 [[gnu::always_inline]] inline __m512 silu16(__m512 v) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(-1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // r = -v - n ln2 (Cody-Waite, as exp()); exp(r) = 1 + r + r^2 P(r), Cephes' coefficients.
+  __m512 r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), v);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, one));
+  const __m512 e = _mm512_scalef_ps(p, n);  // exp(-v)
+  return _mm512_div_ps(v, _mm512_add_ps(one, e));
+}
+
+KILN_TARGET_AVX512 void silu_avx512(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, silu16(_mm512_loadu_ps(x + i)));
+  if (i < n) {
+    const __mmask16 tail = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(y + i, tail, silu16(_mm512_maskz_loadu_ps(tail, x + i)));
+  }
+}
+#else
+void silu_avx512(const float*, float*, int64_t) {}  // detected_isa() is never kAvx512 off x86-64
+#endif
+
 }  // namespace
 
 int64_t unary_parallel_grain(UnaryOp op) {
@@ -133,6 +176,15 @@ int64_t unary_parallel_grain(UnaryOp op) {
   }
 }
 
-void unary_apply(const UnaryFn& f, const float* x, float* y, int64_t n) { run_widest<UnaryLoop>(&f, x, y, n); }
+void unary_apply(const UnaryFn& f, const float* x, float* y, int64_t n) {
+  if (f.op == UnaryOp::kSwish && detected_isa() == Isa::kAvx512) return silu_avx512(x, y, n);
+  run_widest<UnaryLoop>(&f, x, y, n);
+}
+
+void silu_in_place(float* y, int64_t n) {
+  const UnaryFn silu{UnaryOp::kSwish};
+  for_each_chunk(n, unary_parallel_grain(UnaryOp::kSwish),
+                 [&](int64_t begin, int64_t end) { unary_apply(silu, y + begin, y + begin, end - begin); });
+}
 
 }  // namespace kiln::vec

@@ -1,0 +1,77 @@
+// unary_apply's SiLU at this machine's widest instruction set (on AVX-512 its own loop, silu_avx512),
+// against double-precision libm over the same sweep as simd_math_test.cc, and at every tail length.
+#include "kernels/vec/unary_loops.h"
+
+#include <gtest/gtest.h>
+
+#include "kernels/vec/gradual_underflow.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace kiln::vec {
+namespace {
+
+double silu_ref(double x) { return x / (1 + std::exp(-x)); }
+
+double ulp_error(float got, double want) {
+  const float w = static_cast<float>(want);
+  if (std::isnan(w)) return std::isnan(got) ? 0 : 1e9;
+  const double ulp = static_cast<double>(std::nextafter(std::fabs(w), INFINITY) - std::fabs(w));
+  return std::fabs(static_cast<double>(got) - want) / ulp;
+}
+
+TEST(UnaryLoops, SiluWithinFourUlpWhereNormal) {
+  const ScopedGradualUnderflow ieee;
+  const float lo = 1e-30f, hi = 120.0f;
+  uint32_t begin, end;
+  std::memcpy(&begin, &lo, 4);
+  std::memcpy(&end, &hi, 4);
+  std::vector<float> x;
+  for (uint32_t bits = begin; bits < end; bits += 509) {
+    float v;
+    std::memcpy(&v, &bits, 4);
+    x.push_back(v);
+    x.push_back(-v);
+  }
+  std::vector<float> y(x.size());
+  unary_apply(UnaryFn{UnaryOp::kSwish}, x.data(), y.data(), static_cast<int64_t>(x.size()));
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (x[i] < -87.0f) {
+      // 0, or no larger than the exact value (which is under 1.5e-36 here).
+      EXPECT_LE(std::fabs(y[i]), std::fabs(silu_ref(x[i])) * (1 + 1e-6)) << x[i];
+    } else {
+      worst = std::max(worst, ulp_error(y[i], silu_ref(x[i])));
+    }
+  }
+  EXPECT_LE(worst, 4.0);
+}
+
+TEST(UnaryLoops, SiluSpecialValuesAndTails) {
+  const ScopedGradualUnderflow ieee;
+  const float inf = std::numeric_limits<float>::infinity();
+  const float special[4] = {std::numeric_limits<float>::quiet_NaN(), inf, -0.0f, 1e6f};
+  float out[4];
+  unary_apply(UnaryFn{UnaryOp::kSwish}, special, out, 4);
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_EQ(out[1], inf);
+  EXPECT_EQ(out[2], 0.0f);
+  EXPECT_EQ(out[3], 1e6f);
+  // In place, every length up to two vectors and one past: the masked tail touches nothing beyond n.
+  for (int64_t n = 0; n <= 33; ++n) {
+    std::vector<float> y(static_cast<size_t>(n) + 1, 0.0f);
+    for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(i)] = static_cast<float>(i) - 10.0f;
+    y[static_cast<size_t>(n)] = 7.0f;
+    silu_in_place(y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_LE(ulp_error(y[static_cast<size_t>(i)], silu_ref(static_cast<double>(i) - 10.0)), 4.0) << n << " " << i;
+    }
+    EXPECT_EQ(y[static_cast<size_t>(n)], 7.0f) << n;
+  }
+}
+
+}  // namespace
+}  // namespace kiln::vec

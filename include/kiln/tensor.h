@@ -82,6 +82,10 @@ class Tensor {
 
   // Same elements viewed with another shape of equal element count.
   Tensor reshaped(Shape shape) const;
+  // Elements [offset, offset + count of `shape`) of this numeric tensor, seen as a tensor of `shape`
+  // that shares the storage: writing through it writes this tensor. An undefined tensor when the range
+  // does not lie within this one's elements (or this one holds strings).
+  Tensor view(int64_t offset, Shape shape) const;
   // A deep copy that owns its elements.
   Tensor clone() const;
 

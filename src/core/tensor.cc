@@ -134,6 +134,18 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::view(int64_t offset, Shape shape) const {
+  const std::optional<int64_t> count = checked_shape_size(shape);
+  if (!defined() || dtype_ == DataType::kString || !count || offset < 0 || offset > size_ || *count > size_ - offset) {
+    return Tensor();
+  }
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  t.size_ = *count;
+  t.data_ = static_cast<char*>(data_) + static_cast<size_t>(offset) * data_type_size(dtype_);
+  return t;
+}
+
 Tensor Tensor::clone() const {
   if (!defined()) return Tensor();
   Tensor t(dtype_, shape_);

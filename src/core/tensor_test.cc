@@ -84,6 +84,21 @@ TEST(Tensor, Reshaped) {
   EXPECT_EQ(r.data<int32_t>()[5], 6);
 }
 
+TEST(Tensor, ViewSharesARangeOfTheStorage) {
+  Tensor t = Tensor::from_vector<int32_t>({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor v = t.view(2, {2, 2});
+  ASSERT_TRUE(v.defined());
+  EXPECT_EQ(v.shape(), (Shape{2, 2}));
+  EXPECT_EQ(v.size(), 4);
+  EXPECT_EQ(v.data<int32_t>()[0], 3);
+  v.data<int32_t>()[3] = 60;
+  EXPECT_EQ(t.data<int32_t>()[5], 60);
+  EXPECT_TRUE(t.view(6, {0}).defined());
+  EXPECT_FALSE(t.view(3, {4}).defined());  // past the end
+  EXPECT_FALSE(t.view(-1, {1}).defined());
+  EXPECT_FALSE(Tensor(DataType::kString, {2}).view(0, {1}).defined());
+}
+
 TEST(DataType, NamesAndSizes) {
   EXPECT_EQ(data_type_name(DataType::kFloat32), "float");
   EXPECT_EQ(data_type_name(DataType::kBFloat16), "bfloat16");

@@ -274,7 +274,93 @@ Expected<std::unique_ptr<GraphPlan>> GraphPlan::build(const ir::Graph& graph,
   for (size_t s = 0; s < plan->num_slots_; ++s) {
     if (!keep[s] && last_reader[s] >= 0) plan->steps_[static_cast<size_t>(last_reader[s])].release.push_back(static_cast<int>(s));
   }
+  plan->find_concat_sites();
   return plan;
+}
+
+void GraphPlan::find_concat_sites() {
+  // The step whose output 0 each slot is (-1: a constant, an input, another output), and how many
+  // times anything may read it: step inputs, subgraphs through the frame, the caller as a graph output.
+  std::vector<int> producer(num_slots_, -1);
+  std::vector<int> reads(num_slots_, 0);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& step = steps_[i];
+    if (!step.outputs.empty() && step.outputs[0] >= 0) producer[static_cast<size_t>(step.outputs[0])] = static_cast<int>(i);
+    for (int s : step.inputs) {
+      if (s >= 0) ++reads[static_cast<size_t>(s)];
+    }
+    for (const std::string& name : implicit_inputs(*step.node)) {
+      const int s = slot_of(name);
+      if (s >= 0) reads[static_cast<size_t>(s)] += 2;
+    }
+  }
+  for (int s : output_slots_) reads[static_cast<size_t>(s)] += 2;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& step = steps_[i];
+    if (step.node->op_type != "Concat" || !step.node->domain.empty() || step.inputs.empty() || step.outputs.empty() ||
+        step.outputs[0] < 0) {
+      continue;
+    }
+    // Each part read by this Concat alone, once, and made by an earlier step as its output 0.
+    bool in_place = true;
+    for (int s : step.inputs) {
+      in_place = in_place && s >= 0 && reads[static_cast<size_t>(s)] == 1 && producer[static_cast<size_t>(s)] >= 0 &&
+                 producer[static_cast<size_t>(s)] < static_cast<int>(i);
+    }
+    if (!in_place) continue;
+    ConcatSite site;
+    site.step = i;
+    site.axis = step.node->attr_int("axis", 1);
+    site.output_slot = step.outputs[0];
+    site.parts = step.inputs;
+    step.concat_site = static_cast<int>(concat_sites_.size());
+    for (size_t p = 0; p < step.inputs.size(); ++p) {
+      Step& producer_step = steps_[static_cast<size_t>(producer[static_cast<size_t>(step.inputs[p])])];
+      producer_step.part_site = step.concat_site;
+      producer_step.part_index = static_cast<int>(p);
+    }
+    concat_sites_.push_back(std::move(site));
+  }
+  if (concat_sites_.empty()) return;
+  layout_key_slots_ = input_slots_;
+  for (const auto& [slot, name] : outer_refs_) layout_key_slots_.push_back(slot);
+}
+
+void GraphPlan::offer_concat_slice(const Step& step, const ConcatLayouts* layouts, std::vector<Value>& computed,
+                                   Tensor& destination, KernelContext& ctx) const {
+  if (step.part_site < 0 || layouts == nullptr) return;
+  const std::optional<ConcatLayout>& layout = layouts->sites[static_cast<size_t>(step.part_site)];
+  if (!layout) return;
+  // The first part to run allocates the Concat's output; it waits in the Concat's slot, unpublished.
+  Value& output = computed[static_cast<size_t>(concat_sites_[static_cast<size_t>(step.part_site)].output_slot)];
+  if (!output.is_tensor()) output = Value(Tensor(layout->dtype, layout->shape, Tensor::Init::kUninitialized));
+  const auto part = static_cast<size_t>(step.part_index);
+  destination = output.tensor().view(layout->offsets[part], layout->part_shapes[part]);
+  ctx.set_output0_destination(&destination);
+}
+
+bool GraphPlan::concat_complete(const Step& step, const std::vector<const Value*>& inputs,
+                                const ConcatLayouts* layouts, std::shared_ptr<ConcatLayouts>& learning,
+                                std::vector<Value>& computed, Value& output) const {
+  const ConcatSite& site = concat_sites_[static_cast<size_t>(step.concat_site)];
+  const std::optional<ConcatLayout>* layout =
+      layouts != nullptr ? &layouts->sites[static_cast<size_t>(step.concat_site)] : nullptr;
+  Value& waiting = computed[static_cast<size_t>(site.output_slot)];
+  if (layout != nullptr && *layout && waiting.is_tensor() && (*layout)->holds(waiting.tensor(), inputs)) {
+    output = std::move(waiting);
+    return true;
+  }
+  waiting = Value();  // incomplete: the kernel makes the output
+  const auto index = static_cast<size_t>(step.concat_site);
+  if (layout != nullptr && *layout) {
+    // A part went elsewhere (its kernel makes its own output, or its shape follows the input values):
+    // these input shapes stop trying, rather than allocate a Concat output each run to no use.
+    if (learning == nullptr) learning = std::make_shared<ConcatLayouts>(*layouts);
+    learning->sites[index] = std::nullopt;
+  } else if (learning != nullptr) {
+    learning->sites[index] = ConcatLayout::of(inputs, site.axis);
+  }
+  return false;
 }
 
 Status GraphPlan::execute(std::vector<const Value*>& slots, std::vector<Value>& computed, const Frame* outer,
@@ -291,6 +377,21 @@ Status GraphPlan::execute(std::vector<const Value*>& slots, std::vector<Value>& 
   outputs.reserve(max_step_outputs_);
   // Profiling reads the clock only when asked: one null test per node otherwise.
   const auto* on_node = options != nullptr && options->on_node_timed ? &options->on_node_timed : nullptr;
+  // Concats written in place (concat_in_place.h): the layouts learned for these input shapes, and the
+  // ones this run learns when there are none yet (or one did not hold).
+  std::shared_ptr<const ConcatLayouts> layouts;
+  std::shared_ptr<ConcatLayouts> learning;
+  if (!concat_sites_.empty()) {
+    layouts = concat_layouts_.find(slots, layout_key_slots_);
+    if (layouts == nullptr) {
+      if (std::optional<std::vector<Shape>> key = ConcatLayoutMemo::key(slots, layout_key_slots_)) {
+        learning = std::make_shared<ConcatLayouts>();
+        learning->input_shapes = std::move(*key);
+        learning->sites.resize(concat_sites_.size());
+      }
+    }
+  }
+  Tensor destination;
   for (const Step& step : steps_) {
     if (Status stop = check_run_stop(&frame); !stop.ok()) return stop.with_context(step.node->describe());
     // Between nodes, the run's intra-op team follows what concurrent runs leave of the cores.
@@ -306,8 +407,12 @@ Status GraphPlan::execute(std::vector<const Value*>& slots, std::vector<Value>& 
     }
     outputs.assign(step.outputs.size(), Value());
     KernelContext ctx(inputs, &outputs, &frame);
+    offer_concat_slice(step, layouts.get(), computed, destination, ctx);
     const auto start = on_node ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    Status st = run_kernel(*step.kernel, ctx);
+    const bool complete =
+        step.concat_site >= 0 && concat_complete(step, inputs, layouts.get(), learning, computed, outputs[0]);
+    Status st = complete ? Status::OK() : run_kernel(*step.kernel, ctx);
+    destination = Tensor();
     if (on_node) {
       const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
       (*on_node)(NodeTiming{step.node->op_type, step.node->domain, step.node->name, ns.count()});
@@ -324,6 +429,7 @@ Status GraphPlan::execute(std::vector<const Value*>& slots, std::vector<Value>& 
       computed[static_cast<size_t>(s)] = Value();  // a computed buffer goes back to the run's pool here
     }
   }
+  if (learning != nullptr) concat_layouts_.remember(std::move(learning));
   return Status::OK();
 }
 

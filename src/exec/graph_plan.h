@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "exec/concat_in_place.h"
 #include "ir/graph.h"
 #include "kernels/kernel.h"
 #include "kiln/session.h"
@@ -79,9 +80,24 @@ class GraphPlan : public Subgraph {
     std::vector<int> inputs;   // slot per input, -1 for an omitted optional input
     std::vector<int> outputs;  // slot per output, -1 for an omitted optional output
     std::vector<int> release;  // slots whose last reader is this step
+    int concat_site = -1;      // this step is concat_sites_[concat_site]'s Concat
+    int part_site = -1;        // this step's output 0 is part `part_index` of concat_sites_[part_site]
+    int part_index = -1;
   };
 
   GraphPlan() = default;
+  // Finds the Concats whose parts can be written in place (concat_in_place.h), once steps_ and
+  // output_slots_ are final.
+  void find_concat_sites();
+  // For step `step` of a run: offers its output 0 the slice set aside for it, when it is part of a
+  // Concat written in place under `layouts` (may be null). `destination` holds the slice.
+  void offer_concat_slice(const Step& step, const ConcatLayouts* layouts, std::vector<Value>& computed,
+                          Tensor& destination, KernelContext& ctx) const;
+  // For a Concat site's step: true when its output is already complete in place (then moved to
+  // `output`); otherwise records in `learning` (made from `layouts` if need be) the layout seen, or
+  // that the one in `layouts` did not hold.
+  bool concat_complete(const Step& step, const std::vector<const Value*>& inputs, const ConcatLayouts* layouts,
+                       std::shared_ptr<ConcatLayouts>& learning, std::vector<Value>& computed, Value& output) const;
   // `slots` points at every slot's value; values the steps compute are stored in `computed` (sized
   // num_slots_, so the pointers into it stay valid).
   Status execute(std::vector<const Value*>& slots, std::vector<Value>& computed, const Frame* outer,
@@ -101,6 +117,9 @@ class GraphPlan : public Subgraph {
   std::vector<Step> steps_;
   size_t max_step_inputs_ = 0;  // so a run sizes its per-step argument vectors once
   size_t max_step_outputs_ = 0;
+  std::vector<ConcatSite> concat_sites_;
+  std::vector<int> layout_key_slots_;  // formal inputs and outer values: the shapes layouts depend on
+  mutable ConcatLayoutMemo concat_layouts_;
 };
 
 }  // namespace kiln

@@ -79,10 +79,19 @@ class KernelContext {
   }
   const Frame* frame() const { return frame_; }
 
+  // A tensor of `dtype` and `shape` for output 0, whose every element the kernel writes: the one the
+  // executor set aside for it when dtype and shape match (its slice of the Concat that alone reads this
+  // output, so the Concat copies nothing: exec/concat_in_place.h), else a new uninitialized one. A
+  // kernel that makes its own output instead is just as correct; the Concat then copies it.
+  Tensor output0_tensor(DataType dtype, const Shape& shape);
+  // Set by the executor before run: where output 0 may go (nullptr, the default: nowhere set aside).
+  void set_output0_destination(Tensor* destination) { destination_ = destination; }
+
  private:
   const std::vector<const Value*>& inputs_;
   std::vector<Value>* outputs_;
   const Frame* frame_;
+  Tensor* destination_ = nullptr;
 };
 
 class Kernel {

@@ -12,6 +12,15 @@ const Value& KernelContext::input(size_t i) const {
   return has_input(i) ? *inputs_[i] : kNone;
 }
 
+Tensor KernelContext::output0_tensor(DataType dtype, const Shape& shape) {
+  if (destination_ != nullptr && destination_->dtype() == dtype && destination_->shape() == shape) {
+    Tensor t = std::move(*destination_);
+    destination_ = nullptr;
+    return t;
+  }
+  return Tensor(dtype, shape, Tensor::Init::kUninitialized);
+}
+
 const Tensor& KernelContext::tensor(size_t i) const {
   static const Tensor kUndefined;
   if (!has_input(i) || !inputs_[i]->is_tensor()) return kUndefined;

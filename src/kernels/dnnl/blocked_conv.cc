@@ -214,7 +214,7 @@ class DnnlBlockedConvKernel : public Kernel {
     if (conv.use_reference) return fallback(ctx);
     const bool has_bias = ctx.has_input(2), has_sum = ctx.has_input(3);
     if (has_sum && ctx.tensor(3).shape() != e.y_shape) return fallback(ctx);  // broadcasting Sum
-    Tensor y(DataType::kFloat32, e.y_shape, Tensor::Init::kUninitialized);
+    Tensor y = ctx.output0_tensor(DataType::kFloat32, e.y_shape);
     if (conv.sum_in_place) std::memcpy(y.raw(), ctx.tensor(3).raw(), y.bytes());
     try {
       RunMemories<kSlots>::Lease m(e.memories);

@@ -131,7 +131,7 @@ struct UnaryLoop {
 // exp(-x) overflows to inf below x = -88.7 (1 / (1 + inf) = 0: SiLU is -0 where it is under 1e-36)
 // and scalef's underflow to 0 above x = 104 leaves x; NaN stays NaN. Accuracy as silu's (exp <= 1 ulp,
 // one division): unary_loops_test.cc checks it.
-KILN_TARGET_AVX512 [[gnu::always_inline]] inline __m512 silu16(__m512 v) {
+KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 silu16(__m512 v) {
   const __m512 one = _mm512_set1_ps(1.0f);
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(-1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

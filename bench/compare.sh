@@ -74,6 +74,20 @@ kiln_version=$kiln_version
 results_dir=$out
 EOF
 
+step "FP32 ceiling of one core (bench/fma_peak.c)"
+# Built here for this machine (-march=native); the report puts each model's GFLOP/s beside it.
+# Once on one thread, once on every logical CPU at the same time: CPUs sharing a core's FMA units get a
+# share each when all are busy, which is the ceiling of the multi-thread rows.
+if cc -O2 -march=native -pthread bench/fma_peak.c -o "$out/fma_peak" 2>"$out/fma_peak.txt"; then
+  if one=$("$out/fma_peak" 1) && all=$("$out/fma_peak" "$(nproc)"); then
+    echo "{\"one\": $one, \"all\": $all}" > "$out/ceiling.json"
+    cat "$out/ceiling.json" >&2
+  fi
+else
+  echo "warning: bench/fma_peak.c did not build here (needs AVX2+FMA or AVX-512); no ceiling section" >&2
+fi
+rm -f "$out/fma_peak"
+
 step "correctness (kiln test against torch)"
 present=()
 for m in $models; do

@@ -357,10 +357,13 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   const size_t parts = bounds.size() - 1;
   std::vector<PartResult> results(parts);
   {
-    ComputeBudget::Slot slot(options_.budget.get(), options_.threads_per_run);
+    // Parts run one thread each; a single part runs on the whole team, or alone while runs are short.
+    const bool alone = parts == 1 && recent_runs_below(options_.single_thread_runs_below);
+    ComputeBudget::Slot slot(options_.budget.get(), alone ? kInlineThreads : options_.threads_per_run);
+    const int team = parts > 1 ? 1 : (alone ? kInlineThreads : 0);
     const std::span<const Item> all(batch);
     lanes.run(parts, [&](size_t p) {
-      results[p] = compute_part(all.subspan(bounds[p], bounds[p + 1] - bounds[p]), parts > 1 ? 1 : 0, lanes.pool(p));
+      results[p] = compute_part(all.subspan(bounds[p], bounds[p + 1] - bounds[p]), team, lanes.pool(p));
     });
   }
   // The batch's timing is its slowest part's, phase by phase.

@@ -66,10 +66,19 @@ struct BatcherOptions {
   // threads_per_run threads. A part is whole requests, their rows balanced (balanced_groups).
   int split_parts = 1;
   // Inline runs (dynamic_batcher_inline.cc): while recent runs took less than this, a request that a
-  // worker would run alone and at once runs on the thread that submits it instead, saving the two
-  // thread switches (to the worker and back) that cost more than a small model's run. Zero: never.
+  // worker would run alone and at once runs on the thread that submits it instead, on that thread
+  // alone (kInlineThreads), saving the two thread switches (to the worker and back) and the team's
+  // wake-up that cost more than a small model's run. Zero: never.
   std::chrono::microseconds inline_runs_below{0};
+  // While recent runs took less than this, a worker runs a batch of one part on its own thread alone
+  // (kInlineThreads) and takes that one thread of the budget: waking the rest of a team for so short a
+  // run costs more than it saves once other threads (the frontends, the clients) want the cores.
+  // Zero: never; runs then take threads_per_run.
+  std::chrono::microseconds single_thread_runs_below{0};
 };
+
+// The intra-op threads of an inline run: the submitting thread alone.
+inline constexpr int kInlineThreads = 1;
 
 // Where a request's time went, for metrics.
 struct RequestTiming {
@@ -146,6 +155,8 @@ class DynamicBatcher {
   bool inline_allowed(const Item& item) const;
   // Feeds the recent run time that decides whether runs go inline.
   void note_run_time(Clock::duration run);
+  // Whether recent runs averaged less than `limit` (never, for a zero limit).
+  bool recent_runs_below(std::chrono::microseconds limit) const;
   // Moves queued requests that fit into `batch`; expired and cancelled ones go to `expired`. Needs mu_.
   void take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired);
   bool batch_ready(int64_t rows) const;
@@ -185,7 +196,7 @@ class DynamicBatcher {
   bool forming_ = false;    // guarded by mu_: a worker is forming a batch
   bool stopping_ = false;   // guarded by mu_
   int running_ = 0;         // guarded by mu_: batches executing, on workers or inline; <= instance_count
-  std::atomic<int64_t> recent_run_ns_{0};  // moving average of run times, for inline runs
+  std::atomic<int64_t> recent_run_ns_{0};  // moving average of run times: inline and single-thread runs
   // Listens to the Cancellation of every queued request; frontends may hold it beyond this batcher.
   const std::shared_ptr<ClientGoneListener> listener_;
   std::vector<std::thread> workers_;

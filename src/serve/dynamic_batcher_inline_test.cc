@@ -112,6 +112,27 @@ TEST(DynamicBatcherInlineTest, BusyInstanceSendsTheNextRequestToTheQueue) {
   EXPECT_FALSE(o.done_before_submit_returned);
 }
 
+// A version whose runs take several threads still runs a short request inline, on the submitting
+// thread alone: it asks the session for one intra-op thread and takes one of the budget's.
+TEST(DynamicBatcherInlineTest, AVersionOfSeveralThreadsRunsInlineOnATeamOfOne) {
+  std::atomic<int> threads_asked{-1};
+  DynamicBatcher::Executor record = [&](const std::vector<NamedValue>& in,
+                                        const RunOptions& run_options) -> Expected<std::vector<NamedValue>> {
+    threads_asked = run_options.intra_op_threads;
+    return std::vector<NamedValue>{{"y", in[0].value}};
+  };
+  BatcherOptions o = inline_opts(1s);
+  o.threads_per_run = 2;
+  o.budget = std::make_shared<ComputeBudget>(2);
+  DynamicBatcher b(o, record);
+  ComputeBudget::Slot other_run(o.budget.get(), 1);  // one of the two threads is busy elsewhere
+  Outcome out = submit(b, 1).get();
+  EXPECT_TRUE(out.ok);
+  EXPECT_EQ(out.thread, std::this_thread::get_id());
+  EXPECT_TRUE(out.done_before_submit_returned);
+  EXPECT_EQ(threads_asked.load(), kInlineThreads);
+}
+
 TEST(DynamicBatcherInlineTest, BusyComputeBudgetSendsTheRequestToAWorker) {
   Echo echo;
   BatcherOptions o = inline_opts(1s);

@@ -594,6 +594,37 @@ TEST(DynamicBatcherTest, SplitBatchRunsPartsSideBySideOnOneThreadEach) {
   EXPECT_TRUE(executions[1].succeeded);
 }
 
+// While runs are short, a worker runs a lone request on one thread and takes one thread of the
+// budget; once they are not, on the version's whole team again.
+TEST(DynamicBatcherTest, ShortRunsComputeOnOneThreadUntilRunsGrowLonger) {
+  std::mutex mu;
+  std::vector<int> threads;
+  std::atomic<int> budget_free_during_run{-1};
+  std::atomic<bool> slow{false};
+  auto budget = std::make_shared<ComputeBudget>(2);
+  auto executor = [&](const std::vector<NamedValue>& in, const RunOptions& o) -> Expected<std::vector<NamedValue>> {
+    if (slow) std::this_thread::sleep_for(5ms);
+    std::lock_guard<std::mutex> lock(mu);
+    threads.push_back(o.intra_op_threads);
+    {
+      ComputeBudget::Slot probe(budget.get(), 1, std::try_to_lock);  // is a thread left for another run?
+      if (threads.size() == 1) budget_free_during_run = probe.owns_threads() ? 1 : 0;
+    }
+    return std::vector<NamedValue>{{"y", in[0].value}};
+  };
+  BatcherOptions o = opts(0, 0us);
+  o.threads_per_run = 2;
+  o.budget = budget;
+  o.single_thread_runs_below = 1ms;
+  DynamicBatcher b(o, executor);
+  ASSERT_TRUE(submit(b, rows_input({1, 1}, 1)).get().ok());
+  slow = true;  // 5 ms runs: the average passes 1 ms after two of them
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(submit(b, rows_input({1, 1}, 1)).get().ok());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(threads, (std::vector<int>{kInlineThreads, kInlineThreads, kInlineThreads, 0, 0}));
+  EXPECT_EQ(budget_free_during_run.load(), 1);
+}
+
 TEST(DynamicBatcherTest, SplitBatchPartFailureReachesOnlyItsRequests) {
   auto executor = [](const std::vector<NamedValue>& in, const RunOptions&) -> Expected<std::vector<NamedValue>> {
     const Tensor& x = in[0].value.tensor();

@@ -66,7 +66,7 @@ kiln_add_grpc_server_test(shared_memory shared_memory_test.py 120)
 # and the same cases timed on real layer shapes by kiln_ops_perf (run by hand; it asserts nothing).
 add_executable(kiln_ops_tests tests/ops/ops_test.cc)
 target_include_directories(kiln_ops_tests PRIVATE src)
-target_link_libraries(kiln_ops_tests PRIVATE kiln GTest::gtest_main)
+target_link_libraries(kiln_ops_tests PRIVATE kiln GTest::gtest_main OpenMP::OpenMP_CXX)
 # The cases use designated initializers that leave fields at their defaults on purpose.
 target_compile_options(kiln_ops_tests PRIVATE ${KILN_WARNINGS} -Wno-missing-field-initializers)
 gtest_discover_tests(kiln_ops_tests DISCOVERY_TIMEOUT 60)

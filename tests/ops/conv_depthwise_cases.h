@@ -38,6 +38,23 @@ inline OpCase conv_depthwise_case(const std::string& name, const ConvDepthwiseSp
   return k;
 }
 
+// One image large enough (over 2^20 multiply-adds) for the oneDNN kernel to compute it in slices of the
+// expanded channels on a team of several threads: 144 channels (9 blocks of 16, 18 of 8) and 40 (the
+// last block padded).
+inline std::vector<OpCase> conv_depthwise_channel_part_cases(int64_t block) {
+  std::vector<OpCase> v;
+  v.push_back(conv_depthwise_case("conv dw relu6 24->144 s1 at 28x28", {.x = {1, 24, 28, 28},
+                                                                        .m = 144,
+                                                                        .activation = "Clip",
+                                                                        .params = {0.f, 6.f},
+                                                                        .depthwise_activation = "Clip",
+                                                                        .depthwise_params = {0.f, 6.f},
+                                                                        .block = block}));
+  v.push_back(conv_depthwise_case("conv dw padded 20->40 s2 at 40x40",
+                                  {.x = {1, 20, 40, 40}, .m = 40, .stride = 2, .activation = "Relu", .block = block}));
+  return v;
+}
+
 inline std::vector<OpCase> conv_depthwise_cases(int64_t block) {
   std::vector<OpCase> v;
   auto add = [&v, block](const std::string& name, ConvDepthwiseSpec s) {

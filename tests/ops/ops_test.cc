@@ -1,4 +1,6 @@
 // Every fast kernel against its reference twin, on the cases of cases.h.
+#include <omp.h>
+
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -156,6 +158,17 @@ TEST_P(BlockedKernels, Pooling) { check_all(blocked_pool_cases(GetParam())); }
 TEST_P(BlockedKernels, Reorders) { check_all(blocked_reorder_cases(GetParam())); }
 TEST_P(BlockedKernels, SqueezeExcite) { check_all(squeeze_excite_cases(GetParam())); }
 TEST_P(BlockedKernels, ConvDepthwise) { check_all(conv_depthwise_cases(GetParam())); }
+// At batch 1 on a team, the oneDNN kernel computes slices of the channels side by side; 2 and 3
+// threads split 9 blocks evenly and not, whatever the machine's core count.
+TEST_P(BlockedKernels, ConvDepthwiseInChannelPartsOnATeam) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(conv_depthwise_channel_part_cases(GetParam()));
+  }
+  omp_set_num_threads(saved);
+}
 INSTANTIATE_TEST_SUITE_P(FastKernels, BlockedKernels, testing::ValuesIn(kChannelBlocks),
                          [](const testing::TestParamInfo<int64_t>& p) { return "Block" + std::to_string(p.param); });
 

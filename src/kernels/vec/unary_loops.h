@@ -36,8 +36,9 @@ int64_t unary_parallel_grain(UnaryOp op);
 // y[i] = f(x[i]) for i in [0, n), on the calling thread. x and y may be the same array.
 void unary_apply(const UnaryFn& f, const float* x, float* y, int64_t n);
 
-// y[i] = y[i] * sigmoid(y[i]) over the intra-op team (parallel_chunks.h): the SiLU that the oneDNN
-// convolution kernels apply after their primitive instead of as its post-op.
+// y[i] = y[i] * sigmoid(y[i]) over the intra-op team (parallel_chunks.h), from much smaller sizes than a
+// SiLU node splits at: the SiLU that the oneDNN convolution kernels apply after their primitive instead
+// of as its post-op, to an output the whole team just wrote.
 void silu_in_place(float* y, int64_t n);
 
 }  // namespace kiln::vec

@@ -22,7 +22,7 @@ namespace {
 // Below this many elements one thread does all rows: a row of 768 takes ~0.2 us, so BERT at batch 1
 // (128 rows, ~27 us) is not worth a fork and join, which on a loaded machine can wait for a
 // descheduled worker far longer than the work itself.
-constexpr int64_t kParallelElements = int64_t{1} << 18;
+constexpr int64_t kParallelElements = int64_t{1} << 14;
 constexpr int64_t kRowsPerTask = 8;
 
 // True if `p` holds exactly the normalized shape's elements in order: its shape is the normalized

@@ -64,6 +64,7 @@ cmake --build build --target kiln_cli >/dev/null
 kiln_version="$(git describe --always --dirty 2>/dev/null || echo unknown) ($(git rev-parse --abbrev-ref HEAD 2>/dev/null || echo '?'))"
 
 cat > "$out/settings.txt" <<EOF
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
 runs=$runs
 warmup=$warmup
 rtol=1e-3

@@ -35,6 +35,18 @@ def read_settings(path):
     return settings
 
 
+def run_date(results_dir, settings):
+    """When the run started: settings' `started` (UTC), else the results folder's name (compare.sh names it
+    after its start, local time), else now. So a report rendered again from old results keeps their date."""
+    if "started" in settings:
+        return settings["started"]
+    try:
+        start = datetime.datetime.strptime(os.path.basename(os.path.normpath(results_dir)), "%Y%m%d-%H%M%S")
+        return start.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    except ValueError:
+        return datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
 def machine():
     """CPU model, cores and the SIMD flags that matter for these kernels, from /proc/cpuinfo."""
     model, flags, cores, family, number = "unknown CPU", set(), 0, None, None
@@ -66,6 +78,30 @@ def fmt(x):
     if x is None:
         return "—"
     return f"{x:.0f}" if abs(x) >= 100 else f"{x:#.3g}"
+
+
+def load_section(w, order, by_key):
+    """Time to a first answer: loading the model, then its first run, at batch 1."""
+    w("## Load")
+    w("")
+    w("Milliseconds from nothing to a first answer at batch 1: the session's creation (kiln's `Session::load`, "
+      "ONNX Runtime's `InferenceSession.create`), then the first run. kiln's load already includes a batch-1 "
+      "warm-up run (the plan and packed weights are ready when it returns), so load + first run is the fair sum.")
+    w("")
+    w("| model | threads | kiln load | ORT load | kiln load + first run | ORT load + first run | kiln/ORT |")
+    w("|---|---|---|---|---|---|---|")
+    for key in order:
+        model, threads, batch = key
+        if batch != 1:
+            continue
+        k, o = by_key[key].get("kiln", {}), by_key[key].get("onnxruntime", {})
+        if "load_ms" not in k or "load_ms" not in o:
+            continue
+        k_total = k["load_ms"] + k.get("first_run_ms", 0)
+        o_total = o["load_ms"] + o.get("first_run_ms", 0)
+        w(f"| {model} | {threads} | {fmt(k['load_ms'])} | {fmt(o['load_ms'])} | {fmt(k_total)} | {fmt(o_total)} | "
+          f"{fmt(k_total / o_total)} |")
+    w("")
 
 
 def ceiling_section(w, results_dir, settings, order, by_key):
@@ -129,7 +165,7 @@ def main():
             order.append(key)
         by_key[key][r["engine"]] = r
 
-    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    now = run_date(results_dir, settings)
     out = []
     w = out.append
     w("# Benchmarks: kiln beside ONNX Runtime")
@@ -173,6 +209,8 @@ def main():
     w("")
 
     ceiling_section(w, results_dir, settings, order, by_key)
+
+    load_section(w, order, by_key)
 
     w("## Memory")
     w("")

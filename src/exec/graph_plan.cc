@@ -326,17 +326,24 @@ void GraphPlan::find_concat_sites() {
   for (const auto& [slot, name] : outer_refs_) layout_key_slots_.push_back(slot);
 }
 
-void GraphPlan::offer_concat_slice(const Step& step, const ConcatLayouts* layouts, std::vector<Value>& computed,
-                                   Tensor& destination, KernelContext& ctx) const {
-  if (step.part_site < 0 || layouts == nullptr) return;
+Status GraphPlan::offer_concat_slice(const Step& step, const ConcatLayouts* layouts, std::vector<Value>& computed,
+                                     Tensor& destination, KernelContext& ctx) const {
+  if (step.part_site < 0 || layouts == nullptr) return Status::OK();
   const std::optional<ConcatLayout>& layout = layouts->sites[static_cast<size_t>(step.part_site)];
-  if (!layout) return;
+  if (!layout) return Status::OK();
   // The first part to run allocates the Concat's output; it waits in the Concat's slot, unpublished.
   Value& output = computed[static_cast<size_t>(concat_sites_[static_cast<size_t>(step.part_site)].output_slot)];
-  if (!output.is_tensor()) output = Value(Tensor(layout->dtype, layout->shape, Tensor::Init::kUninitialized));
+  if (!output.is_tensor()) {
+    try {
+      output = Value(Tensor(layout->dtype, layout->shape, Tensor::Init::kUninitialized));
+    } catch (const std::bad_alloc&) {  // as run_kernel reports a kernel's
+      return Status::ResourceExhausted("out of memory for the output of the Concat this node's result is part of");
+    }
+  }
   const auto part = static_cast<size_t>(step.part_index);
   destination = output.tensor().view(layout->offsets[part], layout->part_shapes[part]);
   ctx.set_output0_destination(&destination);
+  return Status::OK();
 }
 
 bool GraphPlan::concat_complete(const Step& step, const std::vector<const Value*>& inputs,
@@ -357,7 +364,8 @@ bool GraphPlan::concat_complete(const Step& step, const std::vector<const Value*
     // these input shapes stop trying, rather than allocate a Concat output each run to no use.
     if (learning == nullptr) learning = std::make_shared<ConcatLayouts>(*layouts);
     learning->sites[index] = std::nullopt;
-  } else if (learning != nullptr) {
+  } else if (learning != nullptr && layouts == nullptr) {
+    // Only a run that learns from scratch learns a site: one that `layouts` gave up on stays given up.
     learning->sites[index] = ConcatLayout::of(inputs, site.axis);
   }
   return false;
@@ -407,7 +415,9 @@ Status GraphPlan::execute(std::vector<const Value*>& slots, std::vector<Value>& 
     }
     outputs.assign(step.outputs.size(), Value());
     KernelContext ctx(inputs, &outputs, &frame);
-    offer_concat_slice(step, layouts.get(), computed, destination, ctx);
+    if (Status offered = offer_concat_slice(step, layouts.get(), computed, destination, ctx); !offered.ok()) {
+      return offered.with_context(step.node->describe());
+    }
     const auto start = on_node ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     const bool complete =
         step.concat_site >= 0 && concat_complete(step, inputs, layouts.get(), learning, computed, outputs[0]);

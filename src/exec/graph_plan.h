@@ -90,8 +90,9 @@ class GraphPlan : public Subgraph {
   // output_slots_ are final.
   void find_concat_sites();
   // For step `step` of a run: offers its output 0 the slice set aside for it, when it is part of a
-  // Concat written in place under `layouts` (may be null). `destination` holds the slice.
-  void offer_concat_slice(const Step& step, const ConcatLayouts* layouts, std::vector<Value>& computed,
+  // Concat written in place under `layouts` (may be null). `destination` holds the slice. Fails only
+  // when the Concat's output cannot be allocated.
+  Status offer_concat_slice(const Step& step, const ConcatLayouts* layouts, std::vector<Value>& computed,
                           Tensor& destination, KernelContext& ctx) const;
   // For a Concat site's step: true when its output is already complete in place (then moved to
   // `output`); otherwise records in `learning` (made from `layouts` if need be) the layout seen, or

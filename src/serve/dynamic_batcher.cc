@@ -50,6 +50,7 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options, Executor executor, Execut
       executor_(std::move(executor)),
       observer_(std::move(observer)),
       listener_(std::make_shared<ClientGoneListener>(this)) {
+  recent_run_ns_.store(options_.first_run_time.count(), std::memory_order_relaxed);
   const int n = std::max(1, options_.instance_count);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
@@ -357,8 +358,10 @@ void DynamicBatcher::execute(std::vector<Item>& batch, Clock::time_point dispatc
   const size_t parts = bounds.size() - 1;
   std::vector<PartResult> results(parts);
   {
-    // Parts run one thread each; a single part runs on the whole team, or alone while runs are short.
-    const bool alone = parts == 1 && recent_runs_below(options_.single_thread_runs_below);
+    // Parts run one thread each; a single part runs on the whole team, or alone while runs are short
+    // and its inputs are no larger than those the average measured.
+    const bool alone = parts == 1 && recent_runs_below(options_.single_thread_runs_below) &&
+                       small_enough_for_one_thread(batch);
     ComputeBudget::Slot slot(options_.budget.get(), alone ? kInlineThreads : options_.threads_per_run);
     const int team = parts > 1 ? 1 : (alone ? kInlineThreads : 0);
     const std::span<const Item> all(batch);

@@ -75,6 +75,13 @@ struct BatcherOptions {
   // run costs more than it saves once other threads (the frontends, the clients) want the cores.
   // Zero: never; runs then take threads_per_run.
   std::chrono::microseconds single_thread_runs_below{0};
+  // Inline and single-thread runs only take batches whose inputs hold at most this many bytes: the
+  // run-time average says nothing of a larger request than those it measured. Zero: any size.
+  int64_t single_thread_input_bytes = 0;
+  // What the run-time average (inline and single-thread runs) starts from: the version's warm-up run,
+  // so that a heavy model's first requests do not go inline or alone before any run was measured.
+  // Zero: start as short.
+  std::chrono::nanoseconds first_run_time{0};
 };
 
 // The intra-op threads of an inline run: the submitting thread alone.
@@ -157,6 +164,8 @@ class DynamicBatcher {
   void note_run_time(Clock::duration run);
   // Whether recent runs averaged less than `limit` (never, for a zero limit).
   bool recent_runs_below(std::chrono::microseconds limit) const;
+  // Whether `items`' inputs fit BatcherOptions::single_thread_input_bytes.
+  bool small_enough_for_one_thread(std::span<const Item> items) const;
   // Moves queued requests that fit into `batch`; expired and cancelled ones go to `expired`. Needs mu_.
   void take_compatible(std::vector<Item>* batch, int64_t* rows, std::vector<Item>* expired);
   bool batch_ready(int64_t rows) const;

@@ -37,7 +37,18 @@ bool DynamicBatcher::inline_allowed(const Item& item) const {
   // A batcher that merges waits for companions unless it has no queue delay.
   if (options_.max_batch_size > 0 && options_.max_queue_delay.count() > 0) return false;
   if (item.is_cancelled()) return false;  // the workers answer it without running
-  return recent_runs_below(options_.inline_runs_below);
+  return recent_runs_below(options_.inline_runs_below) && small_enough_for_one_thread({&item, 1});
+}
+
+bool DynamicBatcher::small_enough_for_one_thread(std::span<const Item> items) const {
+  if (options_.single_thread_input_bytes <= 0) return true;
+  int64_t bytes = 0;
+  for (const Item& item : items) {
+    for (const NamedValue& nv : item.inputs) {
+      if (nv.value.is_tensor()) bytes += static_cast<int64_t>(nv.value.tensor().bytes());
+    }
+  }
+  return bytes <= options_.single_thread_input_bytes;
 }
 
 bool DynamicBatcher::recent_runs_below(std::chrono::microseconds limit) const {

@@ -133,6 +133,17 @@ TEST(DynamicBatcherInlineTest, AVersionOfSeveralThreadsRunsInlineOnATeamOfOne) {
   EXPECT_EQ(threads_asked.load(), kInlineThreads);
 }
 
+// The average starts from the version's warm-up run: a heavy model's first request goes to a worker.
+TEST(DynamicBatcherInlineTest, ASlowFirstRunKeepsTheFirstRequestsOffTheSubmittingThread) {
+  Echo echo;
+  BatcherOptions o = inline_opts(100us);
+  o.first_run_time = 50ms;
+  DynamicBatcher b(o, echo.executor());
+  Outcome out = submit(b, 1).get();
+  EXPECT_TRUE(out.ok);
+  EXPECT_NE(out.thread, std::this_thread::get_id());
+}
+
 TEST(DynamicBatcherInlineTest, BusyComputeBudgetSendsTheRequestToAWorker) {
   Echo echo;
   BatcherOptions o = inline_opts(1s);

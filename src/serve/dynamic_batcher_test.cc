@@ -616,12 +616,14 @@ TEST(DynamicBatcherTest, ShortRunsComputeOnOneThreadUntilRunsGrowLonger) {
   o.threads_per_run = 2;
   o.budget = budget;
   o.single_thread_runs_below = 1ms;
+  o.single_thread_input_bytes = 4;  // one float: the two-row request below is larger
   DynamicBatcher b(o, executor);
   ASSERT_TRUE(submit(b, rows_input({1, 1}, 1)).get().ok());
+  ASSERT_TRUE(submit(b, rows_input({2, 1}, 1)).get().ok());  // larger than allowed: the whole team
   slow = true;  // 5 ms runs: the average passes 1 ms after two of them
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(submit(b, rows_input({1, 1}, 1)).get().ok());
   std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(threads, (std::vector<int>{kInlineThreads, kInlineThreads, kInlineThreads, 0, 0}));
+  EXPECT_EQ(threads, (std::vector<int>{kInlineThreads, 0, kInlineThreads, kInlineThreads, 0, 0}));
   EXPECT_EQ(budget_free_during_run.load(), 1);
 }
 

@@ -28,6 +28,18 @@ constexpr std::chrono::microseconds kSingleThreadRunsBelow{200};
 // few times kSingleThreadRunsBelow, as kernel building makes a first run several times slower.
 constexpr std::chrono::microseconds kInlineWarmUpBelow{1000};
 
+// Bytes of one request of one row (every dynamic dimension 1), as the warm-up runs it.
+int64_t one_row_input_bytes(const ModelConfig& config) {
+  int64_t bytes = 0;
+  for (const TensorConfig& in : config.inputs) {
+    if (in.optional) continue;
+    int64_t elements = 1;
+    for (int64_t d : in.dims) elements *= d < 0 ? 1 : d;
+    bytes += elements * static_cast<int64_t>(data_type_size(in.dtype));
+  }
+  return bytes;
+}
+
 }  // namespace
 
 Status warm_up(const Session& session, const ModelConfig& config, int64_t batch, int threads) {
@@ -86,9 +98,12 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
     ComputeBudget::Slot slot(options.budget.get(), bopts.threads_per_run);
     const Clock::time_point start = Clock::now();
     KILN_RETURN_IF_ERROR(warm_up(*session, config));
-    // A version this quick (even its first run, which builds the kernels) will run requests on one
-    // thread, inline or on a worker: its kernels for a team of one are built now as well.
-    if (bopts.threads_per_run > kInlineThreads && Clock::now() - start < kInlineWarmUpBelow) {
+    // The batcher's run-time average starts from this first run (longer than the next: it builds the
+    // kernels), so a heavy model never starts out inline or on one thread.
+    bopts.first_run_time = Clock::now() - start;
+    // A version this quick (even its first run) will run requests on one thread, inline or on a
+    // worker: its kernels for a team of one are built now as well.
+    if (bopts.threads_per_run > kInlineThreads && bopts.first_run_time < kInlineWarmUpBelow) {
       KILN_RETURN_IF_ERROR(warm_up(*session, config, 1, kInlineThreads));
     }
     std::set<int64_t> part_rows;
@@ -107,6 +122,7 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
   bopts.instance_count = instances;
   bopts.inline_runs_below = kInlineRunsBelow;
   bopts.single_thread_runs_below = kSingleThreadRunsBelow;
+  bopts.single_thread_input_bytes = std::max<int64_t>(1, one_row_input_bytes(config));
   std::shared_ptr<ModelMetrics> mm = metrics->for_model(config.name, version);
   std::unique_ptr<ModelVersion> mv(new ModelVersion(std::move(session), version, std::move(config), mm, instances,
                                                     session_options.intra_op_threads));

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -214,15 +215,26 @@ class DnnlBlockedConvDepthwise : public Kernel {
     std::atomic<bool> failed{false};
     std::mutex error_mu;
     std::string error;
+    // X is bound once, here: binding a blocked memory zero-fills its padding lanes, which the slices
+    // would otherwise do to the one X at the same time as others read it.
+    dnnl::memory src;
+    std::optional<RunMemories<kSlots>::Lease> src_lease;
+    try {
+      src_lease.emplace(e.parts.front()->memories);
+      src = src_lease->bind(kSrc, x.raw());
+    } catch (const dnnl::error& err) {
+      return Status::Internal(std::string("oneDNN fused depthwise convolution failed: ") + err.what());
+    }
 #pragma omp parallel num_threads(parts)
     {
       // OpenMP may give fewer threads than asked; the threads it gives take the slices in turn.
       for (int p = omp_get_thread_num(); p < parts; p += omp_get_num_threads()) {
         try {
           const ChannelPart& part = *e.parts[static_cast<size_t>(p)];
-          RunMemories<kSlots>::Lease m(part.memories);
+          std::optional<RunMemories<kSlots>::Lease> own;  // part 0's lease is src_lease
+          RunMemories<kSlots>::Lease& m = p == 0 ? *src_lease : own.emplace(part.memories);
           ExecArgs args;
-          args.add(DNNL_ARG_SRC, m.bind(kSrc, x.raw()));
+          args.add(DNNL_ARG_SRC, src);
           args.add(DNNL_ARG_WEIGHTS, part.weights);
           if (part.bias.defined()) args.add(DNNL_ARG_BIAS, m.bind(kBias, part.bias.raw()));
           args.add(DNNL_ARG_DST, m.bind(kDst, y.data<float>() + part.dst_offset));

@@ -264,9 +264,12 @@ void for_each_row_chunk(int64_t rows, int64_t row_elements, Body&& body) {
   const int64_t chunk = (rows + threads - 1) / threads;
 #pragma omp parallel num_threads(static_cast <int>(threads))
   {
-    const int64_t begin = std::min<int64_t>(rows, omp_get_thread_num() * chunk);
-    const int64_t end = std::min<int64_t>(rows, begin + chunk);
-    if (begin < end) body(begin, end);
+    // Fewer threads than asked take the chunks in turn (as vec/parallel_chunks.h).
+    for (int64_t t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
+      const int64_t begin = std::min<int64_t>(rows, t * chunk);
+      const int64_t end = std::min<int64_t>(rows, begin + chunk);
+      if (begin < end) body(begin, end);
+    }
   }
 }
 

@@ -24,9 +24,13 @@ void for_each_chunk(int64_t n, int64_t grain, Body&& body) {
   const int64_t chunk = ((n + threads - 1) / threads + 63) / 64 * 64;
 #pragma omp parallel num_threads(static_cast <int>(threads))
   {
-    const int64_t begin = std::min<int64_t>(n, omp_get_thread_num() * chunk);
-    const int64_t end = std::min<int64_t>(n, begin + chunk);
-    if (begin < end) body(begin, end);
+    // OpenMP may give fewer threads than asked (OMP_DYNAMIC, a thread limit): those it gives take the
+    // chunks in turn, so none is left undone.
+    for (int64_t t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
+      const int64_t begin = std::min<int64_t>(n, t * chunk);
+      const int64_t end = std::min<int64_t>(n, begin + chunk);
+      if (begin < end) body(begin, end);
+    }
   }
 }
 

@@ -133,10 +133,15 @@ struct UnaryLoop {
 // one division): unary_loops_test.cc checks it.
 KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 silu16(__m512 v) {
   const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(-1.44269504088896341f)),
+  // exp(-v) from v clamped to [-89, 104], where the reduction below is exact enough: beyond, n's
+  // rounding error would blow r up (SiLU(1e14) came out -0). exp(89) is inf and exp(-104) is 0 in
+  // float, so the clamp changes no result; max_ps returns its second operand for a NaN v, whose NaN
+  // the final division keeps.
+  const __m512 c = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-89.0f)), _mm512_set1_ps(104.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(-1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  // r = -v - n ln2 (Cody-Waite, as exp()); exp(r) = 1 + r + r^2 P(r), Cephes' coefficients.
-  __m512 r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), v);
+  // r = -c - n ln2 (Cody-Waite, as exp()); exp(r) = 1 + r + r^2 P(r), Cephes' coefficients.
+  __m512 r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), c);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
   __m512 p = _mm512_set1_ps(1.9875691500e-4f);
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
@@ -145,7 +150,7 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 silu16(__m512 v)
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, one));
-  const __m512 e = _mm512_scalef_ps(p, n);  // exp(-v)
+  const __m512 e = _mm512_scalef_ps(p, n);  // exp(-c)
   return _mm512_div_ps(v, _mm512_add_ps(one, e));
 }
 

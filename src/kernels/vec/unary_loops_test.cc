@@ -50,6 +50,32 @@ TEST(UnaryLoops, SiluWithinFourUlpWhereNormal) {
   EXPECT_LE(worst, 4.0);
 }
 
+// Magnitudes up to FLT_MAX, where an exp argument reduced in float loses its accuracy: SiLU is x for
+// large positive x and 0 (or -0) for large negative x.
+TEST(UnaryLoops, SiluOfHugeValues) {
+  const ScopedGradualUnderflow ieee;
+  std::vector<float> x;
+  for (float v = 1e3f; v < 3e38f; v *= 3.7f) {
+    x.push_back(v);
+    x.push_back(-v);
+  }
+  x.push_back(std::numeric_limits<float>::max());
+  x.push_back(-std::numeric_limits<float>::max());
+  std::vector<float> y(x.size());
+  unary_apply(UnaryFn{UnaryOp::kSwish}, x.data(), y.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (x[i] > 0) {
+      EXPECT_EQ(y[i], x[i]) << x[i];
+    } else {
+      EXPECT_EQ(y[i], 0.0f) << x[i];
+    }
+  }
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  float out = 0;
+  unary_apply(UnaryFn{UnaryOp::kSwish}, &minus_inf, &out, 1);
+  EXPECT_TRUE(std::isnan(out));  // -inf * sigmoid(-inf) = -inf * 0, as the reference computes it
+}
+
 TEST(UnaryLoops, SiluSpecialValuesAndTails) {
   const ScopedGradualUnderflow ieee;
   const float inf = std::numeric_limits<float>::infinity();

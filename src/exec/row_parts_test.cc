@@ -50,13 +50,18 @@ INSTANTIATE_TEST_SUITE_P(RowParts, Parts,
                          ::testing::Values(std::make_pair<int64_t, int>(8, 2), std::make_pair<int64_t, int>(5, 2),
                                            std::make_pair<int64_t, int>(3, 3), std::make_pair<int64_t, int>(7, 4)));
 
-TEST(RowParts, EachPartRunsOnItsOwnThreadWithATeamOfOne) {
-  // Identity records, per call, the thread and the team size OpenMP reports inside the part.
+// y = op(x), one node.
+Expected<std::unique_ptr<GraphPlan>> one_node_plan(const std::string& op) {
   ir::Graph g;
   g.inputs = {opt::testing::float_value("x")};
   g.outputs = {opt::testing::float_value("y")};
-  g.nodes = {make("Relu", {"x"}, {"y"})};
-  auto plan = GraphPlan::build(g, opt::testing::opsets(), {});
+  g.nodes = {make(op, {"x"}, {"y"})};
+  return GraphPlan::build(g, opt::testing::opsets(), {});
+}
+
+TEST(RowParts, EachPartRunsOnItsOwnThreadWithATeamOfOne) {
+  // The timing hook records, per call, the thread and the team size OpenMP reports inside the part.
+  auto plan = one_node_plan("Relu");
   ASSERT_TRUE(plan.ok());
   std::mutex mu;
   std::set<std::thread::id> threads;
@@ -78,11 +83,7 @@ TEST(RowParts, EachPartRunsOnItsOwnThreadWithATeamOfOne) {
 
 TEST(RowParts, AnOutputThatDoesNotKeepTheRowsAsksForTheWholeRun) {
   // y = ReduceSum over everything: one value per part, not one per row.
-  ir::Graph g;
-  g.inputs = {opt::testing::float_value("x")};
-  g.outputs = {opt::testing::float_value("y")};
-  g.nodes = {make("ReduceSum", {"x"}, {"y"})};
-  auto plan = GraphPlan::build(g, opt::testing::opsets(), {});
+  auto plan = one_node_plan("ReduceSum");
   ASSERT_TRUE(plan.ok());
   const Value x(opt::testing::ramp({4, 2}));
   RunPools pools;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor_rows.h"
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_conv_depthwise_attrs.h"
 #include "kernels/blocked_conv_depthwise_steps.h"
@@ -61,14 +62,12 @@ struct ConvDepthwiseEntry {
   std::vector<std::unique_ptr<ChannelPart>> parts;
 };
 
-// Rows [begin, end) of a row-major tensor whose first dimension is its rows, as a tensor of its own.
+// Rows [begin, end) of a constant weight tensor, as a tensor of its own (the rows are in range: callers
+// cut whole channel blocks of it).
 Tensor rows_of(const Tensor& t, int64_t begin, int64_t end) {
-  Shape shape = t.shape();
-  const int64_t row = t.size() / shape[0];
-  shape[0] = end - begin;
-  Tensor out(DataType::kFloat32, shape, Tensor::Init::kUninitialized);
-  std::copy(t.data<float>() + begin * row, t.data<float>() + end * row, out.data<float>());
-  return out;
+  Expected<Tensor> rows = slice_rows(t, begin, end - begin);
+  if (!rows.ok()) throw dnnl::error(dnnl_invalid_arguments, "cannot slice the weights");
+  return std::move(rows).value();
 }
 
 // `plain` (described by `plain_md`) reordered into `md`: a memory that owns its bytes.

@@ -141,7 +141,7 @@ void BufferPool::end_run() {
     FreeBlock** link = &head;
     while (*link != nullptr) {
       FreeBlock* b = *link;
-      if (run_ - b->last_used_run >= kIdleRunsBeforeRelease) {
+      if (run_ - b->last_used_run >= idle_runs_before_release_) {
         *link = b->next;
         free_bytes_ -= b->capacity;
         free_block(b, b->capacity);

@@ -8,8 +8,9 @@
 // the freed blocks in size classes and hands them out again; nothing is planned per shape, so a new
 // shape costs no planning either, only the system allocations for sizes the pool lacks.
 //
-// Bounded: a block that no run has taken or returned for kIdleRunsBeforeRelease runs goes back to the
-// system at the end of a run, so a stream of ever new shapes keeps only the last few runs' working sets.
+// Bounded: a block that no run has taken or returned for idle_runs_before_release runs (by default
+// kIdleRunsBeforeRelease) goes back to the system at the end of a run, so a stream of ever new shapes
+// keeps only the last few runs' working sets.
 //
 // Threads: one thread at a time owns a pool (take, give_back, begin_run, end_run), the one that runs
 // with it installed (ScopedBufferPool). Blocks may be returned from any thread at any time with
@@ -41,7 +42,8 @@ class BufferPool {
   // Runs a free block may sit unused before end_run() gives it back to the system.
   static constexpr uint64_t kIdleRunsBeforeRelease = 4;
 
-  BufferPool() = default;
+  explicit BufferPool(uint64_t idle_runs_before_release = kIdleRunsBeforeRelease)
+      : idle_runs_before_release_(idle_runs_before_release) {}
   ~BufferPool();
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
@@ -64,7 +66,7 @@ class BufferPool {
   void give_back_from_any_thread(void* block, size_t capacity);
 
   // Bracket one run. begin_run collects blocks returned from other threads; end_run releases blocks idle
-  // for kIdleRunsBeforeRelease runs. Owner only.
+  // for idle_runs_before_release runs. Owner only.
   void begin_run();
   void end_run();
   // Gives every free block back to the system, those returned from other threads included. Owner only.
@@ -86,6 +88,7 @@ class BufferPool {
   static size_t class_index(size_t capacity);
   void push_free(void* block, size_t capacity);
 
+  const uint64_t idle_runs_before_release_;
   std::array<FreeBlock*, kNumClasses> free_{};  // per size class, most recently returned first
   std::atomic<FreeBlock*> returned_{nullptr};   // from other threads, not yet sorted into free_
   uint64_t run_ = 0;

@@ -87,6 +87,22 @@ TEST(BufferPool, ReleasesBlocksIdleForSeveralRuns) {
   EXPECT_EQ(pool.free_bytes(), 0u);
 }
 
+TEST(BufferPool, TheIdleWindowIsThePools) {
+  BufferPool pool(8);
+  pool.begin_run();
+  const BufferPool::Block a = pool.take(5000);
+  pool.give_back(a.data, a.capacity);
+  pool.end_run();
+  for (uint64_t i = 0; i < 7; ++i) {
+    pool.begin_run();
+    pool.end_run();
+  }
+  EXPECT_EQ(pool.free_bytes(), BufferPool::class_bytes(5000));
+  pool.begin_run();
+  pool.end_run();
+  EXPECT_EQ(pool.free_bytes(), 0u);
+}
+
 TEST(BufferPool, BlocksReturnedFromOtherThreadsAreReusedNextRun) {
   BufferPool pool;
   pool.begin_run();

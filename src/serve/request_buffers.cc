@@ -7,7 +7,7 @@ namespace kiln::serve {
 namespace {
 
 const std::shared_ptr<BufferPool>& thread_pool() {
-  thread_local const std::shared_ptr<BufferPool> pool = std::make_shared<BufferPool>();
+  thread_local const std::shared_ptr<BufferPool> pool = std::make_shared<BufferPool>(kRequestIdleDecodes);
   return pool;
 }
 

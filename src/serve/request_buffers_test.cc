@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <vector>
 
 #include "kiln/tensor.h"
 
@@ -26,6 +27,31 @@ TEST(RequestBuffers, AFinishedRequestsBlockServesTheNext) {
   const ScopedRequestBuffers buffers;
   const Tensor next(DataType::kFloat32, image, Tensor::Init::kUninitialized);
   EXPECT_EQ(next.raw(), first);
+}
+
+// The requests of a burst, freed together, serve the next burst even after many small decodes between
+// them (the other I/O thread took the connections meanwhile): no fresh, faulting mapping per request.
+// A block that went back to the system would come back as a fresh zeroed mapping, maybe at the same
+// address, so the test marks each block's last element and looks for the mark.
+TEST(RequestBuffers, ABurstsBlocksOutlastTheEnginesIdleWindow) {
+  const Shape image{1, 3, 224, 224};
+  const int64_t last = shape_size(image) - 1;
+  std::vector<Tensor> burst;
+  for (int i = 0; i < 8; ++i) {
+    const ScopedRequestBuffers buffers;
+    burst.emplace_back(DataType::kFloat32, image, Tensor::Init::kUninitialized);
+    burst.back().data<float>()[last] = 42.f;
+  }
+  std::thread([burst = std::move(burst)]() mutable { burst.clear(); }).join();
+  for (uint64_t i = 0; i < 4 * BufferPool::kIdleRunsBeforeRelease; ++i) {
+    const ScopedRequestBuffers buffers;
+    const Tensor small(DataType::kFloat32, Shape{1, 4}, Tensor::Init::kUninitialized);
+  }
+  for (int i = 0; i < 8; ++i) {
+    const ScopedRequestBuffers buffers;
+    burst.emplace_back(DataType::kFloat32, image, Tensor::Init::kUninitialized);
+    EXPECT_EQ(burst.back().data<float>()[last], 42.f) << "request " << i << " got a fresh block";
+  }
 }
 
 TEST(RequestBuffers, ThePoolIsInstalledOnlyForTheScope) {

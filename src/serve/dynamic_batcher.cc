@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/buffer_pool.h"
+#include "exec/team_threads.h"
 #include "serve/batch_tensors.h"
 
 namespace kiln::serve {
@@ -188,12 +189,22 @@ void DynamicBatcher::worker_loop() {
   // Merged inputs come from the lanes' own pools: a batch at a size seen before reuses the last one's
   // blocks instead of mapping fresh pages (8 resnet18 rows: 4.8 MB, 1200 page faults) per batch.
   BatchLanes lanes(options_.max_batch_size > 0 ? options_.split_parts : 1);
+  // An inline run counts as an instance at work, so workers may have to wait for it to end.
+  const auto has_work = [this] {
+    return (!forming_ && !queue_.empty() && running_ < options_.instance_count) || (stopping_ && queue_.empty());
+  };
+  bool ran_since_idle = false;
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    // An inline run counts as an instance at work, so workers may have to wait for it to end.
-    cv_.wait(lock, [this] {
-      return (!forming_ && !queue_.empty() && running_ < options_.instance_count) || (stopping_ && queue_.empty());
-    });
+    if (ran_since_idle && !cv_.wait_for(lock, options_.idle_before_team_release, has_work)) {
+      // Idle: the team threads this worker led would only count against the cores while other
+      // models' workers compute (exec/team_threads.h).
+      lock.unlock();
+      release_team_threads();
+      lock.lock();
+      ran_since_idle = false;
+    }
+    cv_.wait(lock, has_work);
     if (queue_.empty()) return;  // stopping and drained
     forming_ = true;
     std::vector<Item> batch;
@@ -237,6 +248,7 @@ void DynamicBatcher::worker_loop() {
     cv_.notify_all();  // another worker may form the next batch while this one executes
     expire(expired);
     if (!batch.empty()) execute(batch, Clock::now(), lanes);
+    ran_since_idle = ran_since_idle || runs;
     lock.lock();
     running_ -= runs ? 1 : 0;
   }

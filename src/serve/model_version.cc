@@ -4,6 +4,7 @@
 #include <set>
 #include <span>
 
+#include "exec/team_threads.h"
 #include "serve/batch_tensors.h"
 #include "serve/classification.h"
 #include "serve/datatype_names.h"
@@ -96,6 +97,12 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
     // whole, for a request of that many rows, and in the parts a batch of single rows computes as.
     // A reload warms up while other models serve: it computes within the thread budget like a run.
     ComputeBudget::Slot slot(options.budget.get(), bopts.threads_per_run);
+    // The loading thread (main, the poller or an I/O thread) leads no more teams once the warm-ups are
+    // done, or failed: its team threads would only count against the cores (exec/team_threads.h)
+    // while the workers compute.
+    struct ReleaseTeamThreadsAtEnd {
+      ~ReleaseTeamThreadsAtEnd() { release_team_threads(); }
+    } release_at_end;
     const Clock::time_point start = Clock::now();
     KILN_RETURN_IF_ERROR(warm_up(*session, config));
     // The batcher's run-time average starts from this first run (longer than the next: it builds the

@@ -8,10 +8,14 @@
 //     Sum  optional, blocked, Y's shape: added to the convolution before the activation (a residual)
 //     Y    blocked [N, ceil(M/B), OH, OW, B]: B is X's block, or channel_block for plain X
 //   Attributes: Conv's, plus kiln.FusedConv's activation / activation_params, where activation may
-//   also be "Swish" (x * sigmoid(x), no params), input_layout ("blocked" or "plain") and channel_block
-//   (Y's block when X is plain; default 16).
-//   Y = activation(Conv(X, W, B) + Sum).
+//   also be "Swish" (x * sigmoid(x), no params), input_layout ("blocked" or "plain"), channel_block
+//   (Y's block when X is plain; default 16) and input_activation ("Swish" or absent: an activation of
+//   X, the producer's moved here, which a depthwise kernel applies as it loads X's rows; see
+//   opt/move_swish_into_depthwise.cc).
+//   Y = activation(Conv(input_activation(X), W, B) + Sum).
 #pragma once
+
+#include <string>
 
 #include "kernels/blocked_layout.h"
 #include "kernels/fused_activation.h"
@@ -19,6 +23,7 @@
 namespace kiln {
 
 inline constexpr const char* kInputLayoutAttr = "input_layout";
+inline constexpr const char* kInputActivationAttr = "input_activation";
 inline constexpr const char* kSwish = "Swish";
 
 // True if X is plain for this node (input_layout = "plain").
@@ -35,6 +40,16 @@ inline Expected<FusedActivation> parse_blocked_conv_activation(const ir::Node& n
   return parse_fused_activation(node);
 }
 
+// True if X goes through SiLU first (input_activation = "Swish"); any other value is an error
+// (check_blocked_conv_input_activation).
+inline bool blocked_conv_input_swish(const ir::Node& node) { return node.attr_string(kInputActivationAttr) == kSwish; }
+
+inline Status check_blocked_conv_input_activation(const ir::Node& node) {
+  const std::string a = node.attr_string(kInputActivationAttr);
+  if (a.empty() || a == kSwish) return Status::OK();
+  return Status::InvalidArgument("attribute input_activation is '" + a + "', expected Swish or none");
+}
+
 // The node as the plain Conv it contains: domain "", op Conv, only Conv's attributes and inputs.
 inline ir::Node inner_conv_node(const ir::Node& node) {
   ir::Node conv = node;
@@ -42,7 +57,7 @@ inline ir::Node inner_conv_node(const ir::Node& node) {
   conv.op_type = "Conv";
   std::erase_if(conv.attributes, [](const ir::Attribute& a) {
     return a.name == kActivationAttr || a.name == kActivationParamsAttr || a.name == kInputLayoutAttr ||
-           a.name == kChannelBlockAttr;
+           a.name == kChannelBlockAttr || a.name == kInputActivationAttr;
   });
   if (conv.inputs.size() > 3) conv.inputs.resize(3);
   return conv;

@@ -45,6 +45,7 @@ Expected<bool> fuse_blocked_conv_add(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_blocked_conv_swish(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_blocked_squeeze_excite(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> move_swish_into_depthwise(ir::Graph& graph, const PassContext& ctx);
 
 // What the passes need to know about how values are used.
 struct ValueUses {

@@ -38,6 +38,7 @@ struct BlockedConvSpec {
   bool plain_input = false;
   bool sum = false;
   int64_t block = 16;
+  std::string input_activation;  // "Swish": vec/blocked_depthwise.cc's nodes
 };
 
 inline OpCase blocked_conv_case(const std::string& name, const BlockedConvSpec& s) {
@@ -45,6 +46,7 @@ inline OpCase blocked_conv_case(const std::string& name, const BlockedConvSpec& 
   c.node.op_type = "BlockedConv";
   c.node.domain = "kiln";
   c.opset = 1;
+  if (!s.input_activation.empty()) c.node.attributes.push_back(attr_string("input_activation", s.input_activation));
   if (s.plain_input) {
     c.node.attributes.push_back(attr_string("input_layout", "plain"));
     c.node.attributes.push_back(attr_int("channel_block", s.block));
@@ -66,6 +68,37 @@ inline OpCase blocked_conv_case(const std::string& name, const BlockedConvSpec& 
     }
   }
   return c;
+}
+
+// Depthwise convolutions with input_activation Swish, as vec/blocked_depthwise.cc takes them: 3x3 and
+// 5x5, stride 1 and 2, channels in whole and partial blocks, images smaller than a tile of 8 and not a
+// multiple of one, padding or none, with and without bias and output SiLU.
+inline std::vector<BlockedConvSpec> input_swish_depthwise_specs() {
+  std::vector<BlockedConvSpec> v;
+  for (int64_t k : {3, 5}) {
+    for (int64_t stride : {1, 2}) {
+      const int64_t p = k / 2;
+      auto spec = [&](Shape x, int64_t pad, bool bias, const std::string& act) {
+        BlockedConvSpec s;
+        s.conv = {.x = x, .w = {x[1], 1, k, k}, .group = x[1], .strides = {stride, stride},
+                  .pads = {pad, pad, pad, pad}, .bias = bias};
+        s.activation = act;
+        s.input_activation = "Swish";
+        return s;
+      };
+      v.push_back(spec({1, 32, 13, 13}, p, true, "Swish"));
+      v.push_back(spec({2, 40, 7, 9}, p, false, ""));
+      v.push_back(spec({1, 24, 19, 6}, 0, true, "Swish"));
+      v.push_back(spec({3, 16, 5, 5}, p, true, ""));
+    }
+  }
+  // Large enough for the intra-op team to split its planes.
+  BlockedConvSpec big;
+  big.conv = {.x = {2, 96, 28, 28}, .w = {96, 1, 3, 3}, .group = 96, .pads = {1, 1, 1, 1}};
+  big.activation = "Swish";
+  big.input_activation = "Swish";
+  v.push_back(big);
+  return v;
 }
 
 inline std::vector<OpCase> blocked_conv_cases(int64_t block) {
@@ -100,6 +133,21 @@ inline std::vector<OpCase> blocked_conv_cases(int64_t block) {
       {.conv = {.x = {1, 40, 9, 9}, .w = {40, 1, 5, 5}, .group = 40, .pads = {2, 2, 2, 2}}, .activation = "Swish"});
   add("blocked runtime weights hard swish",
       {.conv = {.x = {1, 24, 6, 6}, .w = {16, 24, 3, 3}, .const_weights = false}, .activation = "HardSwish"});
+  for (const BlockedConvSpec& s : input_swish_depthwise_specs()) {
+    add("blocked depthwise input swish " + shape_to_string(s.conv.x) + " k" + std::to_string(s.conv.w[2]) + " s" +
+            std::to_string(s.conv.strides.empty() ? 1 : s.conv.strides[0]) + " " + (s.activation.empty() ? "linear" : s.activation),
+        s);
+  }
+  // Input activation on what the depthwise kernel does not take: the reference computes them.
+  add("blocked 3x3 input swish (reference)",
+      {.conv = {.x = {1, 16, 6, 6}, .w = {8, 16, 3, 3}, .pads = {1, 1, 1, 1}}, .input_activation = "Swish"});
+  add("blocked depthwise dilated input swish (reference)",
+      {.conv = {.x = {1, 16, 9, 9}, .w = {16, 1, 3, 3}, .group = 16, .pads = {2, 2, 2, 2}, .dilations = {2, 2}},
+       .input_activation = "Swish"});
+  add("blocked depthwise input swish sum (reference)",
+      {.conv = {.x = {1, 16, 6, 6}, .w = {16, 1, 3, 3}, .group = 16, .pads = {1, 1, 1, 1}},
+       .sum = true,
+       .input_activation = "Swish"});
   return v;
 }
 

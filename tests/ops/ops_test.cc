@@ -169,6 +169,21 @@ TEST_P(BlockedKernels, ConvDepthwiseInChannelPartsOnATeam) {
   }
   omp_set_num_threads(saved);
 }
+// The depthwise kernel with an input activation splits its planes over a team of 2 and 3 threads.
+TEST_P(BlockedKernels, InputSwishDepthwiseOnATeam) {
+  const int saved = omp_get_max_threads();
+  std::vector<OpCase> cases;
+  for (BlockedConvSpec s : input_swish_depthwise_specs()) {
+    s.block = GetParam();
+    cases.push_back(blocked_conv_case(with_block("input swish depthwise " + shape_to_string(s.conv.x), s.block), s));
+  }
+  for (int threads : {2, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(cases);
+  }
+  omp_set_num_threads(saved);
+}
 INSTANTIATE_TEST_SUITE_P(FastKernels, BlockedKernels, testing::ValuesIn(kChannelBlocks),
                          [](const testing::TestParamInfo<int64_t>& p) { return "Block" + std::to_string(p.param); });
 

@@ -377,7 +377,8 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv(const KernelBuildContext& b)
   auto attrs = ref::parse_window_attrs(b.node);
   auto act = parse_blocked_conv_activation(b.node);
   const int64_t group = b.node.attr_int("group", 1);
-  if (!attrs.ok() || !act.ok() || group < 1) return reference;  // the reference reports or handles it
+  // An input activation is vec/blocked_depthwise.cc's to compute (it takes every such node first).
+  if (!attrs.ok() || !act.ok() || group < 1 || b.node.has_attr(kInputActivationAttr)) return reference;
   auto kernel = std::make_unique<DnnlBlockedConvKernel>(std::move(reference), std::move(attrs).value(), group,
                                                         std::move(act).value(), blocked_conv_plain_input(b.node),
                                                         b.node.attr_int(kChannelBlockAttr, kDefaultChannelBlock));

@@ -1,6 +1,6 @@
 // kiln.BlockedConv, the reference (the operator is described in kernels/blocked_conv_attrs.h): brings
 // X (and Sum) to the plain layout, runs the reference kernels of the nodes the fused node replaced
-// (Conv, Add, the activation; Swish as Sigmoid and Mul), and blocks the result. Slow by design: it is
+// (the input activation, Conv, Add, the activation; Swish as Sigmoid and Mul), and blocks the result. Slow by design: it is
 // the oracle the oneDNN kernel is tested against, and its fallback.
 #include <string>
 
@@ -54,7 +54,8 @@ class BlockedConvReference : public Kernel {
   // `plain_block`: Y's block when X is plain; else Y takes X's.
   BlockedConvReference(bool plain_input, int64_t plain_block, int64_t group, std::unique_ptr<Kernel> conv,
                        std::unique_ptr<Kernel> add, std::unique_ptr<Kernel> act, std::unique_ptr<Kernel> mul,
-                       std::vector<float> clip_bounds)
+                       std::vector<float> clip_bounds, std::unique_ptr<Kernel> input_sigmoid,
+                       std::unique_ptr<Kernel> input_mul)
       : plain_input_(plain_input),
         plain_block_(plain_block),
         group_(group),
@@ -62,7 +63,9 @@ class BlockedConvReference : public Kernel {
         add_(std::move(add)),
         act_(std::move(act)),
         mul_(std::move(mul)),
-        clip_bounds_(std::move(clip_bounds)) {}
+        clip_bounds_(std::move(clip_bounds)),
+        input_sigmoid_(std::move(input_sigmoid)),
+        input_mul_(std::move(input_mul)) {}
 
   Status run(KernelContext& ctx) const override {
     KILN_RETURN_IF_ERROR(require_tensor(ctx, 0));
@@ -75,6 +78,10 @@ class BlockedConvReference : public Kernel {
     if (!plain_input_) {
       KILN_RETURN_IF_ERROR(check_blocked(ctx.tensor(0), "X", w.dim(1) * group_, block));
       x = Value(from_blocked(ctx.tensor(0), w.dim(1) * group_));
+    }
+    if (input_sigmoid_) {  // input_activation Swish: x * sigmoid(x)
+      KILN_ASSIGN_OR_RETURN(Value s, run_inner(*input_sigmoid_, {&x}, frame));
+      KILN_ASSIGN_OR_RETURN(x, run_inner(*input_mul_, {&x, &s}, frame));
     }
     std::vector<const Value*> conv_in{&x, &ctx.input(1), ctx.has_input(2) ? &ctx.input(2) : nullptr};
     KILN_ASSIGN_OR_RETURN(Value y, run_inner(*conv_, conv_in, frame));
@@ -107,6 +114,7 @@ class BlockedConvReference : public Kernel {
   int64_t group_;
   std::unique_ptr<Kernel> conv_, add_, act_, mul_;  // add_: when Sum may be given; act_, mul_: may be null
   std::vector<float> clip_bounds_;
+  std::unique_ptr<Kernel> input_sigmoid_, input_mul_;  // with input_activation Swish, else null
 };
 
 Expected<std::unique_ptr<Kernel>> make_blocked_conv(const KernelBuildContext& b) {
@@ -119,6 +127,12 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv(const KernelBuildContext& b)
   if (group < 1) return Status::InvalidArgument("attribute group must be >= 1");
   const int64_t plain_block = b.node.attr_int(kChannelBlockAttr, kDefaultChannelBlock);
   if (plain_block < 1) return Status::InvalidArgument("attribute channel_block must be >= 1");
+  KILN_RETURN_IF_ERROR(check_blocked_conv_input_activation(b.node));
+  std::unique_ptr<Kernel> input_sigmoid, input_mul;
+  if (blocked_conv_input_swish(b.node)) {
+    KILN_ASSIGN_OR_RETURN(input_sigmoid, build_inner(simple_node("Sigmoid", b.node.name)));
+    KILN_ASSIGN_OR_RETURN(input_mul, build_inner(simple_node("Mul", b.node.name)));
+  }
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> conv, build_inner(inner_conv_node(b.node)));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> add, build_inner(simple_node("Add", b.node.name)));
   std::unique_ptr<Kernel> act_kernel, mul;
@@ -139,7 +153,8 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv(const KernelBuildContext& b)
   }
   return std::unique_ptr<Kernel>(
       std::make_unique<BlockedConvReference>(layout == "plain", plain_block, group, std::move(conv), std::move(add),
-                                             std::move(act_kernel), std::move(mul), std::move(clip_bounds)));
+                                             std::move(act_kernel), std::move(mul), std::move(clip_bounds),
+                                             std::move(input_sigmoid), std::move(input_mul)));
 }
 
 }  // namespace

@@ -1,0 +1,293 @@
+// kiln.BlockedConv with input_activation Swish (kernels/blocked_conv_attrs.h) for a depthwise
+// convolution: Y = activation(DepthwiseConv(SiLU(X), W, B)), activation none or SiLU, on the blocked
+// layout, 3x3 or 5x5, stride 1 or 2, in one pass over X and one over Y.
+//
+// EfficientNet's blocks expand with a 1x1 convolution, apply SiLU, convolve depthwise and apply SiLU
+// again. With oneDNN each SiLU was a pass of its own over a tensor that had just left the cache
+// (vec::silu_in_place after the primitive): on efficientnet_b0 at batch 1 those passes took more time
+// than the depthwise convolutions themselves (about 1.7 ms of SiLU against 0.85 ms of convolution per
+// image, one thread, measured apart). opt/move_swish_into_depthwise.cc moves the expansion's SiLU
+// onto this node's input; here each input row is activated once, as it enters a ring of the kernel's
+// height of rows, and each output row as soon as it is computed, while both are in L1.
+//
+// Per image and channel block (a plane of H x W pixels of B lanes): output rows in order; for each, the
+// input rows it needs come from the ring (activated, with the padding columns zero); a row of outputs
+// is computed in tiles of 8 (then 4, 2, 1) pixels, whose inputs for one kernel row are loaded once and
+// reused across the kernel's columns. Planes are independent, so a team splits them.
+//
+// Weights are packed once at build as [ceil(C/16)][kh * kw][16] (a block of 8 reads half of one),
+// the bias as [ceil(C/16) * 16], zero past C, so that Y's padding lanes stay 0 (SiLU(0) = 0). The
+// plain W stays with the plan: it is small, and the reference (kept for inputs this kernel does not
+// take) reads it.
+#pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "kernels/blocked_conv_attrs.h"
+#include "kernels/blocked_depthwise_attrs.h"
+#include "kernels/blocked_layout.h"
+#include "kernels/vec/cpu_isa.h"
+#include "kernels/vec/reference_fallback.h"
+#include "kernels/vec/simd_math.h"
+#include "kernels/vec/unary_loops.h"
+
+namespace kiln::vec {
+namespace {
+
+// Above the oneDNN kernel (kDnnlPriority, 10), which it hands every node without input_activation.
+constexpr int kBlockedDepthwisePriority = 20;
+
+// Weights are packed in 16-lane groups whatever X's block.
+constexpr int64_t kPackLanes = 16;
+
+// SiLU over a row, at the widest instruction set (unary_apply: AVX-512 has a SiLU loop of its own).
+// Called per row, which is in L1: a call for a few hundred elements.
+void silu_row(const float* x, float* y, int64_t n) { unary_apply(UnaryFn{UnaryOp::kSwish}, x, y, n); }
+
+// One plane's geometry (output sizes, kernel height, padding at the start) and the ring's row length.
+struct Plane {
+  int64_t h, w, oh, ow, kh, pad_top, pad_left, ring_width;
+};
+
+// T outputs of one output row (at input column x0 of each ring row), for the W lanes at `lane` of
+// every pixel: acc = bias + sum over kernel taps; rows[ky] is null where the kernel row falls in the
+// padding. Loads the (T - 1) * S + KW inputs of a kernel row once for its KW columns.
+template <int W, int B, int T, int KW, int S>
+KILN_SIMD_INLINE void tile(const float* const* rows, int64_t kh, const float* wt, Vec<W> bias, int64_t lane,
+                           int64_t x0, float* y) {
+  constexpr int kInputs = (T - 1) * S + KW;
+  Vec<W> acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = bias;
+  for (int64_t ky = 0; ky < kh; ++ky) {
+    if (rows[ky] == nullptr) continue;
+    const float* r = rows[ky] + x0 * B + lane;
+    Vec<W> in[kInputs];
+#pragma GCC unroll 24
+    for (int i = 0; i < kInputs; ++i) in[i] = load<W>(r + i * B);
+#pragma GCC unroll 5
+    for (int kx = 0; kx < KW; ++kx) {
+      const Vec<W> wv = load<W>(wt + (ky * KW + kx) * kPackLanes + lane);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) acc[t] += wv * in[t * S + kx];
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) store<W>(y + t * B + lane, acc[t]);
+}
+
+// One output row of ow pixels.
+template <int W, int B, int KW, int S>
+KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const float* wt, const float* bias,
+                                 int64_t ow, float* y) {
+  for (int64_t lane = 0; lane < B; lane += W) {
+    const Vec<W> b = load<W>(bias + lane);
+    int64_t x = 0;
+    for (; x + 8 <= ow; x += 8) tile<W, B, 8, KW, S>(rows, kh, wt, b, lane, x * S, y + x * B);
+    if (x + 4 <= ow) {
+      tile<W, B, 4, KW, S>(rows, kh, wt, b, lane, x * S, y + x * B);
+      x += 4;
+    }
+    if (x + 2 <= ow) {
+      tile<W, B, 2, KW, S>(rows, kh, wt, b, lane, x * S, y + x * B);
+      x += 2;
+    }
+    if (x < ow) tile<W, B, 1, KW, S>(rows, kh, wt, b, lane, x * S, y + x * B);
+  }
+}
+
+// One plane: x [h][w][B] -> y [oh][ow][B]. `ring` holds kh rows of ring_width pixels whose columns
+// outside [pad_left, pad_left + w) are zero; `ring_rows` (kh entries) says which input row each holds.
+template <int W, int B, int KW, int S>
+KILN_SIMD_INLINE void plane(const float* x, const float* wt, const float* bias, float* y, const Plane& p, bool silu_out,
+                            float* ring, int64_t* ring_rows) {
+  const float* rows[KW];  // the kernel is square: kh == KW
+  for (int64_t i = 0; i < p.kh; ++i) ring_rows[i] = -1;
+  for (int64_t oy = 0; oy < p.oh; ++oy) {
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t iy = oy * S - p.pad_top + ky;
+      if (iy < 0 || iy >= p.h) {
+        rows[ky] = nullptr;
+        continue;
+      }
+      const int64_t slot = iy % p.kh;
+      float* r = ring + slot * p.ring_width * B;
+      if (ring_rows[slot] != iy) {  // SiLU the input row into the ring, once per plane
+        silu_row(x + iy * p.w * B, r + p.pad_left * B, p.w * B);
+        ring_rows[slot] = iy;
+      }
+      rows[ky] = r;
+    }
+    float* out = y + oy * p.ow * B;
+    output_row<W, B, KW, S>(rows, p.kh, wt, bias, p.ow, out);
+    if (silu_out) silu_row(out, out, p.ow * B);
+  }
+}
+
+// The planes [begin, end) of one call, with X's block B, kernel KW and stride S fixed.
+template <int W, int B, int KW, int S>
+KILN_SIMD_INLINE void planes(const float* x, const float* wt, const float* bias, float* y, const Plane& p,
+                             bool silu_out, int64_t blocks, int64_t begin, int64_t end) {
+  std::vector<float> ring(static_cast<size_t>(p.kh * p.ring_width * B), 0.0f);
+  int64_t ring_rows[KW];
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t block = i % blocks;  // the channel block within its image
+    // A block of 8 reads lanes [0, 8) or [8, 16) of its 16-lane weight group.
+    const int64_t group = block * B / kPackLanes, lane0 = block * B % kPackLanes;
+    plane<W, B, KW, S>(x + i * p.h * p.w * B, wt + group * KW * KW * kPackLanes + lane0, bias + block * B,
+                       y + i * p.oh * p.ow * B, p, silu_out, ring.data(), ring_rows);
+  }
+}
+
+// Loop<W> for cpu_isa.h's loop_for: dispatches on the block, kernel size, stride and output SiLU.
+template <int W>
+struct DepthwiseLoop {
+  KILN_SIMD_INLINE static void run(const float* x, const float* wt, const float* bias, float* y, const Plane* p,
+                                   int64_t block, int64_t kernel, int64_t stride, bool silu_out, int64_t blocks,
+                                   int64_t begin, int64_t end) {
+    if (block == 8) return dispatch<8>(x, wt, bias, y, *p, kernel, stride, silu_out, blocks, begin, end);
+    dispatch<16>(x, wt, bias, y, *p, kernel, stride, silu_out, blocks, begin, end);
+  }
+
+  // Blocks of 8 lanes run 8-wide even where 16 would fit (their pixels are 8 floats apart).
+  template <int B>
+  KILN_SIMD_INLINE static void dispatch(const float* x, const float* wt, const float* bias, float* y, const Plane& p,
+                                        int64_t kernel, int64_t stride, bool silu_out, int64_t blocks, int64_t begin,
+                                        int64_t end) {
+    constexpr int V = W < B ? W : B;
+    if (kernel == 3) {
+      return stride == 1 ? planes<V, B, 3, 1>(x, wt, bias, y, p, silu_out, blocks, begin, end)
+                         : planes<V, B, 3, 2>(x, wt, bias, y, p, silu_out, blocks, begin, end);
+    }
+    return stride == 1 ? planes<V, B, 5, 1>(x, wt, bias, y, p, silu_out, blocks, begin, end)
+                       : planes<V, B, 5, 2>(x, wt, bias, y, p, silu_out, blocks, begin, end);
+  }
+};
+
+using DepthwiseFn = void (*)(const float*, const float*, const float*, float*, const Plane*, int64_t, int64_t,
+                             int64_t, bool, int64_t, int64_t, int64_t);
+
+// Planes split across the intra-op team from this many output elements per thread: like the
+// squeeze-excite kernel's grain, small, because X was just written by the whole team.
+constexpr int64_t kGrain = int64_t{1} << 14;
+
+class VecBlockedDepthwise : public Kernel {
+ public:
+  VecBlockedDepthwise(std::unique_ptr<Kernel> reference, int64_t channels, int64_t kernel, int64_t stride,
+                      int64_t pad_top, int64_t pad_left, bool silu_out, Tensor packed_w, Tensor packed_b, bool has_bias)
+      : reference_(std::move(reference)),
+        channels_(channels),
+        kernel_(kernel),
+        stride_(stride),
+        pad_top_(pad_top),
+        pad_left_(pad_left),
+        silu_out_(silu_out),
+        packed_w_(std::move(packed_w)),
+        packed_b_(std::move(packed_b)),
+        has_bias_(has_bias),
+        loop_(loop_for<DepthwiseLoop, const float*, const float*, const float*, float*, const Plane*, int64_t, int64_t,
+                       int64_t, bool, int64_t, int64_t, int64_t>(detected_isa())) {}
+
+  Status run(KernelContext& ctx) const override {
+    // A Sum, a bias given at run time or a W other than the packed constant: the reference.
+    if (!is_float32_tensor(ctx, 0) || ctx.has_input(3) || ctx.has_input(2) != has_bias_) return reference_->run(ctx);
+    const Tensor& x = ctx.tensor(0);
+    const int64_t block = channel_block_of(x.shape());
+    if (x.rank() != 5 || (block != 8 && block != 16) || x.dim(1) != channel_blocks(channels_, block)) {
+      return reference_->run(ctx);  // the reference names the problem
+    }
+    Plane p;
+    p.h = x.dim(2);
+    p.w = x.dim(3);
+    p.kh = kernel_;
+    p.pad_top = pad_top_;
+    p.pad_left = pad_left_;
+    // ONNX's output size with the end padding equal to the start's (the pass requires it).
+    p.oh = (p.h + 2 * pad_top_ - kernel_) / stride_ + 1;
+    p.ow = (p.w + 2 * pad_left_ - kernel_) / stride_ + 1;
+    if (p.oh < 1 || p.ow < 1) return reference_->run(ctx);
+    // Every column a tile reads: the last output's window, and the row itself after the left padding.
+    p.ring_width = std::max((p.ow - 1) * stride_ + kernel_, pad_left_ + p.w);
+    const int64_t n = x.dim(0), blocks = x.dim(1), count = n * blocks;
+    Tensor y = ctx.output0_tensor(DataType::kFloat32, {n, blocks, p.oh, p.ow, block});
+    const float* xp = x.data<float>();
+    float* yp = y.data<float>();
+    const int64_t plane_elements = p.oh * p.ow * block;
+    const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    const int64_t threads = std::max<int64_t>(1, std::min<int64_t>({max_threads, count, count * plane_elements / kGrain}));
+    auto body = [&](int64_t begin, int64_t end) {
+      loop_(xp, packed_w_.data<float>(), packed_b_.data<float>(), yp, &p, block, kernel_, stride_, silu_out_, blocks,
+            begin, end);
+    };
+    if (threads <= 1) {
+      body(0, count);
+    } else {
+      const int64_t chunk = (count + threads - 1) / threads;
+#pragma omp parallel num_threads(static_cast <int>(threads))
+      {
+        // Fewer threads than asked take the chunks in turn (as vec/parallel_chunks.h).
+        for (int64_t t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
+          const int64_t begin = std::min(count, t * chunk), end = std::min(count, begin + chunk);
+          if (begin < end) body(begin, end);
+        }
+      }
+    }
+    ctx.set_output(0, Value(std::move(y)));
+    return Status::OK();
+  }
+
+ private:
+  std::unique_ptr<Kernel> reference_;
+  int64_t channels_, kernel_, stride_, pad_top_, pad_left_;
+  bool silu_out_;
+  Tensor packed_w_, packed_b_;
+  bool has_bias_;
+  DepthwiseFn loop_;
+};
+
+Expected<std::unique_ptr<Kernel>> make_blocked_depthwise(const KernelBuildContext& b) {
+  if (!blocked_conv_input_swish(b.node)) {
+    // Not this kernel's node: the oneDNN kernel's (or, without oneDNN, the reference's).
+    const KernelRegistration* below =
+        KernelRegistry::global().find_below(b.node.domain, b.node.op_type, b.opset, kBlockedDepthwisePriority);
+    if (below == nullptr) return Status::Unimplemented("no kernel below the depthwise one for " + b.node.op_type);
+    return below->factory(b);
+  }
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
+  const Tensor* w = b.constant(1);
+  const std::optional<DepthwiseWindow> win =
+      w != nullptr && w->dtype() == DataType::kFloat32 ? depthwise_window(b.node, w->shape()) : std::nullopt;
+  if (!win || b.node.inputs.size() > 3) {
+    return reference;  // not a depthwise shape this kernel computes: the reference, slow but right
+  }
+  const int64_t kernel = win->kernel;
+  const int64_t c = w->dim(0);
+  const Tensor* bias = b.node.inputs.size() > 2 && !b.node.inputs[2].empty() ? b.constant(2) : nullptr;
+  const bool has_bias = b.node.inputs.size() > 2 && !b.node.inputs[2].empty();
+  if (has_bias && (bias == nullptr || bias->dtype() != DataType::kFloat32 || bias->shape() != Shape{c})) return reference;
+  const int64_t groups = channel_blocks(c, kPackLanes), taps = kernel * kernel;
+  Tensor pw(DataType::kFloat32, {groups, taps, kPackLanes});  // zero-filled: the padding channels
+  Tensor pb(DataType::kFloat32, {groups * kPackLanes});
+  for (int64_t ch = 0; ch < c; ++ch) {
+    for (int64_t t = 0; t < taps; ++t) {
+      pw.data<float>()[(ch / kPackLanes * taps + t) * kPackLanes + ch % kPackLanes] = w->data<float>()[ch * taps + t];
+    }
+    if (bias) pb.data<float>()[ch] = bias->data<float>()[ch];
+  }
+  const bool silu_out = b.node.attr_string(kActivationAttr) == kSwish;
+  return std::unique_ptr<Kernel>(std::make_unique<VecBlockedDepthwise>(std::move(reference), c, kernel, win->stride,
+                                                                       win->pad_top, win->pad_left, silu_out,
+                                                                       std::move(pw), std::move(pb), has_bias));
+}
+
+}  // namespace
+
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "BlockedConv", 1, 1, kBlockedDepthwisePriority, make_blocked_depthwise);
+
+}  // namespace kiln::vec

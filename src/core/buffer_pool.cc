@@ -110,6 +110,7 @@ void BufferPool::push_free(void* block, size_t capacity) {
   auto* b = static_cast<FreeBlock*>(block);
   b->capacity = capacity;
   b->last_used_run = run_;
+  oldest_free_run_ = std::min(oldest_free_run_, run_);
   b->next = free_[index];
   free_[index] = b;
   free_bytes_ += capacity;
@@ -137,6 +138,10 @@ void BufferPool::begin_run() {
 }
 
 void BufferPool::end_run() {
+  // Nothing can have been idle long enough yet: skip the walk over every size class (a server's
+  // request pool ends a run per request; walking took 2% of a tiny model's serving CPU).
+  if (free_bytes_ == 0 || run_ - oldest_free_run_ < idle_runs_before_release_) return;
+  uint64_t oldest = UINT64_MAX;
   for (FreeBlock*& head : free_) {
     FreeBlock** link = &head;
     while (*link != nullptr) {
@@ -146,10 +151,12 @@ void BufferPool::end_run() {
         free_bytes_ -= b->capacity;
         free_block(b, b->capacity);
       } else {
+        oldest = std::min(oldest, b->last_used_run);
         link = &b->next;
       }
     }
   }
+  oldest_free_run_ = oldest;
 }
 
 namespace {

@@ -92,6 +92,8 @@ class BufferPool {
   std::array<FreeBlock*, kNumClasses> free_{};  // per size class, most recently returned first
   std::atomic<FreeBlock*> returned_{nullptr};   // from other threads, not yet sorted into free_
   uint64_t run_ = 0;
+  // No free block was last used before this run (a lower bound: taking blocks does not raise it).
+  uint64_t oldest_free_run_ = UINT64_MAX;
   size_t free_bytes_ = 0;
   int64_t system_allocations_ = 0;
 };

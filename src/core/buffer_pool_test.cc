@@ -87,6 +87,31 @@ TEST(BufferPool, ReleasesBlocksIdleForSeveralRuns) {
   EXPECT_EQ(pool.free_bytes(), 0u);
 }
 
+// end_run skips its walk while no block can have been idle long enough: a block freed later must not
+// hold back the release of one freed earlier, nor the other way round.
+TEST(BufferPool, ReleasesEachBlockAfterItsOwnIdleRuns) {
+  BufferPool pool;  // 4 runs
+  auto one_run = [&pool](size_t give_bytes) {
+    pool.begin_run();
+    if (give_bytes > 0) {
+      const BufferPool::Block b = pool.take(give_bytes);
+      pool.give_back(b.data, b.capacity);
+    }
+    pool.end_run();
+  };
+  one_run(5000);  // run 1: A, last used in run 1
+  one_run(0);
+  one_run(9000);  // run 3: B
+  one_run(0);
+  EXPECT_EQ(pool.free_bytes(), BufferPool::class_bytes(5000) + BufferPool::class_bytes(9000));
+  one_run(0);  // run 5: A idle for 4 runs
+  EXPECT_EQ(pool.free_bytes(), BufferPool::class_bytes(9000));
+  one_run(0);
+  EXPECT_EQ(pool.free_bytes(), BufferPool::class_bytes(9000));
+  one_run(0);  // run 7: B idle for 4 runs
+  EXPECT_EQ(pool.free_bytes(), 0u);
+}
+
 TEST(BufferPool, TheIdleWindowIsThePools) {
   BufferPool pool(8);
   pool.begin_run();

@@ -21,8 +21,6 @@
 // take) reads it.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -33,6 +31,7 @@
 #include "kernels/blocked_depthwise_attrs.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/vec/cpu_isa.h"
+#include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/reference_fallback.h"
 #include "kernels/vec/simd_math.h"
 #include "kernels/vec/unary_loops.h"
@@ -173,8 +172,8 @@ struct DepthwiseLoop {
 using DepthwiseFn = void (*)(const float*, const float*, const float*, float*, const Plane*, int64_t, int64_t,
                              int64_t, bool, int64_t, int64_t, int64_t);
 
-// Planes split across the intra-op team from this many output elements per thread: like the
-// squeeze-excite kernel's grain, small, because X was just written by the whole team.
+// Planes split across the intra-op team (for_each_row_chunk) from this many output elements per
+// thread: like the squeeze-excite kernel's grain, small, because X was just written by the whole team.
 constexpr int64_t kGrain = int64_t{1} << 14;
 
 class VecBlockedDepthwise : public Kernel {
@@ -219,25 +218,10 @@ class VecBlockedDepthwise : public Kernel {
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const int64_t plane_elements = p.oh * p.ow * block;
-    const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    const int64_t threads = std::max<int64_t>(1, std::min<int64_t>({max_threads, count, count * plane_elements / kGrain}));
-    auto body = [&](int64_t begin, int64_t end) {
+    for_each_row_chunk(count, plane_elements, kGrain, [&](int64_t begin, int64_t end) {
       loop_(xp, packed_w_.data<float>(), packed_b_.data<float>(), yp, &p, block, kernel_, stride_, silu_out_, blocks,
             begin, end);
-    };
-    if (threads <= 1) {
-      body(0, count);
-    } else {
-      const int64_t chunk = (count + threads - 1) / threads;
-#pragma omp parallel num_threads(static_cast <int>(threads))
-      {
-        // Fewer threads than asked take the chunks in turn (as vec/parallel_chunks.h).
-        for (int64_t t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
-          const int64_t begin = std::min(count, t * chunk), end = std::min(count, begin + chunk);
-          if (begin < end) body(begin, end);
-        }
-      }
-    }
+    });
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }

@@ -13,8 +13,6 @@
 // match the weights) go to the reference, given W1 and W2 unpacked.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -25,6 +23,7 @@
 #include "kernels/blocked_layout.h"
 #include "kernels/blocked_squeeze_excite_attrs.h"
 #include "kernels/vec/cpu_isa.h"
+#include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/reference_fallback.h"
 #include "kernels/vec/simd_math.h"
 
@@ -246,32 +245,12 @@ void for_each_image_run(int64_t begin, int64_t end, int64_t blocks, Body&& body)
   }
 }
 
-// Calls body(begin, end) over [0, rows) split across the intra-op team when the rows hold at least two
-// grains of elements, else on this thread. The grain is far below the elementwise loops' (vec/
-// parallel_chunks.h): X was just written by the convolution before, on the whole team, so one thread
-// reading all of it takes the other cores' part from their caches. efficientnet_b0, 2 threads, batch
-// 1: its 16 nodes took 2x their 1-thread time with the elementwise grain (2^18), and the model ran
-// 5.53 -> 5.12 ms with this one (A/B, medians of 5 rounds).
-template <typename Body>
-void for_each_row_chunk(int64_t rows, int64_t row_elements, Body&& body) {
-  constexpr int64_t kGrain = int64_t{1} << 14;
-  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const int64_t threads = std::min<int64_t>({max_threads, rows, rows * row_elements / kGrain});
-  if (threads <= 1) {
-    body(int64_t{0}, rows);
-    return;
-  }
-  const int64_t chunk = (rows + threads - 1) / threads;
-#pragma omp parallel num_threads(static_cast <int>(threads))
-  {
-    // Fewer threads than asked take the chunks in turn (as vec/parallel_chunks.h).
-    for (int64_t t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
-      const int64_t begin = std::min<int64_t>(rows, t * chunk);
-      const int64_t end = std::min<int64_t>(rows, begin + chunk);
-      if (begin < end) body(begin, end);
-    }
-  }
-}
+// Rows split across the intra-op team (for_each_row_chunk) from this many elements per thread, far
+// below the elementwise loops' grain (vec/parallel_chunks.h): X was just written by the convolution
+// before, on the whole team, so one thread reading all of it takes the other cores' part from their
+// caches. efficientnet_b0, 2 threads, batch 1: its 16 nodes took 2x their 1-thread time with the
+// elementwise grain (2^18), and the model ran 5.53 -> 5.12 ms with this one (A/B, medians of 5 rounds).
+constexpr int64_t kRowGrain = int64_t{1} << 14;
 
 class VecBlockedSqueezeExcite : public Kernel {
  public:
@@ -300,7 +279,7 @@ class VecBlockedSqueezeExcite : public Kernel {
     float* gp = gate.data<float>();
     float* yp = y.data<float>();
     const int64_t row_elements = hw * block;
-    for_each_row_chunk(rows, row_elements, [&](int64_t begin, int64_t end) {
+    for_each_row_chunk(rows, row_elements, kRowGrain, [&](int64_t begin, int64_t end) {
       for_each_image_run(begin, end, blocks, [&](int64_t image, int64_t first, int64_t count) {
         const int64_t row = image * blocks + first;
         loops_.pool(xp + row * row_elements, pp + image * cp + first * block, count, hw, block);
@@ -311,7 +290,7 @@ class VecBlockedSqueezeExcite : public Kernel {
       std::fill(pp + i * cp + blocks * block, pp + (i + 1) * cp, 0.0f);
       loops_.excite(&w_, pp + i * cp, reduced.data<float>(), gp + i * cp);
     }
-    for_each_row_chunk(rows, row_elements, [&](int64_t begin, int64_t end) {
+    for_each_row_chunk(rows, row_elements, kRowGrain, [&](int64_t begin, int64_t end) {
       for_each_image_run(begin, end, blocks, [&](int64_t image, int64_t first, int64_t count) {
         const int64_t row = image * blocks + first;
         loops_.scale(xp + row * row_elements, gp + image * cp + first * block, yp + row * row_elements, count, hw,

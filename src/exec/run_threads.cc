@@ -24,7 +24,7 @@ void set_ftz_daz() {
 
 // The largest team this thread has already switched to FTZ/DAZ. libgomp keeps a team's workers alive
 // between parallel regions of the same master thread, so this is done once per master and size,
-// not per run.
+// not per run (and again after release_team_threads ends them).
 thread_local int ftz_team_size = 0;
 
 void ensure_workers_flush_denormals(int threads) {
@@ -37,6 +37,13 @@ void ensure_workers_flush_denormals(int threads) {
 }  // namespace
 
 int effective_threads(int threads) { return threads > 0 ? threads : omp_get_num_procs(); }
+
+void release_team_threads() {
+  if (omp_get_level() > 0) return;
+  // Fails (-1) only inside a region, excluded above; nothing to report either way.
+  (void)omp_pause_resource_all(omp_pause_soft);
+  ftz_team_size = 0;  // the team threads it switched are gone
+}
 
 CoreBudget& CoreBudget::process() {
   static CoreBudget* budget = new CoreBudget(omp_get_num_procs());  // never destroyed: runs may outlive statics

@@ -2,8 +2,16 @@
 #include "exec/run_threads.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <atomic>
+#include <thread>
+
+#include "exec/thread_count_test_util.h"
+
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 namespace kiln {
 namespace {
@@ -77,6 +85,56 @@ TEST(ScopedRunThreads, OnBusyCoresLongRunsDropToOneThreadAndShortRunsKeepTheTeam
   const ScopedRunThreads run(0, &long_runs);
   EXPECT_EQ(run.threads(), cores);
 }
+
+int run_team_of(int threads) {
+  int seen = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : seen)
+  seen += 1;
+  return seen;
+}
+
+TEST(ReleaseTeamThreads, EndsTheCallersTeamThreads) {
+  // A thread of its own, so that no earlier test's pool is in the count.
+  std::thread([] {
+    omp_set_dynamic(0);
+    const int before = testing::process_threads();
+    ASSERT_EQ(run_team_of(3), 3);
+    EXPECT_EQ(testing::process_threads(), before + 2);
+    release_team_threads();
+    EXPECT_EQ(testing::process_threads_settled(before), before);
+    EXPECT_EQ(run_team_of(3), 3);  // a new pool
+    release_team_threads();
+    release_team_threads();  // none left: no-op
+    EXPECT_EQ(testing::process_threads_settled(before), before);
+  }).join();
+}
+
+#if defined(__x86_64__)
+// The team threads a run starts after a release flush denormals like the first ones did, even when a
+// region outside any run (in the caller's floating-point mode) started them.
+TEST(ReleaseTeamThreads, TheNextRunsTeamFlushesDenormalsAgain) {
+  std::thread([] {
+    omp_set_dynamic(0);
+    auto every_thread_flushes = [] {
+      int flushing = 0, threads = 0;
+#pragma omp parallel reduction(+ : flushing, threads)
+      {
+        flushing += (_mm_getcsr() & 0x8040) == 0x8040 ? 1 : 0;
+        threads += 1;
+      }
+      return flushing == threads;
+    };
+    {
+      const ScopedRunThreads run(2);
+      EXPECT_TRUE(every_thread_flushes());
+    }
+    release_team_threads();
+    EXPECT_EQ(run_team_of(2), 2);  // new team threads, in this thread's own mode
+    const ScopedRunThreads run(2);
+    EXPECT_TRUE(every_thread_flushes());
+  }).join();
+}
+#endif
 
 }  // namespace
 }  // namespace kiln

@@ -7,8 +7,8 @@
 // The first convolution then runs its primitive alone, and vec/blocked_depthwise.cc applies the SiLU
 // to each row of y as it loads it, instead of a pass of its own over y after the primitive (on
 // efficientnet_b0 such passes cost about as much as the depthwise convolutions). Applies when y is read
-// only by the depthwise node and is not a graph output, DW is a constant, and the depthwise node has no
-// Sum and no input activation yet. Runs after fuse_blocked_conv_swish, which gives the convolutions
+// only by the depthwise node and is not a graph output, DW and DB (if any) are constants, and the
+// depthwise node has no Sum and no input activation yet. Runs after fuse_blocked_conv_swish, which gives the convolutions
 // their SiLU, and after fuse_blocked_conv_depthwise, which leaves the pairs with SiLU alone.
 #include <map>
 
@@ -36,6 +36,9 @@ Expected<bool> move_swish_into_depthwise(ir::Graph& graph, const PassContext& ct
     if (uses.pinned.count(y) || readers == uses.readers.end() || readers->second != 1) continue;
     const Tensor* w = constant_value(graph, uses, dw.inputs[1]);
     if (w == nullptr || w->dtype() != DataType::kFloat32 || !depthwise_window(dw, w->shape())) continue;
+    // The kernel takes a bias only as a constant (it packs it at build).
+    const bool has_bias = dw.inputs.size() == 3 && !dw.inputs[2].empty();
+    if (has_bias && float_vector_constant(graph, uses, dw.inputs[2], w->dim(0)) == nullptr) continue;
     auto p = producer.find(y);
     if (p == producer.end()) continue;
     ir::Node& conv = graph.nodes[p->second];

@@ -83,6 +83,15 @@ TEST_P(MoveSwishIntoDepthwise, SkipsAConvolutionThatIsNotDepthwise) {
   EXPECT_FALSE(move_swish_into_depthwise(g, PassContext{opsets()}).value());
 }
 
+// A depthwise bias that is not a constant: the kernel could not pack it, so the SiLU stays.
+TEST_P(MoveSwishIntoDepthwise, SkipsADepthwiseWithARuntimeBias) {
+  ir::Graph g = efficientnet_graph(3, 1);
+  g.initializers.erase("bd");
+  g.inputs.push_back(float_value("bd"));
+  prepare(g, GetParam());
+  EXPECT_FALSE(move_swish_into_depthwise(g, PassContext{opsets()}).value());
+}
+
 INSTANTIATE_TEST_SUITE_P(ChannelBlocks, MoveSwishIntoDepthwise, ::testing::Values(16, 8));
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "core/buffer_pool.h"
-#include "exec/team_threads.h"
+#include "exec/run_threads.h"
 #include "serve/batch_tensors.h"
 
 namespace kiln::serve {
@@ -198,7 +198,7 @@ void DynamicBatcher::worker_loop() {
   while (true) {
     if (ran_since_idle && !cv_.wait_for(lock, options_.idle_before_team_release, has_work)) {
       // Idle: the team threads this worker led would only count against the cores while other
-      // models' workers compute (exec/team_threads.h).
+      // models' workers compute (release_team_threads, exec/run_threads.h).
       lock.unlock();
       release_team_threads();
       lock.lock();

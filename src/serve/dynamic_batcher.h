@@ -57,7 +57,7 @@ struct BatcherOptions {
   std::vector<int64_t> batch_sizes;
   size_t max_queue_size = 1024;  // queued requests beyond this are rejected
   int instance_count = 1;        // worker threads executing batches
-  // A worker that found no work for this long gives back its OpenMP team threads (exec/team_threads.h:
+  // A worker that found no work for this long gives back its OpenMP team threads (release_team_threads in exec/run_threads.h:
   // idle, they would only count against the cores while other models' workers compute). Long against
   // the cost, a new team thread at its next run (0.1-0.6 ms measured on the 2-vCPU VM, where waking the
   // idle CPU for a kept one costs up to 6 ms anyway); short against the time another model's worker

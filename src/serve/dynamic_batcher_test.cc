@@ -8,9 +8,10 @@
 #include <omp.h>
 
 #include <atomic>
-#include <filesystem>
 #include <future>
 #include <thread>
+
+#include "exec/thread_count_test_util.h"
 
 namespace kiln::serve {
 namespace {
@@ -182,22 +183,10 @@ TEST(DynamicBatcherTest, NoBatchingRunsEachRequestAlone) {
   EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{2, 2}));
 }
 
-int process_threads() {
-  int n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-  return n;
-}
-
-// The thread count once it is `expected`, or after two seconds.
-int process_threads_settled(int expected) {
-  for (int i = 0; i < 2000 && process_threads() != expected; ++i) std::this_thread::sleep_for(1ms);
-  return process_threads();
-}
-
 // A worker's OpenMP team threads stay while it has work and go once it is idle, so that they do not
-// count against the cores while other models compute (exec/team_threads.h).
+// count against the cores while other models compute (release_team_threads, exec/run_threads.h).
 TEST(DynamicBatcherTest, AnIdleWorkerGivesBackItsTeamThreads) {
-  const int before = process_threads();
+  const int before = testing::process_threads();
   BatcherOptions o = opts(0, 0ms);
   o.idle_before_team_release = 20ms;
   std::atomic<int> team{0};
@@ -212,10 +201,10 @@ TEST(DynamicBatcherTest, AnIdleWorkerGivesBackItsTeamThreads) {
   ASSERT_TRUE(submit(b, rows_input({1, 2}, 0)).get().ok());
   EXPECT_EQ(team.load(), 3);
   // The worker (started with the batcher) and, until it idles, its two team threads.
-  EXPECT_EQ(process_threads_settled(before + 1), before + 1);
+  EXPECT_EQ(testing::process_threads_settled(before + 1), before + 1);
   ASSERT_TRUE(submit(b, rows_input({1, 2}, 0)).get().ok());  // a new team, released again
   EXPECT_EQ(team.load(), 3);
-  EXPECT_EQ(process_threads_settled(before + 1), before + 1);
+  EXPECT_EQ(testing::process_threads_settled(before + 1), before + 1);
 }
 
 TEST(DynamicBatcherTest, QueuedPastDeadlineFailsDeadlineExceeded) {

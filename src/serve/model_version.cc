@@ -4,7 +4,7 @@
 #include <set>
 #include <span>
 
-#include "exec/team_threads.h"
+#include "exec/run_threads.h"
 #include "serve/batch_tensors.h"
 #include "serve/classification.h"
 #include "serve/datatype_names.h"
@@ -98,7 +98,7 @@ Expected<std::unique_ptr<ModelVersion>> ModelVersion::load(const std::string& pa
     // A reload warms up while other models serve: it computes within the thread budget like a run.
     ComputeBudget::Slot slot(options.budget.get(), bopts.threads_per_run);
     // The loading thread (main, the poller or an I/O thread) leads no more teams once the warm-ups are
-    // done, or failed: its team threads would only count against the cores (exec/team_threads.h)
+    // done, or failed: its team threads would only count against the cores (release_team_threads, exec/run_threads.h)
     // while the workers compute.
     struct ReleaseTeamThreadsAtEnd {
       ~ReleaseTeamThreadsAtEnd() { release_team_threads(); }

@@ -12,7 +12,8 @@
 // a pool gave back blocks it needed again a few decodes later: resnet18 over HTTP at 16 connections
 // (kiln serve --threads 2) took 42 page faults per request, about 0.4 ms of an I/O thread's CPU on a
 // core the model computes on; with this window it takes a fresh block only when the in-flight count
-// grows. A pool holds at most the blocks of the requests it decoded that were in flight at once.
+// grows. The cost: a block stays in its thread's pool for kRequestIdleDecodes of that thread's
+// decodes, and for as long as the thread decodes nothing (an I/O thread gone quiet keeps its blocks).
 #pragma once
 
 #include <cstdint>
@@ -21,10 +22,10 @@
 
 namespace kiln::serve {
 
-// Installs the calling thread's request pool for the scope: tensors created in it (the decode) draw
-// from that pool. One pool per thread, created on first use, kept for the thread's life.
 inline constexpr uint64_t kRequestIdleDecodes = 256;
 
+// Installs the calling thread's request pool for the scope: tensors created in it (the decode) draw
+// from that pool. One pool per thread, created on first use, kept for the thread's life.
 class ScopedRequestBuffers {
  public:
   ScopedRequestBuffers();

@@ -1,6 +1,7 @@
 // Every fast kernel against its reference twin, on the cases of cases.h.
 #include <omp.h>
 
+#include <cmath>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -183,6 +184,49 @@ TEST_P(BlockedKernels, InputSwishDepthwiseOnATeam) {
     check_all(cases);
   }
   omp_set_num_threads(saved);
+}
+// input_activation = Swish is the convolution of SiLU(X): the fast kernel and the reference against
+// the same node without it, given SiLU(X) computed here (the depthwise kernel's shapes, a dense and a
+// dilated convolution it does not take, and a plain-layout first convolution).
+TEST_P(BlockedKernels, InputSwishIsTheConvolutionOfSiluX) {
+  std::vector<BlockedConvSpec> specs = input_swish_reference_specs();
+  for (const BlockedConvSpec& s : input_swish_depthwise_specs()) specs.push_back(s);
+  for (BlockedConvSpec s : specs) {
+    s.block = GetParam();
+    const OpCase with = blocked_conv_case(with_block("input swish " + shape_to_string(s.conv.x), s.block), s);
+    SCOPED_TRACE(with.name);
+    BlockedConvSpec apart = s;
+    apart.input_activation.clear();
+    OpCase without = blocked_conv_case(with.name + " apart", apart);
+    Tensor x = with.inputs[0].clone();
+    float* v = x.data<float>();
+    for (int64_t i = 0; i < x.size(); ++i) v[i] = v[i] / (1.0f + std::exp(-v[i]));
+    without.inputs[0] = x;
+    auto with_pair = build_pair(with);
+    auto without_pair = build_pair(without);
+    ASSERT_TRUE(with_pair.ok() && without_pair.ok());
+    std::vector<Value> expected, fast, ref;
+    ASSERT_TRUE(run_kernel(*without_pair->ref, without, &expected).ok());
+    ASSERT_TRUE(run_kernel(*with_pair->fast, with, &fast).ok());
+    ASSERT_TRUE(run_kernel(*with_pair->ref, with, &ref).ok());
+    EXPECT_EQ(compare_outputs(with, ref, expected), "") << "(reference)";
+    EXPECT_EQ(compare_outputs(with, fast, expected), "") << "(fast kernel)";
+  }
+}
+// A window larger than the padded image (2x2 by 3x3, stride 2: C++ division would round the output
+// size up to 1) fails as in the reference, naming the problem.
+TEST_P(BlockedKernels, InputSwishDepthwiseOnTooSmallAnImageFailsLikeTheReference) {
+  BlockedConvSpec s{.conv = {.x = {1, 16, 2, 2}, .w = {16, 1, 3, 3}, .group = 16, .strides = {2, 2}, .pads = {0, 0, 0, 0}},
+                    .input_activation = "Swish"};
+  s.block = GetParam();
+  const OpCase c = blocked_conv_case("input swish depthwise 2x2", s);
+  auto pair = build_pair(c);
+  ASSERT_TRUE(pair.ok());
+  std::vector<Value> fast, ref;
+  const Status fs = run_kernel(*pair->fast, c, &fast);
+  const Status rs = run_kernel(*pair->ref, c, &ref);
+  EXPECT_FALSE(rs.ok());
+  EXPECT_EQ(fs.to_string(), rs.to_string());
 }
 INSTANTIATE_TEST_SUITE_P(FastKernels, BlockedKernels, testing::ValuesIn(kChannelBlocks),
                          [](const testing::TestParamInfo<int64_t>& p) { return "Block" + std::to_string(p.param); });

@@ -207,10 +207,11 @@ class VecBlockedDepthwise : public Kernel {
     p.kh = kernel_;
     p.pad_top = pad_top_;
     p.pad_left = pad_left_;
+    // A window larger than the padded image: the reference reports it.
+    if (p.h + 2 * pad_top_ < kernel_ || p.w + 2 * pad_left_ < kernel_) return reference_->run(ctx);
     // ONNX's output size with the end padding equal to the start's (the pass requires it).
     p.oh = (p.h + 2 * pad_top_ - kernel_) / stride_ + 1;
     p.ow = (p.w + 2 * pad_left_ - kernel_) / stride_ + 1;
-    if (p.oh < 1 || p.ow < 1) return reference_->run(ctx);
     // Every column a tile reads: the last output's window, and the row itself after the left padding.
     p.ring_width = std::max((p.ow - 1) * stride_ + kernel_, pad_left_ + p.w);
     const int64_t n = x.dim(0), blocks = x.dim(1), count = n * blocks;

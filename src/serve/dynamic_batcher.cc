@@ -140,6 +140,18 @@ size_t DynamicBatcher::queued() const {
   return queue_.size();
 }
 
+bool DynamicBatcher::wait_pays() {
+  if (fruitless_waits_ < kFruitlessWaitsBeforeSkipping) return true;
+  if (++skipped_waits_ < kWaitEvery) return false;
+  skipped_waits_ = 0;  // a probe: requests may come in parallel again
+  return true;
+}
+
+void DynamicBatcher::record_wait(bool gathered) {
+  fruitless_waits_ = gathered ? 0 : fruitless_waits_ + 1;
+  skipped_waits_ = 0;
+}
+
 bool DynamicBatcher::batch_ready(int64_t rows) const {
   if (options_.max_batch_size <= 0 || rows >= options_.max_batch_size) return true;
   const auto& p = options_.preferred_batch_sizes;
@@ -220,9 +232,14 @@ void DynamicBatcher::worker_loop() {
     }
     if (!batch.empty() && options_.max_batch_size > 0) {
       int64_t rows = batch[0].rows;
-      const Clock::time_point flush_at = batch[0].enqueued + options_.max_queue_delay;
+      take_compatible(&batch, &rows, &expired);  // what is queued already
+      const bool wait = !batch_ready(rows) && wait_pays();
+      const Clock::time_point flush_at = wait ? batch[0].enqueued + options_.max_queue_delay : Clock::now();
+      int64_t rows_while_waiting = 0;
       while (true) {
+        const int64_t before = rows;
         take_compatible(&batch, &rows, &expired);
+        rows_while_waiting += rows - before;
         if (batch_ready(rows) || stopping_ || Clock::now() >= flush_at) break;
         // Wake at the flush time, or earlier when a request in the batch reaches its deadline: it is
         // answered then, not when the batch goes. A client that leaves wakes it too (drop_cancelled).
@@ -238,6 +255,7 @@ void DynamicBatcher::worker_loop() {
         }
         if (batch.empty()) break;
       }
+      if (wait) record_wait(rows_while_waiting > 0);
       drop_gone(&batch, &rows, &expired);
       trim_to_batch_size(&batch, &rows);
     }

@@ -29,10 +29,14 @@ struct Recorder {
   std::vector<int64_t> batch_rows;  // rows of each executed batch, in order
   std::promise<void> gate_open;     // when set_gate: executions wait on it
   std::shared_future<void> gate;
+  std::atomic<int> at_gate{0};      // executions that reached the gate
 
   DynamicBatcher::Executor executor() {
     return [this](const std::vector<NamedValue>& in, const RunOptions&) -> Expected<std::vector<NamedValue>> {
-      if (gate.valid()) gate.wait();
+      if (gate.valid()) {
+        ++at_gate;
+        gate.wait();
+      }
       Tensor x = in[0].value.tensor();
       Tensor y(DataType::kFloat32, x.shape());
       for (int64_t i = 0; i < x.size(); ++i) y.data<float>()[i] = x.data<float>()[i] * 2;
@@ -147,6 +151,33 @@ TEST(DynamicBatcherTest, PartialBatchRunsAfterTheQueueDelay) {
   ASSERT_TRUE(out.ok());
   EXPECT_GE(Clock::now() - start, 30ms);
   EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{3}));
+}
+
+// One request at a time: after a few waits that gathered nothing, a batch goes at once instead of
+// after the queue delay; every few batches still wait (a probe for parallel requests), and requests
+// that are queued together still merge.
+TEST(DynamicBatcherTest, AfterWaitsThatGatheredNothingBatchesGoAtOnce) {
+  Recorder rec;
+  DynamicBatcher b(opts(8, 300ms), rec.executor());
+  auto timed = [&b] {
+    const auto start = Clock::now();
+    EXPECT_TRUE(submit(b, rows_input({1, 1}, 0)).get().ok());
+    return Clock::now() - start;
+  };
+  for (int i = 0; i < 4; ++i) EXPECT_GE(timed(), 300ms) << "wait " << i;
+  int at_once = 0;
+  for (int i = 0; i < 7; ++i) at_once += timed() < 150ms ? 1 : 0;
+  EXPECT_EQ(at_once, 7);
+  EXPECT_GE(timed(), 300ms) << "the probe waits";
+  // A gate holds the worker's run while two requests queue: they go together.
+  rec.gate = rec.gate_open.get_future().share();
+  auto first = submit(b, rows_input({1, 1}, 0));
+  while (rec.at_gate.load() == 0) std::this_thread::sleep_for(1ms);  // the first runs alone
+  auto second = submit(b, rows_input({1, 1}, 0));
+  auto third = submit(b, rows_input({1, 1}, 0));
+  rec.gate_open.set_value();
+  for (auto* f : {&first, &second, &third}) EXPECT_TRUE(f->get().ok());
+  EXPECT_EQ(rec.batch_rows.back(), 2) << "the two queued behind the first merge";
 }
 
 TEST(DynamicBatcherTest, PreferredSizeDispatchesEarly) {

@@ -100,6 +100,10 @@ def main():
     if "kiln.BlockedConv" not in err or "the mean of 3 runs" not in err:
         problems.append(f"stderr lacks the per-operator profile: {err!r}")
     report("bench.profile_on_stderr", problems, out)
+    rc, out, err = run("bench", digits, "--runs", "2", "--warmup", "0", "--profile", "--profile-nodes", "3", cwd=d)
+    lines = err.splitlines()
+    listed = len(lines) - lines.index("slowest nodes:") - 2 if "slowest nodes:" in lines else -1
+    report("bench.profile_nodes_lists_that_many", [] if rc == 0 and listed == 3 else [f"exit {rc}, {listed} nodes listed: {err!r}"], out)
     expect_ok("run.pb_by_name", ["run", "id.onnx", "-i", "x.pb"], d, ["y: float [2, 3]"])
     expect_ok("run.write_npy", ["run", "id.onnx", "-i", "x.npy", "-o", "out/npy"], d, ["out/npy/y.npy"])
     if not np.array_equal(np.load(f"{d}/out/npy/y.npy"), x):

@@ -1,4 +1,5 @@
-// `kiln bench MODEL [--threads N] [--batch B] [--dims NAME=VALUE ...] [--warmup W] [--runs R] [--overhead] [--profile]`
+// `kiln bench MODEL [--threads N] [--batch B] [--dims NAME=VALUE ...] [--warmup W] [--runs R] [--overhead]
+//  [--profile [--profile-nodes N]]`
 //
 // Times Session::run on random inputs (random_inputs.h; bench/ort_bench.js feeds ONNX Runtime the same
 // ones) and prints one JSON line. The first run is timed on its own (first_run_ms) because a slow first
@@ -152,7 +153,7 @@ int bench(const BenchOptions& o) {
       overhead = buf;
     }
     // On stderr: stdout stays one JSON line for scripts. A profiled run is never cut into row parts.
-    if (o.profile) profile.print(std::cerr, wall_ms, o.runs);
+    if (o.profile) profile.print(std::cerr, wall_ms, o.runs, static_cast<size_t>(o.profile_nodes));
   }
 
   char line[512];

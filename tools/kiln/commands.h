@@ -21,6 +21,7 @@ struct RunCommandOptions {  // not kiln::RunOptions, the per-call engine options
   std::string output_dir;           // "" = print a summary
   std::string format = "npy";       // npy | pb
   bool profile = false;             // print kernel time per operator type after the run
+  int profile_nodes = 10;           // with profile: how many of the slowest nodes to list
 };
 int run_command(const RunCommandOptions& options);
 
@@ -45,6 +46,7 @@ struct BenchOptions {
   int runs = 50;                   // timed runs
   bool overhead = false;           // also measure time per call outside kernels
   bool profile = false;            // also print kernel time per operator type (stderr)
+  int profile_nodes = 10;          // with profile: how many of the slowest nodes to list
 };
 int bench_command(const BenchOptions& options);
 struct ServeOptions {

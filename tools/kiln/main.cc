@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--format", run.format, "Output file format: npy (default) or pb")
       ->check(CLI::IsMember({"npy", "pb"}));
   run_cmd->add_flag("--profile", run.profile, "Print kernel time per operator type after the run");
+  run_cmd->add_option("--profile-nodes", run.profile_nodes, "With --profile: how many of the slowest nodes to list (default 10)")
+      ->check(CLI::NonNegativeNumber);
 
   kiln::cli::TestOptions test;
   CLI::App* test_cmd = app.add_subcommand("test", "Run ONNX test cases (model.onnx + test_data_set_*) and compare");
@@ -47,6 +49,10 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--runs", bench.runs, "Timed runs (default 50)");
   bench_cmd->add_flag("--overhead", bench.overhead, "Also report overhead_us: time per call outside kernels");
   bench_cmd->add_flag("--profile", bench.profile, "Also print kernel time per operator type over the runs (stderr)");
+  bench_cmd
+      ->add_option("--profile-nodes", bench.profile_nodes,
+                   "With --profile: how many of the slowest nodes to list (default 10)")
+      ->check(CLI::NonNegativeNumber);
 
   kiln::cli::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve a model repository over KServe v2 HTTP, with metrics");

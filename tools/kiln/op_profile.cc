@@ -68,7 +68,10 @@ void OpProfile::print_slowest_nodes(std::ostream& out, size_t count, double per_
   out << line;
   for (const auto& [key, row] : sorted) {
     const double ms = static_cast<double>(row.nanoseconds) / 1e6;
-    const std::string name = key.first.empty() ? "(unnamed)" : key.first.substr(0, 48);
+    // A long name keeps its end, which tells nodes apart (exporters name them by module path).
+    const std::string name = key.first.empty()          ? "(unnamed)"
+                             : key.first.size() <= 48 ? key.first
+                                                      : "..." + key.first.substr(key.first.size() - 45);
     std::snprintf(line, sizeof line, "%-*s %-*s %11.4f %6.1f%%\n", static_cast<int>(name_width), name.c_str(),
                   static_cast<int>(op_width), key.second.c_str(), ms * per_run,
                   total_ms > 0 ? 100.0 * ms / total_ms : 0.0);

@@ -309,7 +309,7 @@ int run(const RunCommandOptions& options) {
   }
   if (options.profile) {
     std::cout << "\nprofile of this run:\n";
-    profile.print(std::cout, wall_ms);
+    profile.print(std::cout, wall_ms, 1, static_cast<size_t>(options.profile_nodes));
   }
   return 0;
 }

@@ -13,7 +13,8 @@
 // Winograd rounds differently (transforms in float32); the differential cases bound the
 // difference like any reordered sum. Those kernels take the residual only as the sum post-op, so there
 // Y starts as a copy of Sum. Their weights take 1.8x (F(2,3)) or 4x (F(4,3)) the plain ones, in a
-// layout that depends on the batch size, so a layer holds one Winograd copy at most (winograd_entry).
+// layout that depends on the batch size, so a layer holds one Winograd copy for batches up to 8 and
+// one for larger batches at most (winograd_entry).
 //
 // SiLU (kiln's Swish activation) is not a post-op: oneDNN's costs 1.6x kiln's per element and takes
 // registers from the kernel's tile (EfficientNet's 16->96 expansion at 112x112: 0.59 ms with it, 0.24
@@ -159,7 +160,8 @@ class DnnlBlockedConvKernel : public Kernel {
       // The shapes that used the copy it replaced make their primitives again (with the new copy, or
       // direct), so the old one is freed as soon as no run holds it.
       cache_.erase_if([this](const CachedConv& old) {
-        return old.conv->winograd && old.conv->weights != winograd_.memory;
+        return old.conv->winograd && old.conv->weights != winograd_[0].memory &&
+               old.conv->weights != winograd_[1].memory;
       });
     }
     return run_entry(*e, ctx);
@@ -289,17 +291,23 @@ class DnnlBlockedConvKernel : public Kernel {
 
   // A Winograd primitive for `s`, or null when `s` runs direct. oneDNN's Winograd weight layout depends
   // on the batch size (and picks F(2,3) or F(4,3)); one copy per layout held two copies on 10 of
-  // resnet18's layers (the batch-1 warm-up's and batch 8's: 205 MB in all). So a layer holds one: a
-  // shape whose Winograd kernel takes the held layout shares it; a new copy takes batch 8's layout where
-  // that runs the transform of its own batch (kWinogradLayoutBatch); otherwise a shape larger than the one the copy was
-  // made for replaces it (its layout serves more of the smaller ones) and a smaller one runs direct. Runs under
-  // cache_'s lock. Throws dnnl::error when oneDNN has no Winograd kernel for `s`.
+  // resnet18's layers (the batch-1 warm-up's and batch 8's: 205 MB in all). So a layer holds one copy
+  // for batches up to kWinogradLayoutBatch and one for larger batches (winograd_slot), the second only
+  // once such a batch runs. Within a slot, a shape whose Winograd kernel takes the held layout shares
+  // it; a new copy takes batch 8's layout where that runs the transform of its own batch
+  // (kWinogradLayoutBatch); otherwise a shape larger than the one the copy was made for replaces it
+  // (its layout serves more of the smaller ones) and a smaller one runs direct. With a single slot, a
+  // server that had warmed up batch 32 ran resnet18 at batch 1 in 11.7 ms instead of 8.1, and batch 8
+  // at 10.4 ms a row instead of 7.3 (2 threads). Runs under cache_'s lock. Throws dnnl::error when
+  // oneDNN has no Winograd kernel for `s`.
   std::shared_ptr<const BlockedConvEntry> winograd_entry(const ConvGeometry& s, bool has_sum,
                                                          bool* new_winograd_copy) const {
+    const int slot = s.src[0] <= kWinogradLayoutBatch ? 0 : 1;
+    WinogradCopy& held = winograd_[slot];
     std::optional<dnnl::convolution_forward::primitive_desc> pd;
-    if (winograd_.memory) {
+    if (held.memory) {
       try {
-        pd = primitive_desc(s, kWinogradBlock, has_sum, winograd_.memory.get_desc(), true);
+        pd = primitive_desc(s, kWinogradBlock, has_sum, held.memory.get_desc(), true);
         if (is_ref_impl(*pd)) pd.reset();
       } catch (const dnnl::error&) {  // this shape's Winograd kernel wants another layout
       }
@@ -314,20 +322,20 @@ class DnnlBlockedConvKernel : public Kernel {
       }
       if (is_ref_impl(*fresh) || !winograd_pays(fresh->weights_desc(), s)) return nullptr;
       const int64_t src_size = shape_size(Shape(layout_shape.src.begin(), layout_shape.src.end()));
-      if (winograd_.memory && src_size <= winograd_src_size_) return nullptr;
+      if (held.memory && src_size <= winograd_src_size_[slot]) return nullptr;
       // By kiln's own transform where it knows the layout (winograd_weights.h: 0.25 s -> ms for a
       // 512x512 layer).
       const Tensor plain = packed_->unpack();
-      winograd_ = make_winograd_copy(plain.data<float>(), s.weights[0], s.weights[1], fresh->weights_desc());
-      winograd_src_size_ = src_size;
+      held = make_winograd_copy(plain.data<float>(), s.weights[0], s.weights[1], fresh->weights_desc());
+      winograd_src_size_[slot] = src_size;
       *new_winograd_copy = true;
       pd = std::move(fresh);
     }
     auto e = std::make_shared<BlockedConvEntry>();
     e->primitive = dnnl::convolution_forward(*pd);
     e->scratchpad = pd->scratchpad_desc().get_size();
-    e->weights = winograd_.memory;
-    e->winograd_pages = winograd_.pages;
+    e->weights = held.memory;
+    e->winograd_pages = held.pages;
     e->packed = e->winograd = true;
     e->sum_in_place = has_sum;
     return e;
@@ -365,10 +373,10 @@ class DnnlBlockedConvKernel : public Kernel {
   bool plain_input_;
   int64_t plain_block_;
   std::unique_ptr<PackedWeights> packed_;  // null when W is not a constant the kernel could pack
-  // The one Winograd copy of the weights and the logical input size it was made for; guarded by
-  // cache_'s lock (entries are made under it).
-  mutable WinogradCopy winograd_;
-  mutable int64_t winograd_src_size_ = 0;
+  // The Winograd copies of the weights, for batches up to kWinogradLayoutBatch and for larger ones, and
+  // the logical input size each was made for; guarded by cache_'s lock (entries are made under it).
+  mutable WinogradCopy winograd_[2];
+  mutable int64_t winograd_src_size_[2] = {0, 0};
   ShapeCache<CachedConv> cache_;
 };
 

@@ -33,6 +33,17 @@ void check(const OpCase& c) {
   EXPECT_EQ(compare_outputs(c, again, ref), "") << "(cached run)";
 }
 
+// `c` is bad input: the fast kernel fails with the reference's error, word for word.
+void check_fails_like_the_reference(const OpCase& c) {
+  auto pair = build_pair(c);
+  ASSERT_TRUE(pair.ok()) << c.name;
+  std::vector<Value> fast, ref;
+  const Status fs = run_kernel(*pair->fast, c, &fast);
+  const Status rs = run_kernel(*pair->ref, c, &ref);
+  EXPECT_FALSE(fs.ok()) << c.name;
+  EXPECT_EQ(fs.to_string(), rs.to_string()) << c.name;
+}
+
 void check_all(const std::vector<OpCase>& cases) {
   for (const OpCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -219,14 +230,7 @@ TEST_P(BlockedKernels, InputSwishDepthwiseOnTooSmallAnImageFailsLikeTheReference
   BlockedConvSpec s{.conv = {.x = {1, 16, 2, 2}, .w = {16, 1, 3, 3}, .group = 16, .strides = {2, 2}, .pads = {0, 0, 0, 0}},
                     .input_activation = "Swish"};
   s.block = GetParam();
-  const OpCase c = blocked_conv_case("input swish depthwise 2x2", s);
-  auto pair = build_pair(c);
-  ASSERT_TRUE(pair.ok());
-  std::vector<Value> fast, ref;
-  const Status fs = run_kernel(*pair->fast, c, &fast);
-  const Status rs = run_kernel(*pair->ref, c, &ref);
-  EXPECT_FALSE(rs.ok());
-  EXPECT_EQ(fs.to_string(), rs.to_string());
+  check_fails_like_the_reference(blocked_conv_case("input swish depthwise 2x2", s));
 }
 INSTANTIATE_TEST_SUITE_P(FastKernels, BlockedKernels, testing::ValuesIn(kChannelBlocks),
                          [](const testing::TestParamInfo<int64_t>& p) { return "Block" + std::to_string(p.param); });
@@ -268,15 +272,7 @@ TEST(FastKernels, ElementwiseErrorsMatchTheReference) {
   OpCase missing = unary_case("Sigmoid", {4});
   missing.inputs = {Tensor()};                                         // no input
   bad.push_back(missing);
-  for (const OpCase& c : bad) {
-    auto pair = build_pair(c);
-    ASSERT_TRUE(pair.ok()) << c.name;
-    std::vector<Value> fast, ref;
-    const Status fs = run_kernel(*pair->fast, c, &fast);
-    const Status rs = run_kernel(*pair->ref, c, &ref);
-    EXPECT_FALSE(fs.ok()) << c.name;
-    EXPECT_EQ(fs.to_string(), rs.to_string()) << c.name;
-  }
+  for (const OpCase& c : bad) check_fails_like_the_reference(c);
 }
 
 // Inputs that do not line up fail with the reference's error (for Attention, its composition's).
@@ -293,16 +289,7 @@ TEST(FastKernels, AttentionAndLayerNormErrorsMatchTheReference) {
         AttentionSpec{.q = {4, 2, 4}, .k = {4, 2, 4}, .v = {4, 2, 4}}}) {
     cases.push_back(attention_case("bad attention", spec));
   }
-  for (const OpCase& c : cases) {
-    SCOPED_TRACE(c.name);
-    auto pair = build_pair(c);
-    ASSERT_TRUE(pair.ok());
-    std::vector<Value> fast, ref;
-    const Status fs = run_kernel(*pair->fast, c, &fast);
-    const Status rs = run_kernel(*pair->ref, c, &ref);
-    EXPECT_FALSE(fs.ok());
-    EXPECT_EQ(fs.to_string(), rs.to_string());
-  }
+  for (const OpCase& c : cases) check_fails_like_the_reference(c);
 }
 
 // More shapes than the primitive cache holds, from several threads at once, all still correct.

@@ -19,12 +19,7 @@ namespace kiln::opt {
 
 Expected<bool> move_swish_into_depthwise(ir::Graph& graph, const PassContext& ctx) {
   const ValueUses uses = value_uses(graph);
-  std::map<std::string, size_t> producer;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (const std::string& o : graph.nodes[i].outputs) {
-      if (!o.empty()) producer[o] = i;
-    }
-  }
+  const std::map<std::string, size_t> producer = producers(graph);
   bool changed = false;
   for (ir::Node& dw : graph.nodes) {
     if (dw.domain != "kiln" || dw.op_type != "BlockedConv" || dw.inputs.size() < 2 || dw.inputs.size() > 3 ||

@@ -236,11 +236,7 @@ void DynamicBatcher::worker_loop() {
       const bool wait = !batch_ready(rows) && wait_pays();
       const Clock::time_point flush_at = wait ? batch[0].enqueued + options_.max_queue_delay : Clock::now();
       int64_t rows_while_waiting = 0;
-      while (true) {
-        const int64_t before = rows;
-        take_compatible(&batch, &rows, &expired);
-        rows_while_waiting += rows - before;
-        if (batch_ready(rows) || stopping_ || Clock::now() >= flush_at) break;
+      while (!batch_ready(rows) && !stopping_ && Clock::now() < flush_at) {
         // Wake at the flush time, or earlier when a request in the batch reaches its deadline: it is
         // answered then, not when the batch goes. A client that leaves wakes it too (drop_cancelled).
         Clock::time_point wake = flush_at;
@@ -254,6 +250,9 @@ void DynamicBatcher::worker_loop() {
           lock.lock();
         }
         if (batch.empty()) break;
+        const int64_t before = rows;
+        take_compatible(&batch, &rows, &expired);
+        rows_while_waiting += rows - before;
       }
       if (wait) record_wait(rows_while_waiting > 0);
       drop_gone(&batch, &rows, &expired);

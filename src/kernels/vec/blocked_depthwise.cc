@@ -133,7 +133,11 @@ KILN_SIMD_INLINE void plane(const float* x, const float* wt, const float* bias, 
 template <int W, int B, int KW, int S>
 KILN_SIMD_INLINE void planes(const float* x, const float* wt, const float* bias, float* y, const Plane& p,
                              bool silu_out, int64_t blocks, int64_t begin, int64_t end) {
-  std::vector<float> ring(static_cast<size_t>(p.kh * p.ring_width * B), 0.0f);
+  // Per thread and kept between runs, so a run allocates nothing; zeroed for the padding columns.
+  thread_local std::vector<float> ring;
+  const size_t ring_size = static_cast<size_t>(p.kh * p.ring_width * B);
+  if (ring.size() < ring_size) ring.resize(ring_size);
+  std::fill(ring.begin(), ring.begin() + static_cast<std::ptrdiff_t>(ring_size), 0.0f);
   int64_t ring_rows[KW];
   for (int64_t i = begin; i < end; ++i) {
     const int64_t block = i % blocks;  // the channel block within its image
@@ -253,8 +257,8 @@ Expected<std::unique_ptr<Kernel>> make_blocked_depthwise(const KernelBuildContex
   }
   const int64_t kernel = win->kernel;
   const int64_t c = w->dim(0);
-  const Tensor* bias = b.node.inputs.size() > 2 && !b.node.inputs[2].empty() ? b.constant(2) : nullptr;
   const bool has_bias = b.node.inputs.size() > 2 && !b.node.inputs[2].empty();
+  const Tensor* bias = has_bias ? b.constant(2) : nullptr;
   if (has_bias && (bias == nullptr || bias->dtype() != DataType::kFloat32 || bias->shape() != Shape{c})) return reference;
   const int64_t groups = channel_blocks(c, kPackLanes), taps = kernel * kernel;
   Tensor pw(DataType::kFloat32, {groups, taps, kPackLanes});  // zero-filled: the padding channels

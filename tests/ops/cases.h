@@ -49,28 +49,32 @@ inline std::vector<OpCase> conv_cases() {
   v.push_back(conv_case("conv 3x3 no bias", {.x = {2, 3, 7, 9}, .w = {5, 3, 3, 3}, .bias = false}));
   v.push_back(conv_case("conv 3x3 pad1", {.x = {1, 8, 10, 10}, .w = {16, 8, 3, 3}, .pads = {1, 1, 1, 1}}));
   v.push_back(conv_case("conv asym pads", {.x = {1, 4, 9, 7}, .w = {6, 4, 3, 2}, .pads = {0, 1, 2, 1}}));
-  v.push_back(conv_case("conv s2", {.x = {2, 16, 15, 15}, .w = {32, 16, 3, 3}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+  v.push_back(
+      conv_case("conv s2", {.x = {2, 16, 15, 15}, .w = {32, 16, 3, 3}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
   v.push_back(conv_case("conv dilated", {.x = {1, 8, 12, 12}, .w = {8, 8, 3, 3}, .dilations = {2, 2}}));
-  v.push_back(conv_case("conv dilated s2 pad", {.x = {1, 4, 13, 11}, .w = {8, 4, 3, 3}, .strides = {2, 1},
-                                                .pads = {2, 2, 2, 2}, .dilations = {2, 3}}));
+  v.push_back(conv_case(
+      "conv dilated s2 pad",
+      {.x = {1, 4, 13, 11}, .w = {8, 4, 3, 3}, .strides = {2, 1}, .pads = {2, 2, 2, 2}, .dilations = {2, 3}}));
   v.push_back(conv_case("conv grouped", {.x = {1, 8, 9, 9}, .w = {12, 2, 3, 3}, .group = 4, .pads = {1, 1, 1, 1}}));
-  v.push_back(conv_case("conv depthwise", {.x = {2, 32, 14, 14}, .w = {32, 1, 3, 3}, .group = 32, .pads = {1, 1, 1, 1}}));
-  v.push_back(conv_case("conv depthwise s2", {.x = {1, 16, 15, 15}, .w = {16, 1, 5, 5}, .group = 16, .strides = {2, 2},
-                                              .pads = {2, 2, 2, 2}}));
+  v.push_back(
+      conv_case("conv depthwise", {.x = {2, 32, 14, 14}, .w = {32, 1, 3, 3}, .group = 32, .pads = {1, 1, 1, 1}}));
+  v.push_back(
+      conv_case("conv depthwise s2",
+                {.x = {1, 16, 15, 15}, .w = {16, 1, 5, 5}, .group = 16, .strides = {2, 2}, .pads = {2, 2, 2, 2}}));
   v.push_back(conv_case("conv 1x1", {{4, 64, 7, 7}, {128, 64, 1, 1}}));
-  v.push_back(conv_case("conv 7x7 s2 stem", {.x = {1, 3, 32, 32}, .w = {16, 3, 7, 7}, .strides = {2, 2},
-                                             .pads = {3, 3, 3, 3}}));
-  v.push_back(conv_case("conv same_upper", {.x = {1, 4, 10, 9}, .w = {8, 4, 3, 3}, .strides = {2, 2},
-                                            .auto_pad = "SAME_UPPER"}));
-  v.push_back(conv_case("conv same_lower", {.x = {1, 4, 10, 9}, .w = {8, 4, 4, 4}, .strides = {2, 2},
-                                            .auto_pad = "SAME_LOWER"}));
+  v.push_back(conv_case("conv 7x7 s2 stem",
+                        {.x = {1, 3, 32, 32}, .w = {16, 3, 7, 7}, .strides = {2, 2}, .pads = {3, 3, 3, 3}}));
+  v.push_back(conv_case("conv same_upper",
+                        {.x = {1, 4, 10, 9}, .w = {8, 4, 3, 3}, .strides = {2, 2}, .auto_pad = "SAME_UPPER"}));
+  v.push_back(conv_case("conv same_lower",
+                        {.x = {1, 4, 10, 9}, .w = {8, 4, 4, 4}, .strides = {2, 2}, .auto_pad = "SAME_LOWER"}));
   v.push_back(conv_case("conv valid", {.x = {1, 4, 10, 9}, .w = {8, 4, 3, 3}, .auto_pad = "VALID"}));
   v.push_back(conv_case("conv 1d", {.x = {2, 6, 20}, .w = {4, 6, 5}, .strides = {2}, .pads = {2, 1}}));
   v.push_back(conv_case("conv 3d", {.x = {1, 4, 6, 7, 8}, .w = {6, 4, 3, 3, 3}, .pads = {1, 1, 1, 1, 1, 1}}));
-  v.push_back(conv_case("conv runtime weights", {.x = {1, 8, 10, 10}, .w = {16, 8, 3, 3}, .pads = {1, 1, 1, 1},
-                                                 .const_weights = false}));
-  v.push_back(conv_case("conv runtime grouped", {.x = {1, 8, 9, 9}, .w = {8, 2, 3, 3}, .group = 4,
-                                                 .const_weights = false}));
+  v.push_back(conv_case("conv runtime weights",
+                        {.x = {1, 8, 10, 10}, .w = {16, 8, 3, 3}, .pads = {1, 1, 1, 1}, .const_weights = false}));
+  v.push_back(
+      conv_case("conv runtime grouped", {.x = {1, 8, 9, 9}, .w = {8, 2, 3, 3}, .group = 4, .const_weights = false}));
   v.push_back(conv_case("conv batch 8 resnet-like", {.x = {8, 32, 14, 14}, .w = {32, 32, 3, 3}, .pads = {1, 1, 1, 1}}));
   return v;
 }
@@ -92,12 +96,14 @@ inline std::vector<OpCase> fused_conv_cases() {
   v.push_back(conv_case("fused depthwise relu6 24ch batch 2",
                         {.x = {2, 24, 11, 13}, .w = {24, 1, 3, 3}, .group = 24, .pads = {1, 1, 1, 1}}, "Clip",
                         {0.f, 6.f}));
-  v.push_back(conv_case("fused depthwise no bias relu", {.x = {1, 40, 7, 7}, .w = {40, 1, 5, 5}, .group = 40,
-                                                         .pads = {2, 2, 2, 2}, .bias = false}, "Relu"));
+  v.push_back(conv_case("fused depthwise no bias relu",
+                        {.x = {1, 40, 7, 7}, .w = {40, 1, 5, 5}, .group = 40, .pads = {2, 2, 2, 2}, .bias = false},
+                        "Relu"));
   v.push_back(conv_case("fused depthwise multiplier 2 hard swish",
                         {.x = {1, 8, 9, 9}, .w = {16, 1, 3, 3}, .group = 8, .pads = {1, 1, 1, 1}}, "HardSwish"));
-  v.push_back(conv_case("fused grouped leaky relu", {.x = {1, 32, 8, 8}, .w = {32, 8, 3, 3}, .group = 4,
-                                                     .pads = {1, 1, 1, 1}}, "LeakyRelu", {0.1f}));
+  v.push_back(conv_case("fused grouped leaky relu",
+                        {.x = {1, 32, 8, 8}, .w = {32, 8, 3, 3}, .group = 4, .pads = {1, 1, 1, 1}}, "LeakyRelu",
+                        {0.1f}));
   return v;
 }
 
@@ -144,7 +150,8 @@ inline std::vector<OpCase> gemm_cases() {
   v.push_back(gemm_case("gemm C Mx1", {{5, 7}, {7, 6}, {5, 1}}));
   v.push_back(gemm_case("gemm C scalar", {{5, 7}, {7, 6}, {1}}));
   v.push_back(gemm_case("gemm transA", {.a = {7, 5}, .b = {7, 6}, .c = {6}, .trans_a = true}));
-  v.push_back(gemm_case("gemm transA transB", {.a = {7, 5}, .b = {6, 7}, .c = {5, 6}, .trans_a = true, .trans_b = true}));
+  v.push_back(
+      gemm_case("gemm transA transB", {.a = {7, 5}, .b = {6, 7}, .c = {5, 6}, .trans_a = true, .trans_b = true}));
   v.push_back(gemm_case("gemm alpha beta", {.a = {4, 9}, .b = {9, 3}, .c = {4, 3}, .alpha = 0.5f, .beta = 2.f}));
   v.push_back(gemm_case("gemm alpha bias", {.a = {4, 9}, .b = {9, 3}, .c = {3}, .alpha = -1.5f}));
   v.push_back(gemm_case("gemm beta 0", {.a = {4, 9}, .b = {9, 3}, .c = {3}, .beta = 0.f}));
@@ -152,16 +159,17 @@ inline std::vector<OpCase> gemm_cases() {
   v.push_back(gemm_case("gemm mlp batch 8", {.a = {8, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true}));
   v.push_back(gemm_case("gemm mlp batch 1", {.a = {1, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true}));
   // Constant B and C folded at load: alpha into the packed weights, beta * C into the bias.
-  v.push_back(gemm_case("gemm folded alpha transB", {.a = {5, 24}, .b = {40, 24}, .c = {40}, .trans_b = true,
-                                                     .alpha = 0.5f}));
-  v.push_back(gemm_case("gemm folded beta row", {.a = {5, 24}, .b = {24, 40}, .c = {1, 40}, .alpha = -2.f, .beta = 3.f}));
+  v.push_back(
+      gemm_case("gemm folded alpha transB", {.a = {5, 24}, .b = {40, 24}, .c = {40}, .trans_b = true, .alpha = 0.5f}));
+  v.push_back(
+      gemm_case("gemm folded beta row", {.a = {5, 24}, .b = {24, 40}, .c = {1, 40}, .alpha = -2.f, .beta = 3.f}));
   v.push_back(gemm_case("gemm folded scalar C", {.a = {3, 24}, .b = {24, 40}, .c = {1}, .beta = 0.25f}));
   v.push_back(gemm_case("gemm folded beta 0", {.a = {3, 24}, .b = {24, 40}, .c = {40}, .beta = 0.f}));
-  v.push_back(gemm_case("gemm const B runtime C", {.a = {5, 24}, .b = {40, 24}, .c = {40}, .trans_b = true,
-                                                   .alpha = 1.5f, .const_c = false}));
+  v.push_back(gemm_case("gemm const B runtime C",
+                        {.a = {5, 24}, .b = {40, 24}, .c = {40}, .trans_b = true, .alpha = 1.5f, .const_c = false}));
   v.push_back(gemm_case("gemm const B C MxN", {.a = {5, 24}, .b = {24, 40}, .c = {5, 40}, .alpha = 0.5f, .beta = 2.f}));
-  v.push_back(gemm_case("gemm const B transA", {.a = {24, 5}, .b = {40, 24}, .c = {40}, .trans_a = true,
-                                                .trans_b = true}));
+  v.push_back(
+      gemm_case("gemm const B transA", {.a = {24, 5}, .b = {40, 24}, .c = {40}, .trans_a = true, .trans_b = true}));
   return v;
 }
 
@@ -177,9 +185,11 @@ inline std::vector<OpCase> fused_gemm_cases() {
   v.push_back(gemm_case("fused gemm tanh", s, "Tanh"));
   v.push_back(gemm_case("fused gemm gelu", s, "Gelu"));
   v.push_back(gemm_case("fused gemm none", s, ""));
-  v.push_back(gemm_case("fused gemm sum then relu", {.a = {6, 32}, .b = {32, 48}, .c = {6, 48}, .alpha = 0.5f,
-                                                     .beta = 2.f, .const_c = false}, "Relu"));
-  v.push_back(gemm_case("fused gemm runtime B gelu", {.a = {6, 32}, .b = {32, 48}, .c = {48}, .const_b = false}, "Gelu"));
+  v.push_back(gemm_case("fused gemm sum then relu",
+                        {.a = {6, 32}, .b = {32, 48}, .c = {6, 48}, .alpha = 0.5f, .beta = 2.f, .const_c = false},
+                        "Relu"));
+  v.push_back(
+      gemm_case("fused gemm runtime B gelu", {.a = {6, 32}, .b = {32, 48}, .c = {48}, .const_b = false}, "Gelu"));
   return v;
 }
 
@@ -238,7 +248,8 @@ inline std::vector<OpCase> fused_matmul_cases() {
   v.push_back(fused_matmul_case("fused matmul bias leaky relu", {4, 24}, {24, 40}, true, "LeakyRelu", {0.1f}));
   v.push_back(fused_matmul_case("fused matmul bias clip", {4, 24}, {24, 40}, true, "Clip", {0.f, 6.f}));
   v.push_back(fused_matmul_case("fused matmul bias sigmoid", {4, 24}, {24, 40}, true, "Sigmoid"));
-  v.push_back(fused_matmul_case("fused matmul bias hard sigmoid", {4, 24}, {24, 40}, true, "HardSigmoid", {0.2f, 0.5f}));
+  v.push_back(
+      fused_matmul_case("fused matmul bias hard sigmoid", {4, 24}, {24, 40}, true, "HardSigmoid", {0.2f, 0.5f}));
   v.push_back(fused_matmul_case("fused matmul bias hard swish", {4, 24}, {24, 40}, true, "HardSwish"));
   v.push_back(fused_matmul_case("fused matmul bias tanh", {4, 24}, {24, 40}, true, "Tanh"));
   v.push_back(fused_matmul_case("fused matmul 1d A bias", {24}, {24, 40}, true, "Relu"));
@@ -277,24 +288,32 @@ inline std::vector<OpCase> pool_cases() {
   std::vector<OpCase> v;
   v.push_back(pool_case("maxpool 2x2", {"MaxPool", {1, 4, 8, 8}, {2, 2}, {2, 2}}));
   v.push_back(pool_case("maxpool 3x3 s2 pad1", {"MaxPool", {2, 8, 15, 15}, {3, 3}, {2, 2}, {1, 1, 1, 1}}));
-  v.push_back(pool_case("maxpool ceil", {.op = "MaxPool", .x = {1, 3, 9, 9}, .kernel = {2, 2}, .strides = {2, 2},
-                                          .ceil_mode = true}));
-  v.push_back(pool_case("maxpool ceil exact", {.op = "MaxPool", .x = {1, 3, 8, 8}, .kernel = {2, 2},
-                                                .strides = {2, 2}, .ceil_mode = true}));
-  v.push_back(pool_case("maxpool dilated", {.op = "MaxPool", .x = {1, 3, 9, 9}, .kernel = {2, 2}, .dilations = {2, 2}}));
-  v.push_back(pool_case("maxpool same_upper", {.op = "MaxPool", .x = {1, 3, 9, 8}, .kernel = {3, 3},
-                                                .strides = {2, 2}, .auto_pad = "SAME_UPPER"}));
+  v.push_back(pool_case("maxpool ceil",
+                        {.op = "MaxPool", .x = {1, 3, 9, 9}, .kernel = {2, 2}, .strides = {2, 2}, .ceil_mode = true}));
+  v.push_back(pool_case("maxpool ceil exact",
+                        {.op = "MaxPool", .x = {1, 3, 8, 8}, .kernel = {2, 2}, .strides = {2, 2}, .ceil_mode = true}));
+  v.push_back(
+      pool_case("maxpool dilated", {.op = "MaxPool", .x = {1, 3, 9, 9}, .kernel = {2, 2}, .dilations = {2, 2}}));
+  v.push_back(
+      pool_case("maxpool same_upper",
+                {.op = "MaxPool", .x = {1, 3, 9, 8}, .kernel = {3, 3}, .strides = {2, 2}, .auto_pad = "SAME_UPPER"}));
   v.push_back(pool_case("maxpool 1d", {"MaxPool", {2, 3, 17}, {3}, {2}}));
   v.push_back(pool_case("maxpool 3d", {"MaxPool", {1, 2, 6, 6, 6}, {2, 2, 2}, {2, 2, 2}}));
   v.push_back(pool_case("avgpool 2x2", {"AveragePool", {1, 4, 8, 8}, {2, 2}, {2, 2}}));
   v.push_back(pool_case("avgpool pad exclude", {"AveragePool", {1, 4, 7, 7}, {3, 3}, {1, 1}, {1, 1, 1, 1}}));
-  v.push_back(pool_case("avgpool pad include", {.op = "AveragePool", .x = {1, 4, 7, 7}, .kernel = {3, 3},
-                                                 .pads = {1, 1, 1, 1}, .count_include_pad = true}));
-  v.push_back(pool_case("avgpool ceil include", {.op = "AveragePool", .x = {1, 2, 8, 8}, .kernel = {3, 3},
-                                                  .strides = {2, 2}, .pads = {1, 1, 1, 1}, .ceil_mode = true,
-                                                  .count_include_pad = true}));
-  v.push_back(pool_case("avgpool same_lower", {.op = "AveragePool", .x = {1, 3, 9, 8}, .kernel = {3, 3},
-                                                .strides = {2, 2}, .auto_pad = "SAME_LOWER"}));
+  v.push_back(pool_case(
+      "avgpool pad include",
+      {.op = "AveragePool", .x = {1, 4, 7, 7}, .kernel = {3, 3}, .pads = {1, 1, 1, 1}, .count_include_pad = true}));
+  v.push_back(pool_case("avgpool ceil include", {.op = "AveragePool",
+                                                 .x = {1, 2, 8, 8},
+                                                 .kernel = {3, 3},
+                                                 .strides = {2, 2},
+                                                 .pads = {1, 1, 1, 1},
+                                                 .ceil_mode = true,
+                                                 .count_include_pad = true}));
+  v.push_back(pool_case(
+      "avgpool same_lower",
+      {.op = "AveragePool", .x = {1, 3, 9, 8}, .kernel = {3, 3}, .strides = {2, 2}, .auto_pad = "SAME_LOWER"}));
   v.push_back(pool_case("global avgpool", {.op = "GlobalAveragePool", .x = {2, 16, 7, 7}}));
   v.push_back(pool_case("global avgpool 1d", {.op = "GlobalAveragePool", .x = {2, 5, 11}}));
   v.push_back(pool_case("global avgpool 3d", {.op = "GlobalAveragePool", .x = {1, 3, 4, 5, 6}}));
@@ -351,17 +370,20 @@ inline std::vector<OpCase> perf_cases() {
   std::vector<OpCase> v;
   for (int64_t n : {1, 8}) {
     const std::string b = " batch " + std::to_string(n);
-    v.push_back(conv_case("resnet50 conv1 7x7 s2" + b, {.x = {n, 3, 224, 224}, .w = {64, 3, 7, 7},
-                                                        .strides = {2, 2}, .pads = {3, 3, 3, 3}}));
+    v.push_back(conv_case("resnet50 conv1 7x7 s2" + b,
+                          {.x = {n, 3, 224, 224}, .w = {64, 3, 7, 7}, .strides = {2, 2}, .pads = {3, 3, 3, 3}}));
     v.push_back(conv_case("resnet50 res2 3x3" + b, {.x = {n, 64, 56, 56}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}}));
     v.push_back(conv_case("resnet50 res2 1x1 expand" + b, {{n, 64, 56, 56}, {256, 64, 1, 1}}));
-    v.push_back(conv_case("resnet50 res4 3x3" + b, {.x = {n, 256, 14, 14}, .w = {256, 256, 3, 3}, .pads = {1, 1, 1, 1}}));
+    v.push_back(
+        conv_case("resnet50 res4 3x3" + b, {.x = {n, 256, 14, 14}, .w = {256, 256, 3, 3}, .pads = {1, 1, 1, 1}}));
     v.push_back(conv_case("resnet50 res5 1x1" + b, {{n, 2048, 7, 7}, {512, 2048, 1, 1}}));
   }
-  v.push_back(conv_case("mobilenetv2 dw 3x3 144ch", {.x = {1, 144, 56, 56}, .w = {144, 1, 3, 3}, .group = 144,
-                                                     .pads = {1, 1, 1, 1}}, "Clip", {0.f, 6.f}));
+  v.push_back(conv_case("mobilenetv2 dw 3x3 144ch",
+                        {.x = {1, 144, 56, 56}, .w = {144, 1, 3, 3}, .group = 144, .pads = {1, 1, 1, 1}}, "Clip",
+                        {0.f, 6.f}));
   v.push_back(conv_case("mobilenetv2 pw 1x1 144->24", {{1, 144, 56, 56}, {24, 144, 1, 1}}));
-  v.push_back(gemm_case("bert ffn gemm 128x768x3072", {.a = {128, 768}, .b = {3072, 768}, .c = {3072}, .trans_b = true}));
+  v.push_back(
+      gemm_case("bert ffn gemm 128x768x3072", {.a = {128, 768}, .b = {3072, 768}, .c = {3072}, .trans_b = true}));
   v.push_back(matmul_case("bert qk^T 12x128x64x128", {1, 12, 128, 64}, {1, 12, 64, 128}));
   for (int64_t n : {1, 8}) {
     const std::string b = " batch " + std::to_string(n);
@@ -370,8 +392,8 @@ inline std::vector<OpCase> perf_cases() {
     // Small enough that the time is the kernel's per-call setup, not the math.
     v.push_back(gemm_case("tiny gemm 16x16 + relu (setup cost)" + b,
                           {.a = {n, 16}, .b = {16, 16}, .c = {16}, .trans_b = true}, "Relu"));
-    v.push_back(gemm_case("mlp 784->1024 + relu" + b, {.a = {n, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true},
-                          "Relu"));
+    v.push_back(
+        gemm_case("mlp 784->1024 + relu" + b, {.a = {n, 784}, .b = {1024, 784}, .c = {1024}, .trans_b = true}, "Relu"));
   }
   v.push_back(pool_case("resnet maxpool 3x3 s2", {"MaxPool", {1, 64, 112, 112}, {3, 3}, {2, 2}, {1, 1, 1, 1}}));
   v.push_back(batch_norm_case("batchnorm 64x56x56", {1, 64, 56, 56}));

@@ -16,13 +16,13 @@
 namespace kiln::ops_test {
 
 struct OpCase {
-  std::string name;             // for messages: "conv 3x3 s2 pad1 [1,64,56,56]"
+  std::string name;  // for messages: "conv 3x3 s2 pad1 [1,64,56,56]"
   ir::Node node;
   int64_t opset = 17;
-  std::vector<Tensor> inputs;   // an undefined Tensor is an omitted optional input
-  std::vector<bool> constant;   // per input: an initializer (missing entries: false)
+  std::vector<Tensor> inputs;  // an undefined Tensor is an omitted optional input
+  std::vector<bool> constant;  // per input: an initializer (missing entries: false)
   size_t num_outputs = 1;
-  double tolerance = 1e-4;      // |fast - ref| <= tolerance * (1 + |ref|)
+  double tolerance = 1e-4;  // |fast - ref| <= tolerance * (1 + |ref|)
 };
 
 // A built kernel pair for a case.
@@ -76,8 +76,8 @@ inline std::string compare_outputs(const OpCase& c, const std::vector<Value>& fa
       const double a = f.data<float>()[i], b = r.data<float>()[i];
       if (a == b || (std::isnan(a) && std::isnan(b))) continue;  // equal infinities too
       if (!(std::fabs(a - b) <= c.tolerance * (1 + std::fabs(b)))) {
-        return c.name + ": output " + std::to_string(o) + " element " + std::to_string(i) + " is " +
-               std::to_string(a) + ", reference " + std::to_string(b);
+        return c.name + ": output " + std::to_string(o) + " element " + std::to_string(i) + " is " + std::to_string(a) +
+               ", reference " + std::to_string(b);
       }
     }
   }
@@ -97,9 +97,13 @@ inline Tensor random_tensor(Shape shape, uint64_t seed, float lo = -1, float hi 
 
 // Node building.
 inline ir::Attribute attr_int(const std::string& name, int64_t v) { return ir::Attribute::of_int(name, v); }
-inline ir::Attribute attr_ints(const std::string& name, std::vector<int64_t> v) { return ir::Attribute::of_ints(name, v); }
+inline ir::Attribute attr_ints(const std::string& name, std::vector<int64_t> v) {
+  return ir::Attribute::of_ints(name, v);
+}
 inline ir::Attribute attr_float(const std::string& name, float v) { return ir::Attribute::of_float(name, v); }
-inline ir::Attribute attr_floats(const std::string& name, std::vector<float> v) { return ir::Attribute::of_floats(name, v); }
+inline ir::Attribute attr_floats(const std::string& name, std::vector<float> v) {
+  return ir::Attribute::of_floats(name, v);
+}
 inline ir::Attribute attr_string(const std::string& name, std::string v) { return ir::Attribute::of_string(name, v); }
 inline ir::Node node(const std::string& op, std::vector<ir::Attribute> attrs, const std::string& domain = "") {
   ir::Node n;

@@ -1,18 +1,17 @@
 // Every fast kernel against its reference twin, on the cases of cases.h.
+#include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "blocked_cases.h"
 #include "cases.h"
 #include "conv_depthwise_cases.h"
 #include "eltwise_cases.h"
+#include "exec/run_threads.h"
 #include "squeeze_excite_cases.h"
 #include "transformer_cases.h"
-#include "exec/run_threads.h"
 
 namespace kiln::ops_test {
 namespace {
@@ -227,8 +226,9 @@ TEST_P(BlockedKernels, InputSwishIsTheConvolutionOfSiluX) {
 // A window larger than the padded image (2x2 by 3x3, stride 2: C++ division would round the output
 // size up to 1) fails as in the reference, naming the problem.
 TEST_P(BlockedKernels, InputSwishDepthwiseOnTooSmallAnImageFailsLikeTheReference) {
-  BlockedConvSpec s{.conv = {.x = {1, 16, 2, 2}, .w = {16, 1, 3, 3}, .group = 16, .strides = {2, 2}, .pads = {0, 0, 0, 0}},
-                    .input_activation = "Swish"};
+  BlockedConvSpec s{
+      .conv = {.x = {1, 16, 2, 2}, .w = {16, 1, 3, 3}, .group = 16, .strides = {2, 2}, .pads = {0, 0, 0, 0}},
+      .input_activation = "Swish"};
   s.block = GetParam();
   check_fails_like_the_reference(blocked_conv_case("input swish depthwise 2x2", s));
 }
@@ -262,15 +262,15 @@ TEST(FastKernels, OtherTypesAndErrorsMatchTheReference) {
 // The elementwise kernels hand bad inputs to the reference: the same error, word for word.
 TEST(FastKernels, ElementwiseErrorsMatchTheReference) {
   std::vector<OpCase> bad;
-  bad.push_back(binary_case("Add", {2, 3}, {4}));                      // shapes do not broadcast
+  bad.push_back(binary_case("Add", {2, 3}, {4}));  // shapes do not broadcast
   OpCase mixed = binary_case("Mul", {2, 3}, {3});
-  mixed.inputs[1] = Tensor::from_vector<double>({3}, {1, 2, 3});       // float * double
+  mixed.inputs[1] = Tensor::from_vector<double>({3}, {1, 2, 3});  // float * double
   bad.push_back(mixed);
   OpCase clip = unary_case("Clip", {4});
-  clip.inputs.push_back(random_tensor({2}, 3));                        // min is not a scalar
+  clip.inputs.push_back(random_tensor({2}, 3));  // min is not a scalar
   bad.push_back(clip);
   OpCase missing = unary_case("Sigmoid", {4});
-  missing.inputs = {Tensor()};                                         // no input
+  missing.inputs = {Tensor()};  // no input
   bad.push_back(missing);
   for (const OpCase& c : bad) check_fails_like_the_reference(c);
 }
@@ -349,14 +349,11 @@ TEST(FastKernels, PackedMatMulManyBatchesConcurrently) {
 TEST(FastKernels, ThreadCountDoesNotChangeResults) {
   std::vector<OpCase> cases = {
       conv_case("conv", {.x = {2, 16, 20, 20}, .w = {32, 16, 3, 3}, .pads = {1, 1, 1, 1}}),
-      gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}}),
-      unary_case("Sigmoid", {4, 64, 56, 56}),
-      binary_case("Mul", {4, 64, 56, 56}, {4, 64, 1, 1}),
-      reduce_mean_case({256, 128, 64}, {-1}, 0),
+      gemm_case("gemm", {.a = {64, 128}, .b = {128, 96}, .c = {96}}), unary_case("Sigmoid", {4, 64, 56, 56}),
+      binary_case("Mul", {4, 64, 56, 56}, {4, 64, 1, 1}), reduce_mean_case({256, 128, 64}, {-1}, 0),
       attention_case("attention",
                      {.q = {2, 64, 4, 16}, .k = {2, 64, 4, 16}, .v = {2, 64, 4, 16}, .mask = {2, 1, 1, 64}}),
-      layer_norm_case("skip layernorm",
-                      {.x = {4, 96, 768}, .scale = {768}, .bias = {768}, .skip = true, .outputs = 2}),
+      layer_norm_case("skip layernorm", {.x = {4, 96, 768}, .scale = {768}, .bias = {768}, .skip = true, .outputs = 2}),
       // Squeeze-excite splits its pooling and scaling passes across the team by rows of X.
       squeeze_excite_case("se batch 8", {.x = {8, 96, 56, 56}, .reduced = 4}),
       squeeze_excite_case("se batch 3", {.x = {3, 64, 56, 56}, .reduced = 4})};

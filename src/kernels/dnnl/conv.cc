@@ -98,7 +98,8 @@ class DnnlConvKernel : public Kernel {
     // The packed weights stand for W only if W is the constant they were made from.
     const bool use_packed = absent || (packed_ && packed_->stand_for(w));
     key.add(use_packed ? 1 : 0);
-    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ConvEntry> e, cache_.get(key, [&] { return make_entry(*s, use_packed); }));
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ConvEntry> e,
+                          cache_.get(key, [&] { return make_entry(*s, use_packed); }));
     if (e->use_reference) return fallback(ctx);
     Tensor y(DataType::kFloat32, Shape(s->dst.begin(), s->dst.end()), Tensor::Init::kUninitialized);
     try {
@@ -139,8 +140,7 @@ class DnnlConvKernel : public Kernel {
         any_weights ? memory::desc(s.weights, memory::data_type::f32, memory::format_tag::any) : plain_desc(s.weights);
     const memory::desc bmd = s.has_bias ? plain_desc(s.bias) : memory::desc();
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                      act_md(s.src), wmd, bmd, act_md(s.dst), s.strides, s.dilates, s.pad_l,
-                                      s.pad_r);
+                                      act_md(s.src), wmd, bmd, act_md(s.dst), s.strides, s.dilates, s.pad_l, s.pad_r);
     return dnnl::convolution_forward::primitive_desc(d, conv_attr(dnnl::post_ops(), act_), cpu_engine());
   }
 
@@ -203,8 +203,8 @@ Expected<std::unique_ptr<Kernel>> make_conv(const KernelBuildContext& b) {
   const int64_t group = b.node.attr_int("group", 1);
   auto act = parse_fused_activation(b.node);
   if (!attrs.ok() || !act.ok() || group < 1) return reference;  // the reference reports or handles it
-  auto kernel = std::make_unique<DnnlConvKernel>(std::move(reference), std::move(attrs).value(), group,
-                                                 std::move(act).value());
+  auto kernel =
+      std::make_unique<DnnlConvKernel>(std::move(reference), std::move(attrs).value(), group, std::move(act).value());
   if (const Tensor* w = b.constant(1)) kernel->pack(*w);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }

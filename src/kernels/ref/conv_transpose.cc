@@ -167,8 +167,8 @@ Expected<std::unique_ptr<Kernel>> make_conv_transpose(const KernelBuildContext& 
   for (int64_t s : output_shape) {
     if (s < 0) return Status::InvalidArgument("output_shape must be non-negative");
   }
-  return std::unique_ptr<Kernel>(
-      std::make_unique<ConvTransposeKernel>(std::move(attrs), group, std::move(output_padding), std::move(output_shape)));
+  return std::unique_ptr<Kernel>(std::make_unique<ConvTransposeKernel>(
+      std::move(attrs), group, std::move(output_padding), std::move(output_shape)));
 }
 
 }  // namespace

@@ -48,7 +48,8 @@ Expected<WindowAttrs> parse_window_attrs(const ir::Node& node) {
   a.ceil_mode = node.attr_int("ceil_mode", 0) != 0;
   for (int64_t k : a.kernel_shape) {
     if (k <= 0 || k > kMaxWindowValue) {
-      return Status::InvalidArgument("kernel_shape " + list_to_string(a.kernel_shape) + " must be positive and at most 2^31");
+      return Status::InvalidArgument("kernel_shape " + list_to_string(a.kernel_shape) +
+                                     " must be positive and at most 2^31");
     }
   }
   for (int64_t s : a.strides) {
@@ -83,8 +84,8 @@ Expected<WindowGeometry> forward_geometry(const WindowAttrs& a, const Shape& in_
                                    " spatial dimensions");
   }
   if (!a.dilations.empty() && a.dilations.size() != nd) {
-    return Status::InvalidArgument("dilations " + list_to_string(a.dilations) + " do not match " +
-                                   std::to_string(nd) + " spatial dimensions");
+    return Status::InvalidArgument("dilations " + list_to_string(a.dilations) + " do not match " + std::to_string(nd) +
+                                   " spatial dimensions");
   }
   if (!a.pads.empty() && a.pads.size() != 2 * nd) {
     return Status::InvalidArgument("pads " + list_to_string(a.pads) + " do not match " + std::to_string(nd) +

@@ -29,17 +29,17 @@ Expected<WindowAttrs> parse_window_attrs(const ir::Node& node);
 
 // Resolved geometry of one window operation over `spatial` dimensions.
 struct WindowGeometry {
-  std::vector<int64_t> in;        // input spatial sizes
-  std::vector<int64_t> kernel;    // kernel sizes
+  std::vector<int64_t> in;      // input spatial sizes
+  std::vector<int64_t> kernel;  // kernel sizes
   std::vector<int64_t> stride;
   std::vector<int64_t> dilation;
   std::vector<int64_t> pad_begin;
   std::vector<int64_t> pad_end;
-  std::vector<int64_t> out;       // output spatial sizes
+  std::vector<int64_t> out;  // output spatial sizes
   size_t rank() const { return in.size(); }
-  int64_t in_size() const;       // product of in
-  int64_t out_size() const;      // product of out
-  int64_t kernel_size() const;   // product of kernel
+  int64_t in_size() const;      // product of in
+  int64_t out_size() const;     // product of out
+  int64_t kernel_size() const;  // product of kernel
 };
 
 // Geometry of a forward window (Conv, pooling). `kernel` is the kernel's spatial shape (from the
@@ -109,8 +109,7 @@ void im2col(const Acc* x, int64_t channels, const WindowGeometry& g, const std::
   for (int64_t c = 0; c < channels; ++c) {
     const Acc* xc = x + c * in_size;
     Acc* cc = col + c * ks * out_size;
-    for_each_tap(g.out, g.in, g.kernel, tables,
-                 [&](int64_t k, int64_t p, int64_t i) { cc[k * out_size + p] = xc[i]; });
+    for_each_tap(g.out, g.in, g.kernel, tables, [&](int64_t k, int64_t p, int64_t i) { cc[k * out_size + p] = xc[i]; });
   }
 }
 

@@ -12,7 +12,7 @@
 # section that bench/serve/run.py writes there.
 #
 # Environment (defaults in brackets):
-#   KILN_BENCH_MODELS   [mlp squeezenet1_1 mobilenet_v2 efficientnet_b0 resnet18 resnet50 bert_base]
+#   KILN_BENCH_MODELS   [mlp squeezenet1_1 mobilenet_v2 efficientnet_b0 resnet18 resnet50 bert_base dcgan_generator]
 #   KILN_BENCH_THREADS  [1 2]     KILN_BENCH_BATCHES  [1 8]
 #   KILN_BENCH_RUNS     [50]      KILN_BENCH_WARMUP   [10]     (issue 3 asks for a median of >= 50 runs)
 #   KILN_BENCH_ATOL     [1e-5]    absolute tolerance of the correctness check (rtol stays ONNX's 1e-3)
@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-models=${KILN_BENCH_MODELS:-"mlp squeezenet1_1 mobilenet_v2 efficientnet_b0 resnet18 resnet50 bert_base"}
+models=${KILN_BENCH_MODELS:-"mlp squeezenet1_1 mobilenet_v2 efficientnet_b0 resnet18 resnet50 bert_base dcgan_generator"}
 threads=${KILN_BENCH_THREADS:-"1 2"}
 batches=${KILN_BENCH_BATCHES:-"1 8"}
 runs=${KILN_BENCH_RUNS:-50}
@@ -30,7 +30,7 @@ atol=${KILN_BENCH_ATOL:-1e-5}
 doc=${KILN_BENCH_DOC:-docs/benchmarks.md}
 bert_dims="sequence=128"
 default_label="Full run: every model at 1 and 2 threads, batch 1 and 8, median of $runs runs."
-if [[ "$models" != "mlp squeezenet1_1 mobilenet_v2 efficientnet_b0 resnet18 resnet50 bert_base" ||
+if [[ "$models" != "mlp squeezenet1_1 mobilenet_v2 efficientnet_b0 resnet18 resnet50 bert_base dcgan_generator" ||
       "$threads" != "1 2" || "$batches" != "1 8" || "$runs" -lt 50 ]]; then
   default_label="Partial run (models: $models; threads: $threads; batch: $batches; $runs runs): not the full comparison issue 3 asks for."
 fi

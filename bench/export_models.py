@@ -91,6 +91,23 @@ class BertBase(nn.Module):
         return x
 
 
+class DcganGenerator(nn.Module):
+    """DCGAN's generator (64x64 images from a 100-d latent): a stack of ConvTranspose upsamplings."""
+
+    def __init__(self, latent=100, width=64):
+        super().__init__()
+
+        def up(cin, cout, stride, pad):
+            return [nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.layers = nn.Sequential(*up(latent, width * 8, 1, 0), *up(width * 8, width * 4, 2, 1),
+                                    *up(width * 4, width * 2, 2, 1), *up(width * 2, width, 2, 1),
+                                    nn.ConvTranspose2d(width, 3, 4, 2, 1, bias=False), nn.Tanh())
+
+    def forward(self, z):
+        return self.layers(z)
+
+
 def randomize_batchnorm(model):
     """Default BatchNorm statistics (mean 0, variance 1, scale 1, shift 0) make BN an identity, which
     would let a wrong BN folding pass go unnoticed; give them plausible trained-looking values."""
@@ -125,6 +142,7 @@ MODELS = {
     "efficientnet_b0": (torchvision_model("efficientnet_b0"), image_input, {}),
     # Token ids stay below 1000 so that every benchmark's random ids are valid (kiln bench and
     # ort_bench.js draw ids from a small range too). The sequence axis is dynamic as well.
+    "dcgan_generator": (lambda: randomize_batchnorm(DcganGenerator()), lambda b: torch.randn(b, 100, 1, 1), {}),
     "bert_base": (BertBase, lambda b: torch.randint(0, 1000, (b, 128), dtype=torch.int64), {1: "sequence"}),
 }
 IDENTITY = "identity"  # one Identity node: measures per-call framework overhead and nothing else

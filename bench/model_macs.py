@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Multiply-adds per input row of an ONNX model: the nominal work of its Conv, Gemm and MatMul nodes,
-as written (a Winograd or other fast algorithm does fewer, so GFLOP/s from these counts is nominal).
+"""Multiply-adds per input row of an ONNX model: the nominal work of its Conv, ConvTranspose, Gemm and
+MatMul nodes, as written (a Winograd or other fast algorithm does fewer, so GFLOP/s from these counts is nominal).
 
     /usr/bin/python3 bench/model_macs.py MODEL.onnx [NAME=VALUE ...]   dims other than the batch's
 
@@ -48,7 +48,7 @@ def macs_per_row(path, dims=None):
         shapes[init.name] = list(init.dims)
     total = 0
     for node in model.graph.node:
-        if node.op_type not in ("Conv", "Gemm", "MatMul"):
+        if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
             continue
         ins = [shapes.get(name) for name in node.input[:2]]
         out = shapes.get(node.output[0])
@@ -57,6 +57,9 @@ def macs_per_row(path, dims=None):
         if node.op_type == "Conv":
             w = ins[1]  # [M, C/group, k...]
             total += _product(out) * _product(w[1:])
+        elif node.op_type == "ConvTranspose":
+            w = ins[1]  # [C, M/group, k...]: each input element meets M/group * k weights
+            total += _product(ins[0]) * _product(w[1:])
         elif node.op_type == "Gemm":
             trans_a = next((a.i for a in node.attribute if a.name == "transA"), 0)
             a = ins[0]

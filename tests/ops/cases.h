@@ -40,6 +40,7 @@ inline OpCase conv_case(const std::string& name, const ConvSpec& s, const std::s
   int64_t k = s.w[1];
   for (size_t d = 2; d < s.w.size(); ++d) k *= s.w[d];
   c.tolerance = 1e-5 * static_cast<double>(k) + 1e-5;  // float sums of k products, in another order
+  c.expect_fast = true;                                // oneDNN has a primitive for every Conv here
   return c;
 }
 
@@ -76,6 +77,78 @@ inline std::vector<OpCase> conv_cases() {
   v.push_back(
       conv_case("conv runtime grouped", {.x = {1, 8, 9, 9}, .w = {8, 2, 3, 3}, .group = 4, .const_weights = false}));
   v.push_back(conv_case("conv batch 8 resnet-like", {.x = {8, 32, 14, 14}, .w = {32, 32, 3, 3}, .pads = {1, 1, 1, 1}}));
+  return v;
+}
+
+struct ConvTransposeSpec {
+  Shape x, w;  // w: [C, M/group, k...]
+  int64_t group = 1;
+  std::vector<int64_t> strides, pads, dilations, output_padding, output_shape;
+  std::string auto_pad;
+  bool bias = true;
+  bool const_weights = true;
+  bool fast = true;  // oneDNN computes it (expect_fast)
+};
+
+inline OpCase conv_transpose_case(const std::string& name, const ConvTransposeSpec& s) {
+  std::vector<ir::Attribute> attrs;
+  if (s.group != 1) attrs.push_back(attr_int("group", s.group));
+  if (!s.strides.empty()) attrs.push_back(attr_ints("strides", s.strides));
+  if (!s.pads.empty()) attrs.push_back(attr_ints("pads", s.pads));
+  if (!s.dilations.empty()) attrs.push_back(attr_ints("dilations", s.dilations));
+  if (!s.output_padding.empty()) attrs.push_back(attr_ints("output_padding", s.output_padding));
+  if (!s.output_shape.empty()) attrs.push_back(attr_ints("output_shape", s.output_shape));
+  if (!s.auto_pad.empty()) attrs.push_back(attr_string("auto_pad", s.auto_pad));
+  OpCase c;
+  c.name = name;
+  c.node = node("ConvTranspose", attrs);
+  c.inputs = {random_tensor(s.x, 11), random_tensor(s.w, 12)};
+  if (s.bias) c.inputs.push_back(random_tensor({s.w[1] * s.group}, 13));
+  c.constant = {false, s.const_weights, s.const_weights};
+  int64_t k = s.w[0] / s.group;  // each output sums over C/group channels and the kernel's taps
+  for (size_t d = 2; d < s.w.size(); ++d) k *= s.w[d];
+  c.tolerance = 1e-5 * static_cast<double>(k) + 1e-5;
+  c.expect_fast = s.fast;
+  return c;
+}
+
+inline std::vector<OpCase> conv_transpose_cases() {
+  std::vector<OpCase> v;
+  v.push_back(conv_transpose_case("convT 3x3 pad1", {.x = {1, 8, 8, 8}, .w = {8, 4, 3, 3}, .pads = {1, 1, 1, 1}}));
+  v.push_back(conv_transpose_case("convT 4x4 s2 pad1 (x2 upsampling)",
+                                  {.x = {2, 16, 7, 7}, .w = {16, 8, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+  v.push_back(conv_transpose_case(
+      "convT 3x3 s2 output_padding",
+      {.x = {1, 6, 5, 6}, .w = {6, 5, 3, 3}, .strides = {2, 2}, .pads = {1, 1, 1, 1}, .output_padding = {1, 1}}));
+  v.push_back(conv_transpose_case("convT 2x2 s2 no bias",
+                                  {.x = {1, 16, 9, 9}, .w = {16, 16, 2, 2}, .strides = {2, 2}, .bias = false}));
+  v.push_back(conv_transpose_case("convT asym pads", {.x = {1, 4, 7, 6}, .w = {4, 6, 3, 2}, .pads = {0, 1, 2, 0}}));
+  v.push_back(conv_transpose_case("convT strides 3x2", {.x = {1, 4, 5, 5}, .w = {4, 3, 3, 3}, .strides = {3, 2}}));
+  v.push_back(conv_transpose_case("convT dilated", {.x = {1, 8, 6, 6}, .w = {8, 8, 3, 3}, .dilations = {2, 2}}));
+  v.push_back(conv_transpose_case(
+      "convT grouped", {.x = {1, 32, 6, 6}, .w = {32, 16, 3, 3}, .group = 2, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+  // Groups of 2 channels: oneDNN has only its reference loop, so kiln's reference runs.
+  v.push_back(conv_transpose_case(
+      "convT small groups",
+      {.x = {1, 8, 6, 6}, .w = {8, 3, 3, 3}, .group = 4, .strides = {2, 2}, .pads = {1, 1, 1, 1}, .fast = false}));
+  v.push_back(conv_transpose_case(
+      "convT depthwise",
+      {.x = {2, 16, 6, 6}, .w = {16, 1, 4, 4}, .group = 16, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+  v.push_back(conv_transpose_case("convT same_upper",
+                                  {.x = {1, 4, 5, 7}, .w = {4, 4, 3, 3}, .strides = {2, 2}, .auto_pad = "SAME_UPPER"}));
+  v.push_back(conv_transpose_case("convT same_lower",
+                                  {.x = {1, 4, 5, 7}, .w = {4, 4, 4, 4}, .strides = {2, 2}, .auto_pad = "SAME_LOWER"}));
+  v.push_back(conv_transpose_case("convT output_shape",
+                                  {.x = {1, 4, 5, 5}, .w = {4, 4, 3, 3}, .strides = {2, 2}, .output_shape = {10, 10}}));
+  v.push_back(conv_transpose_case("convT 1d", {.x = {2, 6, 20}, .w = {6, 4, 5}, .strides = {2}, .pads = {2, 1}}));
+  v.push_back(conv_transpose_case(
+      "convT 3d", {.x = {1, 4, 4, 5, 6}, .w = {4, 6, 3, 3, 3}, .strides = {2, 2, 2}, .pads = {1, 1, 1, 1, 1, 1}}));
+  v.push_back(conv_transpose_case("convT decoder batch 8",
+                                  {.x = {8, 32, 8, 8}, .w = {32, 16, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+  // W given at run time: oneDNN would read ONNX's layout with a slow implementation; the reference runs.
+  v.push_back(conv_transpose_case(
+      "convT runtime weights",
+      {.x = {1, 8, 6, 6}, .w = {8, 4, 3, 3}, .strides = {2, 2}, .const_weights = false, .fast = false}));
   return v;
 }
 

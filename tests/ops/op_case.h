@@ -23,6 +23,10 @@ struct OpCase {
   std::vector<bool> constant;  // per input: an initializer (missing entries: false)
   size_t num_outputs = 1;
   double tolerance = 1e-4;  // |fast - ref| <= tolerance * (1 + |ref|)
+  // The fast kernel must compute this case itself, not hand it to its reference (which would make the
+  // comparison one of the reference with itself): checked where the kernel counts its fallbacks
+  // (kernels/reference_fallbacks.h).
+  bool expect_fast = false;
 };
 
 // A built kernel pair for a case.

@@ -10,6 +10,7 @@
 #include "conv_depthwise_cases.h"
 #include "eltwise_cases.h"
 #include "exec/run_threads.h"
+#include "kernels/reference_fallbacks.h"
 #include "squeeze_excite_cases.h"
 #include "transformer_cases.h"
 
@@ -21,7 +22,11 @@ void check(const OpCase& c) {
   ASSERT_TRUE(pair.ok()) << c.name << ": " << pair.status().to_string();
   EXPECT_GT(pair->fast_priority, 0) << c.name << ": no fast kernel is registered";
   std::vector<Value> fast, ref;
+  const int64_t fallbacks = reference_fallbacks();
   const Status fs = run_kernel(*pair->fast, c, &fast);
+  if (c.expect_fast) {
+    EXPECT_EQ(reference_fallbacks(), fallbacks) << c.name << ": the fast kernel ran its reference";
+  }
   const Status rs = run_kernel(*pair->ref, c, &ref);
   ASSERT_TRUE(rs.ok()) << c.name << ": reference failed: " << rs.to_string();
   ASSERT_TRUE(fs.ok()) << c.name << ": fast kernel failed: " << fs.to_string();
@@ -52,6 +57,7 @@ void check_all(const std::vector<OpCase>& cases) {
 
 TEST(FastKernels, Conv) { check_all(conv_cases()); }
 TEST(FastKernels, FusedConv) { check_all(fused_conv_cases()); }
+TEST(FastKernels, ConvTranspose) { check_all(conv_transpose_cases()); }
 TEST(FastKernels, Gemm) { check_all(gemm_cases()); }
 TEST(FastKernels, MatMul) { check_all(matmul_cases()); }
 TEST(FastKernels, FusedMatMul) { check_all(fused_matmul_cases()); }

@@ -6,14 +6,13 @@
 // Activations stay in ONNX's plain NC(D)HW layout, except where oneDNN has only a slow implementation
 // for plain activations (a "ref" one, or im2col + GEMM for a grouped/depthwise convolution,
 // ~1.4 GFLOP/s): then the primitive picks its activation layout (format_tag::any) and the run reorders
-// X into it and Y back out, through per-thread buffers that only grow, with the reorders cached
-// alongside the primitive.
-#include <cstdlib>
+// X into it and Y back out (activation_reorders.h), with the reorders cached alongside the primitive.
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "kernels/dnnl/activation_reorders.h"
 #include "kernels/dnnl/common.h"
 #include "kernels/dnnl/conv_primitive.h"
 #include "kernels/dnnl/packed_weights.h"
@@ -30,30 +29,9 @@ struct ConvEntry {
   bool packed = false;   // false: the weights are the run's own W input, in plain layout
   size_t scratchpad = 0;
   bool use_reference = false;
-  // Set when the primitive runs on blocked activations (format_tag::any): the plain input is reordered
-  // into src_md before it and the output out of dst_md after it, through per-thread buffers.
-  bool blocked = false;
-  memory::desc src_md, dst_md;
-  dnnl::reorder to_src, from_dst;
-  bool reorder_src = false, reorder_dst = false;
-  size_t src_scratchpad = 0, dst_scratchpad = 0;
+  // Set when the primitive runs on activations in its own layout (format_tag::any).
+  std::optional<ActivationReorders> reorders;
 };
-
-// A buffer of the calling thread, one per slot, that only grows (so a seen shape allocates nothing).
-void* thread_buffer(int slot, size_t bytes) {
-  struct Free {
-    void operator()(void* q) const { std::free(q); }
-  };
-  thread_local std::unique_ptr<void, Free> buffers[2];
-  thread_local size_t capacity[2] = {0, 0};
-  if (capacity[slot] < bytes) {
-    const size_t rounded = (bytes + 4095) / 4096 * 4096;
-    buffers[slot].reset(std::aligned_alloc(4096, rounded));
-    if (!buffers[slot]) throw dnnl::error(dnnl_out_of_memory, "cannot allocate an activation buffer");
-    capacity[slot] = rounded;
-  }
-  return buffers[slot].get();
-}
 
 // True for the im2col + GEMM implementations, which run a grouped convolution one small GEMM per
 // group (depthwise: a 1-row GEMM per channel, ~1.4 GFLOP/s).
@@ -106,20 +84,12 @@ class DnnlConvKernel : public Kernel {
       const memory src = wrap(plain_desc(s->src), x.raw());
       const memory dst = wrap(plain_desc(s->dst), y.raw());
       const memory wts = e->packed ? e->weights : wrap(plain_desc(s->weights), w.raw());
-      memory conv_src = src, conv_dst = dst;
-      if (e->reorder_src) {
-        conv_src = memory(e->src_md, cpu_engine(), thread_buffer(0, e->src_md.get_size()));
-        std::unordered_map<int, memory> rargs{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, conv_src}};
-        execute(e->to_src, rargs, e->src_scratchpad);
-      }
-      if (e->reorder_dst) conv_dst = memory(e->dst_md, cpu_engine(), thread_buffer(1, e->dst_md.get_size()));
+      const memory conv_src = e->reorders ? e->reorders->source(src) : src;
+      const memory conv_dst = e->reorders ? e->reorders->destination(dst) : dst;
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, conv_src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, conv_dst}};
       if (has_bias) args.emplace(DNNL_ARG_BIAS, wrap(plain_desc(s->bias), ctx.tensor(2).raw()));
       execute(e->primitive, args, e->scratchpad);
-      if (e->reorder_dst) {
-        std::unordered_map<int, memory> rargs{{DNNL_ARG_FROM, conv_dst}, {DNNL_ARG_TO, dst}};
-        execute(e->from_dst, rargs, e->dst_scratchpad);
-      }
+      if (e->reorders) e->reorders->finish(conv_dst, dst);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN convolution failed: ") + err.what());
     }
@@ -154,26 +124,11 @@ class DnnlConvKernel : public Kernel {
         try {
           auto blocked = primitive_desc(s, use_packed, /*any_activations=*/true);
           if (!is_ref_impl(blocked) && !is_gemm_impl(blocked)) {
-            const memory::desc src_plain = plain_desc(s.src), dst_plain = plain_desc(s.dst);
-            e->src_md = blocked.src_desc();
-            e->dst_md = blocked.dst_desc();
-            e->reorder_src = !(e->src_md == src_plain);
-            e->reorder_dst = !(e->dst_md == dst_plain);
-            if (e->reorder_src) {
-              const dnnl::reorder::primitive_desc rpd(cpu_engine(), src_plain, cpu_engine(), e->src_md, base_attr());
-              e->to_src = dnnl::reorder(rpd);
-              e->src_scratchpad = rpd.scratchpad_desc().get_size();
-            }
-            if (e->reorder_dst) {
-              const dnnl::reorder::primitive_desc rpd(cpu_engine(), e->dst_md, cpu_engine(), dst_plain, base_attr());
-              e->from_dst = dnnl::reorder(rpd);
-              e->dst_scratchpad = rpd.scratchpad_desc().get_size();
-            }
-            e->blocked = true;
+            e->reorders.emplace(blocked.src_desc(), plain_desc(s.src), blocked.dst_desc(), plain_desc(s.dst));
             pd = blocked;
           }
         } catch (const dnnl::error&) {
-          e->blocked = e->reorder_src = e->reorder_dst = false;  // keep the plain primitive
+          e->reorders.reset();  // keep the plain primitive
         }
       }
       e->primitive = dnnl::convolution_forward(pd);

@@ -4,6 +4,7 @@
 
 #include "kernels/dnnl/common.h"
 #include "kernels/dnnl/matmul_primitive.h"
+#include "kernels/reference_fallbacks.h"
 
 namespace kiln::dnnl_kernels {
 
@@ -40,6 +41,7 @@ Tensor PackedWeights::unpack() const {
 }
 
 Status run_reference(const Kernel& reference, KernelContext& ctx, size_t i, const PackedWeights* packed) {
+  count_reference_fallback();
   if (packed == nullptr || !packed->released() || ctx.tensor(i).defined()) return reference.run(ctx);
   std::vector<const Value*> inputs(std::max(ctx.num_inputs(), i + 1), nullptr);
   for (size_t k = 0; k < ctx.num_inputs(); ++k) inputs[k] = ctx.has_input(k) ? &ctx.input(k) : nullptr;

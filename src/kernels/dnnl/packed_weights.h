@@ -59,7 +59,8 @@ class PackedWeights {
 
 // Runs `reference` (a fast kernel's fallback) on ctx. When `packed` (may be null) is released and input
 // `i` - the constant it stands for - reads as absent (the plan freed it), the reference gets the weights
-// unpacked instead: slower, but only shapes the fast path cannot take come here.
+// unpacked instead: slower, but only shapes the fast path cannot take come here. Counted
+// (reference_fallbacks.h).
 Status run_reference(const Kernel& reference, KernelContext& ctx, size_t i, const PackedWeights* packed);
 
 }  // namespace kiln::dnnl_kernels

@@ -21,6 +21,9 @@ constexpr int64_t kMaxWindowValue = int64_t{1} << 31;
 
 std::string list_to_string(const std::vector<int64_t>& v) { return shape_to_string(v); }
 
+// Floor division (numpy's //), for pad arithmetic that may go negative.
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0); }
+
 }  // namespace
 
 int64_t WindowGeometry::in_size() const { return product(in); }
@@ -149,6 +152,95 @@ std::vector<std::vector<int64_t>> tap_tables(const std::vector<int64_t>& grid, c
     }
   }
   return tables;
+}
+
+Expected<ConvTransposeAttrs> parse_conv_transpose_attrs(const ir::Node& node) {
+  ConvTransposeAttrs attrs;
+  KILN_ASSIGN_OR_RETURN(attrs.window, parse_window_attrs(node));
+  attrs.group = node.attr_int("group", 1);
+  if (attrs.group < 1) return Status::InvalidArgument("group must be positive, got " + std::to_string(attrs.group));
+  attrs.output_padding = node.attr_ints("output_padding");
+  for (int64_t p : attrs.output_padding) {
+    if (p < 0) return Status::InvalidArgument("output_padding must be non-negative");
+  }
+  attrs.output_shape = node.attr_ints("output_shape");
+  for (int64_t s : attrs.output_shape) {
+    if (s < 0) return Status::InvalidArgument("output_shape must be non-negative");
+  }
+  return attrs;
+}
+
+Expected<WindowGeometry> conv_transpose_geometry(const ConvTransposeAttrs& attrs, const Shape& x, const Shape& w) {
+  const WindowAttrs& a = attrs.window;
+  if (x.size() < 3) return Status::InvalidArgument("X must have rank >= 3, got " + shape_to_string(x));
+  if (w.size() != x.size()) {
+    return Status::InvalidArgument("W " + shape_to_string(w) + " must have the rank of X " + shape_to_string(x));
+  }
+  if (w[0] != x[1]) {
+    return Status::InvalidArgument("X has " + std::to_string(x[1]) + " channels but W " + shape_to_string(w) +
+                                   " expects " + std::to_string(w[0]));
+  }
+  if (x[1] % attrs.group != 0) {
+    return Status::InvalidArgument("input channels " + std::to_string(x[1]) + " are not divisible by group " +
+                                   std::to_string(attrs.group));
+  }
+  const size_t nd = x.size() - 2;
+  const std::vector<int64_t> kernel(w.begin() + 2, w.end());
+  if (!a.kernel_shape.empty() && a.kernel_shape != kernel) {
+    return Status::InvalidArgument("kernel_shape " + shape_to_string(a.kernel_shape) + " does not match W " +
+                                   shape_to_string(w));
+  }
+  auto check_len = [&](const std::vector<int64_t>& v, size_t n, const char* what) -> Status {
+    if (!v.empty() && v.size() != n) {
+      return Status::InvalidArgument(std::string(what) + " " + shape_to_string(v) + " do not match " +
+                                     std::to_string(nd) + " spatial dimensions");
+    }
+    return Status::OK();
+  };
+  KILN_RETURN_IF_ERROR(check_len(a.strides, nd, "strides"));
+  KILN_RETURN_IF_ERROR(check_len(a.dilations, nd, "dilations"));
+  KILN_RETURN_IF_ERROR(check_len(a.pads, 2 * nd, "pads"));
+  KILN_RETURN_IF_ERROR(check_len(attrs.output_padding, nd, "output_padding"));
+  std::vector<int64_t> requested = attrs.output_shape;
+  if (requested.size() == nd + 2) requested.erase(requested.begin(), requested.begin() + 2);  // full shape given
+  KILN_RETURN_IF_ERROR(check_len(requested, nd, "output_shape"));
+
+  WindowGeometry g;
+  g.in.assign(x.begin() + 2, x.end());
+  g.kernel = kernel;
+  g.stride = a.strides.empty() ? std::vector<int64_t>(nd, 1) : a.strides;
+  g.dilation = a.dilations.empty() ? std::vector<int64_t>(nd, 1) : a.dilations;
+  g.pad_begin.assign(nd, 0);
+  g.pad_end.assign(nd, 0);
+  g.out.assign(nd, 0);
+  for (size_t d = 0; d < nd; ++d) {
+    const int64_t in = g.in[d], s = g.stride[d];
+    const int64_t op = attrs.output_padding.empty() ? 0 : attrs.output_padding[d];
+    const int64_t natural = s * (in - 1) + op + (kernel[d] - 1) * g.dilation[d] + 1;  // size before padding
+    const bool same = a.auto_pad == AutoPad::kSameUpper || a.auto_pad == AutoPad::kSameLower;
+    if (!requested.empty() || same) {
+      // The output size is given (or in * stride for SAME); the padding is what makes it fit.
+      g.out[d] = requested.empty() ? in * s : requested[d];
+      const int64_t total = natural - g.out[d];
+      if (a.auto_pad == AutoPad::kSameUpper) {
+        g.pad_begin[d] = floor_div(total, 2);
+      } else {
+        g.pad_begin[d] = total - floor_div(total, 2);
+      }
+      g.pad_end[d] = total - g.pad_begin[d];
+    } else {
+      if (a.auto_pad == AutoPad::kNotSet && !a.pads.empty()) {
+        g.pad_begin[d] = a.pads[d];
+        g.pad_end[d] = a.pads[d + nd];
+      }
+      g.out[d] = natural - g.pad_begin[d] - g.pad_end[d];
+    }
+    if (g.out[d] < 0 || (g.out[d] == 0 && in > 0)) {
+      return Status::InvalidArgument("output size " + std::to_string(g.out[d]) + " in spatial dim " +
+                                     std::to_string(d) + " is not positive");
+    }
+  }
+  return g;
 }
 
 }  // namespace kiln::ref

@@ -48,6 +48,23 @@ struct WindowGeometry {
 Expected<WindowGeometry> forward_geometry(const WindowAttrs& attrs, const Shape& in_spatial,
                                           const std::vector<int64_t>& kernel);
 
+// ConvTranspose's attributes: the window's, the group, and the output's padding or shape.
+struct ConvTransposeAttrs {
+  WindowAttrs window;
+  int64_t group = 1;
+  std::vector<int64_t> output_padding;
+  std::vector<int64_t> output_shape;  // spatial sizes, or the whole [N, M, spatial...] shape
+};
+
+// Parses and checks them (a positive group, non-negative output_padding and output_shape).
+Expected<ConvTransposeAttrs> parse_conv_transpose_attrs(const ir::Node& node);
+
+// Geometry of a ConvTranspose of X (`x`: [N, C, spatial...]) by W (`w`: [C, M/group, kernel...]):
+// `in` is X's spatial shape and `out` Y's, with the begin and end padding each dimension resolves to
+// (from pads, auto_pad or output_shape). Fails, naming the problem, when the shapes do not fit each
+// other or the attributes, or an output size is not positive.
+Expected<WindowGeometry> conv_transpose_geometry(const ConvTransposeAttrs& attrs, const Shape& x, const Shape& w);
+
 // For each spatial dim d: table[d][k * grid[d] + g] is the image coordinate that grid position g and
 // kernel tap k touch (g * stride - pad_begin + k * dilation), or -1 when it falls in the padding.
 // For im2col the grid is the output and the image the input; for col2im (ConvTranspose) the reverse.

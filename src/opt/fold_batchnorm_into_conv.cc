@@ -1,4 +1,4 @@
-// Folds an inference BatchNormalization into the Conv that feeds it:
+// Folds an inference BatchNormalization into the Conv or ConvTranspose that feeds it:
 //   BN(conv(x, W) + B) = conv(x, W * s) + (B - mean) * s + bias,   s = scale / sqrt(var + epsilon)
 // per output channel, when W, B and the four BN parameters are float32 constants and the BN is the
 // conv's only reader. New weights get new names (the originals may be shared with other nodes).
@@ -7,6 +7,39 @@
 #include "opt/pass.h"
 
 namespace kiln::opt {
+namespace {
+
+// The number of output channels of `conv` with weights `w`, or 0 when the shapes do not fit: Conv's W
+// is [M, C/group, k...], ConvTranspose's [C, M/group, k...].
+int64_t output_channels(const ir::Node& conv, const Tensor& w) {
+  if (conv.op_type == "Conv") return w.dim(0);
+  const int64_t group = conv.attr_int("group", 1);
+  if (group < 1 || w.dim(0) % group != 0) return 0;
+  return w.dim(1) * group;
+}
+
+// `w` with output channel m's weights multiplied by s[m].
+Tensor scale_output_channels(const ir::Node& conv, const Tensor& w, const std::vector<double>& s) {
+  Tensor scaled(DataType::kFloat32, w.shape());
+  const float* from = w.data<float>();
+  float* to = scaled.data<float>();
+  if (conv.op_type == "Conv") {
+    const int64_t per = w.size() / w.dim(0);
+    for (int64_t i = 0; i < w.size(); ++i) to[i] = static_cast<float>(from[i] * s[static_cast<size_t>(i / per)]);
+    return scaled;
+  }
+  // ConvTranspose: W[c][j] holds output channel (c / (C / group)) * (M / group) + j of c's group.
+  const int64_t group = conv.attr_int("group", 1), c_per_group = w.dim(0) / group, m_per_group = w.dim(1);
+  const int64_t taps = w.size() / (w.dim(0) * m_per_group);
+  for (int64_t i = 0; i < w.size(); ++i) {
+    const int64_t c = i / (m_per_group * taps), j = i / taps % m_per_group;
+    to[i] = static_cast<float>(from[i] * s[static_cast<size_t>(c / c_per_group * m_per_group + j)]);
+  }
+  return scaled;
+}
+
+}  // namespace
+
 Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx) {
   auto opset_it = ctx.opsets.find("");
   if (opset_it == ctx.opsets.end()) return false;
@@ -21,13 +54,17 @@ Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx
     auto p = producer.find(bn.inputs[0]);
     if (p == producer.end() || erase[p->second]) continue;
     ir::Node& conv = graph.nodes[p->second];
-    if (conv.op_type != "Conv" || !conv.domain.empty() || conv.inputs.size() < 2 || conv.outputs.size() != 1) continue;
+    if ((conv.op_type != "Conv" && conv.op_type != "ConvTranspose") || !conv.domain.empty() || conv.inputs.size() < 2 ||
+        conv.outputs.size() != 1) {
+      continue;
+    }
     const std::string& y = conv.outputs[0];
     if (uses.pinned.count(y) || uses.readers[y] != 1) continue;
     const Tensor* w = constant_value(graph, uses, conv.inputs[1]);
     // An empty weight has nothing to fold (and would divide by zero below).
     if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() < 3 || w->size() == 0) continue;
-    const int64_t M = w->dim(0);
+    const int64_t M = output_channels(conv, *w);
+    if (M == 0) continue;
     const bool has_bias = conv.inputs.size() > 2 && !conv.inputs[2].empty();
     const Tensor* b = has_bias ? float_vector_constant(graph, uses, conv.inputs[2], M) : nullptr;
     if (has_bias && b == nullptr) continue;
@@ -37,16 +74,16 @@ Expected<bool> fold_batchnorm_into_conv(ir::Graph& graph, const PassContext& ctx
     const Tensor* var = float_vector_constant(graph, uses, bn.inputs[4], M);
     if (!scale || !shift || !mean || !var) continue;
     const double epsilon = bn.attr_float("epsilon", 1e-5f);
-    Tensor w2(DataType::kFloat32, w->shape()), b2(DataType::kFloat32, {M});
-    const int64_t per = w->size() / M;
+    std::vector<double> s(static_cast<size_t>(M));
+    Tensor b2(DataType::kFloat32, {M});
     for (int64_t m = 0; m < M; ++m) {
-      const double s = scale->data<float>()[m] / std::sqrt(static_cast<double>(var->data<float>()[m]) + epsilon);
-      for (int64_t k = 0; k < per; ++k) {
-        w2.data<float>()[m * per + k] = static_cast<float>(w->data<float>()[m * per + k] * s);
-      }
+      s[static_cast<size_t>(m)] =
+          scale->data<float>()[m] / std::sqrt(static_cast<double>(var->data<float>()[m]) + epsilon);
       const double bias = b ? b->data<float>()[m] : 0.0;
-      b2.data<float>()[m] = static_cast<float>((bias - mean->data<float>()[m]) * s + shift->data<float>()[m]);
+      b2.data<float>()[m] =
+          static_cast<float>((bias - mean->data<float>()[m]) * s[static_cast<size_t>(m)] + shift->data<float>()[m]);
     }
+    Tensor w2 = scale_output_channels(conv, *w, s);
     const std::string w_name = fresh_name(graph, conv.inputs[1] + "_bn_folded");
     graph.initializers[w_name] = std::move(w2);
     const std::string b_name = fresh_name(graph, conv.inputs[1] + "_bn_folded_bias");

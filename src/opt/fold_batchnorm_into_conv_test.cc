@@ -45,5 +45,45 @@ TEST(FoldBatchNormIntoConv, SkipsSharedConvOutputAndRuntimeParameters) {
   EXPECT_FALSE(fold_batchnorm_into_conv(h, PassContext{opsets()}).value());
 }
 
+// ConvTranspose's W is [C, M/group, k...]: output channel m's weights are spread over the input
+// channels of its group. Two groups, so that a fold along the wrong axis cannot pass.
+ir::Graph conv_transpose_bn_graph(bool bias, int64_t group) {
+  ir::Graph g;
+  g.inputs = {float_value("x")};
+  g.outputs = {float_value("y")};
+  g.initializers["w"] = ramp({4, 3, 3, 3}, 0.05f, -0.3f);  // C = 4, M = 3 * group
+  const int64_t m = 3 * group;
+  if (bias) g.initializers["b"] = ramp({m}, 0.2f);
+  g.initializers["scale"] = ramp({m}, 0.3f, 0.5f);
+  g.initializers["shift"] = ramp({m}, 0.1f);
+  g.initializers["mean"] = ramp({m}, 0.2f, -0.1f);
+  g.initializers["var"] = ramp({m}, 0.4f, 0.2f);
+  std::vector<std::string> in = {"x", "w"};
+  if (bias) in.push_back("b");
+  g.nodes = {make("ConvTranspose", in, {"c"},
+                  {ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}), ir::Attribute::of_int("group", group)}),
+             make("BatchNormalization", {"c", "scale", "shift", "mean", "var"}, {"y"}, {real("epsilon", 1e-3f)})};
+  return g;
+}
+
+TEST(FoldBatchNormIntoConv, MatchesConvTransposeThenBatchNorm) {
+  for (int64_t group : {1, 2}) {
+    for (bool bias : {false, true}) {
+      ir::Graph g = conv_transpose_bn_graph(bias, group);
+      const Tensor x = ramp({2, 4, 4, 5});
+      const auto before = run(g, {x});
+      ASSERT_TRUE(fold_batchnorm_into_conv(g, PassContext{opsets()}).value());
+      ASSERT_EQ(g.nodes.size(), 1u);
+      EXPECT_EQ(g.nodes[0].op_type, "ConvTranspose");
+      expect_close(run(g, {x}), before, 1e-5);
+    }
+  }
+}
+
+TEST(FoldBatchNormIntoConv, SkipsConvTransposeWhoseGroupDoesNotDivideW) {
+  ir::Graph g = conv_transpose_bn_graph(false, 3);  // 4 input channels in 3 groups
+  EXPECT_FALSE(fold_batchnorm_into_conv(g, PassContext{opsets()}).value());
+}
+
 }  // namespace
 }  // namespace kiln::opt

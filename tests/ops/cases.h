@@ -1,6 +1,6 @@
 // The op cases of the differential harness, one builder per fast-kernel family. Shapes cover the
 // attribute space (groups, depthwise, dilation, padding, auto_pad, transposes, broadcasting, axes…)
-// at small sizes; perf_cases() holds real layer shapes (ResNet-50, MobileNetV2, BERT-base).
+// at small sizes; perf_cases() holds real layer shapes (ResNet-50, MobileNetV2, BERT-base, DCGAN).
 #pragma once
 
 #include "op_case.h"
@@ -145,6 +145,18 @@ inline std::vector<OpCase> conv_transpose_cases() {
       "convT 3d", {.x = {1, 4, 4, 5, 6}, .w = {4, 6, 3, 3, 3}, .strides = {2, 2, 2}, .pads = {1, 1, 1, 1, 1, 1}}));
   v.push_back(conv_transpose_case("convT decoder batch 8",
                                   {.x = {8, 32, 8, 8}, .w = {32, 16, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+  // Products of 1 MB per image: a batch of 3 goes one image at a time (2 do not divide it).
+  v.push_back(
+      conv_transpose_case("convT large columns batch 3", {.x = {3, 4, 32, 32}, .w = {4, 64, 2, 2}, .strides = {2, 2}}));
+  // A one-pixel input (DCGAN's latent vector): the images go through the product as its rows.
+  v.push_back(conv_transpose_case("convT latent 1x1 batch 3", {.x = {3, 20, 1, 1}, .w = {20, 8, 4, 4}}));
+  v.push_back(conv_transpose_case("convT latent 1x1 s2 pads",
+                                  {.x = {2, 16, 1, 1}, .w = {16, 5, 4, 4}, .strides = {2, 2}, .pads = {1, 0, 1, 2}}));
+  // An output_shape past the natural size leaves a negative end padding (columns nothing reaches).
+  v.push_back(conv_transpose_case("convT output_shape past natural",
+                                  {.x = {1, 4, 5, 5}, .w = {4, 4, 3, 3}, .strides = {2, 2}, .output_shape = {12, 13}}));
+  v.push_back(conv_transpose_case("convT few output channels",
+                                  {.x = {2, 24, 9, 9}, .w = {24, 3, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
   // W given at run time: oneDNN would read ONNX's layout with a slow implementation; the reference runs.
   v.push_back(conv_transpose_case(
       "convT runtime weights",
@@ -450,6 +462,19 @@ inline std::vector<OpCase> perf_cases() {
     v.push_back(
         conv_case("resnet50 res4 3x3" + b, {.x = {n, 256, 14, 14}, .w = {256, 256, 3, 3}, .pads = {1, 1, 1, 1}}));
     v.push_back(conv_case("resnet50 res5 1x1" + b, {{n, 2048, 7, 7}, {512, 2048, 1, 1}}));
+  }
+  for (int64_t n : {1, 8}) {
+    const std::string b = " batch " + std::to_string(n);
+    v.push_back(conv_transpose_case("dcgan convT latent 100->512" + b, {.x = {n, 100, 1, 1}, .w = {100, 512, 4, 4}}));
+    v.push_back(
+        conv_transpose_case("dcgan convT 4x4 512->256 s2" + b,
+                            {.x = {n, 512, 4, 4}, .w = {512, 256, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+    v.push_back(
+        conv_transpose_case("dcgan convT 16x16 128->64 s2" + b,
+                            {.x = {n, 128, 16, 16}, .w = {128, 64, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+    v.push_back(
+        conv_transpose_case("dcgan convT 32x32 64->3 s2" + b,
+                            {.x = {n, 64, 32, 32}, .w = {64, 3, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
   }
   v.push_back(conv_case("mobilenetv2 dw 3x3 144ch",
                         {.x = {1, 144, 56, 56}, .w = {144, 1, 3, 3}, .group = 144, .pads = {1, 1, 1, 1}}, "Clip",

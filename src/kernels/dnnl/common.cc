@@ -1,6 +1,8 @@
 #include "kernels/dnnl/common.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 
 #include "core/buffer_pool.h"
 #include "kernels/blocked_conv_attrs.h"
@@ -24,6 +26,23 @@ const dnnl::engine& cpu_engine() {
 dnnl::stream& thread_stream() {
   thread_local dnnl::stream stream(cpu_engine());
   return stream;
+}
+
+void* thread_buffer(ThreadBuffer which, size_t bytes) {
+  struct Free {
+    void operator()(void* q) const { std::free(q); }
+  };
+  constexpr size_t kSlots = static_cast<size_t>(ThreadBuffer::kCount);
+  thread_local std::unique_ptr<void, Free> buffers[kSlots];
+  thread_local size_t capacity[kSlots] = {};
+  const size_t slot = static_cast<size_t>(which);
+  if (capacity[slot] < bytes) {
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    buffers[slot].reset(std::aligned_alloc(4096, rounded));
+    if (!buffers[slot]) throw dnnl::error(dnnl_out_of_memory, "cannot allocate a buffer");
+    capacity[slot] = rounded;
+  }
+  return buffers[slot].get();
 }
 
 dnnl::memory::dims to_dims(const Shape& shape) { return dnnl::memory::dims(shape.begin(), shape.end()); }

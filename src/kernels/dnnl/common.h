@@ -74,6 +74,11 @@ class ExecArgs {
 // As execute() above, with the scratchpad added to `args`. Throws dnnl::error.
 void execute(const dnnl::primitive& p, ExecArgs& args, size_t scratchpad_bytes);
 
+// Buffers of the calling thread that only grow (a seen shape allocates nothing), one per use, so that
+// two uses within one kernel run never share one. Throws dnnl::error when memory runs out.
+enum class ThreadBuffer { kReorderedSource, kReorderedDestination, kColumns, kImages, kCount };
+void* thread_buffer(ThreadBuffer which, size_t bytes);
+
 // Builds the reference (priority below kDnnlPriority) kernel for the node being built.
 Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b);
 

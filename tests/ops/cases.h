@@ -164,6 +164,39 @@ inline std::vector<OpCase> conv_transpose_cases() {
   return v;
 }
 
+// Random 2-D ConvTranspose geometries (fixed seed): kernel 1-5, stride 1-4, dilation 1-3, asymmetric
+// pads, output_padding below the stride, batch 1-3, images of 1-9 pixels a side. Every one is a case
+// the product kernel (col2im's phase arithmetic) computes; the reference is the judge.
+inline std::vector<OpCase> conv_transpose_random_cases() {
+  std::vector<OpCase> v;
+  uint64_t state = 12345;
+  auto draw = [&state](int64_t lo, int64_t hi) {  // uniform in [lo, hi]
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(hi - lo + 1));
+  };
+  while (v.size() < 40) {
+    ConvTransposeSpec s;
+    const int64_t c = draw(1, 9), m = draw(1, 9), kh = draw(1, 5), kw = draw(1, 5);
+    s.x = {draw(1, 3), c, draw(1, 9), draw(1, 9)};
+    s.w = {c, m, kh, kw};
+    s.strides = {draw(1, 4), draw(1, 4)};
+    s.dilations = {draw(1, 3), draw(1, 3)};
+    s.output_padding = {draw(0, s.strides[0] - 1), draw(0, s.strides[1] - 1)};
+    s.pads = {draw(0, kh - 1), draw(0, kw - 1), draw(0, kh - 1), draw(0, kw - 1)};
+    s.bias = draw(0, 1) == 1;
+    bool positive = true;  // every output size at least 1
+    for (int d = 0; d < 2; ++d) {
+      const int64_t k = d == 0 ? kh : kw;
+      const int64_t out = s.strides[d] * (s.x[2 + d] - 1) + s.output_padding[d] + (k - 1) * s.dilations[d] + 1 -
+                          s.pads[d] - s.pads[d + 2];
+      positive = positive && out >= 1;
+    }
+    if (!positive) continue;
+    v.push_back(conv_transpose_case("convT random " + std::to_string(v.size()), s));
+  }
+  return v;
+}
+
 inline std::vector<OpCase> fused_conv_cases() {
   const ConvSpec s{.x = {2, 8, 9, 9}, .w = {16, 8, 3, 3}, .pads = {1, 1, 1, 1}};
   const ConvSpec dw{.x = {1, 16, 10, 10}, .w = {16, 1, 3, 3}, .group = 16, .strides = {2, 2}, .pads = {1, 1, 1, 1}};

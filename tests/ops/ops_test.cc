@@ -58,6 +58,7 @@ void check_all(const std::vector<OpCase>& cases) {
 TEST(FastKernels, Conv) { check_all(conv_cases()); }
 TEST(FastKernels, FusedConv) { check_all(fused_conv_cases()); }
 TEST(FastKernels, ConvTranspose) { check_all(conv_transpose_cases()); }
+TEST(FastKernels, ConvTransposeRandomGeometry) { check_all(conv_transpose_random_cases()); }
 TEST(FastKernels, Gemm) { check_all(gemm_cases()); }
 TEST(FastKernels, MatMul) { check_all(matmul_cases()); }
 TEST(FastKernels, FusedMatMul) { check_all(fused_matmul_cases()); }

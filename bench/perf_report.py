@@ -127,7 +127,7 @@ def ceiling_section(w, results_dir, settings, order, by_key):
     w(f"The FP32 ceiling, measured in this run by `bench/fma_peak.c` (independent {one['isa']} FMAs only, median of "
       f"7 rounds): **{fmt(one['gflops_per_thread'])} GFLOP/s** on one thread alone, and "
       f"**{fmt(every['gflops_per_thread'])} GFLOP/s per thread** with {every['threads']} threads at once "
-      "(logical CPUs that share a core's FMA units split them). A model's GFLOP/s per thread is its Conv, "
+      "(logical CPUs that share a core's FMA units split them). A model's GFLOP/s per thread is its Conv, ConvTranspose, "
       "Gemm and MatMul multiply-adds as written (`bench/model_macs.py`) x 2 x batch / median / threads, "
       "against the first ceiling at 1 thread and the second at more: nominal, since Winograd (ResNet's 3x3 "
       "layers) does fewer multiply-adds, which can put a model above 100%.")

@@ -33,7 +33,7 @@ def _product(values):
 
 def macs_per_row(path, dims=None):
     """Multiply-adds of one row (batch 1, `dims` fixing any other named dimension), or None when a
-    Conv, Gemm or MatMul has a shape that shape inference leaves unknown."""
+    Conv, ConvTranspose, Gemm or MatMul has a shape that shape inference leaves unknown."""
     model = onnx.load(path)
     fixed = dict(dims or {})
     for graph_input in model.graph.input:

@@ -125,8 +125,10 @@ inline std::vector<OpCase> conv_transpose_cases() {
   v.push_back(conv_transpose_case("convT asym pads", {.x = {1, 4, 7, 6}, .w = {4, 6, 3, 2}, .pads = {0, 1, 2, 0}}));
   v.push_back(conv_transpose_case("convT strides 3x2", {.x = {1, 4, 5, 5}, .w = {4, 3, 3, 3}, .strides = {3, 2}}));
   v.push_back(conv_transpose_case("convT dilated", {.x = {1, 8, 6, 6}, .w = {8, 8, 3, 3}, .dilations = {2, 2}}));
+  // oneDNN's grouped deconvolution is fast from AVX2 on; below, the reference runs (so no expect_fast).
   v.push_back(conv_transpose_case(
-      "convT grouped", {.x = {1, 32, 6, 6}, .w = {32, 16, 3, 3}, .group = 2, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
+      "convT grouped",
+      {.x = {1, 32, 6, 6}, .w = {32, 16, 3, 3}, .group = 2, .strides = {2, 2}, .pads = {1, 1, 1, 1}, .fast = false}));
   // Groups of 2 channels: oneDNN has only its reference loop, so kiln's reference runs.
   v.push_back(conv_transpose_case(
       "convT small groups",
@@ -145,9 +147,11 @@ inline std::vector<OpCase> conv_transpose_cases() {
       "convT 3d", {.x = {1, 4, 4, 5, 6}, .w = {4, 6, 3, 3, 3}, .strides = {2, 2, 2}, .pads = {1, 1, 1, 1, 1, 1}}));
   v.push_back(conv_transpose_case("convT decoder batch 8",
                                   {.x = {8, 32, 8, 8}, .w = {32, 16, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
-  // Products of 1 MB per image: a batch of 3 goes one image at a time (2 do not divide it).
+  // Products of 1 MB per image, at most 2 MB a product: a batch of 3 goes as 2 images, then 1.
   v.push_back(
       conv_transpose_case("convT large columns batch 3", {.x = {3, 4, 32, 32}, .w = {4, 64, 2, 2}, .strides = {2, 2}}));
+  // One-pixel products of 800 KB per image: a batch of 5 goes as 2, 2, then 1.
+  v.push_back(conv_transpose_case("convT latent large batch 5", {.x = {5, 2, 1, 1}, .w = {2, 3200, 8, 8}}));
   // A one-pixel input (DCGAN's latent vector): the images go through the product as its rows.
   v.push_back(conv_transpose_case("convT latent 1x1 batch 3", {.x = {3, 20, 1, 1}, .w = {20, 8, 4, 4}}));
   v.push_back(conv_transpose_case("convT latent 1x1 s2 pads",
@@ -157,7 +161,8 @@ inline std::vector<OpCase> conv_transpose_cases() {
                                   {.x = {1, 4, 5, 5}, .w = {4, 4, 3, 3}, .strides = {2, 2}, .output_shape = {12, 13}}));
   v.push_back(conv_transpose_case("convT few output channels",
                                   {.x = {2, 24, 9, 9}, .w = {24, 3, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}}));
-  // W given at run time: oneDNN would read ONNX's layout with a slow implementation; the reference runs.
+  // W given at run time: the deconvolution reads it in ONNX's layout (not checked to be fast: which
+  // implementation oneDNN has for a strided W depends on the CPU).
   v.push_back(conv_transpose_case(
       "convT runtime weights",
       {.x = {1, 8, 6, 6}, .w = {8, 4, 3, 3}, .strides = {2, 2}, .const_weights = false, .fast = false}));

@@ -90,8 +90,9 @@ TEST(FastKernels, PackedWeightsServeEveryBatchAndOnlyTheConstant) {
 // layouts it packs later (Winograd) come from the packed copy.
 TEST(FastKernels, ReleasedWeightsServeFromThePackedCopy) {
   int released = 0;
-  for (const auto& cases : {conv_cases(), fused_conv_cases(), blocked_conv_cases(16), blocked_conv_cases(8),
-                            gemm_cases(), matmul_cases(), fused_matmul_cases(), fused_gemm_cases()}) {
+  for (const auto& cases :
+       {conv_cases(), fused_conv_cases(), blocked_conv_cases(16), blocked_conv_cases(8), gemm_cases(), matmul_cases(),
+        fused_matmul_cases(), fused_gemm_cases(), conv_transpose_cases()}) {
     for (const OpCase& c : cases) {
       SCOPED_TRACE(c.name);
       auto pair = build_pair(c);
@@ -280,6 +281,42 @@ TEST(FastKernels, ElementwiseErrorsMatchTheReference) {
   missing.inputs = {Tensor()};  // no input
   bad.push_back(missing);
   for (const OpCase& c : bad) check_fails_like_the_reference(c);
+}
+
+// ConvTranspose inputs that do not fit fail with the reference's error, from both fast kernels (the
+// product's, group 1, and the deconvolution's, group 2), with W given and with W freed by the plan.
+TEST(FastKernels, ConvTransposeErrorsMatchTheReference) {
+  std::vector<OpCase> bad;
+  for (int64_t group : {1, 2}) {
+    const std::string g = " group " + std::to_string(group);
+    const ConvTransposeSpec ok{.x = {1, 8, 5, 5}, .w = {8, 4, 3, 3}, .group = group, .strides = {2, 2}};
+    OpCase channels = conv_transpose_case("convT channel mismatch" + g, ok);
+    channels.inputs[0] = random_tensor({1, 6, 5, 5}, 1);
+    bad.push_back(channels);
+    OpCase bias = conv_transpose_case("convT bias of another length" + g, ok);
+    bias.inputs[2] = random_tensor({5}, 2);
+    bad.push_back(bias);
+    OpCase rank = conv_transpose_case("convT X of rank 5 for a 2-D W" + g, ok);
+    rank.inputs[0] = random_tensor({1, 8, 5, 5, 2}, 3);
+    bad.push_back(rank);
+    ConvTransposeSpec lengths = ok;
+    lengths.output_padding = {1};  // one value for two spatial dimensions
+    bad.push_back(conv_transpose_case("convT output_padding length" + g, lengths));
+    ConvTransposeSpec shrunk = ok;
+    shrunk.output_shape = {0, 4};
+    bad.push_back(conv_transpose_case("convT output_shape 0" + g, shrunk));
+  }
+  for (const OpCase& c : bad) {
+    check_fails_like_the_reference(c);
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok());
+    if (!pair->fast->releases_constant(1)) continue;
+    OpCase freed = c;
+    freed.inputs[1] = Tensor();
+    std::vector<Value> fast, ref;
+    const Status fs = run_kernel(*pair->fast, freed, &fast);
+    EXPECT_EQ(fs.to_string(), run_kernel(*pair->ref, c, &ref).to_string()) << c.name << " (W freed)";
+  }
 }
 
 // Inputs that do not line up fail with the reference's error (for Attention, its composition's).

@@ -1,7 +1,5 @@
 #include "kernels/dnnl/activation_reorders.h"
 
-#include <unordered_map>
-
 #include "kernels/dnnl/common.h"
 
 namespace kiln::dnnl_kernels {
@@ -13,31 +11,39 @@ ActivationReorders::ActivationReorders(const dnnl::memory::desc& src, const dnnl
     const dnnl::reorder::primitive_desc pd(cpu_engine(), src_plain, cpu_engine(), src, base_attr());
     to_src_ = dnnl::reorder(pd);
     src_scratchpad_ = pd.scratchpad_desc().get_size();
+    memories_.init(kSourceSlot, src);
   }
   if (reorder_dst_) {
     const dnnl::reorder::primitive_desc pd(cpu_engine(), dst, cpu_engine(), dst_plain, base_attr());
     from_dst_ = dnnl::reorder(pd);
     dst_scratchpad_ = pd.scratchpad_desc().get_size();
+    memories_.init(kDestinationSlot, dst);
   }
 }
 
-dnnl::memory ActivationReorders::source(const dnnl::memory& plain) const {
-  if (!reorder_src_) return plain;
-  dnnl::memory blocked(src_, cpu_engine(), thread_buffer(ThreadBuffer::kReorderedSource, src_.get_size()));
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, plain}, {DNNL_ARG_TO, blocked}};
-  execute(to_src_, args, src_scratchpad_);
+const dnnl::memory& ActivationReorders::Run::source(const dnnl::memory& plain) {
+  if (!r_.reorder_src_) return plain;
+  const dnnl::memory& blocked =
+      memories_.bind(kSourceSlot, thread_buffer(ThreadBuffer::kReorderedSource, r_.src_.get_size()));
+  ExecArgs args;
+  args.add(DNNL_ARG_FROM, plain);
+  args.add(DNNL_ARG_TO, blocked);
+  execute(r_.to_src_, args, r_.src_scratchpad_);
   return blocked;
 }
 
-dnnl::memory ActivationReorders::destination(const dnnl::memory& plain) const {
-  if (!reorder_dst_) return plain;
-  return dnnl::memory(dst_, cpu_engine(), thread_buffer(ThreadBuffer::kReorderedDestination, dst_.get_size()));
+const dnnl::memory& ActivationReorders::Run::destination(const dnnl::memory& plain) {
+  if (!r_.reorder_dst_) return plain;
+  written_ = &memories_.bind(kDestinationSlot, thread_buffer(ThreadBuffer::kReorderedDestination, r_.dst_.get_size()));
+  return *written_;
 }
 
-void ActivationReorders::finish(const dnnl::memory& written, const dnnl::memory& plain) const {
-  if (!reorder_dst_) return;
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, written}, {DNNL_ARG_TO, plain}};
-  execute(from_dst_, args, dst_scratchpad_);
+void ActivationReorders::Run::finish(const dnnl::memory& plain) {
+  if (written_ == nullptr) return;
+  ExecArgs args;
+  args.add(DNNL_ARG_FROM, *written_);
+  args.add(DNNL_ARG_TO, plain);
+  execute(r_.from_dst_, args, r_.dst_scratchpad_);
 }
 
 }  // namespace kiln::dnnl_kernels

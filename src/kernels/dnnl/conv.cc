@@ -33,12 +33,6 @@ struct ConvEntry {
   std::optional<ActivationReorders> reorders;
 };
 
-// True for the im2col + GEMM implementations, which run a grouped convolution one small GEMM per
-// group (depthwise: a 1-row GEMM per channel, ~1.4 GFLOP/s).
-bool is_gemm_impl(const dnnl::convolution_forward::primitive_desc& pd) {
-  return std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
-}
-
 class DnnlConvKernel : public Kernel {
  public:
   DnnlConvKernel(std::unique_ptr<Kernel> reference, ref::WindowAttrs attrs, int64_t group, FusedActivation act)
@@ -84,12 +78,14 @@ class DnnlConvKernel : public Kernel {
       const memory src = wrap(plain_desc(s->src), x.raw());
       const memory dst = wrap(plain_desc(s->dst), y.raw());
       const memory wts = e->packed ? e->weights : wrap(plain_desc(s->weights), w.raw());
-      const memory conv_src = e->reorders ? e->reorders->source(src) : src;
-      const memory conv_dst = e->reorders ? e->reorders->destination(dst) : dst;
+      std::optional<ActivationReorders::Run> reorders;
+      if (e->reorders) reorders.emplace(*e->reorders);
+      const memory& conv_src = reorders ? reorders->source(src) : src;
+      const memory& conv_dst = reorders ? reorders->destination(dst) : dst;
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, conv_src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, conv_dst}};
       if (has_bias) args.emplace(DNNL_ARG_BIAS, wrap(plain_desc(s->bias), ctx.tensor(2).raw()));
       execute(e->primitive, args, e->scratchpad);
-      if (e->reorders) e->reorders->finish(conv_dst, dst);
+      if (reorders) reorders->finish(dst);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN convolution failed: ") + err.what());
     }
@@ -118,12 +114,12 @@ class DnnlConvKernel : public Kernel {
     auto e = std::make_shared<ConvEntry>();
     try {
       auto pd = primitive_desc(s, use_packed);
-      if (is_ref_impl(pd) || (group_ > 1 && is_gemm_impl(pd))) {
+      if (is_slow_grouped_impl(pd, group_)) {
         // With plain activations oneDNN falls back to a slow implementation (depthwise and grouped
         // convolutions, notably): let it pick the activation layout, and reorder around it.
         try {
           auto blocked = primitive_desc(s, use_packed, /*any_activations=*/true);
-          if (!is_ref_impl(blocked) && !is_gemm_impl(blocked)) {
+          if (!is_slow_grouped_impl(blocked, group_)) {
             e->reorders.emplace(blocked.src_desc(), plain_desc(s.src), blocked.dst_desc(), plain_desc(s.dst));
             pd = blocked;
           }

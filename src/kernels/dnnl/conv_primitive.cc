@@ -39,8 +39,12 @@ Shape nominal_input_shape(const Shape& w, int64_t group) {
   return x;
 }
 
-bool is_ref_impl(const dnnl::convolution_forward::primitive_desc& pd) {
+bool is_ref_impl(const dnnl::primitive_desc_base& pd) {
   return std::string(pd.impl_info_str()).find("ref") != std::string::npos;
+}
+
+bool is_slow_grouped_impl(const dnnl::primitive_desc_base& pd, int64_t group) {
+  return is_ref_impl(pd) || (group > 1 && std::string(pd.impl_info_str()).find("gemm") != std::string::npos);
 }
 
 dnnl::primitive_attr conv_attr(dnnl::post_ops ops, const FusedActivation& act) {

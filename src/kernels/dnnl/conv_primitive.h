@@ -54,8 +54,13 @@ std::unique_ptr<PackedWeights> pack_conv_weights(const Tensor& w, const ref::Win
   }
 }
 
-// True for oneDNN's slow reference implementations ("ref", "gemm:ref").
-bool is_ref_impl(const dnnl::convolution_forward::primitive_desc& pd);
+// True for oneDNN's slow reference implementations ("ref", "gemm:ref"), of any primitive.
+bool is_ref_impl(const dnnl::primitive_desc_base& pd);
+
+// True for implementations too slow to run a (transposed) convolution of `group` groups on: the
+// reference ones, and im2col + GEMM for a grouped one, which runs one small GEMM per group
+// (depthwise: a 1-row GEMM per channel, ~1.4 GFLOP/s).
+bool is_slow_grouped_impl(const dnnl::primitive_desc_base& pd, int64_t group);
 
 // base_attr() (a user scratchpad) with post-ops: `ops` (what comes first, such as a residual add), then
 // the activation (append_activation).

@@ -17,8 +17,10 @@
 
 #include "kernels/dnnl/activation_reorders.h"
 #include "kernels/dnnl/common.h"
+#include "kernels/dnnl/conv_primitive.h"
 #include "kernels/dnnl/conv_transpose_product.h"
 #include "kernels/dnnl/packed_weights.h"
+#include "kernels/dnnl/run_memories.h"
 #include "kernels/ref/window.h"
 #include "kernels/vec/binary_loops.h"
 
@@ -75,13 +77,6 @@ std::optional<DeconvGeometry> deconv_geometry(const ref::ConvTransposeAttrs& att
   return s;
 }
 
-// True for implementations that are slow on any activations: oneDNN's reference loops, and im2col +
-// GEMM when it runs one small GEMM per group.
-bool slow_impl(const dnnl::deconvolution_forward::primitive_desc& pd, int64_t group) {
-  const std::string impl = pd.impl_info_str();
-  return impl.find("ref") != std::string::npos || (group > 1 && impl.find("gemm") != std::string::npos);
-}
-
 // Y[n, m, ...] += bias[m]. oneDNN's deconvolution adds a bias in a pass of its own after the
 // backward-data kernel, which took longer than that kernel on DCGAN's 16x16 -> 32x32 layer
 // (0.39 -> 0.54 ms, 1 thread); this pass, on the plain Y the reorder just wrote, is a few microseconds.
@@ -102,7 +97,9 @@ struct DeconvEntry {
   size_t scratchpad = 0;
   bool use_reference = false;
   std::optional<ActivationReorders> reorders;  // set when the primitive picked its activation layout
+  RunMemories<3> memories;                     // plain X, Y and (unpacked) W, pointed at each run's buffers
 };
+constexpr size_t kSrcSlot = 0, kDstSlot = 1, kWeightsSlot = 2;
 
 class DnnlConvTransposeKernel : public Kernel {
  public:
@@ -120,7 +117,7 @@ class DnnlConvTransposeKernel : public Kernel {
     if (!s) return;
     try {
       const auto pd = primitive_desc(*s, /*any_weights=*/true, /*any_activations=*/true);
-      if (slow_impl(pd, attrs_.group)) return;
+      if (is_slow_grouped_impl(pd, attrs_.group)) return;
       auto packed = std::make_unique<PackedWeights>(w, s->plain_weights, w);
       packed->in_layout(pd.weights_desc());
       packed->release_source();
@@ -154,17 +151,17 @@ class DnnlConvTransposeKernel : public Kernel {
     if (e->use_reference) return fallback(ctx);
     Tensor y(DataType::kFloat32, Shape(s->dst.begin(), s->dst.end()), Tensor::Init::kUninitialized);
     try {
-      const memory src = wrap(plain_desc(s->src), x.raw());
-      const memory dst = wrap(plain_desc(s->dst), y.raw());
-      const memory run_src = e->reorders ? e->reorders->source(src) : src;
-      const memory run_dst = e->reorders ? e->reorders->destination(dst) : dst;
+      RunMemories<3>::Lease memories(e->memories);
+      const memory& src = memories.bind(kSrcSlot, x.raw());
+      const memory& dst = memories.bind(kDstSlot, y.raw());
+      std::optional<ActivationReorders::Run> reorders;
+      if (e->reorders) reorders.emplace(*e->reorders);
       ExecArgs args;
-      args.add(DNNL_ARG_SRC, run_src);
-      const memory plain_w = e->packed ? memory() : wrap(s->plain_weights, w.raw());
-      args.add(DNNL_ARG_WEIGHTS, e->packed ? e->weights : plain_w);
-      args.add(DNNL_ARG_DST, run_dst);
+      args.add(DNNL_ARG_SRC, reorders ? reorders->source(src) : src);
+      args.add(DNNL_ARG_WEIGHTS, e->packed ? e->weights : memories.bind(kWeightsSlot, w.raw()));
+      args.add(DNNL_ARG_DST, reorders ? reorders->destination(dst) : dst);
       execute(e->primitive, args, e->scratchpad);
-      if (e->reorders) e->reorders->finish(run_dst, dst);
+      if (reorders) reorders->finish(dst);
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN deconvolution failed: ") + err.what());
     }
@@ -199,7 +196,7 @@ class DnnlConvTransposeKernel : public Kernel {
       std::optional<dnnl::deconvolution_forward::primitive_desc> pd;
       try {
         auto blocked = primitive_desc(s, use_packed, /*any_activations=*/true);
-        if (!slow_impl(blocked, attrs_.group)) {
+        if (!is_slow_grouped_impl(blocked, attrs_.group)) {
           e->reorders.emplace(blocked.src_desc(), plain_desc(s.src), blocked.dst_desc(), plain_desc(s.dst));
           pd = blocked;
         }
@@ -208,7 +205,7 @@ class DnnlConvTransposeKernel : public Kernel {
       }
       if (!pd) {
         auto plain = primitive_desc(s, use_packed, /*any_activations=*/false);
-        if (!slow_impl(plain, attrs_.group)) pd = plain;
+        if (!is_slow_grouped_impl(plain, attrs_.group)) pd = plain;
       }
       if (!pd) {
         e->use_reference = true;  // kiln's reference is no slower than oneDNN's slow paths
@@ -216,6 +213,9 @@ class DnnlConvTransposeKernel : public Kernel {
       }
       e->primitive = dnnl::deconvolution_forward(*pd);
       e->scratchpad = pd->scratchpad_desc().get_size();
+      e->memories.init(kSrcSlot, plain_desc(s.src));
+      e->memories.init(kDstSlot, plain_desc(s.dst));
+      if (!use_packed) e->memories.init(kWeightsSlot, s.plain_weights);
       if (use_packed) {
         e->packed = true;
         e->weights = packed_->in_layout(pd->weights_desc());

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "kernels/dnnl/common.h"
+#include "kernels/dnnl/conv_primitive.h"
+#include "kernels/dnnl/run_memories.h"
 #include "kernels/vec/col2im.h"
 #include "kernels/vec/parallel_chunks.h"
 
@@ -20,33 +22,34 @@ memory::desc transposed_weights_desc(const Shape& w) {
   return memory::desc({1, rows, c}, memory::data_type::f32, memory::dims{rows * c, 1, rows});
 }
 
-struct ProductEntry {
-  dnnl::matmul product;
-  memory weights;  // W^T in the layout the product picked
+// The product for a chunk of images: oneDNN's primitive over them, the memories a run points at its
+// buffers (so a run creates none), and col2im for its result's layout.
+struct Product {
+  int64_t images = 0;  // 0: no such chunk
+  dnnl::matmul primitive;
+  memory weights;  // W^T (or W, for one pixel) in the layout this primitive picked
   size_t scratchpad = 0;
-  bool use_reference = false;
-  // An input of one pixel: one product X W ([N, C] x [C, M * k]) for all images, whose rows are the
-  // images' columns. Otherwise a product W^T X per chunk of `chunk` images, their X side by side as
-  // [C, chunk * H * W] (so the chunk reads W^T once).
-  bool one_pixel = false;
-  int64_t chunk = 1;
-  memory::desc images;                     // the product's X operand
-  memory::desc col;                        // its result
-  size_t col_bytes = 0, images_bytes = 0;  // the product's result, and a chunk's X side by side
+  RunMemories<2> memories;  // kImagesSlot: the X operand; kColumnsSlot: the result
   std::optional<vec::Col2Im> col2im;
 };
+constexpr size_t kImagesSlot = 0, kColumnsSlot = 1;
 
-// The images one product takes: the most that divide the batch and keep the product's result within
-// kColumnsBytes (it stays in cache for col2im), so that W^T, often the largest operand, is read once per
-// chunk rather than once per image (DCGAN's 512 -> 256 layer: 8.4 MB of W^T against 256 KB of
-// result per image).
+// One input shape. An input of one pixel: a product X W ([images, C] x [C, M * k]) per chunk, whose
+// result rows are the images' columns. Otherwise a product W^T X per chunk, the chunk's X side by side
+// as [C, images * H * W]. A batch goes in chunks of `full.images`, then one of `tail.images`.
+struct ProductEntry {
+  bool use_reference = false;
+  bool one_pixel = false;
+  Product full, tail;
+  size_t col_bytes = 0, images_bytes = 0;  // a full chunk's result, and its X side by side
+};
+
+// The images one product takes: as many as keep its result within kColumnsBytes (it stays in cache for
+// col2im), so that W^T, often the largest operand, is read once per chunk rather than once per image
+// (DCGAN's 512 -> 256 layer: 8.4 MB of W^T against 256 KB of result per image).
 constexpr int64_t kColumnsBytes = int64_t{2} << 20;
 int64_t images_per_product(int64_t images, int64_t col_elements_per_image) {
-  const int64_t most = std::max<int64_t>(1, kColumnsBytes / (col_elements_per_image * 4));
-  for (int64_t k = std::min(images, most); k > 1; --k) {
-    if (images % k == 0) return k;
-  }
-  return 1;
+  return std::clamp<int64_t>(kColumnsBytes / (col_elements_per_image * 4), 1, images);
 }
 
 // Output elements per thread below which col2im stays on the calling thread (parallel_chunks.h).
@@ -80,38 +83,31 @@ class ConvTransposeProduct : public Kernel {
     const float* bias = has_bias ? ctx.tensor(2).data<float>() : nullptr;
     try {
       float* col = static_cast<float*>(thread_buffer(ThreadBuffer::kColumns, e->col_bytes));
-      const memory col_memory(e->col, cpu_engine(), col);
-      auto multiply = [&](const float* images) {
-        ExecArgs args;
-        const memory b = wrap(e->images, images);
-        args.add(DNNL_ARG_SRC, e->one_pixel ? b : e->weights);
-        args.add(DNNL_ARG_WEIGHTS, e->one_pixel ? e->weights : b);
-        args.add(DNNL_ARG_DST, col_memory);
-        execute(e->product, args, e->scratchpad);
-      };
-      auto scatter = [&](float* out, int64_t planes) {
-        vec::for_each_row_chunk(planes, out_plane, kCol2ImGrain,
-                                [&](int64_t begin, int64_t end) { e->col2im->run(col, bias, out, begin, end); });
-      };
-      if (e->one_pixel) {
-        multiply(x.data<float>());
-        scatter(y.data<float>(), n * m);
-      } else {
-        float* side_by_side =
-            e->chunk > 1 ? static_cast<float*>(thread_buffer(ThreadBuffer::kImages, e->images_bytes)) : nullptr;
-        for (int64_t i = 0; i < n; i += e->chunk) {
-          const float* images = x.data<float>() + i * c * hw;
-          if (side_by_side != nullptr) {
-            for (int64_t ch = 0; ch < c; ++ch) {
-              for (int64_t j = 0; j < e->chunk; ++j) {
-                std::copy_n(images + (j * c + ch) * hw, hw, side_by_side + (ch * e->chunk + j) * hw);
-              }
+      float* side_by_side = e->one_pixel || e->full.images == 1
+                                ? nullptr
+                                : static_cast<float*>(thread_buffer(ThreadBuffer::kImages, e->images_bytes));
+      for (int64_t i = 0; i < n;) {
+        const Product& p = n - i >= e->full.images ? e->full : e->tail;
+        const float* images = x.data<float>() + i * c * hw;
+        if (side_by_side != nullptr) {  // [images, C, H * W] -> [C, images * H * W]
+          for (int64_t ch = 0; ch < c; ++ch) {
+            for (int64_t j = 0; j < p.images; ++j) {
+              std::copy_n(images + (j * c + ch) * hw, hw, side_by_side + (ch * p.images + j) * hw);
             }
-            images = side_by_side;
           }
-          multiply(images);
-          scatter(y.data<float>() + i * m * out_plane, e->chunk * m);
+          images = side_by_side;
         }
+        RunMemories<2>::Lease memories(p.memories);
+        ExecArgs args;
+        const memory& b = memories.bind(kImagesSlot, images);
+        args.add(DNNL_ARG_SRC, e->one_pixel ? b : p.weights);
+        args.add(DNNL_ARG_WEIGHTS, e->one_pixel ? p.weights : b);
+        args.add(DNNL_ARG_DST, memories.bind(kColumnsSlot, col));
+        execute(p.primitive, args, p.scratchpad);
+        float* out = y.data<float>() + i * m * out_plane;
+        vec::for_each_row_chunk(p.images * m, out_plane, kCol2ImGrain,
+                                [&](int64_t begin, int64_t end) { p.col2im->run(col, bias, out, begin, end); });
+        i += p.images;
       }
     } catch (const dnnl::error& err) {
       return Status::Internal(std::string("oneDNN matmul for ConvTranspose failed: ") + err.what());
@@ -146,41 +142,47 @@ class ConvTransposeProduct : public Kernel {
   Expected<std::shared_ptr<const ProductEntry>> make_entry(const Tensor& x, const ref::WindowGeometry& g) const {
     auto e = std::make_shared<ProductEntry>();
     const Shape& w = wt_->shape();
-    const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), rows = w[1] * w[2] * w[3];
-    e->one_pixel = h * wd == 1;
-    int64_t columns = e->one_pixel ? n : h * wd;
+    const int64_t n = x.dim(0), c = x.dim(1), hw = x.dim(2) * x.dim(3), rows = w[1] * w[2] * w[3];
+    e->one_pixel = hw == 1;
+    const int64_t chunk = images_per_product(n, rows * hw);
     try {
-      std::optional<dnnl::matmul::primitive_desc> pd;
-      if (e->one_pixel) {
-        e->images = plain_desc({n, c});
-        e->col = plain_desc({n, rows});
-        pd.emplace(dnnl::matmul::desc(e->images,
-                                      memory::desc({c, rows}, memory::data_type::f32, memory::format_tag::any), e->col),
-                   base_attr(), cpu_engine());
-      } else {
-        e->chunk = images_per_product(n, rows * h * wd);
-        columns = e->chunk * h * wd;
-        e->images = plain_desc({1, c, columns});
-        e->col = plain_desc({1, rows, columns});
-        pd.emplace(dnnl::matmul::desc(memory::desc({1, rows, c}, memory::data_type::f32, memory::format_tag::any),
-                                      e->images, e->col),
-                   base_attr(), cpu_engine());
-      }
-      if (std::string(pd->impl_info_str()).find("ref") != std::string::npos) {
-        e->use_reference = true;
-        return std::shared_ptr<const ProductEntry>(std::move(e));
-      }
-      e->product = dnnl::matmul(*pd);
-      e->scratchpad = pd->scratchpad_desc().get_size();
-      e->weights = e->one_pixel ? row_weights().in_layout(pd->weights_desc()) : wt_->in_layout(pd->src_desc());
+      make_product(*e, x, g, chunk, &e->full);
+      if (n % chunk != 0) make_product(*e, x, g, n % chunk, &e->tail);
     } catch (const dnnl::error&) {
       e = std::make_shared<ProductEntry>();
       e->use_reference = true;  // oneDNN has no product for this shape
       return std::shared_ptr<const ProductEntry>(std::move(e));
     }
-    e->col_bytes = static_cast<size_t>(rows * columns) * sizeof(float);
-    e->images_bytes = static_cast<size_t>(c * columns) * sizeof(float);
-    e->col2im.emplace(vec::Col2ImGeometry{.channels = w[1],
+    if (e->use_reference) return std::shared_ptr<const ProductEntry>(std::move(e));
+    e->col_bytes = static_cast<size_t>(rows * hw * chunk) * sizeof(float);
+    e->images_bytes = static_cast<size_t>(c * hw * chunk) * sizeof(float);
+    return std::shared_ptr<const ProductEntry>(std::move(e));
+  }
+
+  // The product of `images` images into *p (with e.one_pixel set), or e.use_reference set where oneDNN
+  // has only its reference matmul. Throws dnnl::error.
+  void make_product(ProductEntry& e, const Tensor& x, const ref::WindowGeometry& g, int64_t images, Product* p) const {
+    const Shape& w = wt_->shape();
+    const int64_t c = x.dim(1), h = x.dim(2), wd = x.dim(3), rows = w[1] * w[2] * w[3];
+    const memory::dim columns = e.one_pixel ? images : images * h * wd;
+    const memory::desc any_weights({c, rows}, memory::data_type::f32, memory::format_tag::any);
+    const memory::desc any_transposed({1, rows, c}, memory::data_type::f32, memory::format_tag::any);
+    const memory::desc x_md = e.one_pixel ? plain_desc({images, c}) : plain_desc({1, c, columns});
+    const memory::desc col_md = e.one_pixel ? plain_desc({images, rows}) : plain_desc({1, rows, columns});
+    const dnnl::matmul::primitive_desc pd(
+        e.one_pixel ? dnnl::matmul::desc(x_md, any_weights, col_md) : dnnl::matmul::desc(any_transposed, x_md, col_md),
+        base_attr(), cpu_engine());
+    if (is_ref_impl(pd)) {
+      e.use_reference = true;
+      return;
+    }
+    p->images = images;
+    p->primitive = dnnl::matmul(pd);
+    p->scratchpad = pd.scratchpad_desc().get_size();
+    p->memories.init(kImagesSlot, x_md);
+    p->memories.init(kColumnsSlot, col_md);
+    p->weights = e.one_pixel ? row_weights().in_layout(pd.weights_desc()) : wt_->in_layout(pd.src_desc());
+    p->col2im.emplace(vec::Col2ImGeometry{.channels = w[1],
                                           .in_h = h,
                                           .in_w = wd,
                                           .out_h = g.out[0],
@@ -193,9 +195,8 @@ class ConvTransposeProduct : public Kernel {
                                           .dilation_w = g.dilation[1],
                                           .pad_top = g.pad_begin[0],
                                           .pad_left = g.pad_begin[1],
-                                          .row_stride = e->one_pixel ? 1 : columns,
-                                          .image_stride = e->one_pixel ? rows : h * wd});
-    return std::shared_ptr<const ProductEntry>(std::move(e));
+                                          .row_stride = e.one_pixel ? 1 : columns,
+                                          .image_stride = e.one_pixel ? rows : h * wd});
   }
 
   std::unique_ptr<Kernel> reference_;

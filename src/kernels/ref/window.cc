@@ -21,8 +21,12 @@ constexpr int64_t kMaxWindowValue = int64_t{1} << 31;
 
 std::string list_to_string(const std::vector<int64_t>& v) { return shape_to_string(v); }
 
-// Floor division (numpy's //), for pad arithmetic that may go negative.
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0); }
+// An attribute of `n` values (or none: the default) for nd spatial dimensions.
+Status check_length(const std::vector<int64_t>& v, size_t n, size_t nd, const char* what) {
+  if (v.empty() || v.size() == n) return Status::OK();
+  return Status::InvalidArgument(std::string(what) + " " + list_to_string(v) + " do not match " + std::to_string(nd) +
+                                 " spatial dimensions");
+}
 
 }  // namespace
 
@@ -82,18 +86,9 @@ Expected<WindowGeometry> forward_geometry(const WindowAttrs& a, const Shape& in_
     return Status::InvalidArgument("kernel " + list_to_string(kernel) + " does not match " + std::to_string(nd) +
                                    " spatial dimensions");
   }
-  if (!a.strides.empty() && a.strides.size() != nd) {
-    return Status::InvalidArgument("strides " + list_to_string(a.strides) + " do not match " + std::to_string(nd) +
-                                   " spatial dimensions");
-  }
-  if (!a.dilations.empty() && a.dilations.size() != nd) {
-    return Status::InvalidArgument("dilations " + list_to_string(a.dilations) + " do not match " + std::to_string(nd) +
-                                   " spatial dimensions");
-  }
-  if (!a.pads.empty() && a.pads.size() != 2 * nd) {
-    return Status::InvalidArgument("pads " + list_to_string(a.pads) + " do not match " + std::to_string(nd) +
-                                   " spatial dimensions");
-  }
+  KILN_RETURN_IF_ERROR(check_length(a.strides, nd, nd, "strides"));
+  KILN_RETURN_IF_ERROR(check_length(a.dilations, nd, nd, "dilations"));
+  KILN_RETURN_IF_ERROR(check_length(a.pads, 2 * nd, nd, "pads"));
   WindowGeometry g;
   g.in.assign(in_spatial.begin(), in_spatial.end());
   g.kernel = kernel;
@@ -154,6 +149,8 @@ std::vector<std::vector<int64_t>> tap_tables(const std::vector<int64_t>& grid, c
   return tables;
 }
 
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0); }
+
 Expected<ConvTransposeAttrs> parse_conv_transpose_attrs(const ir::Node& node) {
   ConvTransposeAttrs attrs;
   KILN_ASSIGN_OR_RETURN(attrs.window, parse_window_attrs(node));
@@ -190,20 +187,13 @@ Expected<WindowGeometry> conv_transpose_geometry(const ConvTransposeAttrs& attrs
     return Status::InvalidArgument("kernel_shape " + shape_to_string(a.kernel_shape) + " does not match W " +
                                    shape_to_string(w));
   }
-  auto check_len = [&](const std::vector<int64_t>& v, size_t n, const char* what) -> Status {
-    if (!v.empty() && v.size() != n) {
-      return Status::InvalidArgument(std::string(what) + " " + shape_to_string(v) + " do not match " +
-                                     std::to_string(nd) + " spatial dimensions");
-    }
-    return Status::OK();
-  };
-  KILN_RETURN_IF_ERROR(check_len(a.strides, nd, "strides"));
-  KILN_RETURN_IF_ERROR(check_len(a.dilations, nd, "dilations"));
-  KILN_RETURN_IF_ERROR(check_len(a.pads, 2 * nd, "pads"));
-  KILN_RETURN_IF_ERROR(check_len(attrs.output_padding, nd, "output_padding"));
+  KILN_RETURN_IF_ERROR(check_length(a.strides, nd, nd, "strides"));
+  KILN_RETURN_IF_ERROR(check_length(a.dilations, nd, nd, "dilations"));
+  KILN_RETURN_IF_ERROR(check_length(a.pads, 2 * nd, nd, "pads"));
+  KILN_RETURN_IF_ERROR(check_length(attrs.output_padding, nd, nd, "output_padding"));
   std::vector<int64_t> requested = attrs.output_shape;
   if (requested.size() == nd + 2) requested.erase(requested.begin(), requested.begin() + 2);  // full shape given
-  KILN_RETURN_IF_ERROR(check_len(requested, nd, "output_shape"));
+  KILN_RETURN_IF_ERROR(check_length(requested, nd, nd, "output_shape"));
 
   WindowGeometry g;
   g.in.assign(x.begin() + 2, x.end());

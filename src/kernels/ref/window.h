@@ -48,6 +48,9 @@ struct WindowGeometry {
 Expected<WindowGeometry> forward_geometry(const WindowAttrs& attrs, const Shape& in_spatial,
                                           const std::vector<int64_t>& kernel);
 
+// Floor division (numpy's //), for pad arithmetic that may go negative.
+int64_t floor_div(int64_t a, int64_t b);
+
 // ConvTranspose's attributes: the window's, the group, and the output's padding or shape.
 struct ConvTransposeAttrs {
   WindowAttrs window;

@@ -6,27 +6,25 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/ref/window.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/simd_math.h"
 
 namespace kiln::vec {
 namespace {
 
-// Floor division for a negative numerator (a tap left of the padding).
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
 Col2Im::Axis axis_layout(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad) {
   Col2Im::Axis a;
   int64_t lo = 0, hi = 0;
   for (int64_t k = 0; k < kernel; ++k) {
-    const int64_t base = floor_div(k * dilation - pad, stride);
+    const int64_t base = ref::floor_div(k * dilation - pad, stride);
     lo = std::min(lo, base);
     hi = std::max(hi, base);
   }
   a.margin = -lo;
   a.slots = std::max((out + stride - 1) / stride, hi + in) + a.margin;
   for (int64_t k = 0; k < kernel; ++k) {
-    const int64_t off = k * dilation - pad, base = floor_div(off, stride);
+    const int64_t off = k * dilation - pad, base = ref::floor_div(off, stride);
     a.slot_of_tap.push_back(base + a.margin);
     a.phase_of_tap.push_back(off - base * stride);
   }

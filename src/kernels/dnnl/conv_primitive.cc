@@ -23,13 +23,7 @@ std::optional<ConvGeometry> conv_geometry(const ref::WindowAttrs& attrs, int64_t
   s.bias = {w[0]};
   s.has_bias = has_bias;
   s.dst = {x[0], w[0]};
-  for (size_t d = 0; d < g->rank(); ++d) {
-    s.dst.push_back(g->out[d]);
-    s.strides.push_back(g->stride[d]);
-    s.dilates.push_back(g->dilation[d] - 1);  // oneDNN counts the gaps, ONNX the step
-    s.pad_l.push_back(g->pad_begin[d]);
-    s.pad_r.push_back(g->pad_end[d]);
-  }
+  append_window(*g, &s);
   return s;
 }
 

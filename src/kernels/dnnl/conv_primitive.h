@@ -22,6 +22,20 @@ struct ConvGeometry {
   bool has_bias = false;
 };
 
+// Appends the spatial part of kiln's window geometry to a oneDNN (de)convolution geometry `s` (any
+// struct with dst, strides, dilates, pad_l and pad_r dims): output sizes, strides, dilations (oneDNN
+// counts the gaps, ONNX the step) and paddings.
+template <typename Geometry>
+void append_window(const ref::WindowGeometry& g, Geometry* s) {
+  for (size_t d = 0; d < g.rank(); ++d) {
+    s->dst.push_back(g.out[d]);
+    s->strides.push_back(g.stride[d]);
+    s->dilates.push_back(g.dilation[d] - 1);
+    s->pad_l.push_back(g.pad_begin[d]);
+    s->pad_r.push_back(g.pad_end[d]);
+  }
+}
+
 // The geometry for input shape `x` (logical [N, C, spatial...]) and ONNX weights shape `w`
 // ([M, C/group, k...]), or nullopt when they do not fit each other or the attributes, or the output is
 // empty: the kernel then hands the call to its reference, which names the problem.

@@ -66,13 +66,7 @@ std::optional<DeconvGeometry> deconv_geometry(const ref::ConvTransposeAttrs& att
   DeconvGeometry s;
   s.src = to_dims(x);
   s.dst = {x[0], m};
-  for (size_t d = 0; d < g->rank(); ++d) {
-    s.dst.push_back(g->out[d]);
-    s.strides.push_back(g->stride[d]);
-    s.dilates.push_back(g->dilation[d] - 1);  // oneDNN counts the gaps, ONNX the step
-    s.pad_l.push_back(g->pad_begin[d]);
-    s.pad_r.push_back(g->pad_end[d]);
-  }
+  append_window(*g, &s);
   s.plain_weights = onnx_weights_desc(w, attrs.group);
   return s;
 }

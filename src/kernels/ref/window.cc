@@ -21,6 +21,21 @@ constexpr int64_t kMaxWindowValue = int64_t{1} << 31;
 
 std::string list_to_string(const std::vector<int64_t>& v) { return shape_to_string(v); }
 
+// The geometry's input, kernel, strides and dilations (the defaults where absent), with the padding and
+// output sizes zero, for the caller to resolve.
+WindowGeometry unresolved_geometry(const WindowAttrs& a, std::vector<int64_t> in, const std::vector<int64_t>& kernel) {
+  const size_t nd = in.size();
+  WindowGeometry g;
+  g.in = std::move(in);
+  g.kernel = kernel;
+  g.stride = a.strides.empty() ? std::vector<int64_t>(nd, 1) : a.strides;
+  g.dilation = a.dilations.empty() ? std::vector<int64_t>(nd, 1) : a.dilations;
+  g.pad_begin.assign(nd, 0);
+  g.pad_end.assign(nd, 0);
+  g.out.assign(nd, 0);
+  return g;
+}
+
 // An attribute of `n` values (or none: the default) for nd spatial dimensions.
 Status check_length(const std::vector<int64_t>& v, size_t n, size_t nd, const char* what) {
   if (v.empty() || v.size() == n) return Status::OK();
@@ -89,14 +104,7 @@ Expected<WindowGeometry> forward_geometry(const WindowAttrs& a, const Shape& in_
   KILN_RETURN_IF_ERROR(check_length(a.strides, nd, nd, "strides"));
   KILN_RETURN_IF_ERROR(check_length(a.dilations, nd, nd, "dilations"));
   KILN_RETURN_IF_ERROR(check_length(a.pads, 2 * nd, nd, "pads"));
-  WindowGeometry g;
-  g.in.assign(in_spatial.begin(), in_spatial.end());
-  g.kernel = kernel;
-  g.stride = a.strides.empty() ? std::vector<int64_t>(nd, 1) : a.strides;
-  g.dilation = a.dilations.empty() ? std::vector<int64_t>(nd, 1) : a.dilations;
-  g.pad_begin.assign(nd, 0);
-  g.pad_end.assign(nd, 0);
-  g.out.assign(nd, 0);
+  WindowGeometry g = unresolved_geometry(a, std::vector<int64_t>(in_spatial.begin(), in_spatial.end()), kernel);
   for (size_t d = 0; d < nd; ++d) {
     if (kernel[d] <= 0) return Status::InvalidArgument("kernel " + list_to_string(kernel) + " must be positive");
     const int64_t in = g.in[d], s = g.stride[d];
@@ -195,14 +203,7 @@ Expected<WindowGeometry> conv_transpose_geometry(const ConvTransposeAttrs& attrs
   if (requested.size() == nd + 2) requested.erase(requested.begin(), requested.begin() + 2);  // full shape given
   KILN_RETURN_IF_ERROR(check_length(requested, nd, nd, "output_shape"));
 
-  WindowGeometry g;
-  g.in.assign(x.begin() + 2, x.end());
-  g.kernel = kernel;
-  g.stride = a.strides.empty() ? std::vector<int64_t>(nd, 1) : a.strides;
-  g.dilation = a.dilations.empty() ? std::vector<int64_t>(nd, 1) : a.dilations;
-  g.pad_begin.assign(nd, 0);
-  g.pad_end.assign(nd, 0);
-  g.out.assign(nd, 0);
+  WindowGeometry g = unresolved_geometry(a, std::vector<int64_t>(x.begin() + 2, x.end()), kernel);
   for (size_t d = 0; d < nd; ++d) {
     const int64_t in = g.in[d], s = g.stride[d];
     const int64_t op = attrs.output_padding.empty() ? 0 : attrs.output_padding[d];

@@ -85,11 +85,12 @@ void add_channel_bias(const float* bias, Tensor* y) {
 }
 
 struct DeconvEntry {
+  Shape dst;  // Y's shape
   dnnl::deconvolution_forward primitive;
   memory weights;       // the packed constant (PackedWeights' copy in the primitive's layout)
   bool packed = false;  // false: the primitive reads the run's own W in ONNX's layout
   size_t scratchpad = 0;
-  bool use_reference = false;
+  bool use_reference = false;                  // oneDNN has no fast primitive for this shape, or the geometry is bad
   std::optional<ActivationReorders> reorders;  // set when the primitive picked its activation layout
   RunMemories<3> memories;                     // plain X, Y and (unpacked) W, pointed at each run's buffers
 };
@@ -131,9 +132,9 @@ class DnnlConvTransposeKernel : public Kernel {
     const Tensor& w = ctx.tensor(1);
     const Shape& w_shape = absent ? packed_->shape() : w.shape();
     const bool has_bias = ctx.has_input(2);
-    std::optional<DeconvGeometry> s = deconv_geometry(attrs_, x.shape(), w_shape);
-    if (!s) return fallback(ctx);  // the reference names the problem
-    if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != s->dst[1])) return fallback(ctx);
+    if (w_shape.size() < 2) return fallback(ctx);
+    const int64_t m = w_shape[1] * attrs_.group;
+    if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != m)) return fallback(ctx);
     const bool use_packed = absent || (packed_ && packed_->stand_for(w));
     ShapeKey key;
     key.add(x.shape());
@@ -141,9 +142,9 @@ class DnnlConvTransposeKernel : public Kernel {
     key.add(use_packed ? 1 : 0);
     if (key.overflow()) return fallback(ctx);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const DeconvEntry> e,
-                          cache_.get(key, [&] { return make_entry(*s, use_packed); }));
-    if (e->use_reference) return fallback(ctx);
-    Tensor y(DataType::kFloat32, Shape(s->dst.begin(), s->dst.end()), Tensor::Init::kUninitialized);
+                          cache_.get(key, [&] { return make_entry(x.shape(), w_shape, use_packed); }));
+    if (e->use_reference) return fallback(ctx);  // for a bad geometry, the reference names the problem
+    Tensor y(DataType::kFloat32, e->dst, Tensor::Init::kUninitialized);
     try {
       RunMemories<3>::Lease memories(e->memories);
       const memory& src = memories.bind(kSrcSlot, x.raw());
@@ -181,8 +182,16 @@ class DnnlConvTransposeKernel : public Kernel {
     return dnnl::deconvolution_forward::primitive_desc(d, base_attr(), cpu_engine());
   }
 
-  Expected<std::shared_ptr<const DeconvEntry>> make_entry(const DeconvGeometry& s, bool use_packed) const {
+  // Made on a shape's first run, so that a seen shape works its geometry out no more.
+  Expected<std::shared_ptr<const DeconvEntry>> make_entry(const Shape& x, const Shape& w, bool use_packed) const {
     auto e = std::make_shared<DeconvEntry>();
+    const std::optional<DeconvGeometry> geometry = deconv_geometry(attrs_, x, w);
+    if (!geometry) {
+      e->use_reference = true;
+      return std::shared_ptr<const DeconvEntry>(std::move(e));
+    }
+    const DeconvGeometry& s = *geometry;
+    e->dst.assign(s.dst.begin(), s.dst.end());
     try {
       // Blocked activations first (oneDNN's jit backward-data kernels, behind reorders), the plain ones
       // where those are slow or missing (group 1: im2col + SGEMM, then col2im; slower on DCGAN's layers:

@@ -38,7 +38,8 @@ constexpr size_t kImagesSlot = 0, kColumnsSlot = 1;
 // result rows are the images' columns. Otherwise a product W^T X per chunk, the chunk's X side by side
 // as [C, images * H * W]. A batch goes in chunks of `full.images`, then one of `tail.images`.
 struct ProductEntry {
-  bool use_reference = false;
+  bool use_reference = false;  // oneDNN has no product for this shape, or the geometry is bad
+  int64_t out_h = 0, out_w = 0;
   bool one_pixel = false;
   Product full, tail;
   size_t col_bytes = 0, images_bytes = 0;  // a full chunk's result, and its X side by side
@@ -69,17 +70,15 @@ class ConvTransposeProduct : public Kernel {
     if (ctx.tensor(1).defined() && !wt_->stand_for(ctx.tensor(1))) return fallback(ctx);
     const Tensor& x = ctx.tensor(0);
     if (x.rank() != 4) return fallback(ctx);
-    auto g = ref::conv_transpose_geometry(attrs_, x.shape(), wt_->shape());
-    if (!g.ok() || g->out_size() == 0) return fallback(ctx);  // the reference names the problem
     const int64_t m = wt_->shape()[1];
     const bool has_bias = ctx.has_input(2);
     if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != m)) return fallback(ctx);
     ShapeKey key;
     key.add(x.shape());
-    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ProductEntry> e, cache_.get(key, [&] { return make_entry(x, *g); }));
-    if (e->use_reference) return fallback(ctx);
-    const int64_t n = x.dim(0), c = x.dim(1), hw = x.dim(2) * x.dim(3), out_plane = g->out_size();
-    Tensor y(DataType::kFloat32, {n, m, g->out[0], g->out[1]}, Tensor::Init::kUninitialized);
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ProductEntry> e, cache_.get(key, [&] { return make_entry(x); }));
+    if (e->use_reference) return fallback(ctx);  // for a bad geometry, the reference names the problem
+    const int64_t n = x.dim(0), c = x.dim(1), hw = x.dim(2) * x.dim(3), out_plane = e->out_h * e->out_w;
+    Tensor y(DataType::kFloat32, {n, m, e->out_h, e->out_w}, Tensor::Init::kUninitialized);
     const float* bias = has_bias ? ctx.tensor(2).data<float>() : nullptr;
     try {
       float* col = static_cast<float*>(thread_buffer(ThreadBuffer::kColumns, e->col_bytes));
@@ -139,15 +138,23 @@ class ConvTransposeProduct : public Kernel {
     return *rows_;
   }
 
-  Expected<std::shared_ptr<const ProductEntry>> make_entry(const Tensor& x, const ref::WindowGeometry& g) const {
+  // Made on a shape's first run, so that a seen shape works its geometry out no more.
+  Expected<std::shared_ptr<const ProductEntry>> make_entry(const Tensor& x) const {
     auto e = std::make_shared<ProductEntry>();
+    const auto g = ref::conv_transpose_geometry(attrs_, x.shape(), wt_->shape());
+    if (!g.ok() || g->out_size() == 0) {
+      e->use_reference = true;
+      return std::shared_ptr<const ProductEntry>(std::move(e));
+    }
+    e->out_h = g->out[0];
+    e->out_w = g->out[1];
     const Shape& w = wt_->shape();
     const int64_t n = x.dim(0), c = x.dim(1), hw = x.dim(2) * x.dim(3), rows = w[1] * w[2] * w[3];
     e->one_pixel = hw == 1;
     const int64_t chunk = images_per_product(n, rows * hw);
     try {
-      make_product(*e, x, g, chunk, &e->full);
-      if (n % chunk != 0) make_product(*e, x, g, n % chunk, &e->tail);
+      make_product(*e, x, *g, chunk, &e->full);
+      if (n % chunk != 0) make_product(*e, x, *g, n % chunk, &e->tail);
     } catch (const dnnl::error&) {
       e = std::make_shared<ProductEntry>();
       e->use_reference = true;  // oneDNN has no product for this shape

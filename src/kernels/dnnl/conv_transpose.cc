@@ -1,6 +1,8 @@
-// ConvTranspose on oneDNN's deconvolution, float32, 1 to 3 spatial dimensions, any group, stride,
-// dilation, padding, output_padding or output_shape that oneDNN takes (the reference computes the
-// rest: ref/conv_transpose.cc, which also resolves the geometry both share).
+// ConvTranspose's fast kernels, chosen at build: 2-D, group 1 with a constant W goes to the matrix
+// product and col2im (conv_transpose_product.h); the rest (groups, 1-D and 3-D, W given at run time)
+// to oneDNN's deconvolution, here, for any stride, dilation, padding, output_padding or output_shape
+// it takes. The reference computes what neither does: ref/conv_transpose.cc, which also resolves
+// the geometry all three share.
 //
 // oneDNN 2.6 runs a deconvolution as the backward-data pass of the matching convolution. Its fast
 // implementation of that pass takes only blocked activations; on ONNX's plain ones it runs im2col +

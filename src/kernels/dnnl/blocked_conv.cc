@@ -117,13 +117,11 @@ class DnnlBlockedConvKernel : public Kernel {
   bool releases_constant(size_t i) const override { return i == 1 && packed_ && packed_->released(); }
 
   Status run(KernelContext& ctx) const override {
-    // Once the plan freed W, it reads as absent: the packed copy stands for it.
-    const bool absent = packed_ && !ctx.tensor(1).defined();
     if (!all_float32_nonempty(ctx, {0, 2, 3})) return fallback(ctx);
-    if (!absent && !all_float32_nonempty(ctx, {1})) return fallback(ctx);
+    const WeightsInput weights = weights_input(ctx, 1, packed_.get());
+    if (weights.shape == nullptr) return fallback(ctx);
     const Tensor& x = ctx.tensor(0);
-    const Tensor& w = ctx.tensor(1);
-    const Shape& w_shape = absent ? packed_->shape() : w.shape();
+    const Shape& w_shape = *weights.shape;
     const bool has_bias = ctx.has_input(2), has_sum = ctx.has_input(3);
     if (w_shape.size() != 4) return fallback(ctx);
     const int64_t c = w_shape[1] * group_;
@@ -139,7 +137,7 @@ class DnnlBlockedConvKernel : public Kernel {
     key.add(w_shape);
     key.add(has_bias ? 1 : 0);
     key.add(has_sum ? 1 : 0);
-    const bool use_packed = absent || (packed_ && packed_->stand_for(w));
+    const bool use_packed = weights.use_packed;
     key.add(use_packed ? 1 : 0);
     if (key.overflow()) return fallback(ctx);
     // A seen shape: no geometry to work out (it allocates), only the entry to run.

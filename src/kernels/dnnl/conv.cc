@@ -50,13 +50,12 @@ class DnnlConvKernel : public Kernel {
   bool releases_constant(size_t i) const override { return i == 1 && packed_ && packed_->released(); }
 
   Status run(KernelContext& ctx) const override {
-    // Once the plan freed W, it reads as absent: the packed copy stands for it.
-    const bool absent = packed_ && !ctx.tensor(1).defined();
     if (!all_float32_nonempty(ctx, {0, 2})) return fallback(ctx);
-    if (!absent && !all_float32_nonempty(ctx, {1})) return fallback(ctx);
+    const WeightsInput weights = weights_input(ctx, 1, packed_.get());
+    if (weights.shape == nullptr) return fallback(ctx);
     const Tensor& x = ctx.tensor(0);
     const Tensor& w = ctx.tensor(1);
-    const Shape& w_shape = absent ? packed_->shape() : w.shape();
+    const Shape& w_shape = *weights.shape;
     const bool has_bias = ctx.has_input(2);
     if (x.rank() < 3 || x.rank() > 5 || w_shape.size() != x.shape().size()) return fallback(ctx);
     if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != w_shape[0])) return fallback(ctx);
@@ -68,7 +67,7 @@ class DnnlConvKernel : public Kernel {
     key.add(has_bias ? 1 : 0);
     if (key.overflow()) return fallback(ctx);
     // The packed weights stand for W only if W is the constant they were made from.
-    const bool use_packed = absent || (packed_ && packed_->stand_for(w));
+    const bool use_packed = weights.use_packed;
     key.add(use_packed ? 1 : 0);
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const ConvEntry> e,
                           cache_.get(key, [&] { return make_entry(*s, use_packed); }));

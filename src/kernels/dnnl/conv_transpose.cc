@@ -126,18 +126,17 @@ class DnnlConvTransposeKernel : public Kernel {
   bool releases_constant(size_t i) const override { return i == 1 && packed_ && packed_->released(); }
 
   Status run(KernelContext& ctx) const override {
-    // Once the plan freed W, it reads as absent: the packed copy stands for it.
-    const bool absent = packed_ && !ctx.tensor(1).defined();
     if (!all_float32_nonempty(ctx, {0, 2})) return fallback(ctx);
-    if (!absent && !all_float32_nonempty(ctx, {1})) return fallback(ctx);
+    const WeightsInput weights = weights_input(ctx, 1, packed_.get());
+    if (weights.shape == nullptr) return fallback(ctx);
     const Tensor& x = ctx.tensor(0);
     const Tensor& w = ctx.tensor(1);
-    const Shape& w_shape = absent ? packed_->shape() : w.shape();
+    const Shape& w_shape = *weights.shape;
     const bool has_bias = ctx.has_input(2);
     if (w_shape.size() < 2) return fallback(ctx);
     const int64_t m = w_shape[1] * attrs_.group;
     if (has_bias && (ctx.tensor(2).rank() != 1 || ctx.tensor(2).dim(0) != m)) return fallback(ctx);
-    const bool use_packed = absent || (packed_ && packed_->stand_for(w));
+    const bool use_packed = weights.use_packed;
     ShapeKey key;
     key.add(x.shape());
     key.add(w_shape);

@@ -40,6 +40,13 @@ Tensor PackedWeights::unpack() const {
   return t;
 }
 
+WeightsInput weights_input(const KernelContext& ctx, size_t i, const PackedWeights* packed) {
+  if (packed != nullptr && !ctx.tensor(i).defined()) return {&packed->shape(), true};
+  if (!all_float32_nonempty(ctx, {i})) return {};
+  const Tensor& w = ctx.tensor(i);
+  return {&w.shape(), packed != nullptr && packed->stand_for(w)};
+}
+
 Status run_reference(const Kernel& reference, KernelContext& ctx, size_t i, const PackedWeights* packed) {
   count_reference_fallback();
   if (packed == nullptr || !packed->released() || ctx.tensor(i).defined()) return reference.run(ctx);

@@ -57,6 +57,14 @@ class PackedWeights {
   mutable std::vector<dnnl::memory> packed_;  // one per layout asked for, in order of first use
 };
 
+// How a kernel holding `packed` (may be null) reads its weights input i in one run. Once the plan has
+// freed the constant, the input reads as absent and the packed copy stands for it.
+struct WeightsInput {
+  const Shape* shape = nullptr;  // null: not a float32 tensor the kernel takes (hand the run to the reference)
+  bool use_packed = false;       // the packed copy stands for the input (freed, or the very constant)
+};
+WeightsInput weights_input(const KernelContext& ctx, size_t i, const PackedWeights* packed);
+
 // Runs `reference` (a fast kernel's fallback) on ctx. When `packed` (may be null) is released and input
 // `i` - the constant it stands for - reads as absent (the plan freed it), the reference gets the weights
 // unpacked instead: slower, but only shapes the fast path cannot take come here. Counted

@@ -75,7 +75,8 @@ inline OpCase blocked_conv_case(const std::string& name, const BlockedConvSpec& 
 
 // Depthwise convolutions with input_activation Swish, as vec/blocked_depthwise.cc takes them: 3x3 and
 // 5x5, stride 1 and 2, channels in whole and partial blocks, images smaller than a tile of 8 and not a
-// multiple of one, padding or none, with and without bias and output SiLU.
+// multiple of one (every tail tile from 1 to 7 pixels), padding or none, with and without bias and
+// output SiLU.
 inline std::vector<BlockedConvSpec> input_swish_depthwise_specs() {
   std::vector<BlockedConvSpec> v;
   for (int64_t k : {3, 5}) {
@@ -93,6 +94,8 @@ inline std::vector<BlockedConvSpec> input_swish_depthwise_specs() {
       v.push_back(spec({2, 40, 7, 9}, p, false, ""));
       v.push_back(spec({1, 24, 19, 6}, 0, true, "Swish"));
       v.push_back(spec({3, 16, 5, 5}, p, true, ""));
+      v.push_back(spec({1, 48, 14, 14}, p, true, "Swish"));  // a tile of 8 and one of 6 (3 at stride 2)
+      v.push_back(spec({1, 20, 7, 7}, p, false, "Swish"));   // one tile of 7 (4 at stride 2)
     }
   }
   // Large enough for the intra-op team to split its planes.
@@ -141,6 +144,26 @@ inline std::vector<OpCase> blocked_conv_cases(int64_t block) {
             std::to_string(s.conv.strides.empty() ? 1 : s.conv.strides[0]) + " " + (s.activation.empty() ? "linear" : s.activation),
         s);
   }
+  return v;
+}
+
+// EfficientNet-B0's depthwise layers as the depthwise kernel takes them (SiLU before and after), blocks
+// of 16, batch 1: the perf mode's.
+inline std::vector<OpCase> blocked_depthwise_perf_cases() {
+  std::vector<OpCase> v;
+  auto add = [&v](const std::string& name, Shape x, int64_t k, int64_t stride) {
+    BlockedConvSpec s;
+    s.conv = {.x = x, .w = {x[1], 1, k, k}, .group = x[1], .strides = {stride, stride},
+              .pads = {k / 2, k / 2, k / 2, k / 2}};
+    s.activation = "Swish";
+    s.input_activation = "Swish";
+    v.push_back(blocked_conv_case(name, s));
+  };
+  add("efficientnet dw 96x112x112 s2 silu", {1, 96, 112, 112}, 3, 2);
+  add("efficientnet dw 144x56x56 silu", {1, 144, 56, 56}, 3, 1);
+  add("efficientnet dw 240x28x28 k5 silu", {1, 240, 28, 28}, 5, 1);
+  add("efficientnet dw 672x14x14 k5 silu", {1, 672, 14, 14}, 5, 1);
+  add("efficientnet dw 1152x7x7 k5 silu", {1, 1152, 7, 7}, 5, 1);
   return v;
 }
 

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <string>
 
+#include "blocked_cases.h"
 #include "cases.h"
+#include "core/buffer_pool.h"
 #include "eltwise_cases.h"
 #include "exec/run_threads.h"
 #include "kernels/dnnl/channel_block.h"
@@ -18,12 +20,19 @@ namespace {
 
 using kiln::ops_test::OpCase;
 
-// Median milliseconds of `runs` runs (after one warm-up run).
+// Median milliseconds of `runs` runs (after one warm-up run). Outputs come from a buffer pool, as in a
+// plan's runs: fresh memory would time the page faults of a megabyte output, not the kernel.
 double time_ms(const kiln::Kernel& k, const OpCase& c, int runs) {
+  const auto pool = std::make_shared<kiln::BufferPool>();
   std::vector<kiln::Value> out;
-  (void)kiln::ops_test::run_kernel(k, c, &out);
+  {
+    const kiln::ScopedBufferPool scoped(pool);
+    (void)kiln::ops_test::run_kernel(k, c, &out);
+  }
   std::vector<double> t;
   for (int i = 0; i < runs; ++i) {
+    out.clear();  // back to the pool
+    const kiln::ScopedBufferPool scoped(pool);
     const auto start = std::chrono::steady_clock::now();
     (void)kiln::ops_test::run_kernel(k, c, &out);
     t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
@@ -37,12 +46,14 @@ double macs(const OpCase& c) {
   const auto& op = c.node.op_type;
   std::vector<kiln::Value> out;
   const bool product = op == "MatMul" || op == "Gemm" || op == "FusedMatMul" || op == "FusedGemm";
-  if (op == "Conv" || op == "FusedConv" || product) {
+  if (op == "Conv" || op == "FusedConv" || op == "BlockedConv" || product) {
     auto pair = kiln::ops_test::build_pair(c);
     if (!pair.ok() || !kiln::ops_test::run_kernel(*pair->fast, c, &out).ok()) return 0;
     const kiln::Tensor& y = out[0].tensor();
     const kiln::Tensor& w = c.inputs[1];
-    if (op == "Conv" || op == "FusedConv") return static_cast<double>(y.size()) * static_cast<double>(w.size() / w.dim(0));
+    if (op == "Conv" || op == "FusedConv" || op == "BlockedConv") {
+      return static_cast<double>(y.size()) * static_cast<double>(w.size() / w.dim(0));  // Y's padding lanes too
+    }
     const kiln::Tensor& a = c.inputs[0];
     const bool trans_a = c.node.attr_int("transA", 0) != 0;
     const bool gemm = op == "Gemm" || op == "FusedGemm";
@@ -70,6 +81,7 @@ int main(int argc, char** argv) {
   std::vector<OpCase> cases = kiln::ops_test::perf_cases();
   for (OpCase& c : kiln::ops_test::eltwise_perf_cases()) cases.push_back(std::move(c));
   for (OpCase& c : kiln::ops_test::transformer_perf_cases()) cases.push_back(std::move(c));
+  for (OpCase& c : kiln::ops_test::blocked_depthwise_perf_cases()) cases.push_back(std::move(c));
   for (OpCase& c : kiln::ops_test::squeeze_excite_perf_cases(kiln::dnnl_kernels::nominal_channel_block()))
     cases.push_back(std::move(c));
   for (const OpCase& c : cases) {

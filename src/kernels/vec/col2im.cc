@@ -9,6 +9,7 @@
 #include "kernels/ref/window.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/simd_math.h"
+#include "kernels/vec/thread_scratch.h"
 
 namespace kiln::vec {
 namespace {
@@ -123,11 +124,10 @@ Col2Im::Col2Im(const Col2ImGeometry& g)
       columns_(axis_layout(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.dilation_w, g.pad_left)) {}
 
 void Col2Im::run(const float* col, const float* bias, float* y, int64_t begin, int64_t end) const {
-  // The phase planes of this thread, kept between calls so a run allocates nothing once warm.
-  thread_local std::vector<float> phases;
+  // The phase planes of this thread.
   const size_t size = static_cast<size_t>(g_.stride_h * g_.stride_w * rows_.slots * columns_.slots);
-  if (phases.size() < size) phases.resize(size);
-  run_widest<Col2ImLoop>(col, bias, y, &g_, &rows_, &columns_, begin, end, phases.data());
+  float* phases = thread_scratch(ScratchSlot::kCol2ImPhases, size);
+  run_widest<Col2ImLoop>(col, bias, y, &g_, &rows_, &columns_, begin, end, phases);
 }
 
 }  // namespace kiln::vec

@@ -176,6 +176,17 @@ TEST_P(BlockedKernels, Conv) { check_all(blocked_conv_cases(GetParam())); }
 TEST_P(BlockedKernels, Pooling) { check_all(blocked_pool_cases(GetParam())); }
 TEST_P(BlockedKernels, Reorders) { check_all(blocked_reorder_cases(GetParam())); }
 TEST_P(BlockedKernels, SqueezeExcite) { check_all(squeeze_excite_cases(GetParam())); }
+// On a team, squeeze-excite splits X's rows, then the reducing product by output, then computes each
+// thread's gate and scaling: 2 and 3 threads, whatever the machine's core count.
+TEST_P(BlockedKernels, SqueezeExciteOnATeam) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(squeeze_excite_team_cases(GetParam()));
+  }
+  omp_set_num_threads(saved);
+}
 TEST_P(BlockedKernels, ConvDepthwise) { check_all(conv_depthwise_cases(GetParam())); }
 // At batch 1 on a team, the oneDNN kernel computes slices of the channels side by side; 2 and 3
 // threads split 9 blocks evenly and not, whatever the machine's core count.

@@ -71,6 +71,26 @@ inline std::vector<OpCase> squeeze_excite_cases(int64_t block) {
   return v;
 }
 
+// Large enough for a team of 2 or 3 threads to split X's rows: one image split inside (its channel
+// blocks; in blocks of 8, a thread's first channel need not start a 16-channel group of the packed
+// weights), padded channel counts, runs of rows across images, and EfficientNet's last block.
+inline std::vector<OpCase> squeeze_excite_team_cases(int64_t block) {
+  std::vector<OpCase> v;
+  auto add = [&v, block](const std::string& name, SqueezeExciteSpec s) {
+    s.block = block;
+    v.push_back(squeeze_excite_case(name + " (block " + std::to_string(block) + ")", s));
+  };
+  add("se team 40->10 56x56", {.x = {1, 40, 56, 56}, .reduced = 10});
+  add("se team 72->18 batch 3 relu hardsigmoid", {.x = {3, 72, 20, 20},
+                                                 .reduced = 18,
+                                                 .reduce_activation = "Relu",
+                                                 .expand_activation = "HardSigmoid",
+                                                 .expand_params = {0.2f, 0.5f}});
+  add("se team 1152->48 7x7", {.x = {1, 1152, 7, 7}, .reduced = 48});
+  add("se team 20->5 batch 5 no bias", {.x = {5, 20, 30, 30}, .reduced = 5, .bias = false});
+  return v;
+}
+
 // EfficientNet-B0's first, a middle and the last squeeze-excite block, at batch 1 and 8, in `block`.
 inline std::vector<OpCase> squeeze_excite_perf_cases(int64_t block) {
   std::vector<OpCase> v;

@@ -13,6 +13,8 @@
 // match the weights) go to the reference, given W1 and W2 unpacked.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -137,58 +139,55 @@ KILN_SIMD_INLINE void scale_rows(const float* x, const float* gate, float* y, in
   }
 }
 
-// out[j] = bias[j] + dot(w[j * depth ..], in) for j < rows, depth a multiple of W; then act over
-// out[0, n). For the reducing product, whose rows (C long) are far longer than the output (R).
+// reduced[image * rp + j] = act(b1[j] + dot(W1 row j, pooled[image * cp ..])) for the items
+// [begin, end) of the n * r (image, j) pairs: the reducing product, whose rows (C long) are far longer
+// than its output (R), split by output across a team.
 template <int W>
-KILN_SIMD_INLINE void dot_rows(const float* w, const float* in, const float* bias, int64_t rows, int64_t depth,
-                               int64_t n, const Activation& act, float* out) {
-  for (int64_t j = 0; j < rows; ++j, w += depth) {
+KILN_SIMD_INLINE void reduce_items(const Weights& w, const float* pooled, float* reduced, int64_t begin, int64_t end) {
+  const float* b1 = w.b1.data<float>();
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t image = item / w.r, j = item % w.r;
+    const float* row = w.w1.data<float>() + j * w.cp;
+    const float* in = pooled + image * w.cp;
     Vec<W> acc[4] = {};  // four chains hide the latency of the multiply-adds
     int64_t k = 0;
-    for (; k + 4 * W <= depth; k += 4 * W) {
-      for (int v = 0; v < 4; ++v) acc[v] += load<W>(w + k + v * W) * load<W>(in + k + v * W);
+    for (; k + 4 * W <= w.cp; k += 4 * W) {
+      for (int v = 0; v < 4; ++v) acc[v] += load<W>(row + k + v * W) * load<W>(in + k + v * W);
     }
-    for (; k < depth; k += W) acc[0] += load<W>(w + k) * load<W>(in + k);
+    for (; k < w.cp; k += W) acc[0] += load<W>(row + k) * load<W>(in + k);
     const Vec<W> sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    float total = bias[j];
+    float total = b1[j];
     for (int l = 0; l < W; ++l) total += sum[l];
-    out[j] = total;
+    reduced[image * w.rp + j] = activate<W>(w.reduce, splat<W>(total))[0];
   }
-  for (int64_t j = rows; j < n; ++j) out[j] = 0.0f;
-  for (int64_t j = 0; j < n; j += W) store<W>(out + j, activate<W>(act, load<W>(out + j)));
 }
 
-// out[0, n) = act(bias + sum over k < depth of in[k] * w[k * n + 0..n)) for n a multiple of W: a
-// matrix-vector product along contiguous weight rows, for the expanding product (depth R is short). Up to 4 vectors of
-// out at a time stay in registers for the whole sum, so each weight is loaded once and each out written once.
+// gate[0, b - a) = act(b2 + sum over k < r of reduced[k] * W2t[k][a, b)), 0 past C: the expanding
+// product for channels [a, b), a and b multiples of kPadding (so of W), along contiguous stretches of
+// W2t's rows. Up to 4 vectors of the gate at a time stay in registers for the whole sum, so each
+// weight is loaded once and each gate value written once.
 template <int W>
-KILN_SIMD_INLINE void rows_times_vector(const float* w, const float* in, const float* bias, int64_t depth, int64_t n,
-                                        const Activation& act, float* out) {
+KILN_SIMD_INLINE void expand_columns(const Weights& w, const float* reduced, int64_t a, int64_t b, float* gate) {
   constexpr int64_t kTile = 4 * W;
+  const float* w2t = w.w2t.data<float>() + a;
+  const float* b2 = w.b2.data<float>() + a;
+  const int64_t n = b - a, depth = w.r, stride = w.cp;
   int64_t j0 = 0;
   for (; j0 + kTile <= n; j0 += kTile) {
     Vec<W> acc[4];
-    for (int v = 0; v < 4; ++v) acc[v] = load<W>(bias + j0 + v * W);
+    for (int v = 0; v < 4; ++v) acc[v] = load<W>(b2 + j0 + v * W);
     for (int64_t k = 0; k < depth; ++k) {
-      const Vec<W> s = splat<W>(in[k]);
-      for (int v = 0; v < 4; ++v) acc[v] += s * load<W>(w + k * n + j0 + v * W);
+      const Vec<W> s = splat<W>(reduced[k]);
+      for (int v = 0; v < 4; ++v) acc[v] += s * load<W>(w2t + k * stride + j0 + v * W);
     }
-    for (int v = 0; v < 4; ++v) store<W>(out + j0 + v * W, activate<W>(act, acc[v]));
+    for (int v = 0; v < 4; ++v) store<W>(gate + j0 + v * W, activate<W>(w.expand, acc[v]));
   }
   for (; j0 < n; j0 += W) {
-    Vec<W> acc = load<W>(bias + j0);
-    for (int64_t k = 0; k < depth; ++k) acc += splat<W>(in[k]) * load<W>(w + k * n + j0);
-    store<W>(out + j0, activate<W>(act, acc));
+    Vec<W> acc = load<W>(b2 + j0);
+    for (int64_t k = 0; k < depth; ++k) acc += splat<W>(reduced[k]) * load<W>(w2t + k * stride + j0);
+    store<W>(gate + j0, activate<W>(w.expand, acc));
   }
-}
-
-// One image's gate from its channel means: gate = expand(W2 reduce(W1 pooled + B1) + B2), padding 0.
-// `reduced` is scratch of w.rp floats.
-template <int W>
-KILN_SIMD_INLINE void excite(const Weights& w, const float* pooled, float* reduced, float* gate) {
-  dot_rows<W>(w.w1.data<float>(), pooled, w.b1.data<float>(), w.r, w.cp, w.rp, w.reduce, reduced);
-  rows_times_vector<W>(w.w2t.data<float>(), reduced, w.b2.data<float>(), w.r, w.cp, w.expand, gate);
-  for (int64_t c = w.c; c < w.cp; ++c) gate[c] = 0.0f;  // Y's padding lanes: X's times 0
+  for (int64_t c = std::max(a, w.c); c < b; ++c) gate[c - a] = 0.0f;  // Y's padding lanes: X's times 0
 }
 
 // The three loops as cpu_isa.h's Loop<W>, each compiled for every instruction set; the pooling and
@@ -215,22 +214,30 @@ struct ScaleLoop {
   }
 };
 template <int W>
-struct ExciteLoop {
-  KILN_SIMD_INLINE static void run(const Weights* w, const float* pooled, float* reduced, float* gate) {
-    excite<W>(*w, pooled, reduced, gate);
+struct ReduceLoop {
+  KILN_SIMD_INLINE static void run(const Weights* w, const float* pooled, float* reduced, int64_t begin, int64_t end) {
+    reduce_items<W>(*w, pooled, reduced, begin, end);
+  }
+};
+template <int W>
+struct ExpandLoop {
+  KILN_SIMD_INLINE static void run(const Weights* w, const float* reduced, int64_t a, int64_t b, float* gate) {
+    expand_columns<W>(*w, reduced, a, b, gate);
   }
 };
 
 struct Loops {
   void (*pool)(const float*, float*, int64_t, int64_t, int64_t);
   void (*scale)(const float*, const float*, float*, int64_t, int64_t, int64_t);
-  void (*excite)(const Weights*, const float*, float*, float*);
+  void (*reduce)(const Weights*, const float*, float*, int64_t, int64_t);
+  void (*expand)(const Weights*, const float*, int64_t, int64_t, float*);
 };
 
 Loops loops_for(Isa isa) {
   return {loop_for<PoolLoop, const float*, float*, int64_t, int64_t, int64_t>(isa),
           loop_for<ScaleLoop, const float*, const float*, float*, int64_t, int64_t, int64_t>(isa),
-          loop_for<ExciteLoop, const Weights*, const float*, float*, float*>(isa)};
+          loop_for<ReduceLoop, const Weights*, const float*, float*, int64_t, int64_t>(isa),
+          loop_for<ExpandLoop, const Weights*, const float*, int64_t, int64_t, float*>(isa)};
 }
 
 // Calls body(image, first_block, count) for the rows [begin, end) of X's n * blocks rows (one per
@@ -245,12 +252,19 @@ void for_each_image_run(int64_t begin, int64_t end, int64_t blocks, Body&& body)
   }
 }
 
-// Rows split across the intra-op team (for_each_row_chunk) from this many elements per thread, far
+// Rows split across the intra-op team (team_size) from this many elements per thread, far
 // below the elementwise loops' grain (vec/parallel_chunks.h): X was just written by the convolution
 // before, on the whole team, so one thread reading all of it takes the other cores' part from their
 // caches. efficientnet_b0, 2 threads, batch 1: its 16 nodes took 2x their 1-thread time with the
 // elementwise grain (2^18), and the model ran 5.53 -> 5.12 ms with this one (A/B, medians of 5 rounds).
 constexpr int64_t kRowGrain = int64_t{1} << 14;
+
+// The threads for a node of `rows` rows of `row_elements` (for_each_row_chunk's choice): 1 inside a
+// parallel region (regions never nest) or below two grains.
+int team_size(int64_t rows, int64_t row_elements) {
+  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({max_threads, rows, rows * row_elements / kRowGrain})));
+}
 
 class VecBlockedSqueezeExcite : public Kernel {
  public:
@@ -270,33 +284,21 @@ class VecBlockedSqueezeExcite : public Kernel {
       return run_reference(ctx);  // the reference names the problem
     }
     const int64_t n = x.dim(0), hw = x.dim(2) * x.dim(3), blocks = x.dim(1), rows = n * blocks, cp = w_.cp;
+    const int64_t row_elements = hw * block;
+    const int team = team_size(rows, row_elements);
     Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
     Tensor pooled(DataType::kFloat32, {n, cp}, Tensor::Init::kUninitialized);
-    Tensor gate(DataType::kFloat32, {n, cp}, Tensor::Init::kUninitialized);
-    Tensor reduced(DataType::kFloat32, {w_.rp}, Tensor::Init::kUninitialized);
-    const float* xp = x.data<float>();
-    float* pp = pooled.data<float>();
-    float* gp = gate.data<float>();
-    float* yp = y.data<float>();
-    const int64_t row_elements = hw * block;
-    for_each_row_chunk(rows, row_elements, kRowGrain, [&](int64_t begin, int64_t end) {
-      for_each_image_run(begin, end, blocks, [&](int64_t image, int64_t first, int64_t count) {
-        const int64_t row = image * blocks + first;
-        loops_.pool(xp + row * row_elements, pp + image * cp + first * block, count, hw, block);
-      });
-    });
-    for (int64_t i = 0; i < n; ++i) {
-      // Channels past X's blocks (cp holds more when C/8 rounds up to an odd count) read as 0.
-      std::fill(pp + i * cp + blocks * block, pp + (i + 1) * cp, 0.0f);
-      loops_.excite(&w_, pp + i * cp, reduced.data<float>(), gp + i * cp);
+    Tensor reduced(DataType::kFloat32, {n, w_.rp}, Tensor::Init::kUninitialized);
+    // Each thread's gate for its rows' channels (at most an image's cp, rounded out to kPadding).
+    Tensor gates(DataType::kFloat32, {team, cp}, Tensor::Init::kUninitialized);
+    const Arrays arrays{x.data<float>(), y.data<float>(), pooled.data<float>(), reduced.data<float>(),
+                        gates.data<float>(), n, blocks, block, hw};
+    if (team == 1) {
+      run_part(arrays, 0, 1);
+    } else {
+#pragma omp parallel num_threads(team)
+      run_part(arrays, omp_get_thread_num(), omp_get_num_threads());
     }
-    for_each_row_chunk(rows, row_elements, kRowGrain, [&](int64_t begin, int64_t end) {
-      for_each_image_run(begin, end, blocks, [&](int64_t image, int64_t first, int64_t count) {
-        const int64_t row = image * blocks + first;
-        loops_.scale(xp + row * row_elements, gp + image * cp + first * block, yp + row * row_elements, count, hw,
-                     block);
-      });
-    });
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
@@ -323,6 +325,49 @@ class VecBlockedSqueezeExcite : public Kernel {
     KILN_RETURN_IF_ERROR(reference_->run(unpacked));
     for (size_t k = 0; k < outputs.size(); ++k) ctx.set_output(k, std::move(outputs[k]));
     return Status::OK();
+  }
+
+  // One run's tensors and sizes, for run_part.
+  struct Arrays {
+    const float* x;
+    float* y;
+    float* pooled;   // [n][cp]
+    float* reduced;  // [n][rp]
+    float* gates;    // [team][cp]
+    int64_t n, blocks, block, hw;
+  };
+
+  // Thread `t` of a team of `team` (1: the whole node on this thread): the channel means of its run
+  // of X's rows, then its share of the reducing product (for every image: each needs all of the
+  // means), then the gate of its rows' channels and their scaling. One team start and two barriers.
+  // Before, the two products ran on one thread between two parallel loops: on EfficientNet's late
+  // layers (7x7, weights of 2 x 48 x 1152 floats read from memory each run) a node took twice its
+  // 1-thread time on 2 threads (0.016 against 0.008 ms; 0.011 now).
+  void run_part(const Arrays& a, int t, int team) const {
+    const int64_t rows = a.n * a.blocks, cp = w_.cp, row_elements = a.hw * a.block;
+    const int64_t chunk = (rows + team - 1) / team;
+    const int64_t begin = std::min<int64_t>(rows, t * chunk), end = std::min<int64_t>(rows, begin + chunk);
+    for_each_image_run(begin, end, a.blocks, [&](int64_t image, int64_t first, int64_t count) {
+      const int64_t row = image * a.blocks + first;
+      loops_.pool(a.x + row * row_elements, a.pooled + image * cp + first * a.block, count, a.hw, a.block);
+    });
+    if (t == 0) {
+      // Channels past X's blocks (cp holds more when C/8 rounds up to an odd count) read as 0.
+      for (int64_t i = 0; i < a.n; ++i) std::fill(a.pooled + i * cp + a.blocks * a.block, a.pooled + (i + 1) * cp, 0.0f);
+    }
+#pragma omp barrier
+    const int64_t items = a.n * w_.r, share = (items + team - 1) / team;
+    const int64_t first_item = std::min<int64_t>(items, t * share);
+    loops_.reduce(&w_, a.pooled, a.reduced, first_item, std::min<int64_t>(items, first_item + share));
+#pragma omp barrier
+    float* gate = a.gates + t * cp;
+    for_each_image_run(begin, end, a.blocks, [&](int64_t image, int64_t first, int64_t count) {
+      const int64_t c0 = first * a.block, c1 = (first + count) * a.block;
+      const int64_t g0 = c0 / kPadding * kPadding, g1 = (c1 + kPadding - 1) / kPadding * kPadding;
+      loops_.expand(&w_, a.reduced + image * w_.rp, g0, g1, gate);
+      const int64_t row = image * a.blocks + first;
+      loops_.scale(a.x + row * row_elements, gate + (c0 - g0), a.y + row * row_elements, count, a.hw, a.block);
+    });
   }
 
   std::unique_ptr<Kernel> reference_;

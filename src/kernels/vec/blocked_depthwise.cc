@@ -99,13 +99,13 @@ KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const flo
     const int64_t x0 = x * S;
     float* out = y + x * B;
     switch (ow - x) {
-      case 7: return tile<W, B, 7, KW, S>(rows, kh, wt, b, lane, x0, out);
-      case 6: return tile<W, B, 6, KW, S>(rows, kh, wt, b, lane, x0, out);
-      case 5: return tile<W, B, 5, KW, S>(rows, kh, wt, b, lane, x0, out);
-      case 4: return tile<W, B, 4, KW, S>(rows, kh, wt, b, lane, x0, out);
-      case 3: return tile<W, B, 3, KW, S>(rows, kh, wt, b, lane, x0, out);
-      case 2: return tile<W, B, 2, KW, S>(rows, kh, wt, b, lane, x0, out);
-      case 1: return tile<W, B, 1, KW, S>(rows, kh, wt, b, lane, x0, out);
+      case 7: tile<W, B, 7, KW, S>(rows, kh, wt, b, lane, x0, out); break;
+      case 6: tile<W, B, 6, KW, S>(rows, kh, wt, b, lane, x0, out); break;
+      case 5: tile<W, B, 5, KW, S>(rows, kh, wt, b, lane, x0, out); break;
+      case 4: tile<W, B, 4, KW, S>(rows, kh, wt, b, lane, x0, out); break;
+      case 3: tile<W, B, 3, KW, S>(rows, kh, wt, b, lane, x0, out); break;
+      case 2: tile<W, B, 2, KW, S>(rows, kh, wt, b, lane, x0, out); break;
+      case 1: tile<W, B, 1, KW, S>(rows, kh, wt, b, lane, x0, out); break;
       default: break;
     }
   }

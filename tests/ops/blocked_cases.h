@@ -153,8 +153,8 @@ inline std::vector<OpCase> blocked_depthwise_perf_cases() {
   std::vector<OpCase> v;
   auto add = [&v](const std::string& name, Shape x, int64_t k, int64_t stride) {
     BlockedConvSpec s;
-    s.conv = {.x = x, .w = {x[1], 1, k, k}, .group = x[1], .strides = {stride, stride},
-              .pads = {k / 2, k / 2, k / 2, k / 2}};
+    s.conv = {
+        .x = x, .w = {x[1], 1, k, k}, .group = x[1], .strides = {stride, stride}, .pads = {k / 2, k / 2, k / 2, k / 2}};
     s.activation = "Swish";
     s.input_activation = "Swish";
     v.push_back(blocked_conv_case(name, s));

@@ -176,6 +176,29 @@ TEST_P(BlockedKernels, Conv) { check_all(blocked_conv_cases(GetParam())); }
 TEST_P(BlockedKernels, Pooling) { check_all(blocked_pool_cases(GetParam())); }
 TEST_P(BlockedKernels, Reorders) { check_all(blocked_reorder_cases(GetParam())); }
 TEST_P(BlockedKernels, SqueezeExcite) { check_all(squeeze_excite_cases(GetParam())); }
+// Inside another parallel region (a part of a run cut by rows runs its plan on one thread of one) the
+// kernel runs alone and meets no barrier: threads that run it unequal times must not wait on each other
+// (they did, and hung, when its barriers bound to the enclosing team).
+TEST_P(BlockedKernels, SqueezeExciteInsideAnotherParallelRegion) {
+  const OpCase c = squeeze_excite_team_cases(GetParam()).front();
+  auto pair = build_pair(c);
+  ASSERT_TRUE(pair.ok());
+  std::vector<Value> ref;
+  ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+  std::vector<std::string> mismatches(2);
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num();
+    for (int run = 0; run < 2 - t; ++run) {  // thread 0 twice, thread 1 once
+      std::vector<Value> fast;
+      const Status st = run_kernel(*pair->fast, c, &fast);
+      const std::string diff = st.ok() ? compare_outputs(c, fast, ref) : st.to_string();
+      if (!diff.empty()) mismatches[static_cast<size_t>(t)] = diff;
+    }
+  }
+  EXPECT_EQ(mismatches[0], "");
+  EXPECT_EQ(mismatches[1], "");
+}
 // On a team, squeeze-excite splits X's rows, then the reducing product by output, then computes each
 // thread's gate and scaling: 2 and 3 threads, whatever the machine's core count.
 TEST_P(BlockedKernels, SqueezeExciteOnATeam) {

@@ -82,10 +82,10 @@ inline std::vector<OpCase> squeeze_excite_team_cases(int64_t block) {
   };
   add("se team 40->10 56x56", {.x = {1, 40, 56, 56}, .reduced = 10});
   add("se team 72->18 batch 3 relu hardsigmoid", {.x = {3, 72, 20, 20},
-                                                 .reduced = 18,
-                                                 .reduce_activation = "Relu",
-                                                 .expand_activation = "HardSigmoid",
-                                                 .expand_params = {0.2f, 0.5f}});
+                                                  .reduced = 18,
+                                                  .reduce_activation = "Relu",
+                                                  .expand_activation = "HardSigmoid",
+                                                  .expand_params = {0.2f, 0.5f}});
   add("se team 1152->48 7x7", {.x = {1, 1152, 7, 7}, .reduced = 48});
   add("se team 20->5 batch 5 no bias", {.x = {5, 20, 30, 30}, .reduced = 5, .bias = false});
   return v;

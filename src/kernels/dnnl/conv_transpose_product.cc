@@ -104,8 +104,14 @@ class ConvTransposeProduct : public Kernel {
         args.add(DNNL_ARG_DST, memories.bind(kColumnsSlot, col));
         execute(p.primitive, args, p.scratchpad);
         float* out = y.data<float>() + i * m * out_plane;
-        vec::for_each_row_chunk(p.images * m, out_plane, kCol2ImGrain,
-                                [&](int64_t begin, int64_t end) { p.col2im->run(col, bias, out, begin, end); });
+        // Each chunk's phase planes, in whole cache lines.
+        const int64_t phase_floats = (p.col2im->phase_floats() + 15) / 16 * 16;
+        Tensor phases(DataType::kFloat32, {vec::row_chunk_threads(p.images * m, out_plane, kCol2ImGrain), phase_floats},
+                      Tensor::Init::kUninitialized);
+        vec::for_each_indexed_row_chunk(
+            p.images * m, out_plane, kCol2ImGrain, [&](int64_t t, int64_t begin, int64_t end) {
+              p.col2im->run(col, bias, out, begin, end, phases.data<float>() + t * phase_floats);
+            });
         i += p.images;
       }
     } catch (const dnnl::error& err) {

@@ -15,8 +15,9 @@
 // is computed in tiles of 8 pixels and one tile of the rest, whose inputs for one kernel row are
 // loaded once and reused across the kernel's columns. Planes are independent, so a team splits them.
 //
-// The ring is 64-byte aligned (vec/thread_scratch.h): at malloc's 16 bytes, every 16-lane load of it
-// straddled two cache lines (efficientnet_b0, 1 thread, batch 1: 6.94 -> 6.82 ms, A/B).
+// Each thread's ring is its slice of a tensor the run takes from its buffer pool, 64-byte aligned: a
+// thread_local vector (malloc's 16 bytes) had 16-lane loads straddle two cache lines
+// (efficientnet_b0, 1 thread, batch 1: 6.94 -> 6.82 ms, A/B).
 //
 // Weights are packed once at build as [ceil(C/16)][kh * kw][16] (a block of 8 reads half of one),
 // the bias as [ceil(C/16) * 16], zero past C, so that Y's padding lanes stay 0 (SiLU(0) = 0). The
@@ -38,7 +39,6 @@
 #include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/reference_fallback.h"
 #include "kernels/vec/simd_math.h"
-#include "kernels/vec/thread_scratch.h"
 #include "kernels/vec/unary_loops.h"
 
 namespace kiln::vec {
@@ -86,6 +86,16 @@ KILN_SIMD_INLINE void tile(const float* const* rows, int64_t kh, const float* wt
   for (int t = 0; t < T; ++t) store<W>(y + t * B + lane, acc[t]);
 }
 
+// The tile of a row's last n (< 8) pixels, its width a compile-time constant: tile<..., T> for T = n.
+template <int W, int B, int KW, int S, int T = 7>
+KILN_SIMD_INLINE void tail_tile(int64_t n, const float* const* rows, int64_t kh, const float* wt, Vec<W> bias,
+                                int64_t lane, int64_t x0, float* y) {
+  if constexpr (T > 0) {
+    if (n == T) return tile<W, B, T, KW, S>(rows, kh, wt, bias, lane, x0, y);
+    tail_tile<W, B, KW, S, T - 1>(n, rows, kh, wt, bias, lane, x0, y);
+  }
+}
+
 // One output row of ow pixels.
 template <int W, int B, int KW, int S>
 KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const float* wt, const float* bias,
@@ -96,18 +106,7 @@ KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const flo
     for (; x + 8 <= ow; x += 8) tile<W, B, 8, KW, S>(rows, kh, wt, b, lane, x * S, y + x * B);
     // The rest in one tile, with as many independent sums as pixels: 4 + 2 + 1 tiles for a row of 7
     // left the FMA units waiting on each other's sums (MobileNet's 7x7 planes: 0.012 -> 0.010 ms).
-    const int64_t x0 = x * S;
-    float* out = y + x * B;
-    switch (ow - x) {
-      case 7: tile<W, B, 7, KW, S>(rows, kh, wt, b, lane, x0, out); break;
-      case 6: tile<W, B, 6, KW, S>(rows, kh, wt, b, lane, x0, out); break;
-      case 5: tile<W, B, 5, KW, S>(rows, kh, wt, b, lane, x0, out); break;
-      case 4: tile<W, B, 4, KW, S>(rows, kh, wt, b, lane, x0, out); break;
-      case 3: tile<W, B, 3, KW, S>(rows, kh, wt, b, lane, x0, out); break;
-      case 2: tile<W, B, 2, KW, S>(rows, kh, wt, b, lane, x0, out); break;
-      case 1: tile<W, B, 1, KW, S>(rows, kh, wt, b, lane, x0, out); break;
-      default: break;
-    }
+    tail_tile<W, B, KW, S>(ow - x, rows, kh, wt, b, lane, x * S, y + x * B);
   }
 }
 
@@ -142,11 +141,9 @@ KILN_SIMD_INLINE void plane(const float* x, const float* wt, const float* bias, 
 // The planes [begin, end) of one call, with X's block B, kernel KW and stride S fixed.
 template <int W, int B, int KW, int S>
 KILN_SIMD_INLINE void planes(const float* x, const float* wt, const float* bias, float* y, const Plane& p,
-                             bool silu_out, int64_t blocks, int64_t begin, int64_t end) {
+                             bool silu_out, int64_t blocks, int64_t begin, int64_t end, float* ring) {
   // Zeroed for the padding columns, which no row copy writes.
-  const size_t ring_size = static_cast<size_t>(p.kh * p.ring_width * B);
-  float* ring = thread_scratch(ScratchSlot::kDepthwiseRing, ring_size);
-  std::fill(ring, ring + ring_size, 0.0f);
+  std::fill(ring, ring + p.kh * p.ring_width * B, 0.0f);
   int64_t ring_rows[KW];
   for (int64_t i = begin; i < end; ++i) {
     const int64_t block = i % blocks;  // the channel block within its image
@@ -162,28 +159,28 @@ template <int W>
 struct DepthwiseLoop {
   KILN_SIMD_INLINE static void run(const float* x, const float* wt, const float* bias, float* y, const Plane* p,
                                    int64_t block, int64_t kernel, int64_t stride, bool silu_out, int64_t blocks,
-                                   int64_t begin, int64_t end) {
-    if (block == 8) return dispatch<8>(x, wt, bias, y, *p, kernel, stride, silu_out, blocks, begin, end);
-    dispatch<16>(x, wt, bias, y, *p, kernel, stride, silu_out, blocks, begin, end);
+                                   int64_t begin, int64_t end, float* ring) {
+    if (block == 8) return dispatch<8>(x, wt, bias, y, *p, kernel, stride, silu_out, blocks, begin, end, ring);
+    dispatch<16>(x, wt, bias, y, *p, kernel, stride, silu_out, blocks, begin, end, ring);
   }
 
   // Blocks of 8 lanes run 8-wide even where 16 would fit (their pixels are 8 floats apart).
   template <int B>
   KILN_SIMD_INLINE static void dispatch(const float* x, const float* wt, const float* bias, float* y, const Plane& p,
                                         int64_t kernel, int64_t stride, bool silu_out, int64_t blocks, int64_t begin,
-                                        int64_t end) {
+                                        int64_t end, float* ring) {
     constexpr int V = W < B ? W : B;
     if (kernel == 3) {
-      return stride == 1 ? planes<V, B, 3, 1>(x, wt, bias, y, p, silu_out, blocks, begin, end)
-                         : planes<V, B, 3, 2>(x, wt, bias, y, p, silu_out, blocks, begin, end);
+      return stride == 1 ? planes<V, B, 3, 1>(x, wt, bias, y, p, silu_out, blocks, begin, end, ring)
+                         : planes<V, B, 3, 2>(x, wt, bias, y, p, silu_out, blocks, begin, end, ring);
     }
-    return stride == 1 ? planes<V, B, 5, 1>(x, wt, bias, y, p, silu_out, blocks, begin, end)
-                       : planes<V, B, 5, 2>(x, wt, bias, y, p, silu_out, blocks, begin, end);
+    return stride == 1 ? planes<V, B, 5, 1>(x, wt, bias, y, p, silu_out, blocks, begin, end, ring)
+                       : planes<V, B, 5, 2>(x, wt, bias, y, p, silu_out, blocks, begin, end, ring);
   }
 };
 
-using DepthwiseFn = void (*)(const float*, const float*, const float*, float*, const Plane*, int64_t, int64_t,
-                             int64_t, bool, int64_t, int64_t, int64_t);
+using DepthwiseFn = void (*)(const float*, const float*, const float*, float*, const Plane*, int64_t, int64_t, int64_t,
+                             bool, int64_t, int64_t, int64_t, float*);
 
 // Planes split across the intra-op team (for_each_row_chunk) from this many output elements per
 // thread: like the squeeze-excite kernel's grain, small, because X was just written by the whole team.
@@ -204,7 +201,7 @@ class VecBlockedDepthwise : public Kernel {
         packed_b_(std::move(packed_b)),
         has_bias_(has_bias),
         loop_(loop_for<DepthwiseLoop, const float*, const float*, const float*, float*, const Plane*, int64_t, int64_t,
-                       int64_t, bool, int64_t, int64_t, int64_t>(detected_isa())) {}
+                       int64_t, bool, int64_t, int64_t, int64_t, float*>(detected_isa())) {}
 
   Status run(KernelContext& ctx) const override {
     // A Sum, a bias given at run time or a W other than the packed constant: the reference.
@@ -232,9 +229,13 @@ class VecBlockedDepthwise : public Kernel {
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const int64_t plane_elements = p.oh * p.ow * block;
-    for_each_row_chunk(count, plane_elements, kGrain, [&](int64_t begin, int64_t end) {
+    // Each chunk's ring of input rows, in whole cache lines.
+    const int64_t ring_floats = (p.kh * p.ring_width * block + 15) / 16 * 16;
+    Tensor rings(DataType::kFloat32, {row_chunk_threads(count, plane_elements, kGrain), ring_floats},
+                 Tensor::Init::kUninitialized);
+    for_each_indexed_row_chunk(count, plane_elements, kGrain, [&](int64_t t, int64_t begin, int64_t end) {
       loop_(xp, packed_w_.data<float>(), packed_b_.data<float>(), yp, &p, block, kernel_, stride_, silu_out_, blocks,
-            begin, end);
+            begin, end, rings.data<float>() + t * ring_floats);
     });
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();

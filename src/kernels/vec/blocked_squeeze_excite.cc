@@ -252,19 +252,12 @@ void for_each_image_run(int64_t begin, int64_t end, int64_t blocks, Body&& body)
   }
 }
 
-// Rows split across the intra-op team (team_size) from this many elements per thread, far
+// Rows split across the intra-op team (row_chunk_threads) from this many elements per thread, far
 // below the elementwise loops' grain (vec/parallel_chunks.h): X was just written by the convolution
 // before, on the whole team, so one thread reading all of it takes the other cores' part from their
 // caches. efficientnet_b0, 2 threads, batch 1: its 16 nodes took 2x their 1-thread time with the
 // elementwise grain (2^18), and the model ran 5.53 -> 5.12 ms with this one (A/B, medians of 5 rounds).
 constexpr int64_t kRowGrain = int64_t{1} << 14;
-
-// The threads for a node of `rows` rows of `row_elements` (for_each_row_chunk's choice): 1 inside a
-// parallel region (regions never nest) or below two grains.
-int team_size(int64_t rows, int64_t row_elements) {
-  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({max_threads, rows, rows * row_elements / kRowGrain})));
-}
 
 class VecBlockedSqueezeExcite : public Kernel {
  public:
@@ -285,14 +278,21 @@ class VecBlockedSqueezeExcite : public Kernel {
     }
     const int64_t n = x.dim(0), hw = x.dim(2) * x.dim(3), blocks = x.dim(1), rows = n * blocks, cp = w_.cp;
     const int64_t row_elements = hw * block;
-    const int team = team_size(rows, row_elements);
+    const int team = row_chunk_threads(rows, row_elements, kRowGrain);
     Tensor y(DataType::kFloat32, x.shape(), Tensor::Init::kUninitialized);
     Tensor pooled(DataType::kFloat32, {n, cp}, Tensor::Init::kUninitialized);
     Tensor reduced(DataType::kFloat32, {n, w_.rp}, Tensor::Init::kUninitialized);
     // Each thread's gate for its rows' channels (at most an image's cp, rounded out to kPadding).
     Tensor gates(DataType::kFloat32, {team, cp}, Tensor::Init::kUninitialized);
-    const Arrays arrays{x.data<float>(), y.data<float>(), pooled.data<float>(), reduced.data<float>(),
-                        gates.data<float>(), n, blocks, block, hw};
+    const Arrays arrays{.x = x.data<float>(),
+                        .y = y.data<float>(),
+                        .pooled = pooled.data<float>(),
+                        .reduced = reduced.data<float>(),
+                        .gates = gates.data<float>(),
+                        .n = n,
+                        .blocks = blocks,
+                        .block = block,
+                        .hw = hw};
     if (team == 1) {
       run_part(arrays, 0, 1);
     } else {
@@ -339,7 +339,9 @@ class VecBlockedSqueezeExcite : public Kernel {
 
   // Thread `t` of a team of `team` (1: the whole node on this thread): the channel means of its run
   // of X's rows, then its share of the reducing product (for every image: each needs all of the
-  // means), then the gate of its rows' channels and their scaling. One team start and two barriers.
+  // means), then the gate of its rows' channels and their scaling. One team start and two barriers,
+  // met only on a team: a node run alone may be inside another region (a part of a run cut by rows,
+  // exec/row_parts.h), whose threads do not all run it.
   // Before, the two products ran on one thread between two parallel loops: on EfficientNet's late
   // layers (7x7, weights of 2 x 48 x 1152 floats read from memory each run) a node took twice its
   // 1-thread time on 2 threads (0.016 against 0.008 ms; 0.011 now).
@@ -353,13 +355,18 @@ class VecBlockedSqueezeExcite : public Kernel {
     });
     if (t == 0) {
       // Channels past X's blocks (cp holds more when C/8 rounds up to an odd count) read as 0.
-      for (int64_t i = 0; i < a.n; ++i) std::fill(a.pooled + i * cp + a.blocks * a.block, a.pooled + (i + 1) * cp, 0.0f);
+      for (int64_t i = 0; i < a.n; ++i)
+        std::fill(a.pooled + i * cp + a.blocks * a.block, a.pooled + (i + 1) * cp, 0.0f);
     }
+    if (team > 1) {
 #pragma omp barrier
+    }
     const int64_t items = a.n * w_.r, share = (items + team - 1) / team;
     const int64_t first_item = std::min<int64_t>(items, t * share);
     loops_.reduce(&w_, a.pooled, a.reduced, first_item, std::min<int64_t>(items, first_item + share));
+    if (team > 1) {
 #pragma omp barrier
+    }
     float* gate = a.gates + t * cp;
     for_each_image_run(begin, end, a.blocks, [&](int64_t image, int64_t first, int64_t count) {
       const int64_t c0 = first * a.block, c1 = (first + count) * a.block;

@@ -9,7 +9,6 @@
 #include "kernels/ref/window.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/simd_math.h"
-#include "kernels/vec/thread_scratch.h"
 
 namespace kiln::vec {
 namespace {
@@ -123,10 +122,7 @@ Col2Im::Col2Im(const Col2ImGeometry& g)
       rows_(axis_layout(g.in_h, g.out_h, g.kernel_h, g.stride_h, g.dilation_h, g.pad_top)),
       columns_(axis_layout(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.dilation_w, g.pad_left)) {}
 
-void Col2Im::run(const float* col, const float* bias, float* y, int64_t begin, int64_t end) const {
-  // The phase planes of this thread.
-  const size_t size = static_cast<size_t>(g_.stride_h * g_.stride_w * rows_.slots * columns_.slots);
-  float* phases = thread_scratch(ScratchSlot::kCol2ImPhases, size);
+void Col2Im::run(const float* col, const float* bias, float* y, int64_t begin, int64_t end, float* phases) const {
   run_widest<Col2ImLoop>(col, bias, y, &g_, &rows_, &columns_, begin, end, phases);
 }
 

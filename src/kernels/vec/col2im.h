@@ -19,17 +19,19 @@ struct Col2ImGeometry {
 };
 
 // col2im for one geometry, with where each tap lands worked out once (building one allocates; running
-// it does not, once each thread has run it at this size).
+// it does not).
 class Col2Im {
  public:
   explicit Col2Im(const Col2ImGeometry& g);
 
   // Output planes [begin, end) (plane n * channels + m: channel m of image n, out_h x out_w in y):
   // y = bias[m] (0 without a bias) plus every contribution of col. Each plane is built in small
-  // planes of this thread, one per stride phase (the output pixels (oy, ox) with the same
+  // planes in `phases` (phase_floats() floats of the caller's, its own on each thread; 64-byte
+  // aligned is best), one per stride phase (the output pixels (oy, ox) with the same
   // (oy % stride_h, ox % stride_w)), where every tap's contribution is a block of contiguous row
   // adds; the phases are then interleaved into y. Thread-safe.
-  void run(const float* col, const float* bias, float* y, int64_t begin, int64_t end) const;
+  void run(const float* col, const float* bias, float* y, int64_t begin, int64_t end, float* phases) const;
+  int64_t phase_floats() const { return g_.stride_h * g_.stride_w * rows_.slots * columns_.slots; }
 
   // Where the taps land along one axis. Input index i of tap k lands on output index
   // i * stride + k * dilation - pad = (i + base) * stride + phase. Each phase plane keeps `margin`

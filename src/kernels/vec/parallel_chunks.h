@@ -34,27 +34,43 @@ void for_each_chunk(int64_t n, int64_t grain, Body&& body) {
   }
 }
 
-// Calls body(begin, end) over [0, rows) in contiguous runs of whole rows of `row_elements` elements,
-// one run per thread, split when the rows hold at least two grains of elements, else on this thread.
-// For kernels whose unit of work is a row (an image's channel block), not an element.
-template <typename Body>
-void for_each_row_chunk(int64_t rows, int64_t row_elements, int64_t grain, Body&& body) {
+// The threads for_each_row_chunk splits `rows` rows of `row_elements` elements over: at most one per
+// row, and one per `grain` elements, once there are two grains; 1 inside a parallel region (regions
+// never nest).
+inline int row_chunk_threads(int64_t rows, int64_t row_elements, int64_t grain) {
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const int64_t threads = std::min<int64_t>({max_threads, rows, rows * row_elements / std::max<int64_t>(grain, 1)});
+  return static_cast<int>(std::max<int64_t>(threads, 1));
+}
+
+// Calls body(t, begin, end) over [0, rows) in contiguous runs of whole rows of `row_elements` elements,
+// one run per chunk t in [0, row_chunk_threads(...)), each on a thread of its own when there are
+// several, else on this thread. For kernels whose unit of work is a row (an image's channel block),
+// not an element; t lets a body use scratch of its chunk's own, made before the call.
+template <typename Body>
+void for_each_indexed_row_chunk(int64_t rows, int64_t row_elements, int64_t grain, Body&& body) {
+  const int threads = row_chunk_threads(rows, row_elements, grain);
   if (threads <= 1) {
-    if (rows > 0) body(int64_t{0}, rows);
+    if (rows > 0) body(int64_t{0}, int64_t{0}, rows);
     return;
   }
   const int64_t chunk = (rows + threads - 1) / threads;
-#pragma omp parallel num_threads(static_cast <int>(threads))
+#pragma omp parallel num_threads(threads)
   {
     // Fewer threads than asked take the runs in turn, as in for_each_chunk.
     for (int64_t t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
       const int64_t begin = std::min<int64_t>(rows, t * chunk);
       const int64_t end = std::min<int64_t>(rows, begin + chunk);
-      if (begin < end) body(begin, end);
+      if (begin < end) body(t, begin, end);
     }
   }
+}
+
+// for_each_indexed_row_chunk for bodies that need no chunk index: body(begin, end).
+template <typename Body>
+void for_each_row_chunk(int64_t rows, int64_t row_elements, int64_t grain, Body&& body) {
+  for_each_indexed_row_chunk(rows, row_elements, grain,
+                             [&body](int64_t, int64_t begin, int64_t end) { body(begin, end); });
 }
 
 }  // namespace kiln::vec

@@ -126,8 +126,8 @@ struct UnaryLoop {
 #if defined(__x86_64__)
 // SiLU at AVX-512 with the two instructions Vec<W> cannot name: vrndscaleps rounds t = -x/ln2 and
 // vscalefps multiplies by 2^n over the whole float range, so the generic silu's clamp, sign mirroring
-// and exponent-field arithmetic go (15 operations a vector instead of 26): 1.4x the generic silu's
-// speed on EfficientNet's 112x112x96 expansion, where SiLU is a fifth of the model's time.
+// and exponent-field arithmetic go (15 operations a vector instead of 26). SiLU is a large share of
+// EfficientNet's time.
 // exp(-x) overflows to inf below x = -88.7 (1 / (1 + inf) = 0: SiLU is -0 where it is under 1e-36)
 // and scalef's underflow to 0 above x = 104 leaves x; NaN stays NaN. Accuracy as silu's (exp within ~1 ulp,
 // one division): unary_loops_test.cc checks it.
@@ -141,11 +141,12 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 silu16(__m512 v)
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(-1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // r = -c - n ln2 (Cody-Waite, as exp()). exp(r) on [-ln2/2, ln2/2]: the degree-6 polynomial of
-  // least relative error there (scripts/minimax_exp.py: 1.9e-9 before rounding; its two leading coefficients round to
-  // 1) in Horner's form, one multiply-add and one add fewer than exp()'s Cephes form 1 + r + r^2 P(r):
-  // this loop is bound by its multiply-adds (0.165 -> 0.152 ns per element), and with fused
-  // multiply-adds it is more accurate too (over [-87, 120]: exp(-x) 1.25 -> 1.04 ulp, SiLU 3.0 -> 2.4
-  // at worst). Without them (exp()'s other widths) Cephes' form stays the more accurate.
+  // least relative error there (scripts/minimax_exp.py: 1.9e-9 before rounding; its constant and
+  // linear coefficients round to 1) in Horner's form: the multiply r * r and the add r + 1 of exp()'s
+  // Cephes form 1 + r + r^2 P(r) go. This loop is bound by its multiplies and multiply-adds (0.165 ->
+  // 0.152 ns per element), and with fused multiply-adds this form is more accurate too (over
+  // [-87, 120]: exp(-x) 1.25 -> 1.04 ulp, SiLU 3.0 -> 2.4 at worst). Without them (exp()'s other
+  // widths) Cephes' form stays the more accurate.
   __m512 r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), c);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
   __m512 p = _mm512_set1_ps(1.3836845756e-3f);

@@ -1,6 +1,7 @@
 #include "kernels/dnnl/conv_transpose_product.h"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include "kernels/dnnl/run_memories.h"
 #include "kernels/vec/col2im.h"
 #include "kernels/vec/parallel_chunks.h"
+#include "kernels/vec/thread_scratch.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
@@ -104,14 +106,17 @@ class ConvTransposeProduct : public Kernel {
         args.add(DNNL_ARG_DST, memories.bind(kColumnsSlot, col));
         execute(p.primitive, args, p.scratchpad);
         float* out = y.data<float>() + i * m * out_plane;
-        // Each chunk's phase planes, in whole cache lines.
-        const int64_t phase_floats = (p.col2im->phase_floats() + 15) / 16 * 16;
-        Tensor phases(DataType::kFloat32, {vec::row_chunk_threads(p.images * m, out_plane, kCol2ImGrain), phase_floats},
-                      Tensor::Init::kUninitialized);
-        vec::for_each_indexed_row_chunk(
-            p.images * m, out_plane, kCol2ImGrain, [&](int64_t t, int64_t begin, int64_t end) {
-              p.col2im->run(col, bias, out, begin, end, phases.data<float>() + t * phase_floats);
-            });
+        std::atomic<bool> no_memory{false};
+        vec::for_each_row_chunk(p.images * m, out_plane, kCol2ImGrain, [&](int64_t begin, int64_t end) {
+          float* phases =
+              vec::thread_scratch(vec::ScratchSlot::kCol2ImPhases, static_cast<size_t>(p.col2im->phase_floats()));
+          if (phases == nullptr) {
+            no_memory = true;
+            return;
+          }
+          p.col2im->run(col, bias, out, begin, end, phases);
+        });
+        if (no_memory) return Status::ResourceExhausted("ConvTranspose: no memory for col2im's planes");
         i += p.images;
       }
     } catch (const dnnl::error& err) {

@@ -15,9 +15,9 @@
 // is computed in tiles of 8 pixels and one tile of the rest, whose inputs for one kernel row are
 // loaded once and reused across the kernel's columns. Planes are independent, so a team splits them.
 //
-// Each thread's ring is its slice of a tensor the run takes from its buffer pool, 64-byte aligned: a
-// thread_local vector (malloc's 16 bytes) had 16-lane loads straddle two cache lines
-// (efficientnet_b0, 1 thread, batch 1: 6.94 -> 6.82 ms, A/B).
+// Each thread's ring is scratch of its own, 64-byte aligned (vec/thread_scratch.h): a thread_local
+// vector (malloc's 16 bytes) had 16-lane loads straddle two cache lines (efficientnet_b0, 1 thread,
+// batch 1: 6.94 -> 6.82 ms, A/B).
 //
 // Weights are packed once at build as [ceil(C/16)][kh * kw][16] (a block of 8 reads half of one),
 // the bias as [ceil(C/16) * 16], zero past C, so that Y's padding lanes stay 0 (SiLU(0) = 0). The
@@ -26,6 +26,7 @@
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -39,6 +40,7 @@
 #include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/reference_fallback.h"
 #include "kernels/vec/simd_math.h"
+#include "kernels/vec/thread_scratch.h"
 #include "kernels/vec/unary_loops.h"
 
 namespace kiln::vec {
@@ -229,14 +231,18 @@ class VecBlockedDepthwise : public Kernel {
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     const int64_t plane_elements = p.oh * p.ow * block;
-    // Each chunk's ring of input rows, in whole cache lines.
-    const int64_t ring_floats = (p.kh * p.ring_width * block + 15) / 16 * 16;
-    Tensor rings(DataType::kFloat32, {row_chunk_threads(count, plane_elements, kGrain), ring_floats},
-                 Tensor::Init::kUninitialized);
-    for_each_indexed_row_chunk(count, plane_elements, kGrain, [&](int64_t t, int64_t begin, int64_t end) {
+    const size_t ring_floats = static_cast<size_t>(p.kh * p.ring_width * block);
+    std::atomic<bool> no_memory{false};
+    for_each_row_chunk(count, plane_elements, kGrain, [&](int64_t begin, int64_t end) {
+      float* ring = thread_scratch(ScratchSlot::kDepthwiseRing, ring_floats);
+      if (ring == nullptr) {
+        no_memory = true;
+        return;
+      }
       loop_(xp, packed_w_.data<float>(), packed_b_.data<float>(), yp, &p, block, kernel_, stride_, silu_out_, blocks,
-            begin, end, rings.data<float>() + t * ring_floats);
+            begin, end, ring);
     });
+    if (no_memory) return Status::ResourceExhausted("depthwise convolution: no memory for its rows");
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }

@@ -43,15 +43,14 @@ inline int row_chunk_threads(int64_t rows, int64_t row_elements, int64_t grain) 
   return static_cast<int>(std::max<int64_t>(threads, 1));
 }
 
-// Calls body(t, begin, end) over [0, rows) in contiguous runs of whole rows of `row_elements` elements,
-// one run per chunk t in [0, row_chunk_threads(...)), each on a thread of its own when there are
-// several, else on this thread. For kernels whose unit of work is a row (an image's channel block),
-// not an element; t lets a body use scratch of its chunk's own, made before the call.
+// Calls body(begin, end) over [0, rows) in contiguous runs of whole rows of `row_elements` elements,
+// one run per thread of row_chunk_threads(...), or all on this thread when that is 1. For kernels
+// whose unit of work is a row (an image's channel block), not an element.
 template <typename Body>
-void for_each_indexed_row_chunk(int64_t rows, int64_t row_elements, int64_t grain, Body&& body) {
+void for_each_row_chunk(int64_t rows, int64_t row_elements, int64_t grain, Body&& body) {
   const int threads = row_chunk_threads(rows, row_elements, grain);
   if (threads <= 1) {
-    if (rows > 0) body(int64_t{0}, int64_t{0}, rows);
+    if (rows > 0) body(int64_t{0}, rows);
     return;
   }
   const int64_t chunk = (rows + threads - 1) / threads;
@@ -61,16 +60,9 @@ void for_each_indexed_row_chunk(int64_t rows, int64_t row_elements, int64_t grai
     for (int64_t t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
       const int64_t begin = std::min<int64_t>(rows, t * chunk);
       const int64_t end = std::min<int64_t>(rows, begin + chunk);
-      if (begin < end) body(t, begin, end);
+      if (begin < end) body(begin, end);
     }
   }
-}
-
-// for_each_indexed_row_chunk for bodies that need no chunk index: body(begin, end).
-template <typename Body>
-void for_each_row_chunk(int64_t rows, int64_t row_elements, int64_t grain, Body&& body) {
-  for_each_indexed_row_chunk(rows, row_elements, grain,
-                             [&body](int64_t, int64_t begin, int64_t end) { body(begin, end); });
 }
 
 }  // namespace kiln::vec

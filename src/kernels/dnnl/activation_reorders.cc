@@ -24,7 +24,7 @@ ActivationReorders::ActivationReorders(const dnnl::memory::desc& src, const dnnl
 const dnnl::memory& ActivationReorders::Run::source(const dnnl::memory& plain) {
   if (!r_.reorder_src_) return plain;
   const dnnl::memory& blocked =
-      memories_.bind(kSourceSlot, thread_buffer(ThreadBuffer::kReorderedSource, r_.src_.get_size()));
+      memories_.bind(kSourceSlot, thread_buffer(ScratchSlot::kReorderedSource, r_.src_.get_size()));
   ExecArgs args;
   args.add(DNNL_ARG_FROM, plain);
   args.add(DNNL_ARG_TO, blocked);
@@ -34,7 +34,7 @@ const dnnl::memory& ActivationReorders::Run::source(const dnnl::memory& plain) {
 
 const dnnl::memory& ActivationReorders::Run::destination(const dnnl::memory& plain) {
   if (!r_.reorder_dst_) return plain;
-  written_ = &memories_.bind(kDestinationSlot, thread_buffer(ThreadBuffer::kReorderedDestination, r_.dst_.get_size()));
+  written_ = &memories_.bind(kDestinationSlot, thread_buffer(ScratchSlot::kReorderedDestination, r_.dst_.get_size()));
   return *written_;
 }
 

@@ -28,21 +28,10 @@ dnnl::stream& thread_stream() {
   return stream;
 }
 
-void* thread_buffer(ThreadBuffer which, size_t bytes) {
-  struct Free {
-    void operator()(void* q) const { std::free(q); }
-  };
-  constexpr size_t kSlots = static_cast<size_t>(ThreadBuffer::kCount);
-  thread_local std::unique_ptr<void, Free> buffers[kSlots];
-  thread_local size_t capacity[kSlots] = {};
-  const size_t slot = static_cast<size_t>(which);
-  if (capacity[slot] < bytes) {
-    const size_t rounded = (bytes + 4095) / 4096 * 4096;
-    buffers[slot].reset(std::aligned_alloc(4096, rounded));
-    if (!buffers[slot]) throw dnnl::error(dnnl_out_of_memory, "cannot allocate a buffer");
-    capacity[slot] = rounded;
-  }
-  return buffers[slot].get();
+void* thread_buffer(ScratchSlot slot, size_t bytes) {
+  void* p = thread_scratch(slot, bytes);
+  if (p == nullptr) throw dnnl::error(dnnl_out_of_memory, "cannot allocate a buffer");
+  return p;
 }
 
 dnnl::memory::dims to_dims(const Shape& shape) { return dnnl::memory::dims(shape.begin(), shape.end()); }

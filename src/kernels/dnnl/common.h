@@ -11,19 +11,20 @@
 // oneDNN reports errors by throwing dnnl::error; no exception leaves this folder.
 #pragma once
 
+#include <omp.h>
+
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include <omp.h>
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include "kernels/fused_activation.h"
 #include "kernels/kernel.h"
+#include "kernels/thread_scratch.h"
 
 namespace kiln::dnnl_kernels {
 
@@ -74,10 +75,8 @@ class ExecArgs {
 // As execute() above, with the scratchpad added to `args`. Throws dnnl::error.
 void execute(const dnnl::primitive& p, ExecArgs& args, size_t scratchpad_bytes);
 
-// Buffers of the calling thread that only grow (a seen shape allocates nothing), one per use, so that
-// two uses within one kernel run never share one. Throws dnnl::error when memory runs out.
-enum class ThreadBuffer { kReorderedSource, kReorderedDestination, kColumns, kImages, kCount };
-void* thread_buffer(ThreadBuffer which, size_t bytes);
+// kiln::thread_scratch (kernels/thread_scratch.h), throwing dnnl::error when memory runs out.
+void* thread_buffer(ScratchSlot slot, size_t bytes);
 
 // Builds the reference (priority below kDnnlPriority) kernel for the node being built.
 Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b);

@@ -11,7 +11,6 @@
 #include "kernels/dnnl/run_memories.h"
 #include "kernels/vec/col2im.h"
 #include "kernels/vec/parallel_chunks.h"
-#include "kernels/vec/thread_scratch.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
@@ -83,10 +82,10 @@ class ConvTransposeProduct : public Kernel {
     Tensor y(DataType::kFloat32, {n, m, e->out_h, e->out_w}, Tensor::Init::kUninitialized);
     const float* bias = has_bias ? ctx.tensor(2).data<float>() : nullptr;
     try {
-      float* col = static_cast<float*>(thread_buffer(ThreadBuffer::kColumns, e->col_bytes));
+      float* col = static_cast<float*>(thread_buffer(ScratchSlot::kColumns, e->col_bytes));
       float* side_by_side = e->one_pixel || e->full.images == 1
                                 ? nullptr
-                                : static_cast<float*>(thread_buffer(ThreadBuffer::kImages, e->images_bytes));
+                                : static_cast<float*>(thread_buffer(ScratchSlot::kImages, e->images_bytes));
       for (int64_t i = 0; i < n;) {
         const Product& p = n - i >= e->full.images ? e->full : e->tail;
         const float* images = x.data<float>() + i * c * hw;
@@ -108,8 +107,8 @@ class ConvTransposeProduct : public Kernel {
         float* out = y.data<float>() + i * m * out_plane;
         std::atomic<bool> no_memory{false};
         vec::for_each_row_chunk(p.images * m, out_plane, kCol2ImGrain, [&](int64_t begin, int64_t end) {
-          float* phases =
-              vec::thread_scratch(vec::ScratchSlot::kCol2ImPhases, static_cast<size_t>(p.col2im->phase_floats()));
+          auto* phases = static_cast<float*>(thread_scratch(
+              ScratchSlot::kCol2ImPhases, static_cast<size_t>(p.col2im->phase_floats()) * sizeof(float)));
           if (phases == nullptr) {
             no_memory = true;
             return;

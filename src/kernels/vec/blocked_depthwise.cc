@@ -15,7 +15,7 @@
 // is computed in tiles of 8 pixels and one tile of the rest, whose inputs for one kernel row are
 // loaded once and reused across the kernel's columns. Planes are independent, so a team splits them.
 //
-// Each thread's ring is scratch of its own, 64-byte aligned (vec/thread_scratch.h): a thread_local
+// Each thread's ring is scratch of its own, page-aligned (kernels/thread_scratch.h): a thread_local
 // vector (malloc's 16 bytes) had 16-lane loads straddle two cache lines (efficientnet_b0, 1 thread,
 // batch 1: 6.94 -> 6.82 ms, A/B).
 //
@@ -36,11 +36,11 @@
 #include "kernels/blocked_depthwise_attrs.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/reference_fallbacks.h"
+#include "kernels/thread_scratch.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/reference_fallback.h"
 #include "kernels/vec/simd_math.h"
-#include "kernels/vec/thread_scratch.h"
 #include "kernels/vec/unary_loops.h"
 
 namespace kiln::vec {
@@ -234,7 +234,7 @@ class VecBlockedDepthwise : public Kernel {
     const size_t ring_floats = static_cast<size_t>(p.kh * p.ring_width * block);
     std::atomic<bool> no_memory{false};
     for_each_row_chunk(count, plane_elements, kGrain, [&](int64_t begin, int64_t end) {
-      float* ring = thread_scratch(ScratchSlot::kDepthwiseRing, ring_floats);
+      auto* ring = static_cast<float*>(thread_scratch(ScratchSlot::kDepthwiseRing, ring_floats * sizeof(float)));
       if (ring == nullptr) {
         no_memory = true;
         return;

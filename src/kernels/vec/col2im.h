@@ -27,7 +27,7 @@ class Col2Im {
   // Output planes [begin, end) (plane n * channels + m: channel m of image n, out_h x out_w in y):
   // y = bias[m] (0 without a bias) plus every contribution of col. Each plane is built in small
   // planes in `phases` (phase_floats() floats of the caller's, its own on each thread:
-  // vec/thread_scratch.h), one per stride phase (the output pixels (oy, ox) with the same
+  // kernels/thread_scratch.h), one per stride phase (the output pixels (oy, ox) with the same
   // (oy % stride_h, ox % stride_w)), where every tap's contribution is a block of contiguous row
   // adds; the phases are then interleaved into y. Thread-safe.
   void run(const float* col, const float* bias, float* y, int64_t begin, int64_t end, float* phases) const;

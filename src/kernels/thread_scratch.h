@@ -1,8 +1,8 @@
 // Scratch memory of the calling thread for kernels: one buffer per use (slot), so that two uses within
 // one kernel run never share one, each only growing and kept between runs, so a seen shape makes no
-// heap call (a tensor from the run's buffer pool would: its control block). Page-aligned, which is
-// what oneDNN's reorders want and more than the vector loops need: their rows start on whole cache
-// lines (an AVX-512 load that straddles two lines costs two).
+// heap call (a tensor from the run's buffer pool would: its control block). From core/buffer_pool.h's
+// allocate_block: 64-byte aligned, so the vector loops' rows start on whole cache lines (an AVX-512
+// load that straddles two lines costs two), and a large buffer in huge pages.
 //
 // Never throws: the vector kernels call it inside OpenMP regions, which no exception may leave; they
 // report nullptr as the run's error once the region is over (dnnl_kernels::thread_buffer throws
@@ -23,8 +23,8 @@ enum class ScratchSlot {
   kCount
 };
 
-// At least `bytes` (at least one page), page-aligned, contents unspecified; valid on this thread until
-// the next call with the same slot. nullptr when there is no memory for it.
+// At least `bytes`, 64-byte aligned, contents unspecified; valid on this thread until the next call
+// with the same slot. nullptr when there is no memory for it.
 void* thread_scratch(ScratchSlot slot, size_t bytes) noexcept;
 
 }  // namespace kiln

@@ -44,7 +44,7 @@ enum Slot : size_t { kSrc, kDst, kBias, kSlots };
 // make_channel_parts.
 struct ChannelPart {
   dnnl::convolution_forward primitive;
-  memory weights, dw_weights, dw_bias;
+  OwnedMemory weights, dw_weights, dw_bias;  // this slice's own packed copies
   Tensor bias;  // B's slice; undefined without B
   size_t scratchpad = 0;
   int64_t dst_offset = 0;        // its first element in Y
@@ -70,9 +70,13 @@ Tensor rows_of(const Tensor& t, int64_t begin, int64_t end) {
   return std::move(rows).value();
 }
 
-// `plain` (described by `plain_md`) reordered into `md`: a memory that owns its bytes.
-memory packed_copy(const Tensor& plain, const memory::desc& plain_md, const memory::desc& md) {
-  return PackedWeights(plain, plain_md, plain).in_layout(md);
+// `plain` (described by `plain_md`) reordered into `md`, in pages of its own.
+OwnedMemory packed_copy(const Tensor& plain, const memory::desc& plain_md, const memory::desc& md) {
+  OwnedMemory packed = owned_memory(md);
+  memory from = wrap(plain_md, plain.raw());
+  dnnl::reorder(from, packed.memory).execute(thread_stream(), from, packed.memory);
+  thread_stream().wait();
+  return packed;
 }
 
 // OpenMP's thread count for the calling thread is one while in scope (so are the primitives made then).
@@ -234,11 +238,11 @@ class DnnlBlockedConvDepthwise : public Kernel {
           RunMemories<kSlots>::Lease& m = p == 0 ? *src_lease : own.emplace(part.memories);
           ExecArgs args;
           args.add(DNNL_ARG_SRC, src);
-          args.add(DNNL_ARG_WEIGHTS, part.weights);
+          args.add(DNNL_ARG_WEIGHTS, part.weights.memory);
           if (part.bias.defined()) args.add(DNNL_ARG_BIAS, m.bind(kBias, part.bias.raw()));
           args.add(DNNL_ARG_DST, m.bind(kDst, y.data<float>() + part.dst_offset));
-          args.add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS, part.dw_weights);
-          args.add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS, part.dw_bias);
+          args.add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS, part.dw_weights.memory);
+          args.add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS, part.dw_bias.memory);
           execute(part.primitive, args, part.scratchpad);
         } catch (const std::exception& err) {  // nothing may leave a parallel region
           failed = true;

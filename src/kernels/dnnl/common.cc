@@ -28,6 +28,14 @@ dnnl::stream& thread_stream() {
   return stream;
 }
 
+OwnedMemory owned_memory(const dnnl::memory::desc& md) {
+  const size_t bytes = md.get_size();
+  std::shared_ptr<void> pages(allocate_block(bytes), [bytes](void* p) { free_block(p, bytes); });
+  if (!pages) throw dnnl::error(dnnl_out_of_memory, "no memory for a oneDNN buffer");
+  dnnl::memory memory(md, cpu_engine(), pages.get());
+  return {std::move(pages), std::move(memory)};
+}
+
 void* thread_buffer(ScratchSlot slot, size_t bytes) {
   void* p = thread_scratch(slot, bytes);
   if (p == nullptr) throw dnnl::error(dnnl_out_of_memory, "cannot allocate a buffer");

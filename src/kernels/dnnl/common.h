@@ -75,6 +75,17 @@ class ExecArgs {
 // As execute() above, with the scratchpad added to `args`. Throws dnnl::error.
 void execute(const dnnl::primitive& p, ExecArgs& args, size_t scratchpad_bytes);
 
+// A oneDNN memory over pages of its own: core/buffer_pool.h's allocate_block, a large one in huge
+// pages, so filling it costs few page faults, and freeing it returns them to the OS. oneDNN's own
+// allocation (malloc, 4 KiB pages) made a 3 MB weight reorder take 10 ms, mostly faults. Whoever uses
+// `memory` must hold `pages`.
+struct OwnedMemory {
+  std::shared_ptr<void> pages;
+  dnnl::memory memory;
+};
+// Zero-filled. Throws dnnl::error when there is no memory.
+OwnedMemory owned_memory(const dnnl::memory::desc& md);
+
 // kiln::thread_scratch (kernels/thread_scratch.h), throwing dnnl::error when memory runs out.
 void* thread_buffer(ScratchSlot slot, size_t bytes);
 

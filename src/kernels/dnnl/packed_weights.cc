@@ -10,16 +10,16 @@ namespace kiln::dnnl_kernels {
 
 dnnl::memory PackedWeights::in_layout(const dnnl::memory::desc& md) const {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const dnnl::memory& m : packed_) {
-    if (m.get_desc() == md) return m;
+  for (const OwnedMemory& m : packed_) {
+    if (m.memory.get_desc() == md) return m.memory;
   }
   // Once the source is released, the first packed copy is the source.
-  dnnl::memory from = released_ ? packed_.front() : wrap(plain_, source_.raw());
-  dnnl::memory packed(md, cpu_engine());
-  dnnl::reorder(from, packed).execute(thread_stream(), from, packed);
+  dnnl::memory from = released_ ? packed_.front().memory : wrap(plain_, source_.raw());
+  OwnedMemory packed = owned_memory(md);
+  dnnl::reorder(from, packed.memory).execute(thread_stream(), from, packed.memory);
   thread_stream().wait();
   packed_.push_back(packed);
-  return packed;
+  return packed.memory;
 }
 
 bool PackedWeights::release_source() {
@@ -33,7 +33,7 @@ bool PackedWeights::release_source() {
 Tensor PackedWeights::unpack() const {
   Tensor t(DataType::kFloat32, shape_);
   std::lock_guard<std::mutex> lock(mu_);
-  dnnl::memory from = released_ ? packed_.front() : wrap(plain_, source_.raw());
+  dnnl::memory from = released_ ? packed_.front().memory : wrap(plain_, source_.raw());
   dnnl::memory plain = wrap(plain_, t.raw());
   dnnl::reorder(from, plain).execute(thread_stream(), from, plain);
   thread_stream().wait();

@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
+#include "kernels/dnnl/common.h"
 #include "kernels/kernel.h"
 #include "kiln/tensor.h"
 
@@ -54,7 +55,9 @@ class PackedWeights {
   Shape shape_;
   bool released_ = false;
   mutable std::mutex mu_;
-  mutable std::vector<dnnl::memory> packed_;  // one per layout asked for, in order of first use
+  // One per layout asked for, in order of first use, each in pages of its own (common.h: owned_memory);
+  // the memory objects handed out are valid while this object lives.
+  mutable std::vector<OwnedMemory> packed_;
 };
 
 // How a kernel holding `packed` (may be null) reads its weights input i in one run. Once the plan has

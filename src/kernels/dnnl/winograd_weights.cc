@@ -107,17 +107,14 @@ bool transform_winograd_weights(const float* oihw, int64_t oc, int64_t ic, const
 }
 
 WinogradCopy make_winograd_copy(const float* oihw, int64_t oc, int64_t ic, const dnnl::memory::desc& md) {
-  const size_t bytes = md.get_size();
-  std::shared_ptr<void> pages(allocate_block(bytes), [bytes](void* p) { free_block(p, bytes); });
-  if (!pages) throw dnnl::error(dnnl_out_of_memory, "no memory for Winograd weights");
-  dnnl::memory copy(md, cpu_engine(), pages.get());
-  if (!transform_winograd_weights(oihw, oc, ic, md, pages.get())) {
+  OwnedMemory owned = owned_memory(md);
+  if (!transform_winograd_weights(oihw, oc, ic, md, owned.pages.get())) {
     // oneDNN reorders into Winograd layouts only from plain OIHW.
     dnnl::memory plain = wrap(plain_desc({oc, ic, 3, 3}), oihw);
-    dnnl::reorder(plain, copy).execute(thread_stream(), plain, copy);
+    dnnl::reorder(plain, owned.memory).execute(thread_stream(), plain, owned.memory);
     thread_stream().wait();
   }
-  return {std::move(pages), std::move(copy)};
+  return {std::move(owned.pages), std::move(owned.memory)};
 }
 
 }  // namespace kiln::dnnl_kernels

@@ -114,7 +114,7 @@ WinogradCopy make_winograd_copy(const float* oihw, int64_t oc, int64_t ic, const
     dnnl::reorder(plain, owned.memory).execute(thread_stream(), plain, owned.memory);
     thread_stream().wait();
   }
-  return {std::move(owned.pages), std::move(owned.memory)};
+  return owned;
 }
 
 }  // namespace kiln::dnnl_kernels

@@ -18,6 +18,8 @@
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "kernels/dnnl/common.h"
+
 namespace kiln::dnnl_kernels {
 
 // Writes weights `oihw` ([oc][ic][3][3], float32, dense) into `out`, whose descriptor `md` is one of
@@ -26,15 +28,11 @@ namespace kiln::dnnl_kernels {
 // caller then reorders with oneDNN. Not thread-safe for one `out`; `out` holds md.get_size() bytes.
 bool transform_winograd_weights(const float* oihw, int64_t oc, int64_t ic, const dnnl::memory::desc& md, void* out);
 
-// One layer's Winograd weights: `memory` over pages of its own (core/buffer_pool.h's allocate_block),
-// which `pages` owns; whoever runs with `memory` holds `pages` too. A layer replaces its copy when a
-// larger batch needs another layout, and freed heap memory would stay resident (glibc's mmap threshold
-// has risen past these sizes by then): the batch-1 copies replaced at batch 8 kept resnet50's peak RSS
-// 20 MiB higher.
-struct WinogradCopy {
-  std::shared_ptr<void> pages;
-  dnnl::memory memory;
-};
+// One layer's Winograd weights, in pages of their own (common.h's owned_memory): a layer replaces its
+// copy when a larger batch needs another layout, and freed heap memory would stay resident (glibc's
+// mmap threshold has risen past these sizes by then): the batch-1 copies replaced at batch 8 kept
+// resnet50's peak RSS 20 MiB higher.
+using WinogradCopy = OwnedMemory;
 
 // `oihw` ([oc][ic][3][3], float32, dense) in Winograd layout `md`: transform_winograd_weights where it
 // knows the layout, else oneDNN's reorder. Throws dnnl::error when there is no memory or the reorder fails.

@@ -1,7 +1,6 @@
 #include "kernels/dnnl/conv_transpose_product.h"
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -105,17 +104,11 @@ class ConvTransposeProduct : public Kernel {
         args.add(DNNL_ARG_DST, memories.bind(kColumnsSlot, col));
         execute(p.primitive, args, p.scratchpad);
         float* out = y.data<float>() + i * m * out_plane;
-        std::atomic<bool> no_memory{false};
-        vec::for_each_row_chunk(p.images * m, out_plane, kCol2ImGrain, [&](int64_t begin, int64_t end) {
-          auto* phases = static_cast<float*>(thread_scratch(
-              ScratchSlot::kCol2ImPhases, static_cast<size_t>(p.col2im->phase_floats()) * sizeof(float)));
-          if (phases == nullptr) {
-            no_memory = true;
-            return;
-          }
-          p.col2im->run(col, bias, out, begin, end, phases);
-        });
-        if (no_memory) return Status::ResourceExhausted("ConvTranspose: no memory for col2im's planes");
+        const bool done = vec::for_each_row_chunk_with_scratch(
+            p.images * m, out_plane, kCol2ImGrain, ScratchSlot::kCol2ImPhases,
+            static_cast<size_t>(p.col2im->phase_floats()),
+            [&](int64_t begin, int64_t end, float* phases) { p.col2im->run(col, bias, out, begin, end, phases); });
+        if (!done) return Status::ResourceExhausted("ConvTranspose: no memory for col2im's planes");
         i += p.images;
       }
     } catch (const dnnl::error& err) {

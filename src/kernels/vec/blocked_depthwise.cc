@@ -26,7 +26,6 @@
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -36,7 +35,6 @@
 #include "kernels/blocked_depthwise_attrs.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/reference_fallbacks.h"
-#include "kernels/thread_scratch.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/reference_fallback.h"
@@ -232,17 +230,13 @@ class VecBlockedDepthwise : public Kernel {
     float* yp = y.data<float>();
     const int64_t plane_elements = p.oh * p.ow * block;
     const size_t ring_floats = static_cast<size_t>(p.kh * p.ring_width * block);
-    std::atomic<bool> no_memory{false};
-    for_each_row_chunk(count, plane_elements, kGrain, [&](int64_t begin, int64_t end) {
-      auto* ring = static_cast<float*>(thread_scratch(ScratchSlot::kDepthwiseRing, ring_floats * sizeof(float)));
-      if (ring == nullptr) {
-        no_memory = true;
-        return;
-      }
-      loop_(xp, packed_w_.data<float>(), packed_b_.data<float>(), yp, &p, block, kernel_, stride_, silu_out_, blocks,
-            begin, end, ring);
-    });
-    if (no_memory) return Status::ResourceExhausted("depthwise convolution: no memory for its rows");
+    const bool done =
+        for_each_row_chunk_with_scratch(count, plane_elements, kGrain, ScratchSlot::kDepthwiseRing, ring_floats,
+                                        [&](int64_t begin, int64_t end, float* ring) {
+                                          loop_(xp, packed_w_.data<float>(), packed_b_.data<float>(), yp, &p, block,
+                                                kernel_, stride_, silu_out_, blocks, begin, end, ring);
+                                        });
+    if (!done) return Status::ResourceExhausted("depthwise convolution: no memory for its rows");
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }

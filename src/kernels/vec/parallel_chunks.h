@@ -7,7 +7,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
+
+#include "kernels/thread_scratch.h"
 
 namespace kiln::vec {
 
@@ -63,6 +67,25 @@ void for_each_row_chunk(int64_t rows, int64_t row_elements, int64_t grain, Body&
       if (begin < end) body(begin, end);
     }
   }
+}
+
+// for_each_row_chunk whose body also gets `floats` floats of its thread's scratch in `slot`
+// (kernels/thread_scratch.h): body(begin, end, scratch). False when a thread had no memory for it
+// (its rows are then left undone), for the caller to report after the loop: no exception may leave
+// the parallel region.
+template <typename Body>
+bool for_each_row_chunk_with_scratch(int64_t rows, int64_t row_elements, int64_t grain, ScratchSlot slot, size_t floats,
+                                     Body&& body) {
+  std::atomic<bool> no_memory{false};
+  for_each_row_chunk(rows, row_elements, grain, [&](int64_t begin, int64_t end) {
+    auto* scratch = static_cast<float*>(thread_scratch(slot, floats * sizeof(float)));
+    if (scratch == nullptr) {
+      no_memory = true;
+      return;
+    }
+    body(begin, end, scratch);
+  });
+  return !no_memory;
 }
 
 }  // namespace kiln::vec

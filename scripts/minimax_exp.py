@@ -3,7 +3,7 @@
 AVX-512 SiLU loop in src/kernels/vec/unary_loops.cc uses it: prints the error before rounding and the
 coefficients rounded to float, constant term first.
 
-    /usr/bin/python3 scripts/minimax_exp.py [degree]     (default 6; needs python3-numpy)
+    /usr/bin/python3 scripts/minimax_exp.py [degree]     (default 5; needs python3-numpy)
 """
 import sys
 
@@ -39,7 +39,7 @@ def minimax_exp(degree, half_width=np.log(2) / 2, iterations=50):
 
 
 def main():
-    degree = int(sys.argv[1]) if len(sys.argv) > 1 else 6
+    degree = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     coefficients, err = minimax_exp(degree)
     print(f"degree {degree}: largest relative error {err:.3g} before rounding (float's ulp at 1: {2**-23:.3g})")
     for i, c in enumerate(coefficients):

@@ -18,6 +18,12 @@ RunPools::Lease RunPools::lease() {
   return Lease(nullptr, 0, std::make_shared<BufferPool>());
 }
 
+int64_t RunPools::system_allocations() const {
+  int64_t n = 0;
+  for (const auto& p : pools_) n += p->system_allocations();
+  return n;
+}
+
 void RunPools::empty_if_idle(size_t slot, uint64_t now) {
   if (now - last_lease_[slot].load(std::memory_order_relaxed) < kIdleLeasesBeforeEmpty) return;
   if (busy_[slot].load(std::memory_order_relaxed) || busy_[slot].exchange(true, std::memory_order_acquire)) return;

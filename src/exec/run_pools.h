@@ -50,6 +50,10 @@ class RunPools {
   // Thread-safe and lock-free.
   Lease lease();
 
+  // Blocks the slots' pools have taken from the system so far, in all. Reads what the pools' owners
+  // write: only for a caller that runs nothing meanwhile (the warm-up at load).
+  int64_t system_allocations() const;
+
  private:
   // Empties slot's pool if it has been idle long enough and nobody holds it. Lock-free.
   void empty_if_idle(size_t slot, uint64_t now);

@@ -22,6 +22,26 @@ TEST(RunPools, ConcurrentLeasesGetDistinctPoolsAndALoneCallerTheSameOne) {
   EXPECT_EQ(pools.lease().pool(), first);
 }
 
+TEST(RunPools, CountsTheSystemAllocationsOfEverySlot) {
+  RunPools pools;
+  EXPECT_EQ(pools.system_allocations(), 0);
+  {
+    const RunPools::Lease a = pools.lease();
+    const RunPools::Lease b = pools.lease();
+    for (const RunPools::Lease* lease : {&a, &b}) {
+      const ScopedBufferPool use(lease->pool());
+      Tensor t(DataType::kFloat32, {1000});
+    }
+  }
+  EXPECT_EQ(pools.system_allocations(), 2);
+  {
+    const RunPools::Lease a = pools.lease();
+    const ScopedBufferPool use(a.pool());
+    Tensor t(DataType::kFloat32, {1000});  // the block the first run gave back
+  }
+  EXPECT_EQ(pools.system_allocations(), 2);
+}
+
 TEST(RunPools, MoreLeasesThanSlotsStillGetAPoolEach) {
   RunPools pools;
   std::vector<RunPools::Lease> held;

@@ -26,9 +26,18 @@ RowOp row_op(const ir::Node& n) {
       "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Mish", "Not", "IsNaN", "IsInf", "Conv", "ConvTranspose",
       "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "BatchNormalization",
       "InstanceNormalization", "LRN"};
-  static const std::set<std::string> same_shape_kiln = {
-      "BlockedConv", "BlockedConvDepthwise", "BlockedSqueezeExcite", "BlockedMaxPool", "BlockedAveragePool",
-      "BlockedGlobalAveragePool", "ReorderToBlocked", "ReorderFromBlocked", "FusedConv", "Swish", "Gelu"};
+  static const std::set<std::string> same_shape_kiln = {"BlockedConv",
+                                                        "BlockedConvDepthwise",
+                                                        "BlockedStemDepthwise",
+                                                        "BlockedSqueezeExcite",
+                                                        "BlockedMaxPool",
+                                                        "BlockedAveragePool",
+                                                        "BlockedGlobalAveragePool",
+                                                        "ReorderToBlocked",
+                                                        "ReorderFromBlocked",
+                                                        "FusedConv",
+                                                        "Swish",
+                                                        "Gelu"};
   static const std::set<std::string> elementwise = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum",
                                                     "Mean", "PRelu", "Equal", "Greater", "Less", "And", "Or"};
   if (n.domain == "kiln") {

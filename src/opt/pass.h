@@ -44,6 +44,7 @@ Expected<bool> convert_to_blocked_layout(ir::Graph& graph, const PassContext& ct
 Expected<bool> fuse_blocked_conv_add(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_blocked_conv_swish(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_blocked_stem_depthwise(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_blocked_squeeze_excite(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> move_swish_into_depthwise(ir::Graph& graph, const PassContext& ctx);
 

@@ -31,6 +31,9 @@ constexpr NamedPass kPasses[] = {
     {"fuse_blocked_conv_swish", fuse_blocked_conv_swish},
     // After fuse_blocked_conv_swish, so that both convolutions carry their SiLU.
     {"fuse_blocked_conv_depthwise", fuse_blocked_conv_depthwise},
+    // After fuse_blocked_conv_swish (the stem's SiLU) and before move_swish_into_depthwise (which
+    // would move it onto the depthwise node).
+    {"fuse_blocked_stem_depthwise", fuse_blocked_stem_depthwise},
     // After fuse_blocked_conv_swish, which makes the SiLU inside a squeeze-excite block its first
     // convolution's activation.
     {"fuse_blocked_squeeze_excite", fuse_blocked_squeeze_excite},

@@ -12,6 +12,7 @@
 #include "exec/run_threads.h"
 #include "kernels/reference_fallbacks.h"
 #include "squeeze_excite_cases.h"
+#include "stem_depthwise_cases.h"
 #include "transformer_cases.h"
 
 namespace kiln::ops_test {
@@ -211,6 +212,17 @@ TEST_P(BlockedKernels, SqueezeExciteOnATeam) {
   omp_set_num_threads(saved);
 }
 TEST_P(BlockedKernels, ConvDepthwise) { check_all(conv_depthwise_cases(GetParam())); }
+TEST_P(BlockedKernels, StemDepthwise) { check_all(stem_depthwise_cases(GetParam())); }
+// One image on a team of 2 and 3 threads: bands of rows, each computing its first stem rows again.
+TEST_P(BlockedKernels, StemDepthwiseInBandsOnATeam) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(stem_depthwise_team_cases(GetParam()));
+  }
+  omp_set_num_threads(saved);
+}
 // At batch 1 on a team, the oneDNN kernel computes slices of the channels side by side; 2 and 3
 // threads split 9 blocks evenly and not, whatever the machine's core count.
 TEST_P(BlockedKernels, ConvDepthwiseInChannelPartsOnATeam) {

@@ -209,7 +209,7 @@ class DnnlBlockedConvDepthwise : public Kernel {
       }
     });
     KILN_RETURN_IF_ERROR(separate_status_);
-    return run_pointwise_then_depthwise(ctx, *pointwise_, separate_w_, *depthwise_, separate_dw_);
+    return run_conv_then_depthwise(ctx, *pointwise_, separate_w_, *depthwise_, separate_dw_);
   }
 
   // Each slice on a thread of the team, writing its channel blocks of Y.

@@ -31,7 +31,7 @@ class BlockedConvDepthwiseReference : public Kernel {
     // The depthwise convolution's group is DW's channel count, known only now.
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> depthwise,
                           build_blocked_conv_reference(conv_depthwise_depthwise_node(node_, dw.dim(0))));
-    return run_pointwise_then_depthwise(ctx, *pointwise_, ctx.input(1), *depthwise, ctx.input(3));
+    return run_conv_then_depthwise(ctx, *pointwise_, ctx.input(1), *depthwise, ctx.input(3));
   }
 
  private:

@@ -1,0 +1,481 @@
+// kiln.BlockedStemDepthwise on the vector units (the operator: kernels/blocked_stem_depthwise_attrs.h):
+// Y = depthwise_activation(DepthwiseConv(activation(Conv(X, W, B)), DW, DB)), X the plain image, Y
+// blocked, in one pass over X and one over Y.
+//
+// The stem's result never reaches memory. Per image and channel block (a plane of Y), or per band of
+// its rows where the planes are fewer than the team, output rows in order; the stem rows each needs
+// are computed into a ring of the depthwise kernel's height of rows
+// (as vec/blocked_depthwise.cc fills its ring from X), activated there, and read by the depthwise row
+// code that kernel uses (depthwise_rows.h). A stem row is a small convolution on the image: for each
+// pixel, C x k x k broadcast image values times a vector of weights, in tiles of 8 pixels that read
+// the image in place; the few pixels whose window crosses the image's left or right edge are computed
+// one by one (a padded copy of the rows instead cost as much as the stem's arithmetic).
+//
+// Measured on MobileNetV2's pair alone (a two-layer model, 3x224x224 -> 32x112x112, kiln bench,
+// medians of 500 runs) against oneDNN's two primitives: 1 thread 0.22-0.24 ms against 0.22-0.23, 2
+// threads 0.18-0.22 against 0.27-0.32, where oneDNN splits the one image poorly. In the network each
+// also meets memory that has left the cache (mobilenet_v2, 1 thread, batch 1: about 0.35 ms either
+// way for the pair), and the gain there is 1-2%.
+//
+// Weights are packed at build as [ceil(M/16)][taps][16], zero past M (the stem's taps C * k * k, the
+// depthwise kernel's d * d), and the biases as [ceil(M/16) * 16]: Y's padding lanes then stay 0, as the
+// activations allowed here keep 0 at 0. The plain weights stay with the plan (they are small) for the
+// reference, which takes every input this kernel does not.
+#pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
+
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/blocked_layout.h"
+#include "kernels/blocked_stem_depthwise_attrs.h"
+#include "kernels/reference_fallbacks.h"
+#include "kernels/vec/cpu_isa.h"
+#include "kernels/vec/depthwise_rows.h"
+#include "kernels/vec/parallel_chunks.h"
+#include "kernels/vec/reference_fallback.h"
+#include "kernels/vec/simd_math.h"
+#include "kernels/vec/unary_loops.h"
+
+namespace kiln::vec {
+namespace {
+
+using depthwise::kPackLanes;
+using depthwise::output_row;
+using depthwise::Plane;
+
+// Above the reference; the operator has no other fast kernel.
+constexpr int kStemDepthwisePriority = 20;
+
+// The stem's geometry: image channels and sizes, the square window, and the interior pixels [lo, hi)
+// of a stem row, whose windows lie inside the image's columns.
+struct Stem {
+  int64_t c, h, w, kernel, stride, pad, lo, hi;
+};
+
+// An activation applied to a row in L1, or none.
+struct RowActivation {
+  bool active = false;
+  UnaryFn fn{UnaryOp::kRelu};
+};
+
+void activate_row(const RowActivation& a, float* p, int64_t n) {
+  if (a.active) unary_apply(a.fn, p, p, n);
+}
+
+// In the tiles below, rows[ch * K + ky] points at image column 0 - pad of the image row under kernel row
+// ky (null where that row is padding), so that pixel x, tap kx reads rows[..][x * S + kx]: in range
+// for the interior pixels.
+
+#if defined(__x86_64__)
+// The T-pixel tile of stem_row_avx512: each image value a broadcast operand of its multiply-add.
+template <int T, int K, int S>
+KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tile16(const float* const* rows, int64_t c,
+                                                                          const float* wt, __m512 bias, int64_t x0,
+                                                                          float* y) {
+  __m512 acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = bias;
+  for (int64_t ch = 0; ch < c; ++ch) {
+#pragma GCC unroll 3
+    for (int ky = 0; ky < K; ++ky) {
+      if (rows[ch * K + ky] == nullptr) continue;
+      const float* r = rows[ch * K + ky] + x0 * S;
+#pragma GCC unroll 3
+      for (int kx = 0; kx < K; ++kx) {
+        const __m512 wv = _mm512_loadu_ps(wt + ((ch * K + ky) * K + kx) * kPackLanes);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(r[t * S + kx]), wv, acc[t]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * 16, acc[t]);
+}
+
+template <int K, int S, int T = 7>
+KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tail_tile16(int64_t n, const float* const* rows,
+                                                                               int64_t c, const float* wt, __m512 bias,
+                                                                               int64_t x0, float* y) {
+  if constexpr (T > 0) {
+    if (n == T) return stem_tile16<T, K, S>(rows, c, wt, bias, x0, y);
+    stem_tail_tile16<K, S, T - 1>(n, rows, c, wt, bias, x0, y);
+  }
+}
+
+// The interior pixels [lo, hi) of a stem row of 16-lane blocks at AVX-512, in intrinsics: GCC 12
+// compiles Vec<W>'s splat of a loaded float there as a scalar add and a broadcast, or worse, as
+// masked broadcasts lane by lane (the kernel ran 1.3x and 2.7x slower). A call per row.
+template <int K, int S>
+KILN_TARGET_AVX512 void stem_row_avx512(const float* const* rows, int64_t c, const float* wt, const float* bias,
+                                        int64_t lo, int64_t hi, float* out) {
+  const __m512 b = _mm512_loadu_ps(bias);
+  int64_t ox = lo;
+  for (; ox + 8 <= hi; ox += 8) stem_tile16<8, K, S>(rows, c, wt, b, ox, out + ox * 16);
+  stem_tail_tile16<K, S>(hi - ox, rows, c, wt, b, ox, out + ox * 16);
+}
+#endif
+
+// T stem outputs at pixel x0 of a stem row (y: [pixel][B]), for the W lanes at `lane`: bias + sum over
+// the image channels and the window of `rows` times the packed weights `wt` ([tap][16 lanes]).
+template <int W, int B, int T, int K, int S>
+KILN_SIMD_INLINE void stem_tile(const float* const* rows, int64_t c, const float* wt, Vec<W> bias, int64_t lane,
+                                int64_t x0, float* y) {
+  Vec<W> acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = bias;
+  for (int64_t ch = 0; ch < c; ++ch) {
+#pragma GCC unroll 3
+    for (int ky = 0; ky < K; ++ky) {
+      if (rows[ch * K + ky] == nullptr) continue;
+      const float* r = rows[ch * K + ky] + x0 * S;
+#pragma GCC unroll 3
+      for (int kx = 0; kx < K; ++kx) {
+        const Vec<W> wv = load<W>(wt + ((ch * K + ky) * K + kx) * kPackLanes + lane);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) acc[t] += splat<W>(r[t * S + kx]) * wv;
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) store<W>(y + t * B + lane, acc[t]);
+}
+
+// The tile of a row's last n (< 8) pixels, its width a compile-time constant.
+template <int W, int B, int K, int S, int T = 7>
+KILN_SIMD_INLINE void stem_tail_tile(int64_t n, const float* const* rows, int64_t c, const float* wt, Vec<W> bias,
+                                     int64_t lane, int64_t x0, float* y) {
+  if constexpr (T > 0) {
+    if (n == T) return stem_tile<W, B, T, K, S>(rows, c, wt, bias, lane, x0, y);
+    stem_tail_tile<W, B, K, S, T - 1>(n, rows, c, wt, bias, lane, x0, y);
+  }
+}
+
+// One stem output whose window crosses the image's left or right edge: the taps inside only.
+template <int W, int B, int K, int S>
+KILN_SIMD_INLINE void stem_edge_pixel(const float* const* rows, const Stem& g, const float* wt, const float* bias,
+                                      int64_t x, float* y) {
+  for (int64_t lane = 0; lane < B; lane += W) {
+    Vec<W> acc = load<W>(bias + lane);
+    for (int64_t ch = 0; ch < g.c; ++ch) {
+      for (int ky = 0; ky < K; ++ky) {
+        if (rows[ch * K + ky] == nullptr) continue;
+        for (int kx = 0; kx < K; ++kx) {
+          const int64_t col = x * S + kx - g.pad;
+          if (col < 0 || col >= g.w) continue;
+          acc += splat<W>(rows[ch * K + ky][x * S + kx]) * load<W>(wt + ((ch * K + ky) * K + kx) * kPackLanes + lane);
+        }
+      }
+    }
+    store<W>(y + lane, acc);
+  }
+}
+
+// Stem row `iy` (ow pixels of B lanes) into `out`, reading the image in place.
+template <int W, int B, int K, int S>
+KILN_SIMD_INLINE void stem_row(const float* x, const Stem& g, const float* wt, const float* bias, int64_t iy,
+                               int64_t ow, float* out) {
+  const float* rows[kMaxStemChannels * K];
+  for (int64_t ch = 0; ch < g.c; ++ch) {
+    for (int ky = 0; ky < K; ++ky) {
+      const int64_t sy = iy * S - g.pad + ky;
+      // Column -pad of the row: only the interior tiles index from it, which never read before column 0.
+      rows[ch * K + ky] = sy < 0 || sy >= g.h ? nullptr : x + (ch * g.h + sy) * g.w - g.pad;
+    }
+  }
+  for (int64_t ox = 0; ox < g.lo; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
+  for (int64_t ox = g.hi; ox < ow; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
+#if defined(__x86_64__)
+  if constexpr (W == 16 && B == 16) return stem_row_avx512<K, S>(rows, g.c, wt, bias, g.lo, g.hi, out);
+#endif
+  for (int64_t lane = 0; lane < B; lane += W) {
+    const Vec<W> b = load<W>(bias + lane);
+    int64_t ox = g.lo;
+    for (; ox + 8 <= g.hi; ox += 8) stem_tile<W, B, 8, K, S>(rows, g.c, wt, b, lane, ox, out + ox * B);
+    stem_tail_tile<W, B, K, S>(g.hi - ox, rows, g.c, wt, b, lane, ox, out + ox * B);
+  }
+}
+
+// What one plane's loop reads beside the image: the packed weights and biases of its channel block and
+// the activations.
+struct PlaneWeights {
+  const float* stem_w;
+  const float* stem_b;
+  const float* dw_w;
+  const float* dw_b;
+  const RowActivation* stem_act;
+  const RowActivation* dw_act;
+};
+
+// Output rows [oy0, oy1) of one plane: image x [c][h][w] -> y [oh][ow][B]. `ring` holds p.kh stem rows
+// of ring_width pixels whose columns outside [pad_left, pad_left + p.w) are zero.
+template <int W, int B, int KS, int SS, int KD, int SD>
+KILN_SIMD_INLINE void plane_rows(const float* x, const Stem& g, const PlaneWeights& pw, float* y, const Plane& p,
+                                 int64_t oy0, int64_t oy1, float* ring) {
+  int64_t ring_rows[KD];
+  for (int64_t i = 0; i < p.kh; ++i) ring_rows[i] = -1;
+  const float* rows[KD];
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t iy = oy * SD - p.pad_top + ky;
+      if (iy < 0 || iy >= p.h) {
+        rows[ky] = nullptr;
+        continue;
+      }
+      const int64_t slot = iy % p.kh;
+      float* r = ring + slot * p.ring_width * B;
+      if (ring_rows[slot] != iy) {  // compute the stem row into the ring, once per band
+        float* row = r + p.pad_left * B;
+        stem_row<W, B, KS, SS>(x, g, pw.stem_w, pw.stem_b, iy, p.w, row);
+        activate_row(*pw.stem_act, row, p.w * B);
+        ring_rows[slot] = iy;
+      }
+      rows[ky] = r;
+    }
+    float* out = y + oy * p.ow * B;
+    output_row<W, B, KD, SD>(rows, p.kh, pw.dw_w, pw.dw_b, p.ow, out);
+    activate_row(*pw.dw_act, out, p.ow * B);
+  }
+}
+
+// The call's arguments, one struct for the dispatch below.
+struct Call {
+  const float* x;
+  const float* stem_w;
+  const float* stem_b;
+  const float* dw_w;
+  const float* dw_b;
+  float* y;
+  Stem stem;
+  Plane plane;
+  int64_t block, blocks, bands, dw_kernel, dw_stride;
+  RowActivation stem_act, dw_act;
+};
+
+// The work units [begin, end), (image * bands + band) * blocks + block: a band of output rows of one
+// plane, with the block, stride and kernels fixed. Units of one band are consecutive, so that a thread
+// takes every block of its rows: the next layer (oneDNN's, split by rows) then finds them in its cache.
+template <int W, int B, int KS, int SS, int KD, int SD>
+KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* scratch) {
+  constexpr int V = W < B ? W : B;  // blocks of 8 lanes run 8-wide even where 16 would fit
+  const Plane& p = c.plane;
+  float* ring = scratch;
+  std::fill(ring, ring + p.kh * p.ring_width * B, 0.0f);  // the padding columns, which no row writes
+  const int64_t taps_s = c.stem.c * KS * KS;
+  for (int64_t u = begin; u < end; ++u) {
+    const int64_t block = u % c.blocks, band = u / c.blocks % c.bands, n = u / c.blocks / c.bands;
+    const int64_t i = n * c.blocks + block;  // the plane
+    // A block of 8 reads lanes [0, 8) or [8, 16) of its 16-lane weight group.
+    const int64_t group = block * B / kPackLanes, lane0 = block * B % kPackLanes;
+    const PlaneWeights pw{c.stem_w + group * taps_s * kPackLanes + lane0,
+                          c.stem_b + block * B,
+                          c.dw_w + group * KD * KD * kPackLanes + lane0,
+                          c.dw_b + block * B,
+                          &c.stem_act,
+                          &c.dw_act};
+    plane_rows<V, B, KS, SS, KD, SD>(c.x + n * c.stem.c * c.stem.h * c.stem.w, c.stem, pw, c.y + i * p.oh * p.ow * B, p,
+                                     p.oh * band / c.bands, p.oh * (band + 1) / c.bands, ring);
+  }
+}
+
+// Loop<W> for cpu_isa.h's loop_for: dispatches on the block, the stem's stride and the depthwise
+// kernel and stride (the stem's kernel is 3).
+template <int W>
+struct StemDepthwiseLoop {
+  KILN_SIMD_INLINE static void run(const Call* c, int64_t begin, int64_t end, float* scratch) {
+    if (c->block == 8) return by_stem<8>(*c, begin, end, scratch);
+    by_stem<16>(*c, begin, end, scratch);
+  }
+  template <int B>
+  KILN_SIMD_INLINE static void by_stem(const Call& c, int64_t begin, int64_t end, float* scratch) {
+    if (c.stem.stride == 1) return by_depthwise<B, 1>(c, begin, end, scratch);
+    by_depthwise<B, 2>(c, begin, end, scratch);
+  }
+  template <int B, int SS>
+  KILN_SIMD_INLINE static void by_depthwise(const Call& c, int64_t begin, int64_t end, float* scratch) {
+    if (c.dw_kernel == 3) {
+      return c.dw_stride == 1 ? planes<W, B, 3, SS, 3, 1>(c, begin, end, scratch)
+                              : planes<W, B, 3, SS, 3, 2>(c, begin, end, scratch);
+    }
+    return c.dw_stride == 1 ? planes<W, B, 3, SS, 5, 1>(c, begin, end, scratch)
+                            : planes<W, B, 3, SS, 5, 2>(c, begin, end, scratch);
+  }
+};
+
+using StemDepthwiseFn = void (*)(const Call*, int64_t, int64_t, float*);
+
+// Planes split across the intra-op team (for_each_row_chunk) from this many output elements per thread.
+constexpr int64_t kGrain = int64_t{1} << 14;
+
+// The row form of an activation stem_depthwise_activation_ok accepts.
+RowActivation row_activation(const FusedActivation& a) {
+  RowActivation r;
+  r.active = !a.op.empty();
+  if (a.op == "Relu") r.fn = UnaryFn{UnaryOp::kRelu};
+  if (a.op == kSwish) r.fn = UnaryFn{UnaryOp::kSwish};
+  if (a.op == "Clip") r.fn = UnaryFn{UnaryOp::kClip, a.params[0], a.params[1]};
+  return r;
+}
+
+// [ceil(m/16)][taps][16] from [m][taps], zero past m.
+Tensor pack_lanes(const Tensor& w, int64_t m, int64_t taps) {
+  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackLanes), taps, kPackLanes});  // zero-filled
+  for (int64_t ch = 0; ch < m; ++ch) {
+    for (int64_t t = 0; t < taps; ++t) {
+      packed.data<float>()[(ch / kPackLanes * taps + t) * kPackLanes + ch % kPackLanes] =
+          w.data<float>()[ch * taps + t];
+    }
+  }
+  return packed;
+}
+
+// [ceil(m/16) * 16] from [m] (or zeros without a bias).
+Tensor pack_bias(const Tensor* b, int64_t m) {
+  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackLanes) * kPackLanes});
+  if (b != nullptr) std::copy(b->data<float>(), b->data<float>() + m, packed.data<float>());
+  return packed;
+}
+
+class VecBlockedStemDepthwise : public Kernel {
+ public:
+  struct Config {
+    int64_t m = 0, c = 0, block = 16;
+    SquareWindow stem, dw;
+    RowActivation stem_act, dw_act;
+    bool has_b = false, has_db = false;
+  };
+
+  VecBlockedStemDepthwise(std::unique_ptr<Kernel> reference, Config config, Tensor stem_w, Tensor stem_b, Tensor dw_w,
+                          Tensor dw_b)
+      : reference_(std::move(reference)),
+        cfg_(config),
+        stem_w_(std::move(stem_w)),
+        stem_b_(std::move(stem_b)),
+        dw_w_(std::move(dw_w)),
+        dw_b_(std::move(dw_b)),
+        loop_(loop_for<StemDepthwiseLoop, const Call*, int64_t, int64_t, float*>(detected_isa())) {}
+
+  Status run(KernelContext& ctx) const override {
+    // Biases given at run time, or absent where the build had them: the reference.
+    if (!is_float32_tensor(ctx, 0) || ctx.has_input(2) != cfg_.has_b || ctx.has_input(4) != cfg_.has_db) {
+      return run_reference(ctx);
+    }
+    const Tensor& x = ctx.tensor(0);
+    if (x.rank() != 4 || x.dim(1) != cfg_.c || x.size() == 0) return run_reference(ctx);  // it names the problem
+    Call call{};
+    call.stem = Stem{cfg_.c, x.dim(2), x.dim(3), cfg_.stem.kernel, cfg_.stem.stride, cfg_.stem.pad, 0, 0};
+    Plane& p = call.plane;
+    // The stem's output is the depthwise convolution's input plane.
+    const int64_t k = cfg_.stem.kernel, pad = cfg_.stem.pad;
+    if (x.dim(2) + 2 * pad < k || x.dim(3) + 2 * pad < k) return run_reference(ctx);
+    p.h = (x.dim(2) + 2 * pad - k) / cfg_.stem.stride + 1;
+    p.w = (x.dim(3) + 2 * pad - k) / cfg_.stem.stride + 1;
+    // Interior pixels: x * stride - pad >= 0 and x * stride - pad + k - 1 < W.
+    call.stem.lo = std::min(p.w, (pad + cfg_.stem.stride - 1) / cfg_.stem.stride);
+    const int64_t last = x.dim(3) - k + pad;  // the largest x * stride for an interior pixel
+    call.stem.hi = std::max(call.stem.lo, last < 0 ? int64_t{0} : std::min(p.w, last / cfg_.stem.stride + 1));
+    p.kh = cfg_.dw.kernel;
+    p.pad_top = p.pad_left = cfg_.dw.pad;
+    if (p.h + 2 * p.pad_top < p.kh || p.w + 2 * p.pad_left < p.kh) return run_reference(ctx);
+    p.oh = (p.h + 2 * p.pad_top - p.kh) / cfg_.dw.stride + 1;
+    p.ow = (p.w + 2 * p.pad_left - p.kh) / cfg_.dw.stride + 1;
+    p.ring_width = std::max((p.ow - 1) * cfg_.dw.stride + p.kh, p.pad_left + p.w);
+    const int64_t n = x.dim(0), block = cfg_.block, blocks = channel_blocks(cfg_.m, block);
+    Tensor y = ctx.output0_tensor(DataType::kFloat32, {n, blocks, p.oh, p.ow, block});
+    call.x = x.data<float>();
+    call.stem_w = stem_w_.data<float>();
+    call.stem_b = stem_b_.data<float>();
+    call.dw_w = dw_w_.data<float>();
+    call.dw_b = dw_b_.data<float>();
+    call.y = y.data<float>();
+    call.block = block;
+    call.blocks = blocks;
+    // Bands of rows where the planes are too few to share among the team (batch 1: MobileNetV2's 2 of
+    // 16 channels); each band computes the stem rows its first output rows need once more.
+    const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
+    call.bands = n * blocks >= 2 * team ? 1 : std::min<int64_t>(team, p.oh);
+    call.dw_kernel = cfg_.dw.kernel;
+    call.dw_stride = cfg_.dw.stride;
+    call.stem_act = cfg_.stem_act;
+    call.dw_act = cfg_.dw_act;
+    const size_t scratch_floats = static_cast<size_t>(p.kh * p.ring_width * block);
+    const bool done = for_each_row_chunk_with_scratch(
+        n * call.bands * blocks, p.oh * p.ow * block / call.bands, kGrain, ScratchSlot::kDepthwiseRing, scratch_floats,
+        [&](int64_t begin, int64_t end, float* scratch) { loop_(&call, begin, end, scratch); });
+    if (!done) return Status::ResourceExhausted("stem and depthwise convolution: no memory for its rows");
+    ctx.set_output(0, Value(std::move(y)));
+    return Status::OK();
+  }
+
+ private:
+  // Counted, so that the op tests can tell that their cases took the vector path.
+  Status run_reference(KernelContext& ctx) const {
+    count_reference_fallback();
+    return reference_->run(ctx);
+  }
+
+  std::unique_ptr<Kernel> reference_;
+  Config cfg_;
+  Tensor stem_w_, stem_b_, dw_w_, dw_b_;
+  StemDepthwiseFn loop_;
+};
+
+Expected<std::unique_ptr<Kernel>> make_blocked_stem_depthwise(const KernelBuildContext& b) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
+  const Tensor* w = b.constant(1);
+  const Tensor* dw = b.constant(3);
+  const auto is_float = [](const Tensor* t) { return t != nullptr && t->dtype() == DataType::kFloat32; };
+  if (!is_float(w) || !is_float(dw) || w->rank() != 4 || dw->rank() != 4) return reference;
+  VecBlockedStemDepthwise::Config cfg;
+  cfg.m = w->dim(0);
+  cfg.c = w->dim(1);
+  cfg.block = b.node.attr_int(kChannelBlockAttr, kDefaultChannelBlock);
+  const std::optional<SquareWindow> stem =
+      square_window(b.node.attr_ints("kernel_shape"), b.node.attr_ints("strides"), b.node.attr_ints("pads"),
+                    b.node.attr_ints("dilations"), w->dim(2));
+  const int64_t dw_stride = b.node.attr_int(kDepthwiseStrideAttr, 1);
+  const std::optional<SquareWindow> dwin =
+      square_window({}, {dw_stride, dw_stride}, b.node.attr_ints(kDepthwisePadsAttr), {}, dw->dim(2));
+  auto stem_act = parse_blocked_conv_activation(stem_depthwise_stem_node(b.node));
+  auto dw_act = parse_blocked_conv_activation(stem_depthwise_depthwise_node(b.node, cfg.m, dw->dim(2)));
+  if (!stem || !dwin || !stem_act.ok() || !dw_act.ok() || !stem_depthwise_activation_ok(*stem_act) ||
+      !stem_depthwise_activation_ok(*dw_act)) {
+    return reference;
+  }
+  if ((cfg.block != 8 && cfg.block != 16) || w->dim(2) != w->dim(3) || w->dim(2) != kStemKernel || cfg.c < 1 ||
+      cfg.c > kMaxStemChannels || cfg.m < 1 || dw->shape() != Shape{cfg.m, 1, dw->dim(2), dw->dim(2)} ||
+      (dw->dim(2) != 3 && dw->dim(2) != 5) || b.node.attr_int("group", 1) != 1) {
+    return reference;
+  }
+  cfg.stem = *stem;
+  cfg.dw = *dwin;
+  cfg.stem_act = row_activation(*stem_act);
+  cfg.dw_act = row_activation(*dw_act);
+  // The kernel packs biases at build; one that is not a constant reads as absent here, and run() then
+  // sees it given and hands the call to the reference.
+  const Tensor* bias = b.constant(2);
+  const Tensor* dbias = b.constant(4);
+  cfg.has_b = bias != nullptr;
+  cfg.has_db = dbias != nullptr;
+  if ((cfg.has_b && !(is_float(bias) && bias->shape() == Shape{cfg.m})) ||
+      (cfg.has_db && !(is_float(dbias) && dbias->shape() == Shape{cfg.m}))) {
+    return reference;
+  }
+  const int64_t stem_taps = cfg.c * kStemKernel * kStemKernel, dw_taps = dw->dim(2) * dw->dim(2);
+  return std::unique_ptr<Kernel>(std::make_unique<VecBlockedStemDepthwise>(
+      std::move(reference), cfg, pack_lanes(*w, cfg.m, stem_taps), pack_bias(cfg.has_b ? bias : nullptr, cfg.m),
+      pack_lanes(*dw, cfg.m, dw_taps), pack_bias(cfg.has_db ? dbias : nullptr, cfg.m)));
+}
+
+}  // namespace
+
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "BlockedStemDepthwise", 1, 1, kStemDepthwisePriority,
+                              make_blocked_stem_depthwise);
+
+}  // namespace kiln::vec

@@ -1,0 +1,105 @@
+// Fuses a network's first convolution (a kiln.BlockedConv on the plain image) and the depthwise
+// kiln.BlockedConv that alone reads its result into one kiln.BlockedStemDepthwise
+// (kernels/blocked_stem_depthwise_attrs.h):
+//
+//   y = BlockedConv(x, W, B?, input_layout=plain, window, activation=a?)          3x3, group 1
+//   z = BlockedConv(y, DW, DB?, group=M, strides=s, pads=p, activation=d?)      3x3 or 5x5 depthwise
+//     ->  z = BlockedStemDepthwise(x, W, B, DW, DB, window, activation=a, depthwise_stride=s,
+//                                  depthwise_pads=p, depthwise_activation=d)
+//
+// MobileNetV2's and EfficientNet's first two layers. Applies where vec/blocked_stem_depthwise.cc
+// computes the pair (the limits in blocked_stem_depthwise_attrs.h), y is read only by the depthwise
+// convolution and is not a graph output, the weights and biases are constants, and neither node has a
+// Sum or an input activation. Runs after fuse_blocked_conv_swish, so that SiLU activations are part of
+// the convolutions, and before move_swish_into_depthwise, which would move the stem's onto the
+// depthwise node.
+#include "kernels/blocked_stem_depthwise_attrs.h"
+#include "opt/graph_pattern.h"
+
+namespace kiln::opt {
+namespace {
+
+// The constant float32 weights of a blocked convolution without Sum or input activation whose bias is
+// absent or a constant vector, and whose activation the fused kernel applies; else nullptr.
+const Tensor* conv_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n) {
+  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
+      n.inputs.size() > 3 || n.has_attr(kInputActivationAttr) ||
+      (n.has_attr("auto_pad") && n.attr_string("auto_pad") != "NOTSET")) {
+    return nullptr;
+  }
+  const Expected<FusedActivation> act = parse_blocked_conv_activation(n);
+  if (!act.ok() || !stem_depthwise_activation_ok(*act)) return nullptr;
+  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
+  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4 || w->dim(2) != w->dim(3)) return nullptr;
+  const bool has_bias = n.inputs.size() == 3 && !n.inputs[2].empty();
+  if (has_bias && float_vector_constant(graph, uses, n.inputs[2], w->dim(0)) == nullptr) return nullptr;
+  return w;
+}
+
+std::optional<SquareWindow> window(const ir::Node& n, const Tensor& w) {
+  return square_window(n.attr_ints("kernel_shape"), n.attr_ints("strides"), n.attr_ints("pads"),
+                       n.attr_ints("dilations"), w.dim(2));
+}
+
+bool is_stem(const ir::Node& n, const Tensor& w) {
+  return blocked_conv_plain_input(n) && n.attr_int("group", 1) == 1 && w.dim(2) == kStemKernel && w.dim(1) >= 1 &&
+         w.dim(1) <= kMaxStemChannels && window(n, w).has_value();
+}
+
+bool is_depthwise_of(const ir::Node& n, const Tensor& w, int64_t channels) {
+  return !blocked_conv_plain_input(n) && w.shape() == Shape{channels, 1, w.dim(2), w.dim(2)} &&
+         (w.dim(2) == 3 || w.dim(2) == 5) && n.attr_int("group", 1) == channels && window(n, w).has_value();
+}
+
+std::string bias_of(const ir::Node& conv) { return conv.inputs.size() == 3 ? conv.inputs[2] : std::string(); }
+
+}  // namespace
+
+Expected<bool> fuse_blocked_stem_depthwise(ir::Graph& graph, const PassContext& ctx) {
+  (void)ctx;
+  const ValueUses uses = value_uses(graph);
+  const std::map<std::string, size_t> producer = producers(graph);
+  std::vector<bool> erase(graph.nodes.size(), false);
+  bool changed = false;
+  for (size_t di = 0; di < graph.nodes.size(); ++di) {
+    ir::Node& dw = graph.nodes[di];
+    if (erase[di] || dw.inputs.empty()) continue;
+    const std::string& y = dw.inputs[0];
+    auto pi = producer.find(y);
+    if (pi == producer.end() || erase[pi->second] || uses.pinned.count(y) || uses.readers.at(y) != 1) continue;
+    const ir::Node& stem = graph.nodes[pi->second];
+    const Tensor* w = conv_weights(graph, uses, stem);
+    const Tensor* dww = conv_weights(graph, uses, dw);
+    if (w == nullptr || dww == nullptr || !is_stem(stem, *w) || !is_depthwise_of(dw, *dww, w->dim(0))) continue;
+    ir::Node fused;
+    fused.domain = "kiln";
+    fused.op_type = "BlockedStemDepthwise";
+    fused.name = dw.name.empty() ? stem.name : dw.name;
+    fused.inputs = {stem.inputs[0], stem.inputs[1], bias_of(stem), dw.inputs[1], bias_of(dw)};
+    fused.outputs = dw.outputs;
+    for (const ir::Attribute& a : stem.attributes) {
+      if (a.name == "kernel_shape" || a.name == "strides" || a.name == "pads" || a.name == "dilations" ||
+          a.name == kActivationAttr || a.name == kActivationParamsAttr || a.name == kChannelBlockAttr) {
+        fused.attributes.push_back(a);
+      }
+    }
+    const SquareWindow dw_window = *window(dw, *dww);
+    fused.attributes.push_back(ir::Attribute::of_int(kDepthwiseStrideAttr, dw_window.stride));
+    if (dw_window.pad != 0) {
+      fused.attributes.push_back(ir::Attribute::of_ints(kDepthwisePadsAttr, std::vector<int64_t>(4, dw_window.pad)));
+    }
+    const std::string dw_act = dw.attr_string(kActivationAttr);
+    if (!dw_act.empty()) {
+      fused.attributes.push_back(ir::Attribute::of_string(kDepthwiseActivationAttr, dw_act));
+      const std::vector<float> params = dw.attr_floats(kActivationParamsAttr);
+      if (!params.empty()) fused.attributes.push_back(ir::Attribute::of_floats(kDepthwiseActivationParamsAttr, params));
+    }
+    erase[pi->second] = true;
+    dw = std::move(fused);
+    changed = true;
+  }
+  erase_nodes(graph, erase);
+  return changed;
+}
+
+}  // namespace kiln::opt

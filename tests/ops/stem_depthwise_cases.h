@@ -1,0 +1,93 @@
+// Op cases for kiln.BlockedStemDepthwise (kernels/blocked_stem_depthwise_attrs.h): the vector kernel
+// against the two reference BlockedConvs, on the image sizes and windows that exercise its parts: tiles
+// of 8 pixels and tails, edge pixels on either side, stem stride 1 and 2, depthwise 3x3 and 5x5 at
+// stride 1 and 2, a last channel block padded, 1 to 4 image channels.
+#pragma once
+
+#include "blocked_cases.h"
+
+namespace kiln::ops_test {
+
+struct StemDepthwiseSpec {
+  Shape x;    // plain [N, C, H, W]
+  int64_t m;  // the stem's output channels
+  int64_t stem_stride = 2, stem_pad = 1;
+  int64_t dw_kernel = 3, dw_stride = 1, dw_pad = 1;
+  std::string activation;
+  std::vector<float> params;
+  std::string depthwise_activation;
+  std::vector<float> depthwise_params;
+  bool bias = true;
+  bool expect_fast = true;
+  int64_t block = 16;
+};
+
+inline OpCase stem_depthwise_case(const std::string& name, const StemDepthwiseSpec& s) {
+  std::vector<ir::Attribute> attrs{attr_ints("kernel_shape", {3, 3}),
+                                   attr_ints("strides", {s.stem_stride, s.stem_stride}),
+                                   attr_ints("pads", {s.stem_pad, s.stem_pad, s.stem_pad, s.stem_pad}),
+                                   attr_int("channel_block", s.block),
+                                   attr_int("depthwise_stride", s.dw_stride),
+                                   attr_ints("depthwise_pads", {s.dw_pad, s.dw_pad, s.dw_pad, s.dw_pad})};
+  if (!s.activation.empty()) attrs.push_back(attr_string("activation", s.activation));
+  if (!s.params.empty()) attrs.push_back(attr_floats("activation_params", s.params));
+  if (!s.depthwise_activation.empty()) attrs.push_back(attr_string("depthwise_activation", s.depthwise_activation));
+  if (!s.depthwise_params.empty()) attrs.push_back(attr_floats("depthwise_activation_params", s.depthwise_params));
+  OpCase k;
+  k.name = with_block(name, s.block);
+  k.node = node("BlockedStemDepthwise", attrs, "kiln");
+  k.opset = 1;
+  k.inputs = {random_tensor(s.x, 31), random_tensor({s.m, s.x[1], 3, 3}, 32),
+              s.bias ? random_tensor({s.m}, 33) : Tensor(), random_tensor({s.m, 1, s.dw_kernel, s.dw_kernel}, 34),
+              s.bias ? random_tensor({s.m}, 35) : Tensor()};
+  k.constant = {false, true, true, true, true};
+  k.expect_fast = s.expect_fast;
+  k.tolerance = 1e-5 * static_cast<double>(s.x[1] * 9 + s.dw_kernel * s.dw_kernel) + 1e-5;  // sums in another order
+  return k;
+}
+
+inline std::vector<OpCase> stem_depthwise_cases(int64_t block) {
+  std::vector<OpCase> v;
+  auto add = [&v, block](const std::string& name, StemDepthwiseSpec s) {
+    s.block = block;
+    v.push_back(stem_depthwise_case(name, s));
+  };
+  // MobileNetV2's first two layers, smaller: ReLU6 after each.
+  add("stem dw relu6 3->32 at 37x37", {.x = {1, 3, 37, 37},
+                                       .m = 32,
+                                       .activation = "Clip",
+                                       .params = {0.f, 6.f},
+                                       .depthwise_activation = "Clip",
+                                       .depthwise_params = {0.f, 6.f}});
+  // EfficientNet's: SiLU after each, batch 2.
+  add("stem dw swish 3->32 batch 2 at 30x30",
+      {.x = {2, 3, 30, 30}, .m = 32, .activation = "Swish", .depthwise_activation = "Swish"});
+  // Width 9 at stride 2: a right edge pixel; 24 channels: a padded last block.
+  add("stem dw relu 3->24 at 9x9 right edge",
+      {.x = {1, 3, 9, 9}, .m = 24, .activation = "Relu", .depthwise_activation = "Relu"});
+  add("stem s1 dw s2 4->16 at 17x20", {.x = {1, 4, 17, 20}, .m = 16, .stem_stride = 1, .dw_stride = 2});
+  add("stem no pad dw 5x5 1->40 at 23x21",
+      {.x = {1, 1, 23, 21}, .m = 40, .stem_pad = 0, .dw_kernel = 5, .dw_pad = 2, .activation = "Swish"});
+  add("stem dw 5x5 s2 no bias 2->16 at 12x12",
+      {.x = {1, 2, 12, 12}, .m = 16, .dw_kernel = 5, .dw_stride = 2, .dw_pad = 1, .bias = false});
+  add("stem dw tiny image 3->16 at 3x3", {.x = {1, 3, 3, 3}, .m = 16, .depthwise_activation = "Swish"});
+  // Not the vector kernel's: 5 image channels, a Clip that moves 0; the reference computes them.
+  add("stem dw 5 image channels", {.x = {1, 5, 8, 8}, .m = 16, .expect_fast = false});
+  add("stem dw clip above 0",
+      {.x = {1, 3, 8, 8}, .m = 16, .activation = "Clip", .params = {0.5f, 6.f}, .expect_fast = false});
+  return v;
+}
+
+// One image of MobileNetV2's size, in bands of rows on a team (its 2 planes are fewer than 2 per
+// thread).
+inline std::vector<OpCase> stem_depthwise_team_cases(int64_t block) {
+  return {stem_depthwise_case("stem dw relu6 3->32 at 64x64 on a team", {.x = {1, 3, 64, 64},
+                                                                         .m = 32,
+                                                                         .activation = "Clip",
+                                                                         .params = {0.f, 6.f},
+                                                                         .depthwise_activation = "Clip",
+                                                                         .depthwise_params = {0.f, 6.f},
+                                                                         .block = block})};
+}
+
+}  // namespace kiln::ops_test

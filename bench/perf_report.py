@@ -85,8 +85,9 @@ def load_section(w, order, by_key):
     w("## Load")
     w("")
     w("Milliseconds from nothing to a first answer at batch 1: the session's creation (kiln's `Session::load`, "
-      "ONNX Runtime's `InferenceSession.create`), then the first run. kiln's load already includes a batch-1 "
-      "warm-up run (the plan and packed weights are ready when it returns), so load + first run is the fair sum.")
+      "ONNX Runtime's `InferenceSession.create`), then the first run. kiln's load already includes batch-1 "
+      "warm-up runs (one, or up to three while the buffer pool still takes memory: the plan and packed weights "
+      "are ready when it returns), so load + first run is the fair sum.")
     w("")
     w("| model | threads | kiln load | ORT load | kiln load + first run | ORT load + first run | kiln/ORT |")
     w("|---|---|---|---|---|---|---|")

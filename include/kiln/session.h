@@ -84,9 +84,10 @@ struct SessionOptions {
   // Threads one run may use for intra-op parallelism (oneDNN's OpenMP team); 0 = all cores. Results
   // do not depend on it beyond float rounding. Concurrent runs each get their own team.
   int intra_op_threads = 0;
-  // Run the model once at load, on zeros at the declared input shapes (1 for each dynamic dimension),
-  // so that the first real run at that shape is not slower than the rest: kernels create their oneDNN
-  // primitives and reorder weights for a shape on the first run that sees it. The warm-up's result is
+  // Run the model at load, on zeros at the declared input shapes (1 for each dynamic dimension), so
+  // that the first real run at that shape is not slower than the rest: kernels create their oneDNN
+  // primitives and reorder weights for a shape on the first run that sees it. It runs again, three
+  // runs at most, while its last run still took buffer memory from the system. The warm-up's result is
   // ignored (a model may reject zeros); it is skipped when an input is not a numeric tensor of known
   // rank, and stopped after 10 seconds (a Loop whose trip count comes from the input). Turn off to keep
   // load time minimal.

@@ -7,8 +7,8 @@
 //     ->  z = BlockedStemDepthwise(x, W, B, DW, DB, window, activation=a, depthwise_stride=s,
 //                                  depthwise_pads=p, depthwise_activation=d)
 //
-// MobileNetV2's and EfficientNet's first two layers. Applies where vec/blocked_stem_depthwise.cc
-// computes the pair (the limits in blocked_stem_depthwise_attrs.h), y is read only by the depthwise
+// MobileNetV2's and EfficientNet's first two layers. Applies within the limits of the vector kernel
+// (blocked_stem_depthwise_attrs.h; it checks X's type and shape when it runs), y is read only by the depthwise
 // convolution and is not a graph output, the weights and biases are constants, and neither node has a
 // Sum or an input activation. Runs after fuse_blocked_conv_swish, so that SiLU activations are part of
 // the convolutions, and before move_swish_into_depthwise, which would move the stem's onto the
@@ -42,8 +42,9 @@ std::optional<SquareWindow> window(const ir::Node& n, const Tensor& w) {
 }
 
 bool is_stem(const ir::Node& n, const Tensor& w) {
+  const int64_t block = n.attr_int(kChannelBlockAttr, kDefaultChannelBlock);
   return blocked_conv_plain_input(n) && n.attr_int("group", 1) == 1 && w.dim(2) == kStemKernel && w.dim(1) >= 1 &&
-         w.dim(1) <= kMaxStemChannels && window(n, w).has_value();
+         w.dim(1) <= kMaxStemChannels && (block == 8 || block == 16) && window(n, w).has_value();
 }
 
 bool is_depthwise_of(const ir::Node& n, const Tensor& w, int64_t channels) {

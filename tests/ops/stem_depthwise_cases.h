@@ -4,6 +4,8 @@
 // stride 1 and 2, a last channel block padded, 1 to 4 image channels.
 #pragma once
 
+#include <limits>
+
 #include "blocked_cases.h"
 
 namespace kiln::ops_test {
@@ -18,6 +20,7 @@ struct StemDepthwiseSpec {
   std::string depthwise_activation;
   std::vector<float> depthwise_params;
   bool bias = true;
+  bool infinite_pixel = false;  // the image's first value +inf
   bool expect_fast = true;
   int64_t block = 16;
 };
@@ -37,9 +40,10 @@ inline OpCase stem_depthwise_case(const std::string& name, const StemDepthwiseSp
   k.name = with_block(name, s.block);
   k.node = node("BlockedStemDepthwise", attrs, "kiln");
   k.opset = 1;
-  k.inputs = {random_tensor(s.x, 31), random_tensor({s.m, s.x[1], 3, 3}, 32),
-              s.bias ? random_tensor({s.m}, 33) : Tensor(), random_tensor({s.m, 1, s.dw_kernel, s.dw_kernel}, 34),
-              s.bias ? random_tensor({s.m}, 35) : Tensor()};
+  Tensor x = random_tensor(s.x, 31);
+  if (s.infinite_pixel) x.data<float>()[0] = std::numeric_limits<float>::infinity();
+  k.inputs = {x, random_tensor({s.m, s.x[1], 3, 3}, 32), s.bias ? random_tensor({s.m}, 33) : Tensor(),
+              random_tensor({s.m, 1, s.dw_kernel, s.dw_kernel}, 34), s.bias ? random_tensor({s.m}, 35) : Tensor()};
   k.constant = {false, true, true, true, true};
   k.expect_fast = s.expect_fast;
   k.tolerance = 1e-5 * static_cast<double>(s.x[1] * 9 + s.dw_kernel * s.dw_kernel) + 1e-5;  // sums in another order
@@ -62,7 +66,7 @@ inline std::vector<OpCase> stem_depthwise_cases(int64_t block) {
   // EfficientNet's: SiLU after each, batch 2.
   add("stem dw swish 3->32 batch 2 at 30x30",
       {.x = {2, 3, 30, 30}, .m = 32, .activation = "Swish", .depthwise_activation = "Swish"});
-  // Width 9 at stride 2: a right edge pixel; 24 channels: a padded last block.
+  // Width 9 at stride 2: a right edge pixel; 24 channels: a padded last block at block 16.
   add("stem dw relu 3->24 at 9x9 right edge",
       {.x = {1, 3, 9, 9}, .m = 24, .activation = "Relu", .depthwise_activation = "Relu"});
   add("stem s1 dw s2 4->16 at 17x20", {.x = {1, 4, 17, 20}, .m = 16, .stem_stride = 1, .dw_stride = 2});
@@ -71,6 +75,15 @@ inline std::vector<OpCase> stem_depthwise_cases(int64_t block) {
   add("stem dw 5x5 s2 no bias 2->16 at 12x12",
       {.x = {1, 2, 12, 12}, .m = 16, .dw_kernel = 5, .dw_stride = 2, .dw_pad = 1, .bias = false});
   add("stem dw tiny image 3->16 at 3x3", {.x = {1, 3, 3, 3}, .m = 16, .depthwise_activation = "Swish"});
+  // An infinite image value: Y's padding lanes (24 channels at block 16) stay 0, as the reference's,
+  // and ReLU6 keeps the real channels finite for the comparison.
+  add("stem dw relu6 3->24 infinite pixel", {.x = {1, 3, 10, 10},
+                                             .m = 24,
+                                             .activation = "Clip",
+                                             .params = {0.f, 6.f},
+                                             .depthwise_activation = "Clip",
+                                             .depthwise_params = {0.f, 6.f},
+                                             .infinite_pixel = true});
   // Not the vector kernel's: 5 image channels, a Clip that moves 0; the reference computes them.
   add("stem dw 5 image channels", {.x = {1, 5, 8, 8}, .m = 16, .expect_fast = false});
   add("stem dw clip above 0",
@@ -78,16 +91,21 @@ inline std::vector<OpCase> stem_depthwise_cases(int64_t block) {
   return v;
 }
 
-// One image of MobileNetV2's size, in bands of rows on a team (its 2 planes are fewer than 2 per
-// thread).
+// One image on a team: in bands of rows where its planes are fewer than 2 per thread (16 channels: 1
+// or 2 planes, bands on 2 and 3 threads at both blocks; 32: 2 or 4 planes, bands but at block 8 on 2).
 inline std::vector<OpCase> stem_depthwise_team_cases(int64_t block) {
-  return {stem_depthwise_case("stem dw relu6 3->32 at 64x64 on a team", {.x = {1, 3, 64, 64},
-                                                                         .m = 32,
-                                                                         .activation = "Clip",
-                                                                         .params = {0.f, 6.f},
-                                                                         .depthwise_activation = "Clip",
-                                                                         .depthwise_params = {0.f, 6.f},
-                                                                         .block = block})};
+  std::vector<OpCase> v;
+  for (int64_t m : {16, 32}) {
+    v.push_back(stem_depthwise_case("stem dw relu6 3->" + std::to_string(m) + " at 64x64 on a team",
+                                    {.x = {1, 3, 64, 64},
+                                     .m = m,
+                                     .activation = "Clip",
+                                     .params = {0.f, 6.f},
+                                     .depthwise_activation = "Clip",
+                                     .depthwise_params = {0.f, 6.f},
+                                     .block = block}));
+  }
+  return v;
 }
 
 }  // namespace kiln::ops_test

@@ -3,7 +3,7 @@
 // blocked, in one pass over X and one over Y.
 //
 // The stem's result never reaches memory. Per image and channel block (a plane of Y), or per band of
-// its rows where the planes are fewer than the team, output rows in order; the stem rows each needs
+// its rows where the planes are fewer than two per thread, output rows in order; the stem rows each needs
 // are computed into a ring of the depthwise kernel's height of rows
 // (as vec/blocked_depthwise.cc fills its ring from X), activated there, and read by the depthwise row
 // code that kernel uses (depthwise_rows.h). A stem row is a small convolution on the image: for each
@@ -19,7 +19,8 @@
 //
 // Weights are packed at build as [ceil(M/16)][taps][16], zero past M (the stem's taps C * k * k, the
 // depthwise kernel's d * d), and the biases as [ceil(M/16) * 16]: Y's padding lanes then stay 0, as the
-// activations allowed here keep 0 at 0. The plain weights stay with the plan (they are small) for the
+// activations allowed here keep 0 at 0 (and the stem rows' padding lanes are zeroed, for an image with
+// an infinite or NaN value). The plain weights stay with the plan (they are small) for the
 // reference, which takes every input this kernel does not.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
@@ -69,16 +70,15 @@ void activate_row(const RowActivation& a, float* p, int64_t n) {
   if (a.active) unary_apply(a.fn, p, p, n);
 }
 
-// In the tiles below, rows[ch * K + ky] points at image column 0 - pad of the image row under kernel row
-// ky (null where that row is padding), so that pixel x, tap kx reads rows[..][x * S + kx]: in range
-// for the interior pixels.
+// In the tiles below, rows[ch * K + ky] is the image row under kernel row ky (null where that row is
+// padding): pixel x, tap kx reads its column x * S + kx - pad, in range for the interior pixels.
 
 #if defined(__x86_64__)
 // The T-pixel tile of stem_row_avx512: each image value a broadcast operand of its multiply-add.
 template <int T, int K, int S>
 KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tile16(const float* const* rows, int64_t c,
-                                                                          const float* wt, __m512 bias, int64_t x0,
-                                                                          float* y) {
+                                                                          int64_t pad, const float* wt, __m512 bias,
+                                                                          int64_t x0, float* y) {
   __m512 acc[T];
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = bias;
@@ -86,7 +86,7 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tile16(const 
 #pragma GCC unroll 3
     for (int ky = 0; ky < K; ++ky) {
       if (rows[ch * K + ky] == nullptr) continue;
-      const float* r = rows[ch * K + ky] + x0 * S;
+      const float* r = rows[ch * K + ky] + (x0 * S - pad);
 #pragma GCC unroll 3
       for (int kx = 0; kx < K; ++kx) {
         const __m512 wv = _mm512_loadu_ps(wt + ((ch * K + ky) * K + kx) * kPackLanes);
@@ -101,11 +101,11 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tile16(const 
 
 template <int K, int S, int T = 7>
 KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tail_tile16(int64_t n, const float* const* rows,
-                                                                               int64_t c, const float* wt, __m512 bias,
-                                                                               int64_t x0, float* y) {
+                                                                               int64_t c, int64_t pad, const float* wt,
+                                                                               __m512 bias, int64_t x0, float* y) {
   if constexpr (T > 0) {
-    if (n == T) return stem_tile16<T, K, S>(rows, c, wt, bias, x0, y);
-    stem_tail_tile16<K, S, T - 1>(n, rows, c, wt, bias, x0, y);
+    if (n == T) return stem_tile16<T, K, S>(rows, c, pad, wt, bias, x0, y);
+    stem_tail_tile16<K, S, T - 1>(n, rows, c, pad, wt, bias, x0, y);
   }
 }
 
@@ -113,20 +113,20 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tail_tile16(i
 // compiles Vec<W>'s splat of a loaded float there as a scalar add and a broadcast, or worse, as
 // masked broadcasts lane by lane (the kernel ran 1.3x and 2.7x slower). A call per row.
 template <int K, int S>
-KILN_TARGET_AVX512 void stem_row_avx512(const float* const* rows, int64_t c, const float* wt, const float* bias,
-                                        int64_t lo, int64_t hi, float* out) {
+KILN_TARGET_AVX512 void stem_row_avx512(const float* const* rows, int64_t c, int64_t pad, const float* wt,
+                                        const float* bias, int64_t lo, int64_t hi, float* out) {
   const __m512 b = _mm512_loadu_ps(bias);
   int64_t ox = lo;
-  for (; ox + 8 <= hi; ox += 8) stem_tile16<8, K, S>(rows, c, wt, b, ox, out + ox * 16);
-  stem_tail_tile16<K, S>(hi - ox, rows, c, wt, b, ox, out + ox * 16);
+  for (; ox + 8 <= hi; ox += 8) stem_tile16<8, K, S>(rows, c, pad, wt, b, ox, out + ox * 16);
+  stem_tail_tile16<K, S>(hi - ox, rows, c, pad, wt, b, ox, out + ox * 16);
 }
 #endif
 
 // T stem outputs at pixel x0 of a stem row (y: [pixel][B]), for the W lanes at `lane`: bias + sum over
 // the image channels and the window of `rows` times the packed weights `wt` ([tap][16 lanes]).
 template <int W, int B, int T, int K, int S>
-KILN_SIMD_INLINE void stem_tile(const float* const* rows, int64_t c, const float* wt, Vec<W> bias, int64_t lane,
-                                int64_t x0, float* y) {
+KILN_SIMD_INLINE void stem_tile(const float* const* rows, int64_t c, int64_t pad, const float* wt, Vec<W> bias,
+                                int64_t lane, int64_t x0, float* y) {
   Vec<W> acc[T];
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = bias;
@@ -134,7 +134,7 @@ KILN_SIMD_INLINE void stem_tile(const float* const* rows, int64_t c, const float
 #pragma GCC unroll 3
     for (int ky = 0; ky < K; ++ky) {
       if (rows[ch * K + ky] == nullptr) continue;
-      const float* r = rows[ch * K + ky] + x0 * S;
+      const float* r = rows[ch * K + ky] + (x0 * S - pad);
 #pragma GCC unroll 3
       for (int kx = 0; kx < K; ++kx) {
         const Vec<W> wv = load<W>(wt + ((ch * K + ky) * K + kx) * kPackLanes + lane);
@@ -149,11 +149,11 @@ KILN_SIMD_INLINE void stem_tile(const float* const* rows, int64_t c, const float
 
 // The tile of a row's last n (< 8) pixels, its width a compile-time constant.
 template <int W, int B, int K, int S, int T = 7>
-KILN_SIMD_INLINE void stem_tail_tile(int64_t n, const float* const* rows, int64_t c, const float* wt, Vec<W> bias,
-                                     int64_t lane, int64_t x0, float* y) {
+KILN_SIMD_INLINE void stem_tail_tile(int64_t n, const float* const* rows, int64_t c, int64_t pad, const float* wt,
+                                     Vec<W> bias, int64_t lane, int64_t x0, float* y) {
   if constexpr (T > 0) {
-    if (n == T) return stem_tile<W, B, T, K, S>(rows, c, wt, bias, lane, x0, y);
-    stem_tail_tile<W, B, K, S, T - 1>(n, rows, c, wt, bias, lane, x0, y);
+    if (n == T) return stem_tile<W, B, T, K, S>(rows, c, pad, wt, bias, lane, x0, y);
+    stem_tail_tile<W, B, K, S, T - 1>(n, rows, c, pad, wt, bias, lane, x0, y);
   }
 }
 
@@ -169,7 +169,7 @@ KILN_SIMD_INLINE void stem_edge_pixel(const float* const* rows, const Stem& g, c
         for (int kx = 0; kx < K; ++kx) {
           const int64_t col = x * S + kx - g.pad;
           if (col < 0 || col >= g.w) continue;
-          acc += splat<W>(rows[ch * K + ky][x * S + kx]) * load<W>(wt + ((ch * K + ky) * K + kx) * kPackLanes + lane);
+          acc += splat<W>(rows[ch * K + ky][col]) * load<W>(wt + ((ch * K + ky) * K + kx) * kPackLanes + lane);
         }
       }
     }
@@ -185,25 +185,24 @@ KILN_SIMD_INLINE void stem_row(const float* x, const Stem& g, const float* wt, c
   for (int64_t ch = 0; ch < g.c; ++ch) {
     for (int ky = 0; ky < K; ++ky) {
       const int64_t sy = iy * S - g.pad + ky;
-      // Column -pad of the row: only the interior tiles index from it, which never read before column 0.
-      rows[ch * K + ky] = sy < 0 || sy >= g.h ? nullptr : x + (ch * g.h + sy) * g.w - g.pad;
+      rows[ch * K + ky] = sy < 0 || sy >= g.h ? nullptr : x + (ch * g.h + sy) * g.w;
     }
   }
   for (int64_t ox = 0; ox < g.lo; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
   for (int64_t ox = g.hi; ox < ow; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
 #if defined(__x86_64__)
-  if constexpr (W == 16 && B == 16) return stem_row_avx512<K, S>(rows, g.c, wt, bias, g.lo, g.hi, out);
+  if constexpr (W == 16 && B == 16) return stem_row_avx512<K, S>(rows, g.c, g.pad, wt, bias, g.lo, g.hi, out);
 #endif
   for (int64_t lane = 0; lane < B; lane += W) {
     const Vec<W> b = load<W>(bias + lane);
     int64_t ox = g.lo;
-    for (; ox + 8 <= g.hi; ox += 8) stem_tile<W, B, 8, K, S>(rows, g.c, wt, b, lane, ox, out + ox * B);
-    stem_tail_tile<W, B, K, S>(g.hi - ox, rows, g.c, wt, b, lane, ox, out + ox * B);
+    for (; ox + 8 <= g.hi; ox += 8) stem_tile<W, B, 8, K, S>(rows, g.c, g.pad, wt, b, lane, ox, out + ox * B);
+    stem_tail_tile<W, B, K, S>(g.hi - ox, rows, g.c, g.pad, wt, b, lane, ox, out + ox * B);
   }
 }
 
-// What one plane's loop reads beside the image: the packed weights and biases of its channel block and
-// the activations.
+// What one plane's loop reads beside the image: the packed weights and biases of its channel block, the
+// activations, and how many of the block's lanes are channels (fewer than B in a padded last block).
 struct PlaneWeights {
   const float* stem_w;
   const float* stem_b;
@@ -211,7 +210,17 @@ struct PlaneWeights {
   const float* dw_b;
   const RowActivation* stem_act;
   const RowActivation* dw_act;
+  int64_t lanes;
 };
+
+// Zeroes lanes [lanes, B) of each of the n pixels of `row`. Their weights and bias are 0, but an
+// infinite or NaN image value under the window makes 0 * x NaN there, which the depthwise convolution
+// would carry into Y's padding lanes (and a 1x1 convolution after it into every channel).
+template <int B>
+KILN_SIMD_INLINE void zero_padding_lanes(float* row, int64_t n, int64_t lanes) {
+  if (lanes >= B) return;
+  for (int64_t i = 0; i < n; ++i) std::fill(row + i * B + lanes, row + (i + 1) * B, 0.0f);
+}
 
 // Output rows [oy0, oy1) of one plane: image x [c][h][w] -> y [oh][ow][B]. `ring` holds p.kh stem rows
 // of ring_width pixels whose columns outside [pad_left, pad_left + p.w) are zero.
@@ -234,6 +243,7 @@ KILN_SIMD_INLINE void plane_rows(const float* x, const Stem& g, const PlaneWeigh
         float* row = r + p.pad_left * B;
         stem_row<W, B, KS, SS>(x, g, pw.stem_w, pw.stem_b, iy, p.w, row);
         activate_row(*pw.stem_act, row, p.w * B);
+        zero_padding_lanes<B>(row, p.w, pw.lanes);
         ring_rows[slot] = iy;
       }
       rows[ky] = r;
@@ -254,7 +264,7 @@ struct Call {
   float* y;
   Stem stem;
   Plane plane;
-  int64_t block, blocks, bands, dw_kernel, dw_stride;
+  int64_t channels, block, blocks, bands, dw_kernel, dw_stride;
   RowActivation stem_act, dw_act;
 };
 
@@ -278,7 +288,8 @@ KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* s
                           c.dw_w + group * KD * KD * kPackLanes + lane0,
                           c.dw_b + block * B,
                           &c.stem_act,
-                          &c.dw_act};
+                          &c.dw_act,
+                          std::min<int64_t>(B, c.channels - block * B)};
     plane_rows<V, B, KS, SS, KD, SD>(c.x + n * c.stem.c * c.stem.h * c.stem.w, c.stem, pw, c.y + i * p.oh * p.ow * B, p,
                                      p.oh * band / c.bands, p.oh * (band + 1) / c.bands, ring);
   }
@@ -394,6 +405,7 @@ class VecBlockedStemDepthwise : public Kernel {
     call.dw_w = dw_w_.data<float>();
     call.dw_b = dw_b_.data<float>();
     call.y = y.data<float>();
+    call.channels = cfg_.m;
     call.block = block;
     call.blocks = blocks;
     // Bands of rows where the planes are too few to share among the team (batch 1: MobileNetV2's 2 of

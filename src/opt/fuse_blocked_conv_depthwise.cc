@@ -56,17 +56,15 @@ std::string bias_of(const ir::Node& conv) { return conv.inputs.size() == 3 ? con
 
 Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& ctx) {
   (void)ctx;
-  const ValueUses uses = value_uses(graph);
-  const std::map<std::string, size_t> producer = producers(graph);
-  std::vector<bool> erase(graph.nodes.size(), false);
-  bool changed = false;
+  GraphPattern pattern(graph);
+  const ValueUses& uses = pattern.uses();
   for (size_t di = 0; di < graph.nodes.size(); ++di) {
     ir::Node& dw = graph.nodes[di];
-    if (erase[di] || dw.inputs.empty()) continue;
-    const std::string& y = dw.inputs[0];
-    auto pi = producer.find(y);
-    if (pi == producer.end() || erase[pi->second] || uses.pinned.count(y) || uses.readers.at(y) != 1) continue;
-    const ir::Node& pw = graph.nodes[pi->second];
+    if (pattern.consumed()[di] || dw.inputs.empty() || !pattern.is_internal(dw.inputs[0])) continue;
+    size_t pi = 0;
+    const ir::Node* producer = pattern.kiln_producer(dw.inputs[0], "BlockedConv", &pi);
+    if (producer == nullptr) continue;
+    const ir::Node& pw = *producer;
     const Tensor* w = conv_weights(graph, uses, pw);
     const Tensor* dww = conv_weights(graph, uses, dw);
     if (w == nullptr || dww == nullptr || !is_pointwise(pw, *w)) continue;
@@ -90,12 +88,10 @@ Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& 
       if (!params.empty()) fused.attributes.push_back(ir::Attribute::of_floats(kDepthwiseActivationParamsAttr, params));
     }
     fused.attributes.push_back(ir::Attribute::of_int(kDepthwiseStrideAttr, stride));
-    erase[pi->second] = true;
+    pattern.absorb({pi}, di);
     dw = std::move(fused);
-    changed = true;
   }
-  erase_nodes(graph, erase);
-  return changed;
+  return pattern.erase_absorbed(graph);
 }
 
 }  // namespace kiln::opt

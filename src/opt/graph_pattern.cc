@@ -12,10 +12,19 @@ GraphPattern::GraphPattern(const ir::Graph& graph)
       absorbed_(graph.nodes.size(), false) {}
 
 const ir::Node* GraphPattern::producer(const std::string& value, const std::string& op_type, size_t* index) const {
+  return producer_in("", value, op_type, index);
+}
+
+const ir::Node* GraphPattern::kiln_producer(const std::string& value, const std::string& op_type, size_t* index) const {
+  return producer_in("kiln", value, op_type, index);
+}
+
+const ir::Node* GraphPattern::producer_in(const std::string& domain, const std::string& value,
+                                          const std::string& op_type, size_t* index) const {
   auto it = producer_.find(value);
   if (it == producer_.end() || consumed_[it->second]) return nullptr;
   const ir::Node& n = graph_.nodes[it->second];
-  if (!n.domain.empty() || n.op_type != op_type) return nullptr;
+  if (n.domain != domain || n.op_type != op_type) return nullptr;
   if (index != nullptr) *index = it->second;
   return &n;
 }

@@ -23,6 +23,8 @@ class GraphPattern {
   // The node producing `value` when it is a default-domain `op_type` node not already consumed by
   // an earlier match; else nullptr. Its index goes to *index when given.
   const ir::Node* producer(const std::string& value, const std::string& op_type, size_t* index = nullptr) const;
+  // The same for a kiln-domain `op_type` node (the blocked-layout fusions match those).
+  const ir::Node* kiln_producer(const std::string& value, const std::string& op_type, size_t* index = nullptr) const;
   // True if no node produces `value` (a graph input, an initializer, or an omitted input "").
   bool is_source(const std::string& value) const { return value.empty() || !producer_.count(value); }
   // True if `value` may disappear inside a fusion: not a graph output or read by a subgraph, and read
@@ -49,6 +51,9 @@ class GraphPattern {
   bool erase_absorbed(ir::Graph& graph);
 
  private:
+  const ir::Node* producer_in(const std::string& domain, const std::string& value, const std::string& op_type,
+                              size_t* index) const;
+
   const ir::Graph& graph_;
   ValueUses uses_;
   std::map<std::string, size_t> producer_;

@@ -14,11 +14,7 @@ namespace {
 // The opset the inner nodes are built at: Conv, Add and every activation have today's semantics there.
 constexpr int64_t kInnerOpset = 14;
 
-Expected<std::unique_ptr<Kernel>> build_inner(const ir::Node& node) {
-  const KernelRegistration* reg = KernelRegistry::global().find_below(node.domain, node.op_type, kInnerOpset, 1);
-  if (reg == nullptr) return Status::Unimplemented("no reference kernel for " + node.op_type);
-  return reg->factory(KernelBuildContext{node, kInnerOpset, nullptr});
-}
+Expected<std::unique_ptr<Kernel>> build_inner(const ir::Node& node) { return build_reference_of(node, kInnerOpset); }
 
 ir::Node simple_node(const std::string& op, const std::string& name, std::vector<ir::Attribute> attrs = {}) {
   ir::Node n;

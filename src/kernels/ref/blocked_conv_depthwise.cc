@@ -11,12 +11,6 @@
 namespace kiln::ref {
 namespace {
 
-Expected<std::unique_ptr<Kernel>> build_blocked_conv_reference(const ir::Node& node) {
-  const KernelRegistration* reg = KernelRegistry::global().find_below("kiln", "BlockedConv", 1, 1);
-  if (reg == nullptr) return Status::Unimplemented("no reference kernel for BlockedConv");
-  return reg->factory(KernelBuildContext{node, 1, nullptr});
-}
-
 class BlockedConvDepthwiseReference : public Kernel {
  public:
   BlockedConvDepthwiseReference(ir::Node node, std::unique_ptr<Kernel> pointwise)
@@ -30,7 +24,7 @@ class BlockedConvDepthwiseReference : public Kernel {
     }
     // The depthwise convolution's group is DW's channel count, known only now.
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> depthwise,
-                          build_blocked_conv_reference(conv_depthwise_depthwise_node(node_, dw.dim(0))));
+                          build_reference_of(conv_depthwise_depthwise_node(node_, dw.dim(0)), 1));
     return run_conv_then_depthwise(ctx, *pointwise_, ctx.input(1), *depthwise, ctx.input(3));
   }
 
@@ -47,7 +41,7 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv_depthwise(const KernelBuildC
   // Checks the depthwise activation now (its group does not matter to that).
   KILN_RETURN_IF_ERROR(parse_blocked_conv_activation(conv_depthwise_depthwise_node(b.node, 1)).status());
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> pointwise,
-                        build_blocked_conv_reference(conv_depthwise_pointwise_node(b.node)));
+                        build_reference_of(conv_depthwise_pointwise_node(b.node), 1));
   return std::unique_ptr<Kernel>(std::make_unique<BlockedConvDepthwiseReference>(b.node, std::move(pointwise)));
 }
 

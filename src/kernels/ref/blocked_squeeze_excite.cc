@@ -12,12 +12,6 @@ namespace {
 
 constexpr int64_t kMulOpset = 14;
 
-Expected<std::unique_ptr<Kernel>> build_reference_of(const ir::Node& node, int64_t opset) {
-  const KernelRegistration* reg = KernelRegistry::global().find_below(node.domain, node.op_type, opset, 1);
-  if (reg == nullptr) return Status::Unimplemented("no reference kernel for " + node.op_type);
-  return reg->factory(KernelBuildContext{node, opset, nullptr});
-}
-
 Expected<Value> run_inner(const Kernel& k, const std::vector<const Value*>& inputs, const Frame* frame) {
   std::vector<Value> out(1);
   KernelContext ctx(inputs, &out, frame);

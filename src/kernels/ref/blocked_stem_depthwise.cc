@@ -10,12 +10,6 @@
 namespace kiln::ref {
 namespace {
 
-Expected<std::unique_ptr<Kernel>> build_blocked_conv_reference(const ir::Node& node) {
-  const KernelRegistration* reg = KernelRegistry::global().find_below("kiln", "BlockedConv", 1, 1);
-  if (reg == nullptr) return Status::Unimplemented("no reference kernel for BlockedConv");
-  return reg->factory(KernelBuildContext{node, 1, nullptr});
-}
-
 class BlockedStemDepthwiseReference : public Kernel {
  public:
   BlockedStemDepthwiseReference(ir::Node node, std::unique_ptr<Kernel> stem)
@@ -29,7 +23,7 @@ class BlockedStemDepthwiseReference : public Kernel {
     }
     // The depthwise convolution's group and window are DW's, known only now.
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> depthwise,
-                          build_blocked_conv_reference(stem_depthwise_depthwise_node(node_, dw.dim(0), dw.dim(2))));
+                          build_reference_of(stem_depthwise_depthwise_node(node_, dw.dim(0), dw.dim(2)), 1));
     return run_conv_then_depthwise(ctx, *stem_, ctx.input(1), *depthwise, ctx.input(3));
   }
 
@@ -45,7 +39,7 @@ Expected<std::unique_ptr<Kernel>> make_blocked_stem_depthwise(const KernelBuildC
   }
   // Checks the depthwise activation now (its group and window do not matter to that).
   KILN_RETURN_IF_ERROR(parse_blocked_conv_activation(stem_depthwise_depthwise_node(b.node, 1, 1)).status());
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> stem, build_blocked_conv_reference(stem_depthwise_stem_node(b.node)));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> stem, build_reference_of(stem_depthwise_stem_node(b.node), 1));
   return std::unique_ptr<Kernel>(std::make_unique<BlockedStemDepthwiseReference>(b.node, std::move(stem)));
 }
 

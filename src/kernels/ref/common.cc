@@ -109,4 +109,10 @@ Status require_tensor(const KernelContext& ctx, size_t i) {
   return Status::OK();
 }
 
+Expected<std::unique_ptr<Kernel>> build_reference_of(const ir::Node& node, int64_t opset) {
+  const KernelRegistration* reg = KernelRegistry::global().find_below(node.domain, node.op_type, opset, 1);
+  if (reg == nullptr) return Status::Unimplemented("no reference kernel for " + node.op_type);
+  return reg->factory(KernelBuildContext{node, opset, nullptr});
+}
+
 }  // namespace kiln::ref

@@ -109,4 +109,8 @@ KernelFactory stateless(Fn fn) {
 // Checks that input i is present and a tensor; the error names the input by position.
 Status require_tensor(const KernelContext& ctx, size_t i);
 
+// The reference kernel (the registry's, below every fast one) of `node` at `opset`: how the references
+// of fused nodes run the nodes they stand for.
+Expected<std::unique_ptr<Kernel>> build_reference_of(const ir::Node& node, int64_t opset);
+
 }  // namespace kiln::ref

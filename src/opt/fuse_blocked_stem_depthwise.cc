@@ -3,7 +3,7 @@
 // (kernels/blocked_stem_depthwise_attrs.h):
 //
 //   y = BlockedConv(x, W, B?, input_layout=plain, window, activation=a?)          3x3, group 1
-//   z = BlockedConv(y, DW, DB?, group=M, strides=s, pads=p, activation=d?)      3x3 or 5x5 depthwise
+//   z = BlockedConv(y, DW, DB?, group=M, strides=s, pads=p, activation=d?)      3x3 depthwise
 //     ->  z = BlockedStemDepthwise(x, W, B, DW, DB, window, activation=a, depthwise_stride=s,
 //                                  depthwise_pads=p, depthwise_activation=d)
 //
@@ -48,8 +48,8 @@ bool is_stem(const ir::Node& n, const Tensor& w) {
 }
 
 bool is_depthwise_of(const ir::Node& n, const Tensor& w, int64_t channels) {
-  return !blocked_conv_plain_input(n) && w.shape() == Shape{channels, 1, w.dim(2), w.dim(2)} &&
-         (w.dim(2) == 3 || w.dim(2) == 5) && n.attr_int("group", 1) == channels && window(n, w).has_value();
+  return !blocked_conv_plain_input(n) && w.shape() == Shape{channels, 1, kDepthwiseKernel, kDepthwiseKernel} &&
+         n.attr_int("group", 1) == channels && window(n, w).has_value();
 }
 
 std::string bias_of(const ir::Node& conv) { return conv.inputs.size() == 3 ? conv.inputs[2] : std::string(); }

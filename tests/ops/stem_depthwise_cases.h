@@ -1,6 +1,6 @@
 // Op cases for kiln.BlockedStemDepthwise (kernels/blocked_stem_depthwise_attrs.h): the vector kernel
 // against the two reference BlockedConvs, on the image sizes and windows that exercise its parts: tiles
-// of 8 pixels and tails, edge pixels on either side, stem stride 1 and 2, depthwise 3x3 and 5x5 at
+// of 8 pixels and tails, edge pixels on either side, stem stride 1 and 2, depthwise 3x3 at
 // stride 1 and 2, a last channel block padded, 1 to 4 image channels.
 #pragma once
 
@@ -70,10 +70,9 @@ inline std::vector<OpCase> stem_depthwise_cases(int64_t block) {
   add("stem dw relu 3->24 at 9x9 right edge",
       {.x = {1, 3, 9, 9}, .m = 24, .activation = "Relu", .depthwise_activation = "Relu"});
   add("stem s1 dw s2 4->16 at 17x20", {.x = {1, 4, 17, 20}, .m = 16, .stem_stride = 1, .dw_stride = 2});
-  add("stem no pad dw 5x5 1->40 at 23x21",
-      {.x = {1, 1, 23, 21}, .m = 40, .stem_pad = 0, .dw_kernel = 5, .dw_pad = 2, .activation = "Swish"});
-  add("stem dw 5x5 s2 no bias 2->16 at 12x12",
-      {.x = {1, 2, 12, 12}, .m = 16, .dw_kernel = 5, .dw_stride = 2, .dw_pad = 1, .bias = false});
+  add("stem no pad dw no pad 1->40 at 23x21",
+      {.x = {1, 1, 23, 21}, .m = 40, .stem_pad = 0, .dw_pad = 0, .activation = "Swish"});
+  add("stem dw s2 no bias 2->16 at 12x12", {.x = {1, 2, 12, 12}, .m = 16, .dw_stride = 2, .bias = false});
   add("stem dw tiny image 3->16 at 3x3", {.x = {1, 3, 3, 3}, .m = 16, .depthwise_activation = "Swish"});
   // An infinite image value: Y's padding lanes (24 channels at block 16) stay 0, as the reference's,
   // and ReLU6 keeps the real channels finite for the comparison.
@@ -84,8 +83,10 @@ inline std::vector<OpCase> stem_depthwise_cases(int64_t block) {
                                              .depthwise_activation = "Clip",
                                              .depthwise_params = {0.f, 6.f},
                                              .infinite_pixel = true});
-  // Not the vector kernel's: 5 image channels, a Clip that moves 0; the reference computes them.
+  // Not the vector kernel's: 5 image channels, a 5x5 depthwise kernel, a Clip that moves 0; the
+  // reference computes them.
   add("stem dw 5 image channels", {.x = {1, 5, 8, 8}, .m = 16, .expect_fast = false});
+  add("stem dw 5x5", {.x = {1, 3, 12, 12}, .m = 16, .dw_kernel = 5, .dw_pad = 2, .expect_fast = false});
   add("stem dw clip above 0",
       {.x = {1, 3, 8, 8}, .m = 16, .activation = "Clip", .params = {0.5f, 6.f}, .expect_fast = false});
   return v;

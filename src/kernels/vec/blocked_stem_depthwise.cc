@@ -99,26 +99,19 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tile16(const 
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * 16, acc[t]);
 }
 
-template <int K, int S, int T = 7>
-KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tail_tile16(int64_t n, const float* const* rows,
-                                                                               int64_t c, int64_t pad, const float* wt,
-                                                                               __m512 bias, int64_t x0, float* y) {
-  if constexpr (T > 0) {
-    if (n == T) return stem_tile16<T, K, S>(rows, c, pad, wt, bias, x0, y);
-    stem_tail_tile16<K, S, T - 1>(n, rows, c, pad, wt, bias, x0, y);
-  }
-}
-
 // The interior pixels [lo, hi) of a stem row of 16-lane blocks at AVX-512, in intrinsics: GCC 12
 // compiles Vec<W>'s splat of a loaded float there as a scalar add and a broadcast, or worse, as
 // masked broadcasts lane by lane (the kernel ran 1.3x and 2.7x slower). A call per row.
+// Needs hi - lo >= 8; the last tile overlaps the one before (see stem_interior).
 template <int K, int S>
 KILN_TARGET_AVX512 void stem_row_avx512(const float* const* rows, int64_t c, int64_t pad, const float* wt,
                                         const float* bias, int64_t lo, int64_t hi, float* out) {
   const __m512 b = _mm512_loadu_ps(bias);
-  int64_t ox = lo;
-  for (; ox + 8 <= hi; ox += 8) stem_tile16<8, K, S>(rows, c, pad, wt, b, ox, out + ox * 16);
-  stem_tail_tile16<K, S>(hi - ox, rows, c, pad, wt, b, ox, out + ox * 16);
+  for (int64_t ox = lo;; ox += 8) {
+    const int64_t x0 = std::min(ox, hi - 8);
+    stem_tile16<8, K, S>(rows, c, pad, wt, b, x0, out + x0 * 16);
+    if (x0 == hi - 8) break;
+  }
 }
 #endif
 
@@ -147,14 +140,36 @@ KILN_SIMD_INLINE void stem_tile(const float* const* rows, int64_t c, int64_t pad
   for (int t = 0; t < T; ++t) store<W>(y + t * B + lane, acc[t]);
 }
 
-// The tile of a row's last n (< 8) pixels, its width a compile-time constant.
-template <int W, int B, int K, int S, int T = 7>
-KILN_SIMD_INLINE void stem_tail_tile(int64_t n, const float* const* rows, int64_t c, int64_t pad, const float* wt,
-                                     Vec<W> bias, int64_t lane, int64_t x0, float* y) {
-  if constexpr (T > 0) {
-    if (n == T) return stem_tile<W, B, T, K, S>(rows, c, pad, wt, bias, lane, x0, y);
-    stem_tail_tile<W, B, K, S, T - 1>(n, rows, c, pad, wt, bias, lane, x0, y);
+// The interior pixels [lo, hi) of a stem row, hi - lo >= 8, in tiles of 8; the last tile overlaps the
+// one before (it computes some pixels again, the same way), so that no tile narrower than 8 is compiled:
+// this file's loops are instantiated per block, stride and window, and with tiles of every width the
+// sanitizer build of it took minutes and gigabytes.
+template <int W, int B, int K, int S>
+KILN_SIMD_INLINE void stem_interior(const float* const* rows, int64_t c, int64_t pad, const float* wt,
+                                    const float* bias, int64_t lo, int64_t hi, float* out) {
+  for (int64_t lane = 0; lane < B; lane += W) {
+    const Vec<W> b = load<W>(bias + lane);
+    for (int64_t ox = lo;; ox += 8) {
+      const int64_t x0 = std::min(ox, hi - 8);
+      stem_tile<W, B, 8, K, S>(rows, c, pad, wt, b, lane, x0, out + x0 * B);
+      if (x0 == hi - 8) break;
+    }
   }
+}
+
+// stem_interior compiled once per vector width, called once per row, rather than inlined into every
+// instantiation of the loop below.
+#if defined(__x86_64__)
+template <int B, int K, int S>
+KILN_TARGET_AVX2 void stem_interior_8(const float* const* rows, int64_t c, int64_t pad, const float* wt,
+                                      const float* bias, int64_t lo, int64_t hi, float* out) {
+  stem_interior<8, B, K, S>(rows, c, pad, wt, bias, lo, hi, out);
+}
+#endif
+template <int B, int K, int S>
+void stem_interior_4(const float* const* rows, int64_t c, int64_t pad, const float* wt, const float* bias, int64_t lo,
+                     int64_t hi, float* out) {
+  stem_interior<4, B, K, S>(rows, c, pad, wt, bias, lo, hi, out);
 }
 
 // One stem output whose window crosses the image's left or right edge: the taps inside only.
@@ -188,17 +203,22 @@ KILN_SIMD_INLINE void stem_row(const float* x, const Stem& g, const float* wt, c
       rows[ch * K + ky] = sy < 0 || sy >= g.h ? nullptr : x + (ch * g.h + sy) * g.w;
     }
   }
-  for (int64_t ox = 0; ox < g.lo; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
+  // Rows of fewer than 8 interior pixels (tiny images) go pixel by pixel, like the edges.
+  const int64_t lo = g.hi - g.lo >= 8 ? g.lo : g.hi;
+  for (int64_t ox = 0; ox < lo; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
   for (int64_t ox = g.hi; ox < ow; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
+  if (lo == g.hi) return;
 #if defined(__x86_64__)
-  if constexpr (W == 16 && B == 16) return stem_row_avx512<K, S>(rows, g.c, g.pad, wt, bias, g.lo, g.hi, out);
-#endif
-  for (int64_t lane = 0; lane < B; lane += W) {
-    const Vec<W> b = load<W>(bias + lane);
-    int64_t ox = g.lo;
-    for (; ox + 8 <= g.hi; ox += 8) stem_tile<W, B, 8, K, S>(rows, g.c, g.pad, wt, b, lane, ox, out + ox * B);
-    stem_tail_tile<W, B, K, S>(g.hi - ox, rows, g.c, g.pad, wt, b, lane, ox, out + ox * B);
+  if constexpr (W == 16 && B == 16) {
+    stem_row_avx512<K, S>(rows, g.c, g.pad, wt, bias, lo, g.hi, out);
+  } else if constexpr (W == 8) {
+    stem_interior_8<B, K, S>(rows, g.c, g.pad, wt, bias, lo, g.hi, out);
+  } else {
+    stem_interior_4<B, K, S>(rows, g.c, g.pad, wt, bias, lo, g.hi, out);
   }
+#else
+  stem_interior<W, B, K, S>(rows, g.c, g.pad, wt, bias, lo, g.hi, out);
+#endif
 }
 
 // What one plane's loop reads beside the image: the packed weights and biases of its channel block, the
@@ -224,7 +244,7 @@ KILN_SIMD_INLINE void zero_padding_lanes(float* row, int64_t n, int64_t lanes) {
 
 // Output rows [oy0, oy1) of one plane: image x [c][h][w] -> y [oh][ow][B]. `ring` holds p.kh stem rows
 // of ring_width pixels whose columns outside [pad_left, pad_left + p.w) are zero.
-template <int W, int B, int KS, int SS, int KD, int SD>
+template <int W, int B, int KS, int KD, int SD>
 KILN_SIMD_INLINE void plane_rows(const float* x, const Stem& g, const PlaneWeights& pw, float* y, const Plane& p,
                                  int64_t oy0, int64_t oy1, float* ring) {
   int64_t ring_rows[KD];
@@ -241,7 +261,11 @@ KILN_SIMD_INLINE void plane_rows(const float* x, const Stem& g, const PlaneWeigh
       float* r = ring + slot * p.ring_width * B;
       if (ring_rows[slot] != iy) {  // compute the stem row into the ring, once per band
         float* row = r + p.pad_left * B;
-        stem_row<W, B, KS, SS>(x, g, pw.stem_w, pw.stem_b, iy, p.w, row);
+        if (g.stride == 1) {
+          stem_row<W, B, KS, 1>(x, g, pw.stem_w, pw.stem_b, iy, p.w, row);
+        } else {
+          stem_row<W, B, KS, 2>(x, g, pw.stem_w, pw.stem_b, iy, p.w, row);
+        }
         activate_row(*pw.stem_act, row, p.w * B);
         zero_padding_lanes<B>(row, p.w, pw.lanes);
         ring_rows[slot] = iy;
@@ -264,14 +288,14 @@ struct Call {
   float* y;
   Stem stem;
   Plane plane;
-  int64_t channels, block, blocks, bands, dw_kernel, dw_stride;
+  int64_t channels, block, blocks, bands, dw_stride;
   RowActivation stem_act, dw_act;
 };
 
 // The work units [begin, end), (image * bands + band) * blocks + block: a band of output rows of one
 // plane, with the block, stride and kernels fixed. Units of one band are consecutive, so that a thread
 // takes every block of its rows: the next layer (oneDNN's, split by rows) then finds them in its cache.
-template <int W, int B, int KS, int SS, int KD, int SD>
+template <int W, int B, int KS, int KD, int SD>
 KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* scratch) {
   constexpr int V = W < B ? W : B;  // blocks of 8 lanes run 8-wide even where 16 would fit
   const Plane& p = c.plane;
@@ -290,32 +314,25 @@ KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* s
                           &c.stem_act,
                           &c.dw_act,
                           std::min<int64_t>(B, c.channels - block * B)};
-    plane_rows<V, B, KS, SS, KD, SD>(c.x + n * c.stem.c * c.stem.h * c.stem.w, c.stem, pw, c.y + i * p.oh * p.ow * B, p,
-                                     p.oh * band / c.bands, p.oh * (band + 1) / c.bands, ring);
+    plane_rows<V, B, KS, KD, SD>(c.x + n * c.stem.c * c.stem.h * c.stem.w, c.stem, pw, c.y + i * p.oh * p.ow * B, p,
+                                 p.oh * band / c.bands, p.oh * (band + 1) / c.bands, ring);
   }
 }
 
-// Loop<W> for cpu_isa.h's loop_for: dispatches on the block, the stem's stride and the depthwise
-// kernel and stride (the stem's kernel is 3).
+// Loop<W> for cpu_isa.h's loop_for: dispatches on the block and the depthwise stride (the stem's
+// kernel and the depthwise kernel are 3x3; the stem's stride is chosen per row, in plane_rows). Every
+// template dimension here multiplies this file's code: with the stem's stride and a 5x5 depthwise
+// kernel among them too, the sanitizer build of this file took over 9 minutes.
 template <int W>
 struct StemDepthwiseLoop {
   KILN_SIMD_INLINE static void run(const Call* c, int64_t begin, int64_t end, float* scratch) {
-    if (c->block == 8) return by_stem<8>(*c, begin, end, scratch);
-    by_stem<16>(*c, begin, end, scratch);
+    if (c->block == 8) return by_stride<8>(*c, begin, end, scratch);
+    by_stride<16>(*c, begin, end, scratch);
   }
   template <int B>
-  KILN_SIMD_INLINE static void by_stem(const Call& c, int64_t begin, int64_t end, float* scratch) {
-    if (c.stem.stride == 1) return by_depthwise<B, 1>(c, begin, end, scratch);
-    by_depthwise<B, 2>(c, begin, end, scratch);
-  }
-  template <int B, int SS>
-  KILN_SIMD_INLINE static void by_depthwise(const Call& c, int64_t begin, int64_t end, float* scratch) {
-    if (c.dw_kernel == 3) {
-      return c.dw_stride == 1 ? planes<W, B, 3, SS, 3, 1>(c, begin, end, scratch)
-                              : planes<W, B, 3, SS, 3, 2>(c, begin, end, scratch);
-    }
-    return c.dw_stride == 1 ? planes<W, B, 3, SS, 5, 1>(c, begin, end, scratch)
-                            : planes<W, B, 3, SS, 5, 2>(c, begin, end, scratch);
+  KILN_SIMD_INLINE static void by_stride(const Call& c, int64_t begin, int64_t end, float* scratch) {
+    if (c.dw_stride == 1) return planes<W, B, kStemKernel, kDepthwiseKernel, 1>(c, begin, end, scratch);
+    planes<W, B, kStemKernel, kDepthwiseKernel, 2>(c, begin, end, scratch);
   }
 };
 
@@ -412,7 +429,6 @@ class VecBlockedStemDepthwise : public Kernel {
     // 16 channels); each band computes the stem rows its first output rows need once more.
     const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
     call.bands = n * blocks >= 2 * team ? 1 : std::min<int64_t>(team, p.oh);
-    call.dw_kernel = cfg_.dw.kernel;
     call.dw_stride = cfg_.dw.stride;
     call.stem_act = cfg_.stem_act;
     call.dw_act = cfg_.dw_act;
@@ -462,7 +478,7 @@ Expected<std::unique_ptr<Kernel>> make_blocked_stem_depthwise(const KernelBuildC
   }
   if ((cfg.block != 8 && cfg.block != 16) || w->dim(2) != w->dim(3) || w->dim(2) != kStemKernel || cfg.c < 1 ||
       cfg.c > kMaxStemChannels || cfg.m < 1 || dw->shape() != Shape{cfg.m, 1, dw->dim(2), dw->dim(2)} ||
-      (dw->dim(2) != 3 && dw->dim(2) != 5) || b.node.attr_int("group", 1) != 1) {
+      dw->dim(2) != kDepthwiseKernel || b.node.attr_int("group", 1) != 1) {
     return reference;
   }
   cfg.stem = *stem;

@@ -1,6 +1,6 @@
 // A process-wide count of the runs fast kernels handed to their reference kernel: through
 // dnnl_kernels::run_reference (Conv, BlockedConv, ConvTranspose, MatMul, Gemm: an input they do not
-// take, or a shape oneDNN has no fast implementation for), and in vec/blocked_depthwise.cc. The op tests read it to
+// take, or a shape oneDNN has no fast implementation for), and vec::run_counted_reference. The op tests read it to
 // check that the cases meant for a fast path take it, rather than comparing the reference with itself; kernels that
 // call their reference directly are not counted, so their cases cannot ask for that check.
 #pragma once

@@ -19,7 +19,7 @@ enum class ScratchSlot {
   kColumns,               // dnnl/conv_transpose_product: the product's columns
   kImages,                // and its images side by side
   kCol2ImPhases,          // vec/col2im: the stride phases of an output plane
-  kDepthwiseRing,         // vec/blocked_depthwise: the ring of input rows
+  kDepthwiseRing,         // vec/blocked_depthwise, vec/blocked_stem_depthwise: the ring of input rows
   kCount
 };
 

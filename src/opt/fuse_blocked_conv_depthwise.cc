@@ -19,19 +19,10 @@
 namespace kiln::opt {
 namespace {
 
-// The constant float32 weights of a blocked convolution without Sum, when its bias is absent or a
-// constant vector; else nullptr.
+// blocked_conv_constant_weights, for a convolution of blocked X without dilation.
 const Tensor* conv_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n) {
-  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
-      n.inputs.size() > 3 || blocked_conv_plain_input(n) || !all_equal(n.attr_ints("dilations"), 1) ||
-      (n.has_attr("auto_pad") && n.attr_string("auto_pad") != "NOTSET")) {
-    return nullptr;
-  }
-  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
-  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4) return nullptr;
-  const bool has_bias = n.inputs.size() == 3 && !n.inputs[2].empty();
-  if (has_bias && float_vector_constant(graph, uses, n.inputs[2], w->dim(0)) == nullptr) return nullptr;
-  return w;
+  if (blocked_conv_plain_input(n) || !all_equal(n.attr_ints("dilations"), 1)) return nullptr;
+  return blocked_conv_constant_weights(graph, uses, n);
 }
 
 bool is_pointwise(const ir::Node& n, const Tensor& w) {
@@ -49,8 +40,6 @@ int64_t depthwise_stride(const ir::Node& n, const Tensor& w, int64_t channels) {
   }
   return strides[0];
 }
-
-std::string bias_of(const ir::Node& conv) { return conv.inputs.size() == 3 ? conv.inputs[2] : std::string(); }
 
 }  // namespace
 
@@ -76,7 +65,7 @@ Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& 
     fused.domain = "kiln";
     fused.op_type = "BlockedConvDepthwise";
     fused.name = dw.name.empty() ? pw.name : dw.name;
-    fused.inputs = {pw.inputs[0], pw.inputs[1], bias_of(pw), dw.inputs[1], bias_of(dw)};
+    fused.inputs = {pw.inputs[0], pw.inputs[1], blocked_conv_bias(pw), dw.inputs[1], blocked_conv_bias(dw)};
     fused.outputs = dw.outputs;
     for (const ir::Attribute& a : pw.attributes) {
       if (a.name == kActivationAttr || a.name == kActivationParamsAttr) fused.attributes.push_back(a);

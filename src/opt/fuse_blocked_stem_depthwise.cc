@@ -19,21 +19,14 @@
 namespace kiln::opt {
 namespace {
 
-// The constant float32 weights of a blocked convolution without Sum or input activation whose bias is
-// absent or a constant vector, and whose activation the fused kernel applies; else nullptr.
+// blocked_conv_constant_weights, for a square window, no input activation and an activation the fused
+// kernel applies.
 const Tensor* conv_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n) {
-  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
-      n.inputs.size() > 3 || n.has_attr(kInputActivationAttr) ||
-      (n.has_attr("auto_pad") && n.attr_string("auto_pad") != "NOTSET")) {
-    return nullptr;
-  }
+  if (n.has_attr(kInputActivationAttr)) return nullptr;
   const Expected<FusedActivation> act = parse_blocked_conv_activation(n);
   if (!act.ok() || !stem_depthwise_activation_ok(*act)) return nullptr;
-  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
-  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4 || w->dim(2) != w->dim(3)) return nullptr;
-  const bool has_bias = n.inputs.size() == 3 && !n.inputs[2].empty();
-  if (has_bias && float_vector_constant(graph, uses, n.inputs[2], w->dim(0)) == nullptr) return nullptr;
-  return w;
+  const Tensor* w = blocked_conv_constant_weights(graph, uses, n);
+  return w != nullptr && w->dim(2) == w->dim(3) ? w : nullptr;
 }
 
 std::optional<SquareWindow> window(const ir::Node& n, const Tensor& w) {
@@ -51,8 +44,6 @@ bool is_depthwise_of(const ir::Node& n, const Tensor& w, int64_t channels) {
   return !blocked_conv_plain_input(n) && w.shape() == Shape{channels, 1, kDepthwiseKernel, kDepthwiseKernel} &&
          n.attr_int("group", 1) == channels && window(n, w).has_value();
 }
-
-std::string bias_of(const ir::Node& conv) { return conv.inputs.size() == 3 ? conv.inputs[2] : std::string(); }
 
 }  // namespace
 
@@ -74,7 +65,7 @@ Expected<bool> fuse_blocked_stem_depthwise(ir::Graph& graph, const PassContext& 
     fused.domain = "kiln";
     fused.op_type = "BlockedStemDepthwise";
     fused.name = dw.name.empty() ? stem.name : dw.name;
-    fused.inputs = {stem.inputs[0], stem.inputs[1], bias_of(stem), dw.inputs[1], bias_of(dw)};
+    fused.inputs = {stem.inputs[0], stem.inputs[1], blocked_conv_bias(stem), dw.inputs[1], blocked_conv_bias(dw)};
     fused.outputs = dw.outputs;
     for (const ir::Attribute& a : stem.attributes) {
       if (a.name == "kernel_shape" || a.name == "strides" || a.name == "pads" || a.name == "dilations" ||

@@ -76,6 +76,20 @@ bool GraphPattern::erase_absorbed(ir::Graph& graph) {
   return matched_;
 }
 
+const Tensor* blocked_conv_constant_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n) {
+  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
+      n.inputs.size() > 3 || (n.has_attr("auto_pad") && n.attr_string("auto_pad") != "NOTSET")) {
+    return nullptr;
+  }
+  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
+  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4) return nullptr;
+  const std::string bias = blocked_conv_bias(n);
+  if (!bias.empty() && float_vector_constant(graph, uses, bias, w->dim(0)) == nullptr) return nullptr;
+  return w;
+}
+
+std::string blocked_conv_bias(const ir::Node& conv) { return conv.inputs.size() == 3 ? conv.inputs[2] : std::string(); }
+
 void become_kiln_node(ir::Node& n, std::string op_type, std::vector<std::string> inputs,
                       std::vector<ir::Attribute> attributes) {
   n.op_type = std::move(op_type);

@@ -71,6 +71,13 @@ void become_kiln_node(ir::Node& n, std::string op_type, std::vector<std::string>
 // (When both are, returns `one`.)
 std::string other_input(const ir::Node& n, const std::string& one);
 
+// The constant float32 4-D weights of a kiln.BlockedConv with one output and no Sum (inputs X, W, B?),
+// whose bias is absent or a constant vector and whose auto_pad is NOTSET; else nullptr. Where the
+// blocked pair fusions (fuse_blocked_conv_depthwise, fuse_blocked_stem_depthwise) start.
+const Tensor* blocked_conv_constant_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n);
+// The bias input of such a convolution, "" when it has none.
+std::string blocked_conv_bias(const ir::Node& conv);
+
 // Whether every entry of an integer list attribute (strides, dilations, pads) is `value`; true when empty.
 bool all_equal(const std::vector<int64_t>& v, int64_t value);
 

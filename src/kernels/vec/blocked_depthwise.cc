@@ -34,7 +34,6 @@
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_depthwise_attrs.h"
 #include "kernels/blocked_layout.h"
-#include "kernels/reference_fallbacks.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/depthwise_rows.h"
 #include "kernels/vec/parallel_chunks.h"
@@ -185,11 +184,7 @@ class VecBlockedDepthwise : public Kernel {
   }
 
  private:
-  // Counted, so that the op tests can tell that their cases took the vector path.
-  Status run_reference(KernelContext& ctx) const {
-    count_reference_fallback();
-    return reference_->run(ctx);
-  }
+  Status run_reference(KernelContext& ctx) const { return run_counted_reference(*reference_, ctx); }
 
   std::unique_ptr<Kernel> reference_;
   int64_t channels_, kernel_, stride_, pad_top_, pad_left_;

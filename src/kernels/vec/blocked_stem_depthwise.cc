@@ -36,7 +36,6 @@
 
 #include "kernels/blocked_layout.h"
 #include "kernels/blocked_stem_depthwise_attrs.h"
-#include "kernels/reference_fallbacks.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/depthwise_rows.h"
 #include "kernels/vec/parallel_chunks.h"
@@ -442,11 +441,7 @@ class VecBlockedStemDepthwise : public Kernel {
   }
 
  private:
-  // Counted, so that the op tests can tell that their cases took the vector path.
-  Status run_reference(KernelContext& ctx) const {
-    count_reference_fallback();
-    return reference_->run(ctx);
-  }
+  Status run_reference(KernelContext& ctx) const { return run_counted_reference(*reference_, ctx); }
 
   std::unique_ptr<Kernel> reference_;
   Config cfg_;

@@ -15,6 +15,10 @@ inline constexpr int kVecPriority = 10;
 // Builds the kernel one priority below kVecPriority (the reference) for the node being built.
 Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b);
 
+// Runs `reference` on a call the fast kernel does not take, counted (kernels/reference_fallbacks.h) so
+// that the op tests can tell that their cases took the vector path.
+Status run_counted_reference(const Kernel& reference, KernelContext& ctx);
+
 // True if input i is present and a float32 tensor.
 bool is_float32_tensor(const KernelContext& ctx, size_t i);
 

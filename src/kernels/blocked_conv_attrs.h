@@ -40,6 +40,13 @@ inline Expected<FusedActivation> parse_blocked_conv_activation(const ir::Node& n
   return parse_fused_activation(node);
 }
 
+// True if the activation keeps 0 at 0 (none, Relu, Swish, or Clip with min <= 0 <= max): the vector
+// kernels of the fused blocks take these, so that Y's padding lanes (zero weights and bias) stay 0.
+inline bool activation_keeps_zero(const FusedActivation& a) {
+  if (a.op.empty() || a.op == "Relu" || a.op == kSwish) return true;
+  return a.op == "Clip" && a.params.size() == 2 && a.params[0] <= 0.0f && a.params[1] >= 0.0f;
+}
+
 // True if X goes through SiLU first (input_activation = "Swish"); any other value is an error
 // (check_blocked_conv_input_activation).
 inline bool blocked_conv_input_swish(const ir::Node& node) { return node.attr_string(kInputActivationAttr) == kSwish; }

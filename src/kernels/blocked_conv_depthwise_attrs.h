@@ -1,11 +1,12 @@
-// The kiln.BlockedConvDepthwise operator: a 1x1 convolution and the 3x3 depthwise convolution that reads
-// its result, as one node on the blocked layout (kernels/blocked_layout.h). Shared by its reference and
+// The kiln.BlockedConvDepthwise operator: a 1x1 convolution and the 3x3 or 5x5 depthwise convolution that
+// reads its result, as one node on the blocked layout (kernels/blocked_layout.h). Shared by its reference and
 // oneDNN kernels and by the pass that creates it (opt/fuse_blocked_conv_depthwise.cc).
 //
 //   kiln.BlockedConvDepthwise(X, W, B?, DW, DB?) -> Y
 //     X    float32, blocked [N, ceil(C/B), H, W, B]
 //     W    [M, C, 1, 1], B [M]: the pointwise convolution (stride 1, no padding)
-//     DW   [M, 1, 3, 3], DB [M]: the depthwise convolution (group M, padding 1, stride depthwise_stride)
+//     DW   [M, 1, k, k], k 3 or 5, DB [M]: the depthwise convolution (group M, padding k / 2 on every
+//          side, stride depthwise_stride)
 //     Y    blocked [N, ceil(M/B), OH, OW, B], X's block B
 //   Attributes: activation / activation_params (the pointwise convolution's, as kiln.BlockedConv's),
 //   depthwise_activation / depthwise_activation_params, depthwise_stride (1 or 2).
@@ -13,8 +14,8 @@
 //   Y = depthwise_activation(DepthwiseConv(activation(Conv(X, W, B)), DW, DB))
 //
 // This is MobileNetV2's and EfficientNet's expansion: the 1x1 convolution multiplies the channels
-// (x6), so its result is the largest tensor of the block; oneDNN's depthwise post-op consumes it in
-// rows that stay in cache instead of writing it out and reading it back.
+// (x6), so its result is the largest tensor of the block; the kernels consume it in rows that stay in
+// cache instead of writing it out and reading it back.
 #pragma once
 
 #include <string>
@@ -40,15 +41,18 @@ inline ir::Node conv_depthwise_pointwise_node(const ir::Node& fused) {
   return conv;
 }
 
-// `channels` is M, the depthwise convolution's group.
-inline ir::Node conv_depthwise_depthwise_node(const ir::Node& fused, int64_t channels) {
+// The depthwise kernel sizes the operator takes.
+inline bool conv_depthwise_kernel_ok(int64_t k) { return k == 3 || k == 5; }
+
+// `channels` is M, the depthwise convolution's group; `kernel` its window (3 or 5).
+inline ir::Node conv_depthwise_depthwise_node(const ir::Node& fused, int64_t channels, int64_t kernel) {
   ir::Node conv;
   conv.domain = "kiln";
   conv.op_type = "BlockedConv";
   conv.name = fused.name;
-  const int64_t s = fused.attr_int(kDepthwiseStrideAttr, 1);
-  conv.attributes = {ir::Attribute::of_int("group", channels), ir::Attribute::of_ints("kernel_shape", {3, 3}),
-                     ir::Attribute::of_ints("pads", {1, 1, 1, 1}), ir::Attribute::of_ints("strides", {s, s})};
+  const int64_t s = fused.attr_int(kDepthwiseStrideAttr, 1), pad = kernel / 2;
+  conv.attributes = {ir::Attribute::of_int("group", channels), ir::Attribute::of_ints("kernel_shape", {kernel, kernel}),
+                     ir::Attribute::of_ints("pads", {pad, pad, pad, pad}), ir::Attribute::of_ints("strides", {s, s})};
   const std::string act = fused.attr_string(kDepthwiseActivationAttr);
   if (!act.empty()) {
     conv.attributes.push_back(ir::Attribute::of_string(kActivationAttr, act));

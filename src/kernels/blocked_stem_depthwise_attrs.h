@@ -101,15 +101,9 @@ inline std::optional<SquareWindow> square_window(const std::vector<int64_t>& ker
 // What vec/blocked_stem_depthwise.cc computes, so that the pass makes the node only where it runs fast:
 // a 3x3 stem on at most kMaxStemChannels image channels and a 3x3 depthwise convolution (what follows
 // the stem in MobileNetV2 and EfficientNet; each kernel size is a set of instantiations of that file's
-// loops), both square windows, each activation one that keeps 0 at 0 (Y's padding lanes stay 0): none,
-// Relu, Swish, or Clip with min <= 0 <= max.
+// loops), both square windows, each activation one that keeps 0 at 0 (activation_keeps_zero).
 inline constexpr int64_t kStemKernel = 3;
 inline constexpr int64_t kDepthwiseKernel = 3;
 inline constexpr int64_t kMaxStemChannels = 4;
-
-inline bool stem_depthwise_activation_ok(const FusedActivation& a) {
-  if (a.op.empty() || a.op == "Relu" || a.op == kSwish) return true;
-  return a.op == "Clip" && a.params.size() == 2 && a.params[0] <= 0.0f && a.params[1] >= 0.0f;
-}
 
 }  // namespace kiln

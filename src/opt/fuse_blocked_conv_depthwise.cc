@@ -1,17 +1,16 @@
-// Fuses a 1x1 kiln.BlockedConv and the 3x3 depthwise kiln.BlockedConv that alone reads its result into
-// one kiln.BlockedConvDepthwise (kernels/blocked_conv_depthwise_attrs.h):
+// Fuses a 1x1 kiln.BlockedConv and the 3x3 or 5x5 depthwise kiln.BlockedConv that alone reads its
+// result into one kiln.BlockedConvDepthwise (kernels/blocked_conv_depthwise_attrs.h):
 //
 //   y = BlockedConv(x, W, B?, activation=a?)                      1x1, stride 1, no padding, group 1
-//   z = BlockedConv(y, DW, DB?, group=M, pads=1, strides=s, activation=d?)   3x3 depthwise, s 1 or 2
+//   z = BlockedConv(y, DW, DB?, group=M, pads=k/2, strides=s, activation=d?)   kxk depthwise, k 3 or 5,
+//                                                                              s 1 or 2
 //     ->  z = BlockedConvDepthwise(x, W, B, DW, DB, activation=a, depthwise_activation=d, depthwise_stride=s)
 //
-// MobileNetV2's and EfficientNet's expansion followed by their 3x3 depthwise convolution. Applies when
-// y is read only by the depthwise convolution and is not a graph output, both weights (and biases)
-// are constants, and neither convolution has a Sum. Runs after fuse_blocked_conv_swish, so that SiLU
-// activations are already part of the convolutions, and leaves a pair with SiLU alone: oneDNN fuses
-// such a pair only through its reference path (the two primitives one after the other) with its own
-// SiLU post-ops, while the two kiln.BlockedConv kernels apply kiln's, at 0.6 of the cost
-// (efficientnet_b0, 1 thread, batch 1: 7.5 -> 7.1 ms).
+// MobileNetV2's and EfficientNet's expansion followed by their depthwise convolution. Applies when y
+// is read only by the depthwise convolution and is not a graph output, both weights (and biases) are
+// constants, and neither convolution has a Sum or an input activation. Runs after
+// fuse_blocked_conv_swish, so that SiLU activations are already part of the convolutions (EfficientNet's
+// pairs, which the vector kernel computes: vec/blocked_conv_depthwise.cc).
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_conv_depthwise_attrs.h"
 #include "opt/graph_pattern.h"
@@ -30,12 +29,14 @@ bool is_pointwise(const ir::Node& n, const Tensor& w) {
          all_equal(n.attr_ints("pads"), 0);
 }
 
-// The stride (1 or 2) of a 3x3, padding 1 depthwise convolution over `channels`, else 0.
+// The stride (1 or 2) of a 3x3 or 5x5 depthwise convolution over `channels` padded by half its window
+// on every side, else 0.
 int64_t depthwise_stride(const ir::Node& n, const Tensor& w, int64_t channels) {
   const std::vector<int64_t> strides = n.attr_ints("strides");
-  if (w.shape() != Shape{channels, 1, 3, 3} || n.attr_int("group", 1) != channels ||
-      n.attr_ints("pads") != std::vector<int64_t>{1, 1, 1, 1} || strides.size() != 2 || strides[0] != strides[1] ||
-      (strides[0] != 1 && strides[0] != 2)) {
+  const int64_t k = w.rank() == 4 ? w.dim(2) : 0, pad = k / 2;
+  if (!conv_depthwise_kernel_ok(k) || w.shape() != Shape{channels, 1, k, k} || n.attr_int("group", 1) != channels ||
+      n.attr_ints("pads") != std::vector<int64_t>{pad, pad, pad, pad} || strides.size() != 2 ||
+      strides[0] != strides[1] || (strides[0] != 1 && strides[0] != 2) || blocked_conv_input_swish(n)) {
     return 0;
   }
   return strides[0];
@@ -58,9 +59,7 @@ Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& 
     const Tensor* dww = conv_weights(graph, uses, dw);
     if (w == nullptr || dww == nullptr || !is_pointwise(pw, *w)) continue;
     const int64_t stride = depthwise_stride(dw, *dww, w->dim(0));
-    if (stride == 0 || pw.attr_string(kActivationAttr) == kSwish || dw.attr_string(kActivationAttr) == kSwish) {
-      continue;
-    }
+    if (stride == 0 || blocked_conv_input_swish(pw)) continue;
     ir::Node fused;
     fused.domain = "kiln";
     fused.op_type = "BlockedConvDepthwise";

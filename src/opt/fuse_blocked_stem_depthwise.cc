@@ -24,7 +24,7 @@ namespace {
 const Tensor* conv_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n) {
   if (n.has_attr(kInputActivationAttr)) return nullptr;
   const Expected<FusedActivation> act = parse_blocked_conv_activation(n);
-  if (!act.ok() || !stem_depthwise_activation_ok(*act)) return nullptr;
+  if (!act.ok() || !activation_keeps_zero(*act)) return nullptr;
   const Tensor* w = blocked_conv_constant_weights(graph, uses, n);
   return w != nullptr && w->dim(2) == w->dim(3) ? w : nullptr;
 }

@@ -1,7 +1,9 @@
-// Op cases for kiln.BlockedConvDepthwise (kernels/blocked_conv_depthwise_attrs.h): oneDNN's 1x1
-// convolution with its depthwise post-op against the two reference BlockedConvs. X carries 0.5 in its
-// padding lanes.
+// Op cases for kiln.BlockedConvDepthwise (kernels/blocked_conv_depthwise_attrs.h): the vector kernel
+// (activations that keep 0 at 0) or oneDNN's 1x1 convolution with its depthwise post-op (the others)
+// against the two reference BlockedConvs. X carries 0.5 in its padding lanes.
 #pragma once
+
+#include <limits>
 
 #include "blocked_cases.h"
 
@@ -10,6 +12,7 @@ namespace kiln::ops_test {
 struct ConvDepthwiseSpec {
   Shape x;    // plain [N, C, H, W]
   int64_t m;  // expanded channels
+  int64_t kernel = 3;  // the depthwise window
   int64_t stride = 1;
   std::string activation;
   std::vector<float> params;
@@ -18,6 +21,8 @@ struct ConvDepthwiseSpec {
   bool bias = true;
   bool const_weights = true;
   int64_t block = 16;
+  bool infinite_pixel = false;  // X's first value +inf
+  bool expect_fast = false;     // the fast kernel must not hand the case to its reference
 };
 
 inline OpCase conv_depthwise_case(const std::string& name, const ConvDepthwiseSpec& s) {
@@ -30,11 +35,13 @@ inline OpCase conv_depthwise_case(const std::string& name, const ConvDepthwiseSp
   k.name = with_block(name, s.block);
   k.node = node("BlockedConvDepthwise", attrs, "kiln");
   k.opset = 1;
-  k.inputs = {random_blocked(s.x, 21, s.block), random_tensor({s.m, s.x[1], 1, 1}, 22),
-              s.bias ? random_tensor({s.m}, 23) : Tensor(), random_tensor({s.m, 1, 3, 3}, 24),
-              s.bias ? random_tensor({s.m}, 25) : Tensor()};
+  Tensor x = random_blocked(s.x, 21, s.block);
+  if (s.infinite_pixel) x.data<float>()[0] = std::numeric_limits<float>::infinity();
+  k.inputs = {x, random_tensor({s.m, s.x[1], 1, 1}, 22), s.bias ? random_tensor({s.m}, 23) : Tensor(),
+              random_tensor({s.m, 1, s.kernel, s.kernel}, 24), s.bias ? random_tensor({s.m}, 25) : Tensor()};
   k.constant = {false, s.const_weights, s.const_weights, s.const_weights, s.const_weights};
-  k.tolerance = 1e-5 * static_cast<double>(s.x[1] * 9) + 1e-5;  // float sums in another order
+  k.expect_fast = s.expect_fast;
+  k.tolerance = 1e-5 * static_cast<double>(s.x[1] * s.kernel * s.kernel) + 1e-5;  // float sums in another order
   return k;
 }
 
@@ -78,6 +85,58 @@ inline std::vector<OpCase> conv_depthwise_cases(int64_t block) {
       {.x = {1, 20, 9, 9}, .m = 40, .stride = 2, .activation = "Swish", .depthwise_activation = "Swish"});
   add("conv dw no bias no activation", {.x = {1, 32, 6, 6}, .m = 48, .bias = false});
   add("conv dw runtime weights", {.x = {1, 16, 5, 5}, .m = 32, .const_weights = false});
+  // EfficientNet's pairs, smaller: SiLU after each, 3x3 and 5x5, rows of 8 pixels and more (tiles of 8,
+  // the last overlapping) and fewer (one narrow tile).
+  add("conv dw swish 16->96 s2 at 19x19", {.x = {1, 16, 19, 19},
+                                           .m = 96,
+                                           .stride = 2,
+                                           .activation = "Swish",
+                                           .depthwise_activation = "Swish",
+                                           .expect_fast = true});
+  add("conv dw swish 5x5 24->144 s2 at 11x13", {.x = {1, 24, 11, 13},
+                                                .m = 144,
+                                                .kernel = 5,
+                                                .stride = 2,
+                                                .activation = "Swish",
+                                                .depthwise_activation = "Swish",
+                                                .expect_fast = true});
+  add("conv dw swish 5x5 40->240 s1 at 7x7 batch 2", {.x = {2, 40, 7, 7},
+                                                      .m = 240,
+                                                      .kernel = 5,
+                                                      .activation = "Swish",
+                                                      .depthwise_activation = "Swish",
+                                                      .expect_fast = true});
+  add("conv dw 5x5 padded 20->40 s1 at 3 wide", {.x = {1, 20, 5, 3}, .m = 40, .kernel = 5, .expect_fast = true});
+  add("conv dw relu 5x5 s2 at 2x2", {.x = {1, 16, 2, 2}, .m = 32, .kernel = 5, .stride = 2, .activation = "Relu"});
+  // oneDNN's kernel: an activation that does not keep 0 at 0, with a 5x5 window it runs as two kernels.
+  add("conv dw hardswish 5x5 16->32", {.x = {1, 16, 6, 6}, .m = 32, .kernel = 5, .activation = "HardSwish"});
+  // An infinite X value: Y's padding lanes (40 channels) stay 0, as the reference's, while the value
+  // reaches every expanded channel.
+  add("conv dw relu6 20->40 infinite pixel", {.x = {1, 20, 9, 9},
+                                              .m = 40,
+                                              .activation = "Clip",
+                                              .params = {-1.f, 6.f},
+                                              .depthwise_activation = "Relu",
+                                              .infinite_pixel = true,
+                                              .expect_fast = true});
+  return v;
+}
+
+// One image on a team with fewer planes than two per thread (3 blocks of 16, 5 of 8): bands of rows,
+// each computing its first expanded rows again.
+inline std::vector<OpCase> conv_depthwise_band_cases(int64_t block) {
+  std::vector<OpCase> v;
+  for (int64_t kernel : {3, 5}) {
+    v.push_back(conv_depthwise_case(
+        "conv dw swish 24->40 at 30x30 in bands, " + std::to_string(kernel) + "x" + std::to_string(kernel),
+        {.x = {1, 24, 30, 30},
+         .m = 40,
+         .kernel = kernel,
+         .activation = "Swish",
+         .depthwise_activation = "Swish",
+         .block = block,
+         .expect_fast = true}));
+  }
   return v;
 }
 

@@ -234,6 +234,16 @@ TEST_P(BlockedKernels, ConvDepthwiseInChannelPartsOnATeam) {
   }
   omp_set_num_threads(saved);
 }
+// The vector kernel splits one image's rows into bands on a team of 2 and 3 threads.
+TEST_P(BlockedKernels, ConvDepthwiseInBandsOnATeam) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(conv_depthwise_band_cases(GetParam()));
+  }
+  omp_set_num_threads(saved);
+}
 // The depthwise kernel with an input activation splits its planes over a team of 2 and 3 threads.
 TEST_P(BlockedKernels, InputSwishDepthwiseOnATeam) {
   const int saved = omp_get_max_threads();

@@ -4,6 +4,9 @@
 // and EfficientNet's pairs, process CPU time, 1 thread: 0.82-0.98 of the two separate primitives at
 // batch 1, 0.73-0.94 at batch 8 (the expanded tensors are then 10-40 MB).
 //
+// oneDNN 2.6's depthwise post-op is 3x3 only: a node with a 5x5 DW always runs as the two kernels (the
+// vector kernel, vec/blocked_conv_depthwise.cc, registered above this one, computes those it takes).
+//
 // Both weights are packed once per layout oneDNN asks for, first at build for a nominal image, and the
 // plain W and DW are let go (the plan frees them: releases_constant). Anything the fused primitive does not take
 // (other shapes, no implementation) runs as the two kiln.BlockedConv kernels it replaced, built from
@@ -118,9 +121,10 @@ class DnnlBlockedConvDepthwise : public Kernel {
         act_(std::move(act)),
         dw_act_(std::move(dw_act)),
         stride_(stride),
+        dw_kernel_(dw.dim(2)),
         w_(w, plain_desc(to_dims(w.shape())), w),
         b_(std::move(b)),
-        dw_(dw, plain_desc({w.dim(0), 1, 1, 3, 3}), dw),
+        dw_(dw, plain_desc({w.dim(0), 1, 1, dw.dim(2), dw.dim(3)}), dw),
         db_(std::move(db)),
         db_packed_(db_, plain_desc({w.dim(0)}), db_),
         has_db_(has_db) {}
@@ -129,6 +133,7 @@ class DnnlBlockedConvDepthwise : public Kernel {
   // kernel will most likely see) and lets go of the plain copies; keeps them when oneDNN has no fused
   // primitive there (the first run packs what it needs).
   void pack() {
+    if (dw_kernel_ != 3) return;  // no fused primitive: the two kernels pack their own
     try {
       const int64_t c = w_.shape()[1], m = w_.shape()[0];
       const dnnl::convolution_forward::primitive_desc pd = primitive_desc(1, c, m, 32, 32, nominal_channel_block());
@@ -335,6 +340,7 @@ class DnnlBlockedConvDepthwise : public Kernel {
   Expected<std::shared_ptr<const ConvDepthwiseEntry>> make_entry(int64_t n, int64_t c, int64_t m, int64_t h, int64_t w,
                                                                  int64_t block) const {
     auto e = std::make_shared<ConvDepthwiseEntry>();
+    if (dw_kernel_ != 3) return std::shared_ptr<const ConvDepthwiseEntry>(std::move(e));  // the two kernels
     try {
       e->src = {n, c, h, w};
       e->bias = {m};
@@ -368,9 +374,10 @@ class DnnlBlockedConvDepthwise : public Kernel {
   mutable Value separate_w_, separate_dw_;                 // W and DW unpacked for them, likewise
   FusedActivation act_, dw_act_;
   int64_t stride_;
-  PackedWeights w_;   // W [m, c, 1, 1]
+  int64_t dw_kernel_;  // DW's window: 3 or 5
+  PackedWeights w_;    // W [m, c, 1, 1]
   Tensor b_;          // B [m], or undefined
-  PackedWeights dw_;  // DW [m, 1, 3, 3], as [m, 1, 1, 3, 3] (one group per channel)
+  PackedWeights dw_;  // DW [m, 1, k, k], as [m, 1, 1, k, k] (one group per channel)
   Tensor db_;         // DB [m] (zeros when DB is absent)
   PackedWeights db_packed_;
   bool has_db_;
@@ -384,12 +391,13 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv_depthwise(const KernelBuildC
   const Tensor* db = b.constant(4);
   const int64_t stride = b.node.attr_int(kDepthwiseStrideAttr, 1);
   auto act = parse_blocked_conv_activation(conv_depthwise_pointwise_node(b.node));
-  auto dw_act = parse_blocked_conv_activation(conv_depthwise_depthwise_node(b.node, 1));
+  auto dw_act = parse_blocked_conv_activation(conv_depthwise_depthwise_node(b.node, 1, 3));
   // A bias that is not a constant reads as absent here; run() then sees it given and runs the two kernels.
   const bool has_b = b1 != nullptr, has_db = db != nullptr;
   const bool shapes_ok = w != nullptr && dw != nullptr && w->dtype() == DataType::kFloat32 &&
                          dw->dtype() == DataType::kFloat32 && w->rank() == 4 && w->dim(2) == 1 && w->dim(3) == 1 &&
-                         dw->shape() == Shape{w->dim(0), 1, 3, 3} &&
+                         dw->rank() == 4 && conv_depthwise_kernel_ok(dw->dim(2)) &&
+                         dw->shape() == Shape{w->dim(0), 1, dw->dim(2), dw->dim(2)} &&
                          (!has_b || (b1 && b1->shape() == Shape{w->dim(0)})) &&
                          (!has_db || (db && db->shape() == Shape{w->dim(0)})) && w->size() > 0;
   if (!shapes_ok || !act.ok() || !dw_act.ok() || (stride != 1 && stride != 2) ||
@@ -398,7 +406,7 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv_depthwise(const KernelBuildC
   }
   ir::Node pointwise = conv_depthwise_pointwise_node(b.node);
   pointwise.inputs = {"x", "w", has_b ? "b" : ""};
-  ir::Node depthwise = conv_depthwise_depthwise_node(b.node, w->dim(0));
+  ir::Node depthwise = conv_depthwise_depthwise_node(b.node, w->dim(0), dw->dim(2));
   depthwise.inputs = {"y", "dw", has_db ? "db" : ""};
   Tensor zeros(DataType::kFloat32, {w->dim(0)});
   auto kernel = std::make_unique<DnnlBlockedConvDepthwise>(

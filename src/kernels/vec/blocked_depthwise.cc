@@ -45,54 +45,36 @@ namespace kiln::vec {
 namespace {
 
 using depthwise::kPackLanes;
-using depthwise::output_row;
 using depthwise::Plane;
+using depthwise::ring_plane_rows;
+using depthwise::RingPlanes;
+using depthwise::RowActivation;
 using depthwise::silu_row;
 
 // Above the oneDNN kernel (kDnnlPriority, 10), which it hands every node without input_activation.
 constexpr int kBlockedDepthwisePriority = 20;
 
-// One plane: x [h][w][B] -> y [oh][ow][B]. `ring` holds kh rows of ring_width pixels whose columns
-// outside [pad_left, pad_left + w) are zero; `ring_rows` (kh entries) says which input row each holds.
-template <int W, int B, int KW, int S>
-KILN_SIMD_INLINE void plane(const float* x, const float* wt, const float* bias, float* y, const Plane& p, bool silu_out,
-                            float* ring, int64_t* ring_rows) {
-  const float* rows[KW];  // the kernel is square: kh == KW
-  for (int64_t i = 0; i < p.kh; ++i) ring_rows[i] = -1;
-  for (int64_t oy = 0; oy < p.oh; ++oy) {
-    for (int64_t ky = 0; ky < p.kh; ++ky) {
-      const int64_t iy = oy * S - p.pad_top + ky;
-      if (iy < 0 || iy >= p.h) {
-        rows[ky] = nullptr;
-        continue;
-      }
-      const int64_t slot = iy % p.kh;
-      float* r = ring + slot * p.ring_width * B;
-      if (ring_rows[slot] != iy) {  // SiLU the input row into the ring, once per plane
-        silu_row(x + iy * p.w * B, r + p.pad_left * B, p.w * B);
-        ring_rows[slot] = iy;
-      }
-      rows[ky] = r;
-    }
-    float* out = y + oy * p.ow * B;
-    output_row<W, B, KW, S>(rows, p.kh, wt, bias, p.ow, out);
-    if (silu_out) silu_row(out, out, p.ow * B);
-  }
-}
-
-// The planes [begin, end) of one call, with X's block B, kernel KW and stride S fixed.
+// The planes [begin, end) of one call, with X's block B, kernel KW and stride S fixed: each input row
+// SiLU'd into the ring once per plane (ring_plane_rows), each output row activated as it is stored.
 template <int W, int B, int KW, int S>
 KILN_SIMD_INLINE void planes(const float* x, const float* wt, const float* bias, float* y, const Plane& p,
                              bool silu_out, int64_t blocks, int64_t begin, int64_t end, float* ring) {
   // Zeroed for the padding columns, which no row copy writes.
   std::fill(ring, ring + p.kh * p.ring_width * B, 0.0f);
-  int64_t ring_rows[KW];
+  RowActivation out_act;
+  out_act.active = silu_out;
+  out_act.fn = UnaryFn{UnaryOp::kSwish};
   for (int64_t i = begin; i < end; ++i) {
     const int64_t block = i % blocks;  // the channel block within its image
     // A block of 8 reads lanes [0, 8) or [8, 16) of its 16-lane weight group.
     const int64_t group = block * B / kPackLanes, lane0 = block * B % kPackLanes;
-    plane<W, B, KW, S>(x + i * p.h * p.w * B, wt + group * KW * KW * kPackLanes + lane0, bias + block * B,
-                       y + i * p.oh * p.ow * B, p, silu_out, ring, ring_rows);
+    const float* xi = x + i * p.h * p.w * B;
+    RingPlanes one;
+    one.dw_w[0] = wt + group * KW * KW * kPackLanes + lane0;
+    one.dw_b[0] = bias + block * B;
+    one.y[0] = y + i * p.oh * p.ow * B;
+    auto make_row = [&](int64_t iy, float* row, int64_t) { silu_row(xi + iy * p.w * B, row, p.w * B); };
+    ring_plane_rows<W, B, KW, S>(p, one, make_row, out_act, 0, p.oh, ring);
   }
 }
 

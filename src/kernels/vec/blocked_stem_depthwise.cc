@@ -46,9 +46,16 @@
 namespace kiln::vec {
 namespace {
 
+using depthwise::activate_row;
 using depthwise::kPackLanes;
-using depthwise::output_row;
+using depthwise::pack_bias;
+using depthwise::pack_lanes;
 using depthwise::Plane;
+using depthwise::ring_plane_rows;
+using depthwise::RingPlanes;
+using depthwise::row_activation;
+using depthwise::RowActivation;
+using depthwise::zero_padding_lanes;
 
 // Above the reference; the operator has no other fast kernel.
 constexpr int kStemDepthwisePriority = 20;
@@ -58,16 +65,6 @@ constexpr int kStemDepthwisePriority = 20;
 struct Stem {
   int64_t c, h, w, kernel, stride, pad, lo, hi;
 };
-
-// An activation applied to a row in L1, or none.
-struct RowActivation {
-  bool active = false;
-  UnaryFn fn{UnaryOp::kRelu};
-};
-
-void activate_row(const RowActivation& a, float* p, int64_t n) {
-  if (a.active) unary_apply(a.fn, p, p, n);
-}
 
 // In the tiles below, rows[ch * K + ky] is the image row under kernel row ky (null where that row is
 // padding): pixel x, tap kx reads its column x * S + kx - pad, in range for the interior pixels.
@@ -220,63 +217,6 @@ KILN_SIMD_INLINE void stem_row(const float* x, const Stem& g, const float* wt, c
 #endif
 }
 
-// What one plane's loop reads beside the image: the packed weights and biases of its channel block, the
-// activations, and how many of the block's lanes are channels (fewer than B in a padded last block).
-struct PlaneWeights {
-  const float* stem_w;
-  const float* stem_b;
-  const float* dw_w;
-  const float* dw_b;
-  const RowActivation* stem_act;
-  const RowActivation* dw_act;
-  int64_t lanes;
-};
-
-// Zeroes lanes [lanes, B) of each of the n pixels of `row`. Their weights and bias are 0, but an
-// infinite or NaN image value under the window makes 0 * x NaN there, which the depthwise convolution
-// would carry into Y's padding lanes (and a 1x1 convolution after it into every channel).
-template <int B>
-KILN_SIMD_INLINE void zero_padding_lanes(float* row, int64_t n, int64_t lanes) {
-  if (lanes >= B) return;
-  for (int64_t i = 0; i < n; ++i) std::fill(row + i * B + lanes, row + (i + 1) * B, 0.0f);
-}
-
-// Output rows [oy0, oy1) of one plane: image x [c][h][w] -> y [oh][ow][B]. `ring` holds p.kh stem rows
-// of ring_width pixels whose columns outside [pad_left, pad_left + p.w) are zero.
-template <int W, int B, int KS, int KD, int SD>
-KILN_SIMD_INLINE void plane_rows(const float* x, const Stem& g, const PlaneWeights& pw, float* y, const Plane& p,
-                                 int64_t oy0, int64_t oy1, float* ring) {
-  int64_t ring_rows[KD];
-  for (int64_t i = 0; i < p.kh; ++i) ring_rows[i] = -1;
-  const float* rows[KD];
-  for (int64_t oy = oy0; oy < oy1; ++oy) {
-    for (int64_t ky = 0; ky < p.kh; ++ky) {
-      const int64_t iy = oy * SD - p.pad_top + ky;
-      if (iy < 0 || iy >= p.h) {
-        rows[ky] = nullptr;
-        continue;
-      }
-      const int64_t slot = iy % p.kh;
-      float* r = ring + slot * p.ring_width * B;
-      if (ring_rows[slot] != iy) {  // compute the stem row into the ring, once per band
-        float* row = r + p.pad_left * B;
-        if (g.stride == 1) {
-          stem_row<W, B, KS, 1>(x, g, pw.stem_w, pw.stem_b, iy, p.w, row);
-        } else {
-          stem_row<W, B, KS, 2>(x, g, pw.stem_w, pw.stem_b, iy, p.w, row);
-        }
-        activate_row(*pw.stem_act, row, p.w * B);
-        zero_padding_lanes<B>(row, p.w, pw.lanes);
-        ring_rows[slot] = iy;
-      }
-      rows[ky] = r;
-    }
-    float* out = y + oy * p.ow * B;
-    output_row<W, B, KD, SD>(rows, p.kh, pw.dw_w, pw.dw_b, p.ow, out);
-    activate_row(*pw.dw_act, out, p.ow * B);
-  }
-}
-
 // The call's arguments, one struct for the dispatch below.
 struct Call {
   const float* x;
@@ -306,20 +246,30 @@ KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* s
     const int64_t i = n * c.blocks + block;  // the plane
     // A block of 8 reads lanes [0, 8) or [8, 16) of its 16-lane weight group.
     const int64_t group = block * B / kPackLanes, lane0 = block * B % kPackLanes;
-    const PlaneWeights pw{c.stem_w + group * taps_s * kPackLanes + lane0,
-                          c.stem_b + block * B,
-                          c.dw_w + group * KD * KD * kPackLanes + lane0,
-                          c.dw_b + block * B,
-                          &c.stem_act,
-                          &c.dw_act,
-                          std::min<int64_t>(B, c.channels - block * B)};
-    plane_rows<V, B, KS, KD, SD>(c.x + n * c.stem.c * c.stem.h * c.stem.w, c.stem, pw, c.y + i * p.oh * p.ow * B, p,
-                                 p.oh * band / c.bands, p.oh * (band + 1) / c.bands, ring);
+    const float* x = c.x + n * c.stem.c * c.stem.h * c.stem.w;
+    const float* stem_w = c.stem_w + group * taps_s * kPackLanes + lane0;
+    const float* stem_b = c.stem_b + block * B;
+    const int64_t lanes = std::min<int64_t>(B, c.channels - block * B);
+    // Stem row iy, activated, into the ring.
+    auto make_row = [&](int64_t iy, float* row, int64_t) {
+      if (c.stem.stride == 1) {
+        stem_row<V, B, KS, 1>(x, c.stem, stem_w, stem_b, iy, p.w, row);
+      } else {
+        stem_row<V, B, KS, 2>(x, c.stem, stem_w, stem_b, iy, p.w, row);
+      }
+      activate_row(c.stem_act, row, p.w * B);
+      zero_padding_lanes<B>(row, p.w, lanes);
+    };
+    RingPlanes one;
+    one.dw_w[0] = c.dw_w + group * KD * KD * kPackLanes + lane0;
+    one.dw_b[0] = c.dw_b + block * B;
+    one.y[0] = c.y + i * p.oh * p.ow * B;
+    ring_plane_rows<V, B, KD, SD>(p, one, make_row, c.dw_act, p.oh * band / c.bands, p.oh * (band + 1) / c.bands, ring);
   }
 }
 
 // Loop<W> for cpu_isa.h's loop_for: dispatches on the block and the depthwise stride (the stem's
-// kernel and the depthwise kernel are 3x3; the stem's stride is chosen per row, in plane_rows). Every
+// kernel and the depthwise kernel are 3x3; the stem's stride is chosen per row, in planes). Every
 // template dimension here multiplies this file's code: with the stem's stride and a 5x5 depthwise
 // kernel among them too, the sanitizer build of this file took over 9 minutes.
 template <int W>
@@ -339,35 +289,6 @@ using StemDepthwiseFn = void (*)(const Call*, int64_t, int64_t, float*);
 
 // Planes split across the intra-op team (for_each_row_chunk) from this many output elements per thread.
 constexpr int64_t kGrain = int64_t{1} << 14;
-
-// The row form of an activation stem_depthwise_activation_ok accepts.
-RowActivation row_activation(const FusedActivation& a) {
-  RowActivation r;
-  r.active = !a.op.empty();
-  if (a.op == "Relu") r.fn = UnaryFn{UnaryOp::kRelu};
-  if (a.op == kSwish) r.fn = UnaryFn{UnaryOp::kSwish};
-  if (a.op == "Clip") r.fn = UnaryFn{UnaryOp::kClip, a.params[0], a.params[1]};
-  return r;
-}
-
-// [ceil(m/16)][taps][16] from [m][taps], zero past m.
-Tensor pack_lanes(const Tensor& w, int64_t m, int64_t taps) {
-  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackLanes), taps, kPackLanes});  // zero-filled
-  for (int64_t ch = 0; ch < m; ++ch) {
-    for (int64_t t = 0; t < taps; ++t) {
-      packed.data<float>()[(ch / kPackLanes * taps + t) * kPackLanes + ch % kPackLanes] =
-          w.data<float>()[ch * taps + t];
-    }
-  }
-  return packed;
-}
-
-// [ceil(m/16) * 16] from [m] (or zeros without a bias).
-Tensor pack_bias(const Tensor* b, int64_t m) {
-  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackLanes) * kPackLanes});
-  if (b != nullptr) std::copy(b->data<float>(), b->data<float>() + m, packed.data<float>());
-  return packed;
-}
 
 class VecBlockedStemDepthwise : public Kernel {
  public:
@@ -467,8 +388,8 @@ Expected<std::unique_ptr<Kernel>> make_blocked_stem_depthwise(const KernelBuildC
       square_window({}, {dw_stride, dw_stride}, b.node.attr_ints(kDepthwisePadsAttr), {}, dw->dim(2));
   auto stem_act = parse_blocked_conv_activation(stem_depthwise_stem_node(b.node));
   auto dw_act = parse_blocked_conv_activation(stem_depthwise_depthwise_node(b.node, cfg.m, dw->dim(2)));
-  if (!stem || !dwin || !stem_act.ok() || !dw_act.ok() || !stem_depthwise_activation_ok(*stem_act) ||
-      !stem_depthwise_activation_ok(*dw_act)) {
+  if (!stem || !dwin || !stem_act.ok() || !dw_act.ok() || !activation_keeps_zero(*stem_act) ||
+      !activation_keeps_zero(*dw_act)) {
     return reference;
   }
   if ((cfg.block != 8 && cfg.block != 16) || w->dim(2) != w->dim(3) || w->dim(2) != kStemKernel || cfg.c < 1 ||

@@ -1,14 +1,19 @@
 // The row computation of the vector depthwise kernels (vec/blocked_depthwise.cc, with its input
-// activation, and vec/blocked_stem_depthwise.cc, with the stem convolution before it), on the blocked
-// layout: one output row from the kernel-height input rows it reads, for one channel block of B lanes.
-// Included by those kernels' translation units only; everything is inlined into their loops, which
-// cpu_isa.h compiles once per instruction set.
+// activation; vec/blocked_stem_depthwise.cc and vec/blocked_conv_depthwise.cc, with the convolution
+// before it), on the blocked layout: one output row from the kernel-height input rows it reads, for one
+// channel block of B lanes, and the ring of input rows that feeds it. Included by those kernels'
+// translation units only; everything is inlined into their loops, which cpu_isa.h compiles once per
+// instruction set.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
+#include "kernels/blocked_conv_attrs.h"
+#include "kernels/blocked_layout.h"
 #include "kernels/vec/simd_math.h"
 #include "kernels/vec/unary_loops.h"
+#include "kiln/tensor.h"
 
 namespace kiln::vec::depthwise {
 
@@ -24,12 +29,34 @@ struct Plane {
   int64_t h, w, oh, ow, kh, pad_top, pad_left, ring_width;
 };
 
+// An activation applied to a row in L1, or none.
+struct RowActivation {
+  bool active = false;
+  UnaryFn fn{UnaryOp::kRelu};
+};
+
+inline void activate_row(const RowActivation& a, float* p, int64_t n) {
+  if (a.active) unary_apply(a.fn, p, p, n);
+}
+
+// Relu and Clip cost a compare and a blend per bound: the depthwise tiles apply them to their sums
+// before storing them. SiLU stays a pass over the row in L1 (unary_apply's AVX-512 SiLU takes
+// instructions that Vec<W> code cannot name). Applying ReLU6 in the tiles rather than as a pass took
+// MobileNetV2's depthwise rows from X to Y ms (1 thread, batch 1).
+inline bool in_registers(const RowActivation& a) { return a.active && a.fn.op != UnaryOp::kSwish; }
+
+template <int W>
+KILN_SIMD_INLINE Vec<W> clamp_in_registers(const RowActivation& a, Vec<W> v) {
+  if (a.fn.op == UnaryOp::kRelu) return select<W>(v < 0.0f, splat<W>(0.0f), v);  // NaN and -0 pass
+  return clamp<W>(v, a.fn.alpha, a.fn.beta);
+}
+
 // T outputs of one output row (at input column x0 of each ring row), for the W lanes at `lane` of
-// every pixel: acc = bias + sum over kernel taps; rows[ky] is null where the kernel row falls in the
-// padding. Loads the (T - 1) * S + KW inputs of a kernel row once for its KW columns.
+// every pixel: acc = bias + sum over kernel taps, clamped if `act` is applied in registers; rows[ky] is null where the
+// kernel row falls in the padding. Loads the (T - 1) * S + KW inputs of a kernel row once for its KW columns.
 template <int W, int B, int T, int KW, int S>
-KILN_SIMD_INLINE void tile(const float* const* rows, int64_t kh, const float* wt, Vec<W> bias, int64_t lane, int64_t x0,
-                           float* y) {
+KILN_SIMD_INLINE void tile(const float* const* rows, int64_t kh, const float* wt, Vec<W> bias, const RowActivation& act,
+                           int64_t lane, int64_t x0, float* y) {
   constexpr int kInputs = (T - 1) * S + KW;
   Vec<W> acc[T];
 #pragma GCC unroll 8
@@ -48,31 +75,120 @@ KILN_SIMD_INLINE void tile(const float* const* rows, int64_t kh, const float* wt
     }
   }
 #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = in_registers(act) ? clamp_in_registers<W>(act, acc[t]) : acc[t];
+#pragma GCC unroll 8
   for (int t = 0; t < T; ++t) store<W>(y + t * B + lane, acc[t]);
 }
 
 // The tile of a row's last n (< 8) pixels, its width a compile-time constant: tile<..., T> for T = n.
 template <int W, int B, int KW, int S, int T = 7>
 KILN_SIMD_INLINE void tail_tile(int64_t n, const float* const* rows, int64_t kh, const float* wt, Vec<W> bias,
-                                int64_t lane, int64_t x0, float* y) {
+                                const RowActivation& act, int64_t lane, int64_t x0, float* y) {
   if constexpr (T > 0) {
-    if (n == T) return tile<W, B, T, KW, S>(rows, kh, wt, bias, lane, x0, y);
-    tail_tile<W, B, KW, S, T - 1>(n, rows, kh, wt, bias, lane, x0, y);
+    if (n == T) return tile<W, B, T, KW, S>(rows, kh, wt, bias, act, lane, x0, y);
+    tail_tile<W, B, KW, S, T - 1>(n, rows, kh, wt, bias, act, lane, x0, y);
   }
 }
 
-// One output row of ow pixels.
+// One output row of ow pixels, activated (SiLU as a pass over the row while it is in L1).
 template <int W, int B, int KW, int S>
-KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const float* wt, const float* bias, int64_t ow,
-                                 float* y) {
+KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const float* wt, const float* bias,
+                                 const RowActivation& act, int64_t ow, float* y) {
   for (int64_t lane = 0; lane < B; lane += W) {
     const Vec<W> b = load<W>(bias + lane);
     int64_t x = 0;
-    for (; x + 8 <= ow; x += 8) tile<W, B, 8, KW, S>(rows, kh, wt, b, lane, x * S, y + x * B);
+    for (; x + 8 <= ow; x += 8) tile<W, B, 8, KW, S>(rows, kh, wt, b, act, lane, x * S, y + x * B);
     // The rest in one tile, with as many independent sums as pixels: 4 + 2 + 1 tiles for a row of 7
     // left the FMA units waiting on each other's sums (MobileNet's 7x7 planes: 0.012 -> 0.010 ms).
-    tail_tile<W, B, KW, S>(ow - x, rows, kh, wt, b, lane, x * S, y + x * B);
+    tail_tile<W, B, KW, S>(ow - x, rows, kh, wt, b, act, lane, x * S, y + x * B);
   }
+  if (act.active && !in_registers(act)) activate_row(act, y, ow * B);
+}
+
+// The row form of an activation activation_keeps_zero (blocked_conv_attrs.h) accepts.
+inline RowActivation row_activation(const FusedActivation& a) {
+  RowActivation r;
+  r.active = !a.op.empty();
+  if (a.op == "Relu") r.fn = UnaryFn{UnaryOp::kRelu};
+  if (a.op == kSwish) r.fn = UnaryFn{UnaryOp::kSwish};
+  if (a.op == "Clip") r.fn = UnaryFn{UnaryOp::kClip, a.params[0], a.params[1]};
+  return r;
+}
+
+// Zeroes lanes [lanes, B) of each of the n pixels of `row`. Their weights and bias are 0, but an
+// infinite or NaN input value makes 0 * x NaN there, which the depthwise convolution would carry into
+// Y's padding lanes (and a 1x1 convolution after it into every channel).
+template <int B>
+KILN_SIMD_INLINE void zero_padding_lanes(float* row, int64_t n, int64_t lanes) {
+  if (lanes >= B) return;
+  for (int64_t i = 0; i < n; ++i) std::fill(row + i * B + lanes, row + (i + 1) * B, 0.0f);
+}
+
+// Planes (channel blocks of one image) whose input rows are made together: plane q's depthwise
+// weights, bias and output.
+inline constexpr int kMaxRingPlanes = 3;
+struct RingPlanes {
+  int64_t count = 1;  // at most kMaxRingPlanes
+  const float* dw_w[kMaxRingPlanes];
+  const float* dw_b[kMaxRingPlanes];
+  float* y[kMaxRingPlanes];  // [oh][ow][B]
+};
+
+// Output rows [oy0, oy1) of `planes` of a depthwise convolution whose input rows are made on demand:
+// make_rows(iy, row, plane_stride) writes input row iy of every plane (p.w pixels of B lanes,
+// activated; plane q's at row + q * plane_stride) into a slot of `ring`, which holds p.kh slots of
+// planes.count rows of p.ring_width pixels whose columns outside [pad_left, pad_left + p.w) are zero.
+// Each input row is made once per call; each output row is activated as output_row does.
+template <int W, int B, int KD, int SD, class MakeRows>
+KILN_SIMD_INLINE void ring_plane_rows(const Plane& p, const RingPlanes& planes, MakeRows&& make_rows,
+                                      const RowActivation& dw_act, int64_t oy0, int64_t oy1, float* ring) {
+  const int64_t plane_stride = p.ring_width * B, slot_stride = planes.count * plane_stride;
+  int64_t ring_rows[KD];
+  for (int64_t i = 0; i < p.kh; ++i) ring_rows[i] = -1;
+  const float* rows[KD];
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t iy = oy * SD - p.pad_top + ky;
+      if (iy < 0 || iy >= p.h) {
+        rows[ky] = nullptr;
+        continue;
+      }
+      const int64_t slot = iy % p.kh;
+      float* r = ring + slot * slot_stride;
+      if (ring_rows[slot] != iy) {
+        make_rows(iy, r + p.pad_left * B, plane_stride);
+        ring_rows[slot] = iy;
+      }
+      rows[ky] = r;
+    }
+    for (int64_t q = 0; q < planes.count; ++q) {
+      const float* plane_rows[KD];
+      for (int64_t ky = 0; ky < p.kh; ++ky)
+        plane_rows[ky] = rows[ky] == nullptr ? nullptr : rows[ky] + q * plane_stride;
+      output_row<W, B, KD, SD>(plane_rows, p.kh, planes.dw_w[q], planes.dw_b[q], dw_act, p.ow,
+                               planes.y[q] + oy * p.ow * B);
+    }
+  }
+}
+
+// Weights [m][taps] packed as [ceil(m/16)][taps][16], zero past m: a block of 16 reads one group, a
+// block of 8 half of one.
+inline Tensor pack_lanes(const Tensor& w, int64_t m, int64_t taps) {
+  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackLanes), taps, kPackLanes});  // zero-filled
+  for (int64_t ch = 0; ch < m; ++ch) {
+    for (int64_t t = 0; t < taps; ++t) {
+      packed.data<float>()[(ch / kPackLanes * taps + t) * kPackLanes + ch % kPackLanes] =
+          w.data<float>()[ch * taps + t];
+    }
+  }
+  return packed;
+}
+
+// [ceil(m/16) * 16] from [m] (or zeros without a bias).
+inline Tensor pack_bias(const Tensor* b, int64_t m) {
+  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackLanes) * kPackLanes});
+  if (b != nullptr) std::copy(b->data<float>(), b->data<float>() + m, packed.data<float>());
+  return packed;
 }
 
 }  // namespace kiln::vec::depthwise

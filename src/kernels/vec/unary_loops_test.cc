@@ -1,15 +1,17 @@
 // unary_apply's SiLU at this machine's widest instruction set (on AVX-512 its own loop, silu_avx512),
-// against double-precision libm over the same sweep as simd_math_test.cc, and at every tail length.
+// against double-precision libm over the same sweep as simd_math_test.cc, and at every tail length; its
+// Relu and Clip (on AVX-512 max / min loops of their own) on special values and every tail length.
 #include "kernels/vec/unary_loops.h"
 
 #include <gtest/gtest.h>
 
-#include "kernels/vec/gradual_underflow.h"
-
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
+
+#include "kernels/vec/gradual_underflow.h"
 
 namespace kiln::vec {
 namespace {
@@ -96,6 +98,41 @@ TEST(UnaryLoops, SiluSpecialValuesAndTails) {
       EXPECT_LE(ulp_error(y[static_cast<size_t>(i)], silu_ref(static_cast<double>(i) - 10.0)), 4.0) << n << " " << i;
     }
     EXPECT_EQ(y[static_cast<size_t>(n)], 7.0f) << n;
+  }
+}
+
+// Relu keeps NaN and -0; Clip applies lo first and keeps NaN; every length up to two vectors and one
+// past, in place, touches nothing beyond n.
+TEST(UnaryLoops, ReluAndClipSpecialValuesAndTails) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const float special[6] = {nan, inf, -inf, -0.0f, -2.5f, 7.0f};
+  float relu[6], clip[6];
+  unary_apply(UnaryFn{UnaryOp::kRelu}, special, relu, 6);
+  unary_apply(UnaryFn{UnaryOp::kClip, 0.0f, 6.0f}, special, clip, 6);
+  EXPECT_TRUE(std::isnan(relu[0]));
+  EXPECT_EQ(relu[1], inf);
+  EXPECT_EQ(relu[2], 0.0f);
+  EXPECT_EQ(relu[3], 0.0f);
+  EXPECT_TRUE(std::signbit(relu[3])) << "-0 stays -0, as the reference's x < 0 ? 0 : x";
+  EXPECT_EQ(relu[4], 0.0f);
+  EXPECT_EQ(relu[5], 7.0f);
+  EXPECT_TRUE(std::isnan(clip[0]));
+  EXPECT_EQ(clip[1], 6.0f);
+  EXPECT_EQ(clip[2], 0.0f);
+  EXPECT_EQ(clip[4], 0.0f);
+  EXPECT_EQ(clip[5], 6.0f);
+  float crossed;  // lo above hi: lo first, then hi
+  unary_apply(UnaryFn{UnaryOp::kClip, 3.0f, 1.0f}, &special[5], &crossed, 1);
+  EXPECT_EQ(crossed, 1.0f);
+  for (int64_t n = 0; n <= 33; ++n) {
+    std::vector<float> y(static_cast<size_t>(n) + 1, 0.0f);
+    for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(i)] = static_cast<float>(i) - 10.0f;
+    y[static_cast<size_t>(n)] = -7.0f;
+    unary_apply(UnaryFn{UnaryOp::kClip, -1.0f, 6.0f}, y.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(y[static_cast<size_t>(i)], std::min(6.0f, std::max(-1.0f, static_cast<float>(i) - 10.0f))) << n;
+    }
+    EXPECT_EQ(y[static_cast<size_t>(n)], -7.0f) << n;
   }
 }
 

@@ -2,18 +2,17 @@
 // Y = depthwise_activation(DepthwiseConv(activation(Conv1x1(X, W, B)), DW, DB)) on the blocked layout,
 // in one pass over Y, the expanded tensor never leaving the cache.
 //
-// Per image and channel block of Y (a plane), or per band of its rows where the planes are fewer than
-// two per thread, output rows in order; each expanded row the depthwise kernel needs is computed into a
-// ring of the kernel's height of rows (depthwise_rows.h, as the stem kernel fills its ring), activated
-// there, and read by the same depthwise row code. An expanded row of one block is a small matrix
-// product: for each pixel, X's C channels (broadcast one at a time) times C vectors of the block's
-// weights, in tiles of 8 pixels that read X in place (the last tile overlaps the one before; rows
-// narrower than 8 take one tile of their width).
+// Per image and group of 3 channel blocks of Y (planes), or per band of their rows where the groups
+// are fewer than two per thread, output rows in order; each expanded row the depthwise kernel needs is
+// computed for the group's blocks into a ring of the kernel's height of rows (depthwise_rows.h, as the
+// stem kernel fills its ring) by the 1x1 tiles of pointwise_rows.h (7 pixels x 3 blocks, reading X in
+// place, activated in registers), and read by the same depthwise row code.
 //
 // What it replaces: EfficientNet's expansion (SiLU) and its 3x3 or 5x5 depthwise convolution were two
 // nodes, since oneDNN 2.6 fuses a depthwise post-op only 3x3 and with its own, slower SiLU; the
-// expanded tensor (4.8 MB for the first block at 224x224) went to memory and back. The expansion's
-// tile reaches 165-183 GFLOP/s on one Zen 5 core with its inputs in L1 (8 pixels x 16 channels).
+// expanded tensor (4.8 MB for the first block at 224x224) went to memory and back. MobileNetV2's
+// pairs ran on oneDNN's fused primitive, whose expansion reached 130-170 GFLOP/s in the network
+// against 183-215 for these tiles alone.
 //
 // Weights are packed at build: W as [ceil(M/16)][C][16], DW as [ceil(M/16)][k * k][16], the biases as
 // [ceil(M/16) * 16], zero past M, so Y's padding lanes stay 0 under the activations taken here (they
@@ -28,247 +27,31 @@
 #include <memory>
 #include <mutex>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include "kernels/blocked_conv_depthwise_attrs.h"
 #include "kernels/blocked_layout.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/depthwise_rows.h"
+#include "kernels/vec/packed_lanes.h"
 #include "kernels/vec/parallel_chunks.h"
+#include "kernels/vec/pointwise_rows.h"
 #include "kernels/vec/reference_fallback.h"
-#include "kernels/vec/silu_avx512.h"
 #include "kernels/vec/simd_math.h"
 
 namespace kiln::vec {
 namespace {
 
-using depthwise::activate_row;
 using depthwise::kPackLanes;
-using depthwise::pack_bias;
-using depthwise::pack_lanes;
 using depthwise::Plane;
 using depthwise::ring_plane_rows;
 using depthwise::RingPlanes;
-using depthwise::row_activation;
-using depthwise::RowActivation;
 using depthwise::zero_padding_lanes;
 
 // Above the oneDNN kernel (kDnnlPriority, 10), to which it hands the activations it does not compute.
 constexpr int kConvDepthwisePriority = 20;
 
-// Channel blocks of Y expanded together: a tile of 7 pixels x 3 blocks (21 sums) reads each X value
-// once for 3 multiply-adds and each weight vector once for 7. Single-core expansion on EfficientNet's
-// and MobileNetV2's shapes with X in cache, GFLOP/s (microbenchmark): 183-215 in tiles of 7 x 3
-// against 159-174 in tiles of 8 x 1 and 182-198 in 8 x 2 or 8 x 3. Their expanded channel counts are
-// all multiples of 3 blocks of 16.
-constexpr int64_t kGroup = depthwise::kMaxRingPlanes;
-constexpr int kTile = 7;
-
-// The expansion's input row: pixel 0 of one row of X's first channel block; block b lies `plane`
-// floats further (X's h * w * B).
-struct ExpandInput {
-  const float* x;
-  int64_t plane, c;
-};
-
-// What the expansion of one group of blocks reads and writes beside X: per block q of the group, its
-// packed weights ([channel][16 lanes]), bias and channel count in the block (fewer than B in a padded
-// last block).
-struct ExpandGroup {
-  int64_t count;  // blocks in the group
-  const float* w[kGroup];
-  const float* b[kGroup];
-  int64_t lanes[kGroup];
-};
-
-#if defined(__x86_64__)
-// The expansion's activation on a tile's sums, before they are stored: a pass over the row in L1 less
-// (ReLU6 over MobileNetV2's expanded rows as such passes took 8% of its time). NaN passes through
-// Relu and Clip, as in the reference (max and min return their second operand for a NaN).
-KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 activate16(const RowActivation& a, __m512 v) {
-  if (!a.active) return v;
-  switch (a.fn.op) {
-    case UnaryOp::kRelu:
-      return _mm512_max_ps(_mm512_setzero_ps(), v);
-    case UnaryOp::kClip:
-      return _mm512_min_ps(_mm512_set1_ps(a.fn.beta), _mm512_max_ps(_mm512_set1_ps(a.fn.alpha), v));
-    default:  // kSwish, the only other activation row_activation makes
-      return silu16(v);
-  }
-}
-
-// Channel kk of X's block at xb into the T x Q sums: each X value broadcast once for its Q blocks.
-template <int T, int Q>
-KILN_TARGET_AVX512 __attribute__((always_inline)) inline void expand_channel16(const float* xb, const float* wb,
-                                                                               int64_t w_stride, int64_t kk,
-                                                                               __m512 (&acc)[Q][T]) {
-  __m512 wv[Q];
-#pragma GCC unroll 3
-  for (int q = 0; q < Q; ++q) wv[q] = _mm512_loadu_ps(wb + q * w_stride + kk * kPackLanes);
-#pragma GCC unroll 7
-  for (int t = 0; t < T; ++t) {
-    const __m512 xv = _mm512_set1_ps(xb[t * 16 + kk]);
-#pragma GCC unroll 3
-    for (int q = 0; q < Q; ++q) acc[q][t] = _mm512_fmadd_ps(xv, wv[q], acc[q][t]);
-  }
-}
-
-// T expanded pixels of Q blocks of 16 lanes at AVX-512, in intrinsics (GCC 12 compiles Vec<W>'s splat
-// of a loaded float there as a scalar add and a broadcast: see the stem kernel). x: pixel 0 of the
-// tile in X's block 0; block q's weights are w_stride floats after block q - 1's, its bias 16, its
-// row y_stride.
-template <int T, int Q>
-KILN_TARGET_AVX512 __attribute__((always_inline)) inline void expand_tile16(const ExpandInput& in, const float* x,
-                                                                            const float* wt, int64_t w_stride,
-                                                                            const float* bias, const RowActivation& act,
-                                                                            float* y, int64_t y_stride) {
-  __m512 acc[Q][T];
-#pragma GCC unroll 3
-  for (int q = 0; q < Q; ++q) {
-    const __m512 b = _mm512_loadu_ps(bias + q * 16);
-#pragma GCC unroll 7
-    for (int t = 0; t < T; ++t) acc[q][t] = b;
-  }
-  for (int64_t k0 = 0; k0 < in.c; k0 += 16) {
-    const float* xb = x + k0 / 16 * in.plane;
-    const float* wb = wt + k0 * kPackLanes;
-    const int64_t n = std::min<int64_t>(16, in.c - k0);
-    if (n == 16) {
-#pragma GCC unroll 16
-      for (int kk = 0; kk < 16; ++kk) expand_channel16<T, Q>(xb, wb, w_stride, kk, acc);
-    } else {
-      for (int64_t kk = 0; kk < n; ++kk) expand_channel16<T, Q>(xb, wb, w_stride, kk, acc);
-    }
-  }
-#pragma GCC unroll 3
-  for (int q = 0; q < Q; ++q) {
-#pragma GCC unroll 7
-    for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + q * y_stride + t * 16, activate16(act, acc[q][t]));
-  }
-}
-
-// A row of w pixels of Q blocks: tiles of 7, the last overlapping the one before (it computes some
-// pixels again, the same way), or one tile of a row narrower than 7.
-template <int Q, int T = kTile>
-KILN_TARGET_AVX512 __attribute__((always_inline)) inline void expand_row16(const ExpandInput& in, const float* wt,
-                                                                           int64_t w_stride, const float* bias,
-                                                                           const RowActivation& act, int64_t w,
-                                                                           float* y, int64_t y_stride) {
-  if constexpr (T == kTile) {
-    if (w >= kTile) {
-      for (int64_t ox = 0;; ox += kTile) {
-        const int64_t x0 = std::min(ox, w - kTile);
-        expand_tile16<kTile, Q>(in, in.x + x0 * 16, wt, w_stride, bias, act, y + x0 * 16, y_stride);
-        if (x0 == w - kTile) break;
-      }
-      return;
-    }
-    return expand_row16<Q, T - 1>(in, wt, w_stride, bias, act, w, y, y_stride);
-  } else if constexpr (T > 0) {
-    if (w == T) return expand_tile16<T, Q>(in, in.x, wt, w_stride, bias, act, y, y_stride);
-    expand_row16<Q, T - 1>(in, wt, w_stride, bias, act, w, y, y_stride);
-  }
-}
-
-// One expanded row of a group of 16-lane blocks (consecutive weight groups and biases) at AVX-512,
-// activated: a call per row.
-KILN_TARGET_AVX512 void expand_rows_avx512(const ExpandInput& in, const ExpandGroup& g, const RowActivation& act,
-                                           int64_t w, float* y, int64_t y_stride) {
-  const int64_t w_stride = in.c * kPackLanes;
-  switch (g.count) {
-    case 3:
-      return expand_row16<3>(in, g.w[0], w_stride, g.b[0], act, w, y, y_stride);
-    case 2:
-      return expand_row16<2>(in, g.w[0], w_stride, g.b[0], act, w, y, y_stride);
-    default:
-      return expand_row16<1>(in, g.w[0], w_stride, g.b[0], act, w, y, y_stride);
-  }
-}
-#endif
-
-// T expanded pixels of one block (y: [pixel][B]) for the W lanes at `lane`: bias + sum over X's
-// channels of the channel's value times its packed weights (wt: [channel][16 lanes]).
-template <int W, int B, int T>
-KILN_SIMD_INLINE void expand_tile(const float* x, int64_t plane, int64_t c, const float* wt, Vec<W> bias, int64_t lane,
-                                  float* y) {
-  Vec<W> acc[T];
-#pragma GCC unroll 7
-  for (int t = 0; t < T; ++t) acc[t] = bias;
-  for (int64_t k = 0; k < c; ++k) {
-    const float* xk = x + k / B * plane + k % B;
-    const Vec<W> wv = load<W>(wt + k * kPackLanes + lane);
-#pragma GCC unroll 7
-    for (int t = 0; t < T; ++t) acc[t] += splat<W>(xk[t * B]) * wv;
-  }
-#pragma GCC unroll 7
-  for (int t = 0; t < T; ++t) store<W>(y + t * B + lane, acc[t]);
-}
-
-template <int W, int B, int T = kTile - 1>
-KILN_SIMD_INLINE void expand_narrow(int64_t n, const float* x, int64_t plane, int64_t c, const float* wt, Vec<W> bias,
-                                    int64_t lane, float* y) {
-  if constexpr (T > 0) {
-    if (n == T) return expand_tile<W, B, T>(x, plane, c, wt, bias, lane, y);
-    expand_narrow<W, B, T - 1>(n, x, plane, c, wt, bias, lane, y);
-  }
-}
-
-// One expanded row of w pixels of one block of B lanes, W at a time, in tiles as expand_row16's.
-template <int W, int B>
-KILN_SIMD_INLINE void expand_row_generic(const ExpandInput& in, const float* wt, const float* bias, int64_t w,
-                                         float* y) {
-  for (int64_t lane = 0; lane < B; lane += W) {
-    const Vec<W> b = load<W>(bias + lane);
-    if (w < kTile) {
-      expand_narrow<W, B>(w, in.x, in.plane, in.c, wt, b, lane, y);
-      continue;
-    }
-    for (int64_t ox = 0;; ox += kTile) {
-      const int64_t x0 = std::min(ox, w - kTile);
-      expand_tile<W, B, kTile>(in.x + x0 * B, in.plane, in.c, wt, b, lane, y + x0 * B);
-      if (x0 == w - kTile) break;
-    }
-  }
-}
-
-// expand_row_generic compiled once per vector width, called once per row and block, rather than
-// inlined into every instantiation of the loops below.
-#if defined(__x86_64__)
-template <int B>
-KILN_TARGET_AVX2 void expand_row_8(const ExpandInput& in, const float* wt, const float* bias, int64_t w, float* y) {
-  expand_row_generic<8, B>(in, wt, bias, w, y);
-}
-#endif
-template <int B>
-void expand_row_4(const ExpandInput& in, const float* wt, const float* bias, int64_t w, float* y) {
-  expand_row_generic<4, B>(in, wt, bias, w, y);
-}
-
-// Expanded row of every block of the group, activated: block q's at y + q * y_stride.
-template <int W, int B>
-KILN_SIMD_INLINE void expand_rows(const ExpandInput& in, const ExpandGroup& g, const RowActivation& act, int64_t w,
-                                  float* y, int64_t y_stride) {
-#if defined(__x86_64__)
-  if constexpr (W == 16 && B == 16) {
-    return expand_rows_avx512(in, g, act, w, y, y_stride);
-  }
-#endif
-  for (int64_t q = 0; q < g.count; ++q) {
-    float* row = y + q * y_stride;
-#if defined(__x86_64__)
-    if constexpr (W == 8) {
-      expand_row_8<B>(in, g.w[q], g.b[q], w, row);
-    } else {
-      expand_row_4<B>(in, g.w[q], g.b[q], w, row);
-    }
-#else
-    expand_row_generic<W, B>(in, g.w[q], g.b[q], w, row);
-#endif
-    activate_row(act, row, w * B);
-  }
-}
+// Channel blocks of Y expanded together (pointwise_rows.h's tiles of 7 pixels x 3 blocks): their
+// expanded channel counts are all multiples of 3 blocks of 16.
+constexpr int64_t kGroup = pointwise::kGroup;
 
 // The call's arguments, one struct for the dispatch below.
 struct Call {
@@ -296,7 +79,8 @@ KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* s
   const int64_t in_plane = p.h * p.w * B;
   for (int64_t u = begin; u < end; ++u) {
     const int64_t group = u % c.groups, band = u / c.groups % c.bands, n = u / c.groups / c.bands;
-    ExpandGroup g;
+    pointwise::Group g;
+    int64_t lanes[kGroup];
     RingPlanes planes;
     g.count = planes.count = std::min(kGroup, c.blocks - group * kGroup);
     for (int64_t q = 0; q < g.count; ++q) {
@@ -305,7 +89,8 @@ KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* s
       const int64_t lanes16 = block * B / kPackLanes, lane0 = block * B % kPackLanes;
       g.w[q] = c.w + lanes16 * c.c * kPackLanes + lane0;
       g.b[q] = c.b + block * B;
-      g.lanes[q] = std::min<int64_t>(B, c.m - block * B);
+      g.sum[q] = nullptr;
+      lanes[q] = std::min<int64_t>(B, c.m - block * B);
       planes.dw_w[q] = c.dw_w + lanes16 * KD * KD * kPackLanes + lane0;
       planes.dw_b[q] = c.dw_b + block * B;
       planes.y[q] = c.y + (n * c.blocks + block) * p.oh * p.ow * B;
@@ -313,8 +98,8 @@ KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* s
     const float* x = c.x + n * c.in_blocks * in_plane;
     // Expanded row iy of the group's blocks, activated, into the ring.
     auto make_rows = [&](int64_t iy, float* row, int64_t row_stride) {
-      expand_rows<V, B>(ExpandInput{x + iy * p.w * B, in_plane, c.c}, g, c.act, p.w, row, row_stride);
-      for (int64_t q = 0; q < g.count; ++q) zero_padding_lanes<B>(row + q * row_stride, p.w, g.lanes[q]);
+      pointwise::rows<V, B>(pointwise::Input{x + iy * p.w * B, in_plane, c.c}, g, c.act, p.w, row, row_stride);
+      for (int64_t q = 0; q < g.count; ++q) zero_padding_lanes<B>(row + q * row_stride, p.w, lanes[q]);
     };
     ring_plane_rows<V, B, KD, SD>(p, planes, make_rows, c.dw_act, p.oh * band / c.bands, p.oh * (band + 1) / c.bands,
                                   ring);
@@ -341,19 +126,6 @@ using ConvDepthwiseFn = void (*)(const Call*, int64_t, int64_t, float*);
 
 // Planes split across the intra-op team (for_each_row_chunk) from this many output elements per thread.
 constexpr int64_t kGrain = int64_t{1} << 14;
-
-// [m][taps] from pack_lanes' [ceil(m/16)][taps][16]: the plain weights back, for the reference.
-Tensor unpack_lanes(const Tensor& packed, const Shape& shape) {
-  Tensor plain(DataType::kFloat32, shape);
-  const int64_t m = shape[0], taps = plain.size() / m;
-  for (int64_t ch = 0; ch < m; ++ch) {
-    for (int64_t t = 0; t < taps; ++t) {
-      plain.data<float>()[ch * taps + t] =
-          packed.data<float>()[(ch / kPackLanes * taps + t) * kPackLanes + ch % kPackLanes];
-    }
-  }
-  return plain;
-}
 
 class VecBlockedConvDepthwise : public Kernel {
  public:
@@ -441,15 +213,7 @@ class VecBlockedConvDepthwise : public Kernel {
       plain_w_ = Value(unpack_lanes(w_, {cfg_.m, cfg_.c, 1, 1}));
       plain_dw_ = Value(unpack_lanes(dw_w_, {cfg_.m, 1, cfg_.dw_kernel, cfg_.dw_kernel}));
     });
-    std::vector<const Value*> inputs;
-    for (size_t i = 0; i < ctx.num_inputs(); ++i) inputs.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
-    if (inputs.size() > 1 && !ctx.tensor(1).defined()) inputs[1] = &plain_w_;
-    if (inputs.size() > 3 && !ctx.tensor(3).defined()) inputs[3] = &plain_dw_;
-    std::vector<Value> outputs(ctx.num_outputs());
-    KernelContext with_weights(inputs, &outputs, ctx.frame());
-    KILN_RETURN_IF_ERROR(run_counted_reference(*reference_, with_weights));
-    for (size_t i = 0; i < outputs.size(); ++i) ctx.set_output(i, std::move(outputs[i]));
-    return Status::OK();
+    return run_counted_reference(*reference_, ctx, {{1, &plain_w_}, {3, &plain_dw_}});
   }
 
   std::unique_ptr<Kernel> reference_;

@@ -36,6 +36,7 @@
 #include "kernels/blocked_layout.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/depthwise_rows.h"
+#include "kernels/vec/packed_lanes.h"
 #include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/reference_fallback.h"
 #include "kernels/vec/simd_math.h"
@@ -48,7 +49,6 @@ using depthwise::kPackLanes;
 using depthwise::Plane;
 using depthwise::ring_plane_rows;
 using depthwise::RingPlanes;
-using depthwise::RowActivation;
 using depthwise::silu_row;
 
 // Above the oneDNN kernel (kDnnlPriority, 10), which it hands every node without input_activation.
@@ -196,15 +196,8 @@ Expected<std::unique_ptr<Kernel>> make_blocked_depthwise(const KernelBuildContex
   const bool has_bias = b.node.inputs.size() > 2 && !b.node.inputs[2].empty();
   const Tensor* bias = has_bias ? b.constant(2) : nullptr;
   if (has_bias && (bias == nullptr || bias->dtype() != DataType::kFloat32 || bias->shape() != Shape{c})) return reference;
-  const int64_t groups = channel_blocks(c, kPackLanes), taps = kernel * kernel;
-  Tensor pw(DataType::kFloat32, {groups, taps, kPackLanes});  // zero-filled: the padding channels
-  Tensor pb(DataType::kFloat32, {groups * kPackLanes});
-  for (int64_t ch = 0; ch < c; ++ch) {
-    for (int64_t t = 0; t < taps; ++t) {
-      pw.data<float>()[(ch / kPackLanes * taps + t) * kPackLanes + ch % kPackLanes] = w->data<float>()[ch * taps + t];
-    }
-    if (bias) pb.data<float>()[ch] = bias->data<float>()[ch];
-  }
+  Tensor pw = pack_lanes(*w, c, kernel * kernel);
+  Tensor pb = pack_bias(bias, c);
   const bool silu_out = b.node.attr_string(kActivationAttr) == kSwish;
   return std::unique_ptr<Kernel>(std::make_unique<VecBlockedDepthwise>(std::move(reference), c, kernel, win->stride,
                                                                        win->pad_top, win->pad_left, silu_out,

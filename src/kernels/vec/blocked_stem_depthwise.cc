@@ -38,6 +38,7 @@
 #include "kernels/blocked_stem_depthwise_attrs.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/depthwise_rows.h"
+#include "kernels/vec/packed_lanes.h"
 #include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/reference_fallback.h"
 #include "kernels/vec/simd_math.h"
@@ -46,15 +47,10 @@
 namespace kiln::vec {
 namespace {
 
-using depthwise::activate_row;
 using depthwise::kPackLanes;
-using depthwise::pack_bias;
-using depthwise::pack_lanes;
 using depthwise::Plane;
 using depthwise::ring_plane_rows;
 using depthwise::RingPlanes;
-using depthwise::row_activation;
-using depthwise::RowActivation;
 using depthwise::zero_padding_lanes;
 
 // Above the reference; the operator has no other fast kernel.

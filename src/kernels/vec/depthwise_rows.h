@@ -10,15 +10,15 @@
 #include <cstdint>
 
 #include "kernels/blocked_conv_attrs.h"
-#include "kernels/blocked_layout.h"
+#include "kernels/vec/packed_lanes.h"
+#include "kernels/vec/row_activation.h"
 #include "kernels/vec/simd_math.h"
 #include "kernels/vec/unary_loops.h"
-#include "kiln/tensor.h"
 
 namespace kiln::vec::depthwise {
 
-// Weights are packed in 16-lane groups whatever X's block.
-inline constexpr int64_t kPackLanes = 16;
+// Weights are packed in 16-lane groups whatever X's block (packed_lanes.h).
+inline constexpr int64_t kPackLanes = kPackedLanes;
 
 // SiLU over a row, at the widest instruction set (unary_apply: AVX-512 has a SiLU loop of its own).
 // Called per row, which is in L1: a call for a few hundred elements.
@@ -28,16 +28,6 @@ inline void silu_row(const float* x, float* y, int64_t n) { unary_apply(UnaryFn{
 struct Plane {
   int64_t h, w, oh, ow, kh, pad_top, pad_left, ring_width;
 };
-
-// An activation applied to a row in L1, or none.
-struct RowActivation {
-  bool active = false;
-  UnaryFn fn{UnaryOp::kRelu};
-};
-
-inline void activate_row(const RowActivation& a, float* p, int64_t n) {
-  if (a.active) unary_apply(a.fn, p, p, n);
-}
 
 // Relu and Clip cost a compare and a blend per bound: the depthwise tiles apply them to their sums
 // before storing them, where a pass over the output row took 3.9% of mobilenet_v2's time (perf
@@ -105,16 +95,6 @@ KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const flo
   if (act.active && !in_registers(act)) activate_row(act, y, ow * B);
 }
 
-// The row form of an activation activation_keeps_zero (blocked_conv_attrs.h) accepts.
-inline RowActivation row_activation(const FusedActivation& a) {
-  RowActivation r;
-  r.active = !a.op.empty();
-  if (a.op == "Relu") r.fn = UnaryFn{UnaryOp::kRelu};
-  if (a.op == kSwish) r.fn = UnaryFn{UnaryOp::kSwish};
-  if (a.op == "Clip") r.fn = UnaryFn{UnaryOp::kClip, a.params[0], a.params[1]};
-  return r;
-}
-
 // Zeroes lanes [lanes, B) of each of the n pixels of `row`. Their weights and bias are 0, but an
 // infinite or NaN input value makes 0 * x NaN there, which the depthwise convolution would carry into
 // Y's padding lanes (and a 1x1 convolution after it into every channel).
@@ -169,26 +149,6 @@ KILN_SIMD_INLINE void ring_plane_rows(const Plane& p, const RingPlanes& planes, 
                                planes.y[q] + oy * p.ow * B);
     }
   }
-}
-
-// Weights [m][taps] packed as [ceil(m/16)][taps][16], zero past m: a block of 16 reads one group, a
-// block of 8 half of one.
-inline Tensor pack_lanes(const Tensor& w, int64_t m, int64_t taps) {
-  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackLanes), taps, kPackLanes});  // zero-filled
-  for (int64_t ch = 0; ch < m; ++ch) {
-    for (int64_t t = 0; t < taps; ++t) {
-      packed.data<float>()[(ch / kPackLanes * taps + t) * kPackLanes + ch % kPackLanes] =
-          w.data<float>()[ch * taps + t];
-    }
-  }
-  return packed;
-}
-
-// [ceil(m/16) * 16] from [m] (or zeros without a bias).
-inline Tensor pack_bias(const Tensor* b, int64_t m) {
-  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackLanes) * kPackLanes});
-  if (b != nullptr) std::copy(b->data<float>(), b->data<float>() + m, packed.data<float>());
-  return packed;
 }
 
 }  // namespace kiln::vec::depthwise

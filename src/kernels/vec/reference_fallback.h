@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "kernels/kernel.h"
 
@@ -18,6 +20,12 @@ Expected<std::unique_ptr<Kernel>> build_reference(const KernelBuildContext& b);
 // Runs `reference` on a call the fast kernel does not take, counted (kernels/reference_fallbacks.h) so
 // that the op tests can tell that their cases took the vector path.
 Status run_counted_reference(const Kernel& reference, KernelContext& ctx);
+
+// run_counted_reference with `released[j].second` standing for input `released[j].first` where that
+// input is absent or undefined: a constant the plan let go of once the fast kernel had packed it
+// (Kernel::releases_constant), unpacked again by the kernel for the reference.
+Status run_counted_reference(const Kernel& reference, KernelContext& ctx,
+                             const std::vector<std::pair<size_t, const Value*>>& released);
 
 // True if input i is present and a float32 tensor.
 bool is_float32_tensor(const KernelContext& ctx, size_t i);

@@ -1,0 +1,49 @@
+// Constant weights packed for the vector kernels' tiles: channels in groups of 16 lanes, each tap (or
+// input channel) of a group one 16-lane vector, zero past the last channel, so that a block of 16
+// reads one group and a block of 8 half of one.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/blocked_layout.h"
+#include "kiln/tensor.h"
+
+namespace kiln::vec {
+
+inline constexpr int64_t kPackedLanes = 16;
+
+// Weights [m][taps] packed as [ceil(m/16)][taps][16], zero past m: a block of 16 reads one group, a
+// block of 8 half of one.
+inline Tensor pack_lanes(const Tensor& w, int64_t m, int64_t taps) {
+  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackedLanes), taps, kPackedLanes});  // zero-filled
+  for (int64_t ch = 0; ch < m; ++ch) {
+    for (int64_t t = 0; t < taps; ++t) {
+      packed.data<float>()[(ch / kPackedLanes * taps + t) * kPackedLanes + ch % kPackedLanes] =
+          w.data<float>()[ch * taps + t];
+    }
+  }
+  return packed;
+}
+
+// [ceil(m/16) * 16] from [m] (or zeros without a bias).
+inline Tensor pack_bias(const Tensor* b, int64_t m) {
+  Tensor packed(DataType::kFloat32, {channel_blocks(m, kPackedLanes) * kPackedLanes});
+  if (b != nullptr) std::copy(b->data<float>(), b->data<float>() + m, packed.data<float>());
+  return packed;
+}
+
+// [m][taps] from pack_lanes' [ceil(m/16)][taps][16]: the plain weights back, for the reference.
+inline Tensor unpack_lanes(const Tensor& packed, const Shape& shape) {
+  Tensor plain(DataType::kFloat32, shape);
+  const int64_t m = shape[0], taps = plain.size() / m;
+  for (int64_t ch = 0; ch < m; ++ch) {
+    for (int64_t t = 0; t < taps; ++t) {
+      plain.data<float>()[ch * taps + t] =
+          packed.data<float>()[(ch / kPackedLanes * taps + t) * kPackedLanes + ch % kPackedLanes];
+    }
+  }
+  return plain;
+}
+
+}  // namespace kiln::vec

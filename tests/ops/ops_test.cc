@@ -211,6 +211,17 @@ TEST_P(BlockedKernels, SqueezeExciteOnATeam) {
   }
   omp_set_num_threads(saved);
 }
+TEST_P(BlockedKernels, PointwiseConv) { check_all(pointwise_conv_cases(GetParam())); }
+// On a team of 2 and 3 threads, the pointwise kernel splits runs of pixels and groups of blocks.
+TEST_P(BlockedKernels, PointwiseConvOnATeam) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(pointwise_conv_cases(GetParam()));
+  }
+  omp_set_num_threads(saved);
+}
 TEST_P(BlockedKernels, ConvDepthwise) { check_all(conv_depthwise_cases(GetParam())); }
 TEST_P(BlockedKernels, StemDepthwise) { check_all(stem_depthwise_cases(GetParam())); }
 // One image on a team of 2 and 3 threads: bands of rows, each computing its first stem rows again.

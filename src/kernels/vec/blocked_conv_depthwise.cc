@@ -2,7 +2,7 @@
 // Y = depthwise_activation(DepthwiseConv(activation(Conv1x1(X, W, B)), DW, DB)) on the blocked layout,
 // in one pass over Y, the expanded tensor never leaving the cache.
 //
-// Per image and group of 3 channel blocks of Y (planes), or per band of their rows where the groups
+// Per image and group of 2 or 3 channel blocks of Y (planes), or per band of their rows where the groups
 // are fewer than two per thread, output rows in order; each expanded row the depthwise kernel needs is
 // computed for the group's blocks into a ring of the kernel's height of rows (depthwise_rows.h, as the
 // stem kernel fills its ring) by the 1x1 tiles of pointwise_rows.h (7 pixels x 3 blocks, reading X in
@@ -44,7 +44,6 @@ using depthwise::kPackLanes;
 using depthwise::Plane;
 using depthwise::ring_plane_rows;
 using depthwise::RingPlanes;
-using depthwise::zero_padding_lanes;
 
 // Above the oneDNN kernel (kDnnlPriority, 10), to which it hands the activations it does not compute.
 constexpr int kConvDepthwisePriority = 20;
@@ -62,7 +61,8 @@ struct Call {
   const float* dw_b;
   float* y;
   Plane plane;
-  int64_t c, m, block, in_blocks, blocks, groups, bands, dw_kernel, dw_stride;
+  int64_t c, m, block, in_blocks, blocks, bands, dw_kernel, dw_stride;
+  pointwise::BlockGroups groups;
   RowActivation act, dw_act;
 };
 
@@ -78,13 +78,14 @@ KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* s
   std::fill(ring, ring + p.kh * std::min(kGroup, c.blocks) * p.ring_width * B, 0.0f);
   const int64_t in_plane = p.h * p.w * B;
   for (int64_t u = begin; u < end; ++u) {
-    const int64_t group = u % c.groups, band = u / c.groups % c.bands, n = u / c.groups / c.bands;
+    const int64_t group = u % c.groups.count, band = u / c.groups.count % c.bands;
+    const int64_t n = u / c.groups.count / c.bands;
     pointwise::Group g;
     int64_t lanes[kGroup];
     RingPlanes planes;
-    g.count = planes.count = std::min(kGroup, c.blocks - group * kGroup);
+    g.count = planes.count = c.groups.size(group);
     for (int64_t q = 0; q < g.count; ++q) {
-      const int64_t block = group * kGroup + q;
+      const int64_t block = c.groups.first(group) + q;
       // A block of 8 reads lanes [0, 8) or [8, 16) of its 16-lane weight group.
       const int64_t lanes16 = block * B / kPackLanes, lane0 = block * B % kPackLanes;
       g.w[q] = c.w + lanes16 * c.c * kPackLanes + lane0;
@@ -165,7 +166,7 @@ class VecBlockedConvDepthwise : public Kernel {
     if (x.rank() != 5 || (block != 8 && block != 16) || x.dim(1) != channel_blocks(cfg_.c, block) || x.size() == 0) {
       return run_reference(ctx);  // the reference names the problem
     }
-    Call call{};
+    Call call{.groups = pointwise::BlockGroups(1)};
     Plane& p = call.plane;
     p.h = x.dim(2);
     p.w = x.dim(3);
@@ -187,11 +188,11 @@ class VecBlockedConvDepthwise : public Kernel {
     call.block = block;
     call.in_blocks = x.dim(1);
     call.blocks = blocks;
-    call.groups = channel_blocks(blocks, kGroup);
+    call.groups = pointwise::BlockGroups(blocks);
     // Bands of rows where the groups are too few to share among the team; each band computes the
     // expanded rows its first output rows need once more.
     const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
-    call.bands = n * call.groups >= 2 * team ? 1 : std::min<int64_t>(team, p.oh);
+    call.bands = n * call.groups.count >= 2 * team ? 1 : std::min<int64_t>(team, p.oh);
     call.dw_kernel = cfg_.dw_kernel;
     call.dw_stride = cfg_.dw_stride;
     call.act = cfg_.act;
@@ -199,7 +200,7 @@ class VecBlockedConvDepthwise : public Kernel {
     const size_t scratch_floats = static_cast<size_t>(p.kh * std::min(kGroup, blocks) * p.ring_width * block);
     const int64_t unit_elements = std::min(kGroup, blocks) * p.oh * p.ow * block / call.bands;
     const bool done = for_each_row_chunk_with_scratch(
-        n * call.bands * call.groups, unit_elements, kGrain, ScratchSlot::kDepthwiseRing, scratch_floats,
+        n * call.bands * call.groups.count, unit_elements, kGrain, ScratchSlot::kDepthwiseRing, scratch_floats,
         [&](int64_t begin, int64_t end, float* scratch) { loop_(&call, begin, end, scratch); });
     if (!done) return Status::ResourceExhausted("1x1 and depthwise convolution: no memory for its rows");
     ctx.set_output(0, Value(std::move(y)));

@@ -51,7 +51,6 @@ using depthwise::kPackLanes;
 using depthwise::Plane;
 using depthwise::ring_plane_rows;
 using depthwise::RingPlanes;
-using depthwise::zero_padding_lanes;
 
 // Above the reference; the operator has no other fast kernel.
 constexpr int kStemDepthwisePriority = 20;

@@ -95,15 +95,6 @@ KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const flo
   if (act.active && !in_registers(act)) activate_row(act, y, ow * B);
 }
 
-// Zeroes lanes [lanes, B) of each of the n pixels of `row`. Their weights and bias are 0, but an
-// infinite or NaN input value makes 0 * x NaN there, which the depthwise convolution would carry into
-// Y's padding lanes (and a 1x1 convolution after it into every channel).
-template <int B>
-KILN_SIMD_INLINE void zero_padding_lanes(float* row, int64_t n, int64_t lanes) {
-  if (lanes >= B) return;
-  for (int64_t i = 0; i < n; ++i) std::fill(row + i * B + lanes, row + (i + 1) * B, 0.0f);
-}
-
 // Planes (channel blocks of one image) whose input rows are made together: plane q's depthwise
 // weights, bias and output.
 inline constexpr int kMaxRingPlanes = 3;

@@ -1,6 +1,7 @@
-// Constant weights packed for the vector kernels' tiles: channels in groups of 16 lanes, each tap (or
-// input channel) of a group one 16-lane vector, zero past the last channel, so that a block of 16
-// reads one group and a block of 8 half of one.
+// The lanes of the vector kernels' blocked rows: constant weights packed for their tiles (channels in
+// groups of 16 lanes, each tap or input channel of a group one 16-lane vector, zero past the last
+// channel, so that a block of 16 reads one group and a block of 8 half of one), and the padding lanes
+// of the rows they write.
 #pragma once
 
 #include <algorithm>
@@ -44,6 +45,15 @@ inline Tensor unpack_lanes(const Tensor& packed, const Shape& shape) {
     }
   }
   return plain;
+}
+
+// Zeroes lanes [lanes, B) of each of the n pixels of `row`. Their weights and bias are 0, but an
+// infinite or NaN input value makes 0 * x NaN there, which the depthwise convolution would carry into
+// Y's padding lanes (and a 1x1 convolution after it into every channel).
+template <int B>
+inline void zero_padding_lanes(float* row, int64_t n, int64_t lanes) {
+  if (lanes >= B) return;
+  for (int64_t i = 0; i < n; ++i) std::fill(row + i * B + lanes, row + (i + 1) * B, 0.0f);
 }
 
 }  // namespace kiln::vec

@@ -33,6 +33,16 @@ inline constexpr int64_t kPackLanes = kPackedLanes;
 inline constexpr int64_t kGroup = 3;  // blocks of Y per tile
 inline constexpr int kTile = 7;       // pixels per tile
 
+// Y's blocks in groups of 2 or 3 (1 only where Y has a single block), as even as possible: a tile of
+// one block keeps 7 sums, too few to hide the multiply-add latency (10 blocks: 3, 3, 2, 2).
+struct BlockGroups {
+  int64_t count, base, extra;
+  explicit BlockGroups(int64_t blocks)
+      : count((blocks + kGroup - 1) / kGroup), base(blocks / count), extra(blocks % count) {}
+  int64_t first(int64_t g) const { return g * base + std::min(g, extra); }
+  int64_t size(int64_t g) const { return base + (g < extra ? 1 : 0); }
+};
+
 // A run of pixels of X: pixel 0 of the run in X's first channel block; block b lies `plane` floats
 // further (one image's h * w * B). c: X's channels.
 struct Input {

@@ -1,0 +1,211 @@
+// kiln.BlockedConv for a 1x1 convolution (stride 1, no padding, group 1) on blocked X, on the vector
+// units at AVX-512 (the operator: kernels/blocked_conv_attrs.h): Y = activation(X . W + B + Sum).
+//
+// MobileNetV2's and EfficientNet's projections (a few hundred channels down to 16-320, the residual
+// added) and their last 1x1 convolutions, and SqueezeNet's squeeze and expand layers: oneDNN's 1x1
+// kernel ran them at 160-175 GFLOP/s in the network, where the tiles of pointwise_rows.h (7 pixels x
+// 2 or 3 channel blocks, the residual and the activation applied in registers) reach 203-218 on their
+// shapes alone.
+//
+// Per image, the pixels in runs whose X (all channels) stays within ~128 KB, and per run the blocks of
+// Y in groups of 2 or 3; a team splits the (run, group) units in contiguous ranges, so a thread keeps
+// its pixels of X in its cache. Y's padding lanes are set to 0 (an infinite X value would make them
+// NaN through the zero weights).
+//
+// Taken where it pays: AVX-512 (below it, oneDNN's AVX2 kernels beat Vec<8> code) and weights up to
+// kMaxWeightBytes (ResNet-50's largest 1x1 layers, 2048 x 512, stay with oneDNN, whose blocking keeps
+// such weights in cache). Everything else goes to the kernel below (oneDNN's, or the reference).
+// W is packed at build as [ceil(M/16)][C][16] and released; a call the kernel does not take (Sum
+// of another shape, W or B given at run time) gets it back, unpacked, for the reference.
+#pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+
+#include "kernels/blocked_conv_attrs.h"
+#include "kernels/blocked_layout.h"
+#include "kernels/vec/cpu_isa.h"
+#include "kernels/vec/packed_lanes.h"
+#include "kernels/vec/parallel_chunks.h"
+#include "kernels/vec/pointwise_rows.h"
+#include "kernels/vec/reference_fallback.h"
+#include "kernels/vec/row_activation.h"
+
+namespace kiln::vec {
+namespace {
+
+// Between the input-SiLU depthwise kernel (vec/blocked_depthwise.cc, 20), which hands this one every
+// node without input_activation, and oneDNN's (kDnnlPriority, 10).
+constexpr int kPointwisePriority = 15;
+
+// Above this, the weights (C x M floats) are oneDNN's (see the top of the file).
+constexpr int64_t kMaxWeightBytes = int64_t{2} << 20;
+
+// A run of pixels reads at most about this much of X (all its channels).
+constexpr int64_t kRunBytes = int64_t{128} << 10;
+
+// Multiply-adds per thread before a team shares the work (about 5 us at one core's peak).
+constexpr int64_t kGrainMacs = int64_t{1} << 19;
+
+// The call's arguments, shared by the loop below.
+struct Call {
+  const float* x;
+  const float* w;
+  const float* b;
+  const float* sum;  // null without a residual
+  float* y;
+  int64_t c, m, block, in_blocks, pixels, run, runs;
+  pointwise::BlockGroups groups;
+  RowActivation act;
+};
+
+// Units [begin, end), (image * runs + run) * groups + group.
+template <int W, int B>
+KILN_SIMD_INLINE void units(const Call& c, int64_t begin, int64_t end) {
+  const int64_t in_plane = c.pixels * B, out_plane = c.pixels * B;
+  const int64_t blocks = channel_blocks(c.m, B);
+  for (int64_t u = begin; u < end; ++u) {
+    const int64_t group = u % c.groups.count, run = u / c.groups.count % c.runs;
+    const int64_t n = u / c.groups.count / c.runs;
+    const int64_t p0 = run * c.run, count = std::min(c.run, c.pixels - p0);
+    const int64_t first = c.groups.first(group);
+    pointwise::Group g;
+    g.count = c.groups.size(group);
+    float* y = c.y + (n * blocks + first) * out_plane + p0 * B;
+    for (int64_t q = 0; q < g.count; ++q) {
+      const int64_t block = first + q;
+      // A block of 8 reads lanes [0, 8) or [8, 16) of its 16-lane weight group.
+      g.w[q] = c.w + block * B / kPackedLanes * c.c * kPackedLanes + block * B % kPackedLanes;
+      g.b[q] = c.b + block * B;
+      g.sum[q] = c.sum == nullptr ? nullptr : c.sum + (n * blocks + block) * out_plane + p0 * B;
+    }
+    pointwise::rows<W, B>(pointwise::Input{c.x + n * c.in_blocks * in_plane + p0 * B, in_plane, c.c}, g, c.act, count,
+                          y, out_plane);
+    const int64_t last = first + g.count - 1;
+    if (last == blocks - 1 && c.m % B != 0) zero_padding_lanes<B>(y + (g.count - 1) * out_plane, count, c.m % B);
+  }
+}
+
+// The two compilations this kernel runs: blocks of 16 at AVX-512, and blocks of 8 (X's block where
+// KILN_CHANNEL_BLOCK=8) at AVX2, which an AVX-512 machine has.
+KILN_TARGET_AVX512 void units16(const Call& c, int64_t begin, int64_t end) { units<16, 16>(c, begin, end); }
+#if defined(__x86_64__)
+KILN_TARGET_AVX2 void units8(const Call& c, int64_t begin, int64_t end) { units<8, 8>(c, begin, end); }
+#else
+void units8(const Call& c, int64_t begin, int64_t end) { units<4, 8>(c, begin, end); }
+#endif
+
+class VecBlockedPointwiseConv : public Kernel {
+ public:
+  // w_source: the constant W as the plan holds it, until it releases it.
+  VecBlockedPointwiseConv(std::unique_ptr<Kernel> reference, int64_t m, int64_t c, RowActivation act, bool has_b,
+                          const void* w_source, Tensor w, Tensor b)
+      : reference_(std::move(reference)),
+        m_(m),
+        c_(c),
+        act_(act),
+        has_b_(has_b),
+        w_source_(w_source),
+        w_(std::move(w)),
+        b_(std::move(b)) {}
+
+  bool releases_constant(size_t i) const override { return i == 1; }
+
+  Status run(KernelContext& ctx) const override {
+    const bool w_packed = !ctx.tensor(1).defined() || ctx.tensor(1).raw() == w_source_;
+    if (!is_float32_tensor(ctx, 0) || !w_packed || ctx.has_input(2) != has_b_) return run_reference(ctx);
+    const Tensor& x = ctx.tensor(0);
+    const int64_t block = channel_block_of(x.shape());
+    if (x.rank() != 5 || (block != 8 && block != 16) || x.dim(1) != channel_blocks(c_, block)) {
+      return run_reference(ctx);  // the reference names the problem
+    }
+    const int64_t n = x.dim(0), blocks = channel_blocks(m_, block);
+    const Shape y_shape{n, blocks, x.dim(2), x.dim(3), block};
+    const bool has_sum = ctx.has_input(3);
+    if (has_sum && !(is_float32_tensor(ctx, 3) && ctx.tensor(3).shape() == y_shape)) return run_reference(ctx);
+    Tensor y = ctx.output0_tensor(DataType::kFloat32, y_shape);
+    Call call{x.data<float>(),
+              w_.data<float>(),
+              b_.data<float>(),
+              has_sum ? ctx.tensor(3).data<float>() : nullptr,
+              y.data<float>(),
+              c_,
+              m_,
+              block,
+              x.dim(1),
+              x.dim(2) * x.dim(3),
+              0,
+              0,
+              pointwise::BlockGroups(blocks),
+              act_};
+    const int64_t padded_c = x.dim(1) * block;
+    call.run = std::max<int64_t>(pointwise::kTile, kRunBytes / (padded_c * 4) / pointwise::kTile * pointwise::kTile);
+    call.run = std::min(call.run, call.pixels);
+    call.runs = call.pixels == 0 ? 0 : (call.pixels + call.run - 1) / call.run;
+    const int64_t unit_macs = call.run * pointwise::kGroup * block * c_;
+    for_each_row_chunk(n * call.runs * call.groups.count, unit_macs, kGrainMacs, [&](int64_t begin, int64_t end) {
+      if (block == 16) {
+        units16(call, begin, end);
+      } else {
+        units8(call, begin, end);
+      }
+    });
+    ctx.set_output(0, Value(std::move(y)));
+    return Status::OK();
+  }
+
+ private:
+  // The reference, with W unpacked where the plan released it (made once, on first need).
+  Status run_reference(KernelContext& ctx) const {
+    std::call_once(unpacked_once_, [this] { plain_w_ = Value(unpack_lanes(w_, {m_, c_, 1, 1})); });
+    return run_counted_reference(*reference_, ctx, {{1, &plain_w_}});
+  }
+
+  std::unique_ptr<Kernel> reference_;
+  int64_t m_, c_;
+  RowActivation act_;
+  bool has_b_;
+  const void* w_source_;
+  Tensor w_, b_;  // packed
+  mutable std::once_flag unpacked_once_;
+  mutable Value plain_w_;  // set once under unpacked_once_
+};
+
+// True for a 1x1, stride 1, unpadded, ungrouped convolution of blocked X without input activation.
+bool is_pointwise(const ir::Node& node, const Tensor& w) {
+  auto all_equal = [](const std::vector<int64_t>& v, int64_t value) {
+    return std::all_of(v.begin(), v.end(), [value](int64_t e) { return e == value; });
+  };
+  const std::string auto_pad = node.has_attr("auto_pad") ? node.attr_string("auto_pad") : "NOTSET";
+  return w.rank() == 4 && w.dim(2) == 1 && w.dim(3) == 1 && node.attr_int("group", 1) == 1 &&
+         all_equal(node.attr_ints("strides"), 1) && all_equal(node.attr_ints("pads"), 0) && auto_pad == "NOTSET" &&
+         !blocked_conv_plain_input(node) && !node.has_attr(kInputActivationAttr) && node.inputs.size() <= 4;
+}
+
+Expected<std::unique_ptr<Kernel>> make_blocked_pointwise_conv(const KernelBuildContext& b) {
+  const Tensor* w = b.constant(1);
+  auto act = parse_blocked_conv_activation(b.node);
+  const bool takes = detected_isa() == Isa::kAvx512 && w != nullptr && w->dtype() == DataType::kFloat32 &&
+                     is_pointwise(b.node, *w) && w->size() > 0 && w->size() * 4 <= kMaxWeightBytes && act.ok() &&
+                     activation_keeps_zero(*act);
+  const bool has_b = b.node.inputs.size() > 2 && !b.node.inputs[2].empty();
+  const Tensor* bias = has_b ? b.constant(2) : nullptr;
+  if (!takes ||
+      (has_b && (bias == nullptr || bias->dtype() != DataType::kFloat32 || bias->shape() != Shape{w->dim(0)}))) {
+    const KernelRegistration* below =
+        KernelRegistry::global().find_below(b.node.domain, b.node.op_type, b.opset, kPointwisePriority);
+    if (below == nullptr) return Status::Unimplemented("no kernel below the pointwise one for " + b.node.op_type);
+    return below->factory(b);
+  }
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
+  const int64_t m = w->dim(0), c = w->dim(1);
+  return std::unique_ptr<Kernel>(std::make_unique<VecBlockedPointwiseConv>(
+      std::move(reference), m, c, row_activation(*act), has_b, w->raw(), pack_lanes(*w, m, c), pack_bias(bias, m)));
+}
+
+}  // namespace
+
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "BlockedConv", 1, 1, kPointwisePriority, make_blocked_pointwise_conv);
+
+}  // namespace kiln::vec

@@ -166,7 +166,7 @@ class VecBlockedConvDepthwise : public Kernel {
     if (x.rank() != 5 || (block != 8 && block != 16) || x.dim(1) != channel_blocks(cfg_.c, block) || x.size() == 0) {
       return run_reference(ctx);  // the reference names the problem
     }
-    Call call{.groups = pointwise::BlockGroups(1)};
+    Call call{};
     Plane& p = call.plane;
     p.h = x.dim(2);
     p.w = x.dim(3);

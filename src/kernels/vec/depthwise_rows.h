@@ -1,9 +1,8 @@
 // The row computation of the vector depthwise kernels (vec/blocked_depthwise.cc, with its input
 // activation; vec/blocked_stem_depthwise.cc and vec/blocked_conv_depthwise.cc, with the convolution
 // before it), on the blocked layout: one output row from the kernel-height input rows it reads, for one
-// channel block of B lanes, and the ring of input rows that feeds it. Included by those kernels'
-// translation units only; everything is inlined into their loops, which cpu_isa.h compiles once per
-// instruction set.
+// channel block of B lanes (depthwise_rows.cc), and the ring of input rows that feeds it. Included by
+// those kernels' translation units only.
 #pragma once
 
 #include <algorithm>
@@ -29,70 +28,32 @@ struct Plane {
   int64_t h, w, oh, ow, kh, pad_top, pad_left, ring_width;
 };
 
-// Relu and Clip cost a compare and a blend per bound: the depthwise tiles apply them to their sums
-// before storing them, where a pass over the output row took 3.9% of mobilenet_v2's time (perf
-// samples, 1 thread, batch 1) and now nothing measurable. SiLU stays a pass over the row in L1
-// (unary_apply's AVX-512 SiLU takes instructions that Vec<W> code cannot name).
-inline bool in_registers(const RowActivation& a) { return a.active && a.fn.op != UnaryOp::kSwish; }
+// One output row of ow pixels of B lanes, activated, from the kernel-height input rows it reads
+// (rows[ky] null where the kernel row falls in the padding): compiled once, in depthwise_rows.cc, for
+// every instruction set, block, window (3, 5) and stride (1, 2) the kernels use, and called once per
+// row. Inlined into each kernel's loops, these tiles made each kernel's file take minutes to compile
+// in CI's sanitizer build. The vector width W is the caller's (at most B); W = 16 is AVX-512 code,
+// W = 8 AVX2, W = 4 the baseline.
+template <int B, int KW, int S>
+void output_row_16(const float* const* rows, int64_t kh, const float* wt, const float* bias, const RowActivation& act,
+                   int64_t ow, float* y);
+template <int B, int KW, int S>
+void output_row_8(const float* const* rows, int64_t kh, const float* wt, const float* bias, const RowActivation& act,
+                  int64_t ow, float* y);
+template <int B, int KW, int S>
+void output_row_4(const float* const* rows, int64_t kh, const float* wt, const float* bias, const RowActivation& act,
+                  int64_t ow, float* y);
 
-template <int W>
-KILN_SIMD_INLINE Vec<W> clamp_in_registers(const RowActivation& a, Vec<W> v) {
-  if (a.fn.op == UnaryOp::kRelu) return select<W>(v < 0.0f, splat<W>(0.0f), v);  // NaN and -0 pass
-  return clamp<W>(v, a.fn.alpha, a.fn.beta);
-}
-
-// T outputs of one output row (at input column x0 of each ring row), for the W lanes at `lane` of
-// every pixel: acc = bias + sum over kernel taps, clamped if `act` is applied in registers; rows[ky] is null where the
-// kernel row falls in the padding. Loads the (T - 1) * S + KW inputs of a kernel row once for its KW columns.
-template <int W, int B, int T, int KW, int S>
-KILN_SIMD_INLINE void tile(const float* const* rows, int64_t kh, const float* wt, Vec<W> bias, const RowActivation& act,
-                           int64_t lane, int64_t x0, float* y) {
-  constexpr int kInputs = (T - 1) * S + KW;
-  Vec<W> acc[T];
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) acc[t] = bias;
-  for (int64_t ky = 0; ky < kh; ++ky) {
-    if (rows[ky] == nullptr) continue;
-    const float* r = rows[ky] + x0 * B + lane;
-    Vec<W> in[kInputs];
-#pragma GCC unroll 24
-    for (int i = 0; i < kInputs; ++i) in[i] = load<W>(r + i * B);
-#pragma GCC unroll 5
-    for (int kx = 0; kx < KW; ++kx) {
-      const Vec<W> wv = load<W>(wt + (ky * KW + kx) * kPackLanes + lane);
-#pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) acc[t] += wv * in[t * S + kx];
-    }
-  }
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) acc[t] = in_registers(act) ? clamp_in_registers<W>(act, acc[t]) : acc[t];
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) store<W>(y + t * B + lane, acc[t]);
-}
-
-// The tile of a row's last n (< 8) pixels, its width a compile-time constant: tile<..., T> for T = n.
-template <int W, int B, int KW, int S, int T = 7>
-KILN_SIMD_INLINE void tail_tile(int64_t n, const float* const* rows, int64_t kh, const float* wt, Vec<W> bias,
-                                const RowActivation& act, int64_t lane, int64_t x0, float* y) {
-  if constexpr (T > 0) {
-    if (n == T) return tile<W, B, T, KW, S>(rows, kh, wt, bias, act, lane, x0, y);
-    tail_tile<W, B, KW, S, T - 1>(n, rows, kh, wt, bias, act, lane, x0, y);
-  }
-}
-
-// One output row of ow pixels, activated (SiLU as a pass over the row while it is in L1).
 template <int W, int B, int KW, int S>
-KILN_SIMD_INLINE void output_row(const float* const* rows, int64_t kh, const float* wt, const float* bias,
-                                 const RowActivation& act, int64_t ow, float* y) {
-  for (int64_t lane = 0; lane < B; lane += W) {
-    const Vec<W> b = load<W>(bias + lane);
-    int64_t x = 0;
-    for (; x + 8 <= ow; x += 8) tile<W, B, 8, KW, S>(rows, kh, wt, b, act, lane, x * S, y + x * B);
-    // The rest in one tile, with as many independent sums as pixels: 4 + 2 + 1 tiles for a row of 7
-    // left the FMA units waiting on each other's sums (MobileNet's 7x7 planes: 0.012 -> 0.010 ms).
-    tail_tile<W, B, KW, S>(ow - x, rows, kh, wt, b, act, lane, x * S, y + x * B);
+inline void output_row(const float* const* rows, int64_t kh, const float* wt, const float* bias,
+                       const RowActivation& act, int64_t ow, float* y) {
+  if constexpr (W == 16) {
+    output_row_16<B, KW, S>(rows, kh, wt, bias, act, ow, y);
+  } else if constexpr (W == 8) {
+    output_row_8<B, KW, S>(rows, kh, wt, bias, act, ow, y);
+  } else {
+    output_row_4<B, KW, S>(rows, kh, wt, bias, act, ow, y);
   }
-  if (act.active && !in_registers(act)) activate_row(act, y, ow * B);
 }
 
 // Planes (channel blocks of one image) whose input rows are made together: plane q's depthwise

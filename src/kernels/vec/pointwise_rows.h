@@ -12,6 +12,7 @@
 // float there as a scalar add and a broadcast: see the stem kernel); other widths and blocks of 8 run
 // one block at a time in Vec<W> code.
 #pragma once
+#pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
 #include <algorithm>
 #include <cstdint>
@@ -36,7 +37,8 @@ inline constexpr int kTile = 7;       // pixels per tile
 // Y's blocks in groups of 2 or 3 (1 only where Y has a single block), as even as possible: a tile of
 // one block keeps 7 sums, too few to hide the multiply-add latency (10 blocks: 3, 3, 2, 2).
 struct BlockGroups {
-  int64_t count, base, extra;
+  int64_t count = 1, base = 1, extra = 0;
+  BlockGroups() = default;  // one block
   explicit BlockGroups(int64_t blocks)
       : count((blocks + kGroup - 1) / kGroup), base(blocks / count), extra(blocks % count) {}
   int64_t first(int64_t g) const { return g * base + std::min(g, extra); }
@@ -69,9 +71,9 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 activate16(const
   if (!a.active) return v;
   switch (a.fn.op) {
     case UnaryOp::kRelu:
-      return _mm512_max_ps(_mm512_setzero_ps(), v);
+      return max16(_mm512_setzero_ps(), v);
     case UnaryOp::kClip:
-      return _mm512_min_ps(_mm512_set1_ps(a.fn.beta), _mm512_max_ps(_mm512_set1_ps(a.fn.alpha), v));
+      return min16(_mm512_set1_ps(a.fn.beta), max16(_mm512_set1_ps(a.fn.alpha), v));
     default:  // kSwish, the only other activation row_activation makes
       return silu16(v);
   }

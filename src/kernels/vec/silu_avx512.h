@@ -1,6 +1,6 @@
 // SiLU of one AVX-512 vector, shared by the SiLU loop (unary_loops.cc) and the kernels that apply it to
-// their results in registers (vec/blocked_conv_depthwise.cc). x86-64 only; callers are compiled for
-// AVX-512 (KILN_TARGET_AVX512).
+// their results in registers (vec/pointwise_rows.h), and the max / min they clamp with. x86-64 only;
+// callers are compiled for AVX-512 (KILN_TARGET_AVX512).
 #pragma once
 
 #if defined(__x86_64__)
@@ -9,6 +9,17 @@
 #include "kernels/vec/cpu_isa.h"
 
 namespace kiln::vec {
+
+// max, min, roundscale and scalef in their masked forms with every lane selected: the same
+// instructions, but the unmasked forms pass _mm512_undefined_ps() through, which GCC 12 reports as
+// maybe uninitialized wherever they are inlined. max16 and min16 return b where either is NaN.
+inline constexpr __mmask16 kAllLanes = 0xFFFF;
+KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 max16(__m512 a, __m512 b) {
+  return _mm512_mask_max_ps(a, kAllLanes, a, b);
+}
+KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 min16(__m512 a, __m512 b) {
+  return _mm512_mask_min_ps(a, kAllLanes, a, b);
+}
 
 // SiLU at AVX-512 with the two instructions Vec<W> cannot name: vrndscaleps rounds t = -x/ln2 and
 // vscalefps multiplies by 2^n over the whole float range, so the generic silu's clamp, sign mirroring
@@ -23,9 +34,9 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 silu16(__m512 v)
   // rounding error would blow r up (SiLU(1e14) came out -0). exp(89) is inf and exp(-104) is 0 in
   // float, so the clamp changes no result; max_ps returns its second operand for a NaN v, whose NaN
   // the final division keeps.
-  const __m512 c = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-89.0f)), _mm512_set1_ps(104.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(-1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 c = min16(max16(v, _mm512_set1_ps(-89.0f)), _mm512_set1_ps(104.0f));
+  const __m512 t = _mm512_mul_ps(c, _mm512_set1_ps(-1.44269504088896341f));
+  const __m512 n = _mm512_mask_roundscale_ps(t, kAllLanes, t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // r = -c - n ln2 (Cody-Waite, as exp()). exp(r) on [-ln2/2, ln2/2]: the degree-5 polynomial of
   // least relative error there (scripts/minimax_exp.py 5: 7.5e-8 before rounding) in Horner's form.
   // This loop is bound by its multiplies and multiply-adds, so each degree costs: Cephes' form
@@ -41,7 +52,7 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 silu16(__m512 v)
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.9998894334e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.9999970198e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0000001192e+0f));
-  const __m512 e = _mm512_scalef_ps(p, n);  // exp(-c)
+  const __m512 e = _mm512_mask_scalef_ps(p, kAllLanes, p, n);  // exp(-c)
   return _mm512_div_ps(v, _mm512_add_ps(one, e));
 }
 

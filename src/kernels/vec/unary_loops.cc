@@ -143,10 +143,10 @@ KILN_TARGET_AVX512 void silu_avx512(const float* x, float* y, int64_t n) {
 KILN_TARGET_AVX512 void clamp_avx512(const float* x, float* y, int64_t n, float lo, float hi) {
   const __m512 l = _mm512_set1_ps(lo), h = _mm512_set1_ps(hi);
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_min_ps(h, _mm512_max_ps(l, _mm512_loadu_ps(x + i))));
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, min16(h, max16(l, _mm512_loadu_ps(x + i))));
   if (i < n) {
     const __mmask16 tail = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(y + i, tail, _mm512_min_ps(h, _mm512_max_ps(l, _mm512_maskz_loadu_ps(tail, x + i))));
+    _mm512_mask_storeu_ps(y + i, tail, min16(h, max16(l, _mm512_maskz_loadu_ps(tail, x + i))));
   }
 }
 #else

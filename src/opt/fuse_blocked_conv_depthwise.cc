@@ -18,15 +18,21 @@
 namespace kiln::opt {
 namespace {
 
+// Attribute `name` absent, or exactly `value` (a malformed one stays with the node, whose kernels report it).
+bool absent_or(const ir::Node& n, const char* name, const std::vector<int64_t>& value) {
+  return !n.has_attr(name) || n.attr_ints(name) == value;
+}
+
 // blocked_conv_constant_weights, for a convolution of blocked X without dilation.
 const Tensor* conv_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n) {
-  if (blocked_conv_plain_input(n) || !all_equal(n.attr_ints("dilations"), 1)) return nullptr;
+  if (blocked_conv_plain_input(n) || !absent_or(n, "dilations", {1, 1})) return nullptr;
   return blocked_conv_constant_weights(graph, uses, n);
 }
 
 bool is_pointwise(const ir::Node& n, const Tensor& w) {
-  return w.dim(2) == 1 && w.dim(3) == 1 && n.attr_int("group", 1) == 1 && all_equal(n.attr_ints("strides"), 1) &&
-         all_equal(n.attr_ints("pads"), 0);
+  return w.dim(2) == 1 && w.dim(3) == 1 && n.attr_int("group", 1) == 1 && absent_or(n, "strides", {1, 1}) &&
+         absent_or(n, "pads", {0, 0, 0, 0}) && absent_or(n, "kernel_shape", {1, 1}) &&
+         !n.has_attr(kInputActivationAttr);
 }
 
 // The stride (1 or 2) of a 3x3 or 5x5 depthwise convolution over `channels` padded by half its window
@@ -36,7 +42,8 @@ int64_t depthwise_stride(const ir::Node& n, const Tensor& w, int64_t channels) {
   const int64_t k = w.rank() == 4 ? w.dim(2) : 0, pad = k / 2;
   if (!conv_depthwise_kernel_ok(k) || w.shape() != Shape{channels, 1, k, k} || n.attr_int("group", 1) != channels ||
       n.attr_ints("pads") != std::vector<int64_t>{pad, pad, pad, pad} || strides.size() != 2 ||
-      strides[0] != strides[1] || (strides[0] != 1 && strides[0] != 2) || blocked_conv_input_swish(n)) {
+      strides[0] != strides[1] || (strides[0] != 1 && strides[0] != 2) || !absent_or(n, "kernel_shape", {k, k}) ||
+      n.has_attr(kInputActivationAttr)) {
     return 0;
   }
   return strides[0];
@@ -59,7 +66,7 @@ Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& 
     const Tensor* dww = conv_weights(graph, uses, dw);
     if (w == nullptr || dww == nullptr || !is_pointwise(pw, *w)) continue;
     const int64_t stride = depthwise_stride(dw, *dww, w->dim(0));
-    if (stride == 0 || blocked_conv_input_swish(pw)) continue;
+    if (stride == 0) continue;
     ir::Node fused;
     fused.domain = "kiln";
     fused.op_type = "BlockedConvDepthwise";

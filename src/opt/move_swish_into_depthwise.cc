@@ -8,8 +8,9 @@
 // to each row of y as it loads it, instead of a pass of its own over y after the primitive (on
 // efficientnet_b0 such passes cost about as much as the depthwise convolutions). Applies when y is read
 // only by the depthwise node and is not a graph output, DW and DB (if any) are constants, and the
-// depthwise node has no Sum and no input activation yet. Runs after fuse_blocked_conv_swish, which gives the convolutions
-// their SiLU, and after fuse_blocked_conv_depthwise, which leaves the pairs with SiLU alone.
+// depthwise node has no Sum and no input activation yet. Runs after fuse_blocked_conv_swish, which gives the
+// convolutions their SiLU, and after fuse_blocked_conv_depthwise, which takes the 1x1 expansions and their depthwise
+// convolutions whole (SiLU or not): what is left here is any other SiLU convolution before a depthwise one.
 #include <map>
 
 #include "kernels/blocked_depthwise_attrs.h"

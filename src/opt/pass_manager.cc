@@ -37,8 +37,8 @@ constexpr NamedPass kPasses[] = {
     // After fuse_blocked_conv_swish, which makes the SiLU inside a squeeze-excite block its first
     // convolution's activation.
     {"fuse_blocked_squeeze_excite", fuse_blocked_squeeze_excite},
-    // After fuse_blocked_conv_swish (the SiLU it moves) and fuse_blocked_conv_depthwise (which leaves
-    // the pairs with SiLU alone).
+    // After fuse_blocked_conv_swish (the SiLU it moves) and fuse_blocked_conv_depthwise (whose pairs,
+    // SiLU ones too, it no longer sees).
     {"move_swish_into_depthwise", move_swish_into_depthwise},
     // Last: fuse_blocked_conv_swish takes a swish after a convolution whole (as a post-op); this one
     // turns the swishes left over into single kiln.Swish nodes.

@@ -307,6 +307,26 @@ TEST_P(BlockedKernels, InputSwishDepthwiseOnTooSmallAnImageFailsLikeTheReference
   s.block = GetParam();
   check_fails_like_the_reference(blocked_conv_case("input swish depthwise 2x2", s));
 }
+// A 1x1 node with malformed window attributes, or an empty image, fails as in the reference, word for
+// word: the 1x1 vector kernel leaves such nodes to the kernels below, and empty images to the reference.
+TEST_P(BlockedKernels, PointwiseConvBadAttributesAndEmptyImagesFailLikeTheReference) {
+  const BlockedConvSpec base{.conv = {{1, 20, 5, 5}, {24, 20, 1, 1}}, .activation = "Relu", .block = GetParam()};
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> bad = {
+      {"kernel_shape", {3, 3}}, {"kernel_shape", {1}}, {"strides", {1}}, {"strides", {1, 1, 1}}, {"pads", {0, 0}}};
+  for (const auto& [name, value] : bad) {
+    OpCase c = blocked_conv_case("pointwise bad " + name, base);
+    std::erase_if(c.node.attributes, [&name](const ir::Attribute& a) { return a.name == name; });
+    c.node.attributes.push_back(attr_ints(name, value));
+    SCOPED_TRACE(name + " " + shape_to_string(value));
+    check_fails_like_the_reference(c);
+  }
+  for (const Shape& x : {Shape{1, 20, 0, 5}, Shape{1, 20, 5, 0}}) {
+    BlockedConvSpec s = base;
+    s.conv.x = x;
+    SCOPED_TRACE(shape_to_string(x));
+    check_fails_like_the_reference(blocked_conv_case("pointwise empty image", s));
+  }
+}
 INSTANTIATE_TEST_SUITE_P(FastKernels, BlockedKernels, testing::ValuesIn(kChannelBlocks),
                          [](const testing::TestParamInfo<int64_t>& p) { return "Block" + std::to_string(p.param); });
 

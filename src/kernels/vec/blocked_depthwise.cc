@@ -51,7 +51,8 @@ using depthwise::ring_plane_rows;
 using depthwise::RingPlanes;
 using depthwise::silu_row;
 
-// Above the oneDNN kernel (kDnnlPriority, 10), which it hands every node without input_activation.
+// Above the 1x1 vector kernel (vec/blocked_pointwise_conv.cc, 15) and oneDNN's (kDnnlPriority, 10), to
+// which it hands every node without input_activation.
 constexpr int kBlockedDepthwisePriority = 20;
 
 // The planes [begin, end) of one call, with X's block B, kernel KW and stride S fixed: each input row
@@ -178,7 +179,7 @@ class VecBlockedDepthwise : public Kernel {
 
 Expected<std::unique_ptr<Kernel>> make_blocked_depthwise(const KernelBuildContext& b) {
   if (!blocked_conv_input_swish(b.node)) {
-    // Not this kernel's node: the oneDNN kernel's (or, without oneDNN, the reference's).
+    // Not this kernel's node: the next one down's (the 1x1 vector kernel, oneDNN's or the reference).
     const KernelRegistration* below =
         KernelRegistry::global().find_below(b.node.domain, b.node.op_type, b.opset, kBlockedDepthwisePriority);
     if (below == nullptr) return Status::Unimplemented("no kernel below the depthwise one for " + b.node.op_type);

@@ -20,8 +20,11 @@
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
 
 #include <algorithm>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/blocked_layout.h"
@@ -117,7 +120,7 @@ class VecBlockedPointwiseConv : public Kernel {
     if (!is_float32_tensor(ctx, 0) || !w_packed || ctx.has_input(2) != has_b_) return run_reference(ctx);
     const Tensor& x = ctx.tensor(0);
     const int64_t block = channel_block_of(x.shape());
-    if (x.rank() != 5 || (block != 8 && block != 16) || x.dim(1) != channel_blocks(c_, block)) {
+    if (x.rank() != 5 || (block != 8 && block != 16) || x.dim(1) != channel_blocks(c_, block) || x.size() == 0) {
       return run_reference(ctx);  // the reference names the problem
     }
     const int64_t n = x.dim(0), blocks = channel_blocks(m_, block);
@@ -172,14 +175,20 @@ class VecBlockedPointwiseConv : public Kernel {
   mutable Value plain_w_;  // set once under unpacked_once_
 };
 
+// Attribute `name` absent, or exactly one of `values` (anything else, malformed ones included, is left
+// to the kernels below, whose errors are the reference's).
+bool absent_or(const ir::Node& node, const char* name, std::initializer_list<std::vector<int64_t>> values) {
+  if (!node.has_attr(name)) return true;
+  const std::vector<int64_t> v = node.attr_ints(name);
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
 // True for a 1x1, stride 1, unpadded, ungrouped convolution of blocked X without input activation.
 bool is_pointwise(const ir::Node& node, const Tensor& w) {
-  auto all_equal = [](const std::vector<int64_t>& v, int64_t value) {
-    return std::all_of(v.begin(), v.end(), [value](int64_t e) { return e == value; });
-  };
   const std::string auto_pad = node.has_attr("auto_pad") ? node.attr_string("auto_pad") : "NOTSET";
   return w.rank() == 4 && w.dim(2) == 1 && w.dim(3) == 1 && node.attr_int("group", 1) == 1 &&
-         all_equal(node.attr_ints("strides"), 1) && all_equal(node.attr_ints("pads"), 0) && auto_pad == "NOTSET" &&
+         absent_or(node, "kernel_shape", {{1, 1}}) && absent_or(node, "strides", {{1, 1}}) &&
+         absent_or(node, "pads", {{0, 0, 0, 0}}) && absent_or(node, "dilations", {{1, 1}}) && auto_pad == "NOTSET" &&
          !blocked_conv_plain_input(node) && !node.has_attr(kInputActivationAttr) && node.inputs.size() <= 4;
 }
 

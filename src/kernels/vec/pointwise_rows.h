@@ -54,8 +54,8 @@ struct Input {
 
 // The blocks of Y a run computes, up to kGroup: per block q, its packed weights ([channel][16 lanes],
 // offset to the block's lanes), its bias, and its sum (Y's layout: added before the activation) or
-// null. Blocks of 16 lanes at AVX-512 take consecutive weight groups (c * 16 floats apart), biases and
-// sums (y_stride apart).
+// null. Blocks of 16 lanes at AVX-512 take consecutive weight groups (c * 16 floats apart), biases (16
+// apart) and sums (y_stride apart).
 struct Group {
   int64_t count = 0;
   const float* w[kGroup];

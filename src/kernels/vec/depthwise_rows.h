@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/blocked_conv_attrs.h"
+#include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/packed_lanes.h"
 #include "kernels/vec/row_activation.h"
 #include "kernels/vec/simd_math.h"
@@ -34,12 +35,13 @@ struct Plane {
 // row. Inlined into each kernel's loops, these tiles made each kernel's file take minutes to compile
 // in CI's sanitizer build. The vector width W is the caller's (at most B); W = 16 is AVX-512 code,
 // W = 8 AVX2, W = 4 the baseline.
+// (The declarations carry the instruction set too: GCC compiled the definitions' instances without it.)
 template <int B, int KW, int S>
-void output_row_16(const float* const* rows, int64_t kh, const float* wt, const float* bias, const RowActivation& act,
-                   int64_t ow, float* y);
+KILN_TARGET_AVX512 void output_row_16(const float* const* rows, int64_t kh, const float* wt, const float* bias,
+                                      const RowActivation& act, int64_t ow, float* y);
 template <int B, int KW, int S>
-void output_row_8(const float* const* rows, int64_t kh, const float* wt, const float* bias, const RowActivation& act,
-                  int64_t ow, float* y);
+KILN_TARGET_AVX2 void output_row_8(const float* const* rows, int64_t kh, const float* wt, const float* bias,
+                                   const RowActivation& act, int64_t ow, float* y);
 template <int B, int KW, int S>
 void output_row_4(const float* const* rows, int64_t kh, const float* wt, const float* bias, const RowActivation& act,
                   int64_t ow, float* y);

@@ -150,11 +150,11 @@ inline std::vector<OpCase> blocked_conv_cases(int64_t block) {
   return v;
 }
 
-// 1x1 convolutions as vec/blocked_pointwise_conv.cc takes them at AVX-512 (oneDNN's elsewhere): Y in 1
-// to 10 blocks (groups of 1, 2, 3 and 3+3+2+2), the last one padded or not; X's channels padded (its
-// padding lanes hold 0.5); pixel counts off the 7-pixel tile and under it; several runs of pixels
-// (512 channels: 63 pixels a run); a residual Sum, ReLU6, Clip below 0, SiLU; a batch of 3; an infinite
-// X value (Y's padding lanes stay 0).
+// 1x1 convolutions as vec/blocked_pointwise_conv.cc takes them at AVX-512 (a residual Sum, no more
+// output than input channels; oneDNN's elsewhere): Y in 1 to 20 blocks (groups of 1, 2, 3, 3+3+2+2 and 3x6+2), the last
+// one padded or not; X's channels padded (its padding lanes hold 0.5); pixel counts off the 7-pixel
+// tile and under it; several runs of pixels; ReLU6, Clip below 0, SiLU; a batch of 3; an infinite X
+// value (Y's padding lanes stay 0).
 inline std::vector<OpCase> pointwise_conv_cases(int64_t block) {
   std::vector<OpCase> v;
   auto add = [&v, block](const std::string& name, BlockedConvSpec s, bool infinite_pixel = false) {
@@ -166,17 +166,20 @@ inline std::vector<OpCase> pointwise_conv_cases(int64_t block) {
   };
   add("pointwise 144->24 sum at 9x9", {.conv = {{1, 144, 9, 9}, {24, 144, 1, 1}}, .sum = true});
   add("pointwise 96->16 relu6 at 11x13",
-      {.conv = {{1, 96, 11, 13}, {16, 96, 1, 1}}, .activation = "Clip", .params = {0.f, 6.f}});
-  add("pointwise 40->48 swish batch 3 at 5x3", {.conv = {{3, 40, 5, 3}, {48, 40, 1, 1}}, .activation = "Swish"});
+      {.conv = {{1, 96, 11, 13}, {16, 96, 1, 1}}, .activation = "Clip", .params = {0.f, 6.f}, .sum = true});
+  add("pointwise 48->40 swish batch 3 at 5x3",
+      {.conv = {{3, 48, 5, 3}, {40, 48, 1, 1}}, .activation = "Swish", .sum = true});
   add("pointwise 512->160 sum at 14x14 (runs)", {.conv = {{1, 512, 14, 14}, {160, 512, 1, 1}}, .sum = true});
-  add("pointwise 20->64 clip at 1x1",
-      {.conv = {{2, 20, 1, 1}, {64, 20, 1, 1}}, .activation = "Clip", .params = {-1.f, 6.f}});
+  add("pointwise 64->20 clip at 1x1",
+      {.conv = {{2, 64, 1, 1}, {20, 64, 1, 1}}, .activation = "Clip", .params = {-1.f, 6.f}, .sum = true});
   // Where the vector kernel runs: oneDNN capped at AVX2 computes blocks of 16 (which such a CPU never
   // uses: it takes blocks of 8) with a NaN in real channels for this X.
   if (vec::detected_isa() == vec::Isa::kAvx512) {
-    add("pointwise 24->40 relu infinite pixel", {.conv = {{1, 24, 6, 6}, {40, 24, 1, 1}}, .activation = "Relu"}, true);
+    add("pointwise 40->24 relu infinite pixel",
+        {.conv = {{1, 40, 6, 6}, {24, 40, 1, 1}}, .activation = "Relu", .sum = true}, true);
   }
-  add("pointwise 320->1280 no bias at 7x7", {.conv = {.x = {1, 320, 7, 7}, .w = {1280, 320, 1, 1}, .bias = false}});
+  add("pointwise 1280->320 no bias at 7x7",
+      {.conv = {.x = {1, 1280, 7, 7}, .w = {320, 1280, 1, 1}, .bias = false}, .sum = true});
   return v;
 }
 

@@ -310,7 +310,8 @@ TEST_P(BlockedKernels, InputSwishDepthwiseOnTooSmallAnImageFailsLikeTheReference
 // A 1x1 node with malformed window attributes, or an empty image, fails as in the reference, word for
 // word: the 1x1 vector kernel leaves such nodes to the kernels below, and empty images to the reference.
 TEST_P(BlockedKernels, PointwiseConvBadAttributesAndEmptyImagesFailLikeTheReference) {
-  const BlockedConvSpec base{.conv = {{1, 20, 5, 5}, {24, 20, 1, 1}}, .activation = "Relu", .block = GetParam()};
+  const BlockedConvSpec base{
+      .conv = {{1, 40, 5, 5}, {24, 40, 1, 1}}, .activation = "Relu", .sum = true, .block = GetParam()};
   const std::vector<std::pair<std::string, std::vector<int64_t>>> bad = {
       {"kernel_shape", {3, 3}}, {"kernel_shape", {1}}, {"strides", {1}}, {"strides", {1, 1, 1}}, {"pads", {0, 0}}};
   for (const auto& [name, value] : bad) {

@@ -1,20 +1,24 @@
 // kiln.BlockedConv for a 1x1 convolution (stride 1, no padding, group 1) on blocked X, on the vector
 // units at AVX-512 (the operator: kernels/blocked_conv_attrs.h): Y = activation(X . W + B + Sum).
 //
-// MobileNetV2's and EfficientNet's projections (a few hundred channels down to 16-320, the residual
-// added) and their last 1x1 convolutions, and SqueezeNet's squeeze and expand layers: oneDNN's 1x1
+// MobileNetV2's and EfficientNet's projections that add the block's input back (a few hundred
+// channels down to 24-320): oneDNN's 1x1
 // kernel ran them at 160-175 GFLOP/s in the network, where the tiles of pointwise_rows.h (7 pixels x
 // 2 or 3 channel blocks, the residual and the activation applied in registers) reach 203-218 on their
 // shapes alone.
 //
-// Per image, the pixels in runs whose X (all channels) stays within ~128 KB, and per run the blocks of
+// Per image, the pixels in runs whose X (all channels) stays within ~32 KB, and per run the blocks of
 // Y in groups of 2 or 3; a team splits the (run, group) units in contiguous ranges, so a thread keeps
-// its pixels of X in its cache. Y's padding lanes are set to 0 (an infinite X value would make them
-// NaN through the zero weights).
+// its pixels of X in its cache. (Runs of 128 KB, read again from L2 for every group, made ResNet-50's
+// 64 -> 256 layers 1.25x slower than oneDNN's at 2 threads.) Y's padding lanes are set to 0 (an infinite X value would
+// make them NaN through the zero weights).
 //
-// Taken where it pays: AVX-512 (below it, oneDNN's AVX2 kernels beat Vec<8> code) and weights up to
-// kMaxWeightBytes (ResNet-50's largest 1x1 layers, 2048 x 512, stay with oneDNN, whose blocking keeps
-// such weights in cache). Everything else goes to the kernel below (oneDNN's, or the reference).
+// Taken where it pays: at AVX-512 (below it, oneDNN's AVX2 kernels beat Vec<8> code), for a layer that
+// adds a residual and has no more output than input channels (the inverted residual blocks'
+// projections), with weights up to kMaxWeightBytes. ResNet-50's 1x1 layers ran 1.03-1.05x the time of
+// oneDNN's at 2 threads, batch 1, with 32 KB runs, those that widen the channels (the residual added)
+// and those that narrow them (no residual) alike; MobileNetV2's residual projections ran 0.88-0.97x.
+// Everything else goes to the kernel below (oneDNN's, or the reference).
 // W is packed at build as [ceil(M/16)][C][16] and released; a call the kernel does not take (Sum
 // of another shape, W or B given at run time) gets it back, unpacked, for the reference.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
@@ -46,7 +50,7 @@ constexpr int kPointwisePriority = 15;
 constexpr int64_t kMaxWeightBytes = int64_t{2} << 20;
 
 // A run of pixels reads at most about this much of X (all its channels).
-constexpr int64_t kRunBytes = int64_t{128} << 10;
+constexpr int64_t kRunBytes = int64_t{32} << 10;
 
 // Multiply-adds per thread before a team shares the work (about 5 us at one core's peak).
 constexpr int64_t kGrainMacs = int64_t{1} << 19;
@@ -195,9 +199,10 @@ bool is_pointwise(const ir::Node& node, const Tensor& w) {
 Expected<std::unique_ptr<Kernel>> make_blocked_pointwise_conv(const KernelBuildContext& b) {
   const Tensor* w = b.constant(1);
   auto act = parse_blocked_conv_activation(b.node);
+  const bool has_sum = b.node.inputs.size() == 4 && !b.node.inputs[3].empty();
   const bool takes = detected_isa() == Isa::kAvx512 && w != nullptr && w->dtype() == DataType::kFloat32 &&
-                     is_pointwise(b.node, *w) && w->size() > 0 && w->size() * 4 <= kMaxWeightBytes && act.ok() &&
-                     activation_keeps_zero(*act);
+                     is_pointwise(b.node, *w) && w->size() > 0 && w->dim(0) <= w->dim(1) && has_sum &&
+                     w->size() * 4 <= kMaxWeightBytes && act.ok() && activation_keeps_zero(*act);
   const bool has_b = b.node.inputs.size() > 2 && !b.node.inputs[2].empty();
   const Tensor* bias = has_b ? b.constant(2) : nullptr;
   if (!takes ||

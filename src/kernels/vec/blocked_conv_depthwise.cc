@@ -254,20 +254,13 @@ Expected<std::unique_ptr<Kernel>> make_blocked_conv_depthwise(const KernelBuildC
   cfg.dw_stride = stride;
   cfg.act = row_activation(*act);
   cfg.dw_act = row_activation(*dw_act);
-  // The kernel packs biases at build; one that is not a constant reads as absent here, and run() then
-  // sees it given and hands the call to the reference.
-  const Tensor* bias = b.constant(2);
-  const Tensor* dbias = b.constant(4);
-  cfg.has_b = bias != nullptr;
-  cfg.has_db = dbias != nullptr;
-  if ((cfg.has_b && !(is_float(bias) && bias->shape() == Shape{cfg.m})) ||
-      (cfg.has_db && !(is_float(dbias) && dbias->shape() == Shape{cfg.m}))) {
-    return reference;
-  }
+  const std::optional<BlockBiases> biases = block_biases(b, cfg.m);
+  if (!biases) return reference;
+  cfg.has_b = biases->b != nullptr;
+  cfg.has_db = biases->db != nullptr;
   return std::unique_ptr<Kernel>(std::make_unique<VecBlockedConvDepthwise>(
-      std::move(reference), cfg, w->raw(), dw->raw(), pack_lanes(*w, cfg.m, cfg.c),
-      pack_bias(cfg.has_b ? bias : nullptr, cfg.m), pack_lanes(*dw, cfg.m, cfg.dw_kernel * cfg.dw_kernel),
-      pack_bias(cfg.has_db ? dbias : nullptr, cfg.m)));
+      std::move(reference), cfg, w->raw(), dw->raw(), pack_lanes(*w, cfg.m, cfg.c), pack_bias(biases->b, cfg.m),
+      pack_lanes(*dw, cfg.m, cfg.dw_kernel * cfg.dw_kernel), pack_bias(biases->db, cfg.m)));
 }
 
 }  // namespace

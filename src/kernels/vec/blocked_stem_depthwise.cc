@@ -396,20 +396,14 @@ Expected<std::unique_ptr<Kernel>> make_blocked_stem_depthwise(const KernelBuildC
   cfg.dw = *dwin;
   cfg.stem_act = row_activation(*stem_act);
   cfg.dw_act = row_activation(*dw_act);
-  // The kernel packs biases at build; one that is not a constant reads as absent here, and run() then
-  // sees it given and hands the call to the reference.
-  const Tensor* bias = b.constant(2);
-  const Tensor* dbias = b.constant(4);
-  cfg.has_b = bias != nullptr;
-  cfg.has_db = dbias != nullptr;
-  if ((cfg.has_b && !(is_float(bias) && bias->shape() == Shape{cfg.m})) ||
-      (cfg.has_db && !(is_float(dbias) && dbias->shape() == Shape{cfg.m}))) {
-    return reference;
-  }
+  const std::optional<BlockBiases> biases = block_biases(b, cfg.m);
+  if (!biases) return reference;
+  cfg.has_b = biases->b != nullptr;
+  cfg.has_db = biases->db != nullptr;
   const int64_t stem_taps = cfg.c * kStemKernel * kStemKernel, dw_taps = dw->dim(2) * dw->dim(2);
   return std::unique_ptr<Kernel>(std::make_unique<VecBlockedStemDepthwise>(
-      std::move(reference), cfg, pack_lanes(*w, cfg.m, stem_taps), pack_bias(cfg.has_b ? bias : nullptr, cfg.m),
-      pack_lanes(*dw, cfg.m, dw_taps), pack_bias(cfg.has_db ? dbias : nullptr, cfg.m)));
+      std::move(reference), cfg, pack_lanes(*w, cfg.m, stem_taps), pack_bias(biases->b, cfg.m),
+      pack_lanes(*dw, cfg.m, dw_taps), pack_bias(biases->db, cfg.m)));
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "kernels/blocked_layout.h"
+#include "kernels/kernel.h"
 #include "kiln/tensor.h"
 
 namespace kiln::vec {
@@ -45,6 +47,22 @@ inline Tensor unpack_lanes(const Tensor& packed, const Shape& shape) {
     }
   }
   return plain;
+}
+
+// The biases of a fused block over m channels, B (input 2) and DB (input 4), as the fused kernels pack
+// them at build: each null where absent or not a constant (run() then sees one given and hands the
+// call to the reference), else a float32 [m] constant; nullopt for a constant of another type or shape.
+struct BlockBiases {
+  const Tensor* b = nullptr;
+  const Tensor* db = nullptr;
+};
+inline std::optional<BlockBiases> block_biases(const KernelBuildContext& build, int64_t m) {
+  const BlockBiases biases{build.constant(2), build.constant(4)};
+  auto fits = [m](const Tensor* t) {
+    return t == nullptr || (t->dtype() == DataType::kFloat32 && t->shape() == Shape{m});
+  };
+  if (!fits(biases.b) || !fits(biases.db)) return std::nullopt;
+  return biases;
 }
 
 // Zeroes lanes [lanes, B) of each of the n pixels of `row`. Their weights and bias are 0, but an

@@ -48,8 +48,8 @@ using depthwise::RingPlanes;
 // Above the oneDNN kernel (kDnnlPriority, 10), to which it hands the activations it does not compute.
 constexpr int kConvDepthwisePriority = 20;
 
-// Channel blocks of Y expanded together (pointwise_rows.h's tiles of 7 pixels x 3 blocks): their
-// expanded channel counts are all multiples of 3 blocks of 16.
+// The most channel blocks of Y expanded together (pointwise::BlockGroups makes groups of 2 or 3:
+// MobileNetV2's and EfficientNet's expanded channel counts are all multiples of 3 blocks of 16).
 constexpr int64_t kGroup = pointwise::kGroup;
 
 // The call's arguments, one struct for the dispatch below.

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
 #include "kernels/fused_activation.h"
@@ -44,15 +45,19 @@ inline ir::Node conv_depthwise_pointwise_node(const ir::Node& fused) {
 // The depthwise kernel sizes the operator takes.
 inline bool conv_depthwise_kernel_ok(int64_t k) { return k == 3 || k == 5; }
 
-// `channels` is M, the depthwise convolution's group; `kernel` its window (3 or 5).
-inline ir::Node conv_depthwise_depthwise_node(const ir::Node& fused, int64_t channels, int64_t kernel) {
+// The depthwise kiln.BlockedConv a fused node stands for (inputs not set), named after it: group
+// `channels`, a `kernel` x `kernel` window padded by `pads` (empty: none), the node's depthwise_stride
+// and depthwise activation. Shared with kiln.BlockedStemDepthwise.
+inline ir::Node fused_depthwise_node(const ir::Node& fused, int64_t channels, int64_t kernel,
+                                     const std::vector<int64_t>& pads) {
   ir::Node conv;
   conv.domain = "kiln";
   conv.op_type = "BlockedConv";
   conv.name = fused.name;
-  const int64_t s = fused.attr_int(kDepthwiseStrideAttr, 1), pad = kernel / 2;
+  const int64_t s = fused.attr_int(kDepthwiseStrideAttr, 1);
   conv.attributes = {ir::Attribute::of_int("group", channels), ir::Attribute::of_ints("kernel_shape", {kernel, kernel}),
-                     ir::Attribute::of_ints("pads", {pad, pad, pad, pad}), ir::Attribute::of_ints("strides", {s, s})};
+                     ir::Attribute::of_ints("strides", {s, s})};
+  if (!pads.empty()) conv.attributes.push_back(ir::Attribute::of_ints("pads", pads));
   const std::string act = fused.attr_string(kDepthwiseActivationAttr);
   if (!act.empty()) {
     conv.attributes.push_back(ir::Attribute::of_string(kActivationAttr, act));
@@ -60,6 +65,22 @@ inline ir::Node conv_depthwise_depthwise_node(const ir::Node& fused, int64_t cha
     if (!params.empty()) conv.attributes.push_back(ir::Attribute::of_floats(kActivationParamsAttr, params));
   }
   return conv;
+}
+
+// The fused node's depthwise activation attributes, from the depthwise convolution's own: what
+// fused_depthwise_node reads back. For the passes that make the fused nodes.
+inline void add_depthwise_activation(const ir::Node& depthwise, std::vector<ir::Attribute>* fused) {
+  const std::string act = depthwise.attr_string(kActivationAttr);
+  if (act.empty()) return;
+  fused->push_back(ir::Attribute::of_string(kDepthwiseActivationAttr, act));
+  const std::vector<float> params = depthwise.attr_floats(kActivationParamsAttr);
+  if (!params.empty()) fused->push_back(ir::Attribute::of_floats(kDepthwiseActivationParamsAttr, params));
+}
+
+// `channels` is M, the depthwise convolution's group; `kernel` its window (3 or 5), padded by half.
+inline ir::Node conv_depthwise_depthwise_node(const ir::Node& fused, int64_t channels, int64_t kernel) {
+  const int64_t pad = kernel / 2;
+  return fused_depthwise_node(fused, channels, kernel, {pad, pad, pad, pad});
 }
 
 }  // namespace kiln

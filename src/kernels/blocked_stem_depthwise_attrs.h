@@ -51,23 +51,7 @@ inline ir::Node stem_depthwise_stem_node(const ir::Node& fused) {
 
 // The depthwise convolution over `channels` (M) with a `kernel` x `kernel` window.
 inline ir::Node stem_depthwise_depthwise_node(const ir::Node& fused, int64_t channels, int64_t kernel) {
-  ir::Node conv;
-  conv.domain = "kiln";
-  conv.op_type = "BlockedConv";
-  conv.name = fused.name;
-  const int64_t s = fused.attr_int(kDepthwiseStrideAttr, 1);
-  conv.attributes = {ir::Attribute::of_int("group", channels), ir::Attribute::of_ints("kernel_shape", {kernel, kernel}),
-                     ir::Attribute::of_ints("strides", {s, s})};
-  if (fused.has_attr(kDepthwisePadsAttr)) {
-    conv.attributes.push_back(ir::Attribute::of_ints("pads", fused.attr_ints(kDepthwisePadsAttr)));
-  }
-  const std::string act = fused.attr_string(kDepthwiseActivationAttr);
-  if (!act.empty()) {
-    conv.attributes.push_back(ir::Attribute::of_string(kActivationAttr, act));
-    const std::vector<float> params = fused.attr_floats(kDepthwiseActivationParamsAttr);
-    if (!params.empty()) conv.attributes.push_back(ir::Attribute::of_floats(kActivationParamsAttr, params));
-  }
-  return conv;
+  return fused_depthwise_node(fused, channels, kernel, fused.attr_ints(kDepthwisePadsAttr));
 }
 
 // A square window the vector kernel computes: kernel x kernel, the same stride and the same padding at

@@ -67,21 +67,11 @@ Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& 
     if (w == nullptr || dww == nullptr || !is_pointwise(pw, *w)) continue;
     const int64_t stride = depthwise_stride(dw, *dww, w->dim(0));
     if (stride == 0) continue;
-    ir::Node fused;
-    fused.domain = "kiln";
-    fused.op_type = "BlockedConvDepthwise";
-    fused.name = dw.name.empty() ? pw.name : dw.name;
-    fused.inputs = {pw.inputs[0], pw.inputs[1], blocked_conv_bias(pw), dw.inputs[1], blocked_conv_bias(dw)};
-    fused.outputs = dw.outputs;
+    ir::Node fused = fused_conv_pair("BlockedConvDepthwise", pw, dw);
     for (const ir::Attribute& a : pw.attributes) {
       if (a.name == kActivationAttr || a.name == kActivationParamsAttr) fused.attributes.push_back(a);
     }
-    const std::string dw_act = dw.attr_string(kActivationAttr);
-    if (!dw_act.empty()) {
-      fused.attributes.push_back(ir::Attribute::of_string(kDepthwiseActivationAttr, dw_act));
-      const std::vector<float> params = dw.attr_floats(kActivationParamsAttr);
-      if (!params.empty()) fused.attributes.push_back(ir::Attribute::of_floats(kDepthwiseActivationParamsAttr, params));
-    }
+    add_depthwise_activation(dw, &fused.attributes);
     fused.attributes.push_back(ir::Attribute::of_int(kDepthwiseStrideAttr, stride));
     pattern.absorb({pi}, di);
     dw = std::move(fused);

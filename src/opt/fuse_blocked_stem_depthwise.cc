@@ -61,12 +61,7 @@ Expected<bool> fuse_blocked_stem_depthwise(ir::Graph& graph, const PassContext& 
     const Tensor* w = conv_weights(graph, uses, stem);
     const Tensor* dww = conv_weights(graph, uses, dw);
     if (w == nullptr || dww == nullptr || !is_stem(stem, *w) || !is_depthwise_of(dw, *dww, w->dim(0))) continue;
-    ir::Node fused;
-    fused.domain = "kiln";
-    fused.op_type = "BlockedStemDepthwise";
-    fused.name = dw.name.empty() ? stem.name : dw.name;
-    fused.inputs = {stem.inputs[0], stem.inputs[1], blocked_conv_bias(stem), dw.inputs[1], blocked_conv_bias(dw)};
-    fused.outputs = dw.outputs;
+    ir::Node fused = fused_conv_pair("BlockedStemDepthwise", stem, dw);
     for (const ir::Attribute& a : stem.attributes) {
       if (a.name == "kernel_shape" || a.name == "strides" || a.name == "pads" || a.name == "dilations" ||
           a.name == kActivationAttr || a.name == kActivationParamsAttr || a.name == kChannelBlockAttr) {
@@ -78,12 +73,7 @@ Expected<bool> fuse_blocked_stem_depthwise(ir::Graph& graph, const PassContext& 
     if (dw_window.pad != 0) {
       fused.attributes.push_back(ir::Attribute::of_ints(kDepthwisePadsAttr, std::vector<int64_t>(4, dw_window.pad)));
     }
-    const std::string dw_act = dw.attr_string(kActivationAttr);
-    if (!dw_act.empty()) {
-      fused.attributes.push_back(ir::Attribute::of_string(kDepthwiseActivationAttr, dw_act));
-      const std::vector<float> params = dw.attr_floats(kActivationParamsAttr);
-      if (!params.empty()) fused.attributes.push_back(ir::Attribute::of_floats(kDepthwiseActivationParamsAttr, params));
-    }
+    add_depthwise_activation(dw, &fused.attributes);
     pattern.absorb({pi}, di);
     dw = std::move(fused);
   }

@@ -90,6 +90,17 @@ const Tensor* blocked_conv_constant_weights(const ir::Graph& graph, const ValueU
 
 std::string blocked_conv_bias(const ir::Node& conv) { return conv.inputs.size() == 3 ? conv.inputs[2] : std::string(); }
 
+ir::Node fused_conv_pair(const std::string& op_type, const ir::Node& first, const ir::Node& depthwise) {
+  ir::Node fused;
+  fused.domain = "kiln";
+  fused.op_type = op_type;
+  fused.name = depthwise.name.empty() ? first.name : depthwise.name;
+  fused.inputs = {first.inputs[0], first.inputs[1], blocked_conv_bias(first), depthwise.inputs[1],
+                  blocked_conv_bias(depthwise)};
+  fused.outputs = depthwise.outputs;
+  return fused;
+}
+
 void become_kiln_node(ir::Node& n, std::string op_type, std::vector<std::string> inputs,
                       std::vector<ir::Attribute> attributes) {
   n.op_type = std::move(op_type);

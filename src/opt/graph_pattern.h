@@ -78,6 +78,11 @@ const Tensor* blocked_conv_constant_weights(const ir::Graph& graph, const ValueU
 // The bias input of such a convolution, "" when it has none.
 std::string blocked_conv_bias(const ir::Node& conv);
 
+// A kiln node `op_type` standing for kiln.BlockedConv `first` and the depthwise kiln.BlockedConv
+// `depthwise` that reads its result: inputs (X, W, B, DW, DB) with empty names for absent biases, the
+// depthwise convolution's outputs, and its name (or the first's). Attributes are the caller's.
+ir::Node fused_conv_pair(const std::string& op_type, const ir::Node& first, const ir::Node& depthwise);
+
 // Whether every entry of an integer list attribute (strides, dilations, pads) is `value`; true when empty.
 bool all_equal(const std::vector<int64_t>& v, int64_t value);
 

@@ -40,6 +40,7 @@
 namespace kiln::vec {
 namespace {
 
+using depthwise::depthwise_plane;
 using depthwise::kPackLanes;
 using depthwise::Plane;
 using depthwise::ring_plane_rows;
@@ -167,14 +168,10 @@ class VecBlockedConvDepthwise : public Kernel {
       return run_reference(ctx);  // the reference names the problem
     }
     Call call{};
-    Plane& p = call.plane;
-    p.h = x.dim(2);
-    p.w = x.dim(3);
-    p.kh = cfg_.dw_kernel;
-    p.pad_top = p.pad_left = cfg_.dw_kernel / 2;
-    p.oh = (p.h + 2 * p.pad_top - p.kh) / cfg_.dw_stride + 1;
-    p.ow = (p.w + 2 * p.pad_left - p.kh) / cfg_.dw_stride + 1;
-    p.ring_width = std::max((p.ow - 1) * cfg_.dw_stride + p.kh, p.pad_left + p.w);
+    // Padded by half the window, the plane is never smaller than it.
+    const int64_t pad = cfg_.dw_kernel / 2;
+    call.plane = *depthwise_plane(x.dim(2), x.dim(3), cfg_.dw_kernel, cfg_.dw_stride, pad, pad);
+    const Plane& p = call.plane;
     const int64_t n = x.dim(0), blocks = channel_blocks(cfg_.m, block);
     Tensor y = ctx.output0_tensor(DataType::kFloat32, {n, blocks, p.oh, p.ow, block});
     call.x = x.data<float>();

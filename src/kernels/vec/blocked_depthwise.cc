@@ -45,6 +45,7 @@
 namespace kiln::vec {
 namespace {
 
+using depthwise::depthwise_plane;
 using depthwise::kPackLanes;
 using depthwise::Plane;
 using depthwise::ring_plane_rows;
@@ -136,19 +137,9 @@ class VecBlockedDepthwise : public Kernel {
     if (x.rank() != 5 || (block != 8 && block != 16) || x.dim(1) != channel_blocks(channels_, block)) {
       return run_reference(ctx);  // the reference names the problem
     }
-    Plane p;
-    p.h = x.dim(2);
-    p.w = x.dim(3);
-    p.kh = kernel_;
-    p.pad_top = pad_top_;
-    p.pad_left = pad_left_;
-    // A window larger than the padded image: the reference reports it.
-    if (p.h + 2 * pad_top_ < kernel_ || p.w + 2 * pad_left_ < kernel_) return run_reference(ctx);
-    // ONNX's output size with the end padding equal to the start's (the pass requires it).
-    p.oh = (p.h + 2 * pad_top_ - kernel_) / stride_ + 1;
-    p.ow = (p.w + 2 * pad_left_ - kernel_) / stride_ + 1;
-    // Every column a tile reads: the last output's window, and the row itself after the left padding.
-    p.ring_width = std::max((p.ow - 1) * stride_ + kernel_, pad_left_ + p.w);
+    const std::optional<Plane> plane = depthwise_plane(x.dim(2), x.dim(3), kernel_, stride_, pad_top_, pad_left_);
+    if (!plane) return run_reference(ctx);
+    const Plane& p = *plane;
     const int64_t n = x.dim(0), blocks = x.dim(1), count = n * blocks;
     Tensor y = ctx.output0_tensor(DataType::kFloat32, {n, blocks, p.oh, p.ow, block});
     const float* xp = x.data<float>();

@@ -47,6 +47,7 @@
 namespace kiln::vec {
 namespace {
 
+using depthwise::depthwise_plane;
 using depthwise::kPackLanes;
 using depthwise::Plane;
 using depthwise::ring_plane_rows;
@@ -313,22 +314,19 @@ class VecBlockedStemDepthwise : public Kernel {
     if (x.rank() != 4 || x.dim(1) != cfg_.c || x.size() == 0) return run_reference(ctx);  // it names the problem
     Call call{};
     call.stem = Stem{cfg_.c, x.dim(2), x.dim(3), cfg_.stem.kernel, cfg_.stem.stride, cfg_.stem.pad, 0, 0};
-    Plane& p = call.plane;
     // The stem's output is the depthwise convolution's input plane.
     const int64_t k = cfg_.stem.kernel, pad = cfg_.stem.pad;
     if (x.dim(2) + 2 * pad < k || x.dim(3) + 2 * pad < k) return run_reference(ctx);
-    p.h = (x.dim(2) + 2 * pad - k) / cfg_.stem.stride + 1;
-    p.w = (x.dim(3) + 2 * pad - k) / cfg_.stem.stride + 1;
+    const int64_t h = (x.dim(2) + 2 * pad - k) / cfg_.stem.stride + 1;
+    const int64_t w = (x.dim(3) + 2 * pad - k) / cfg_.stem.stride + 1;
     // Interior pixels: x * stride - pad >= 0 and x * stride - pad + k - 1 < W.
-    call.stem.lo = std::min(p.w, (pad + cfg_.stem.stride - 1) / cfg_.stem.stride);
+    call.stem.lo = std::min(w, (pad + cfg_.stem.stride - 1) / cfg_.stem.stride);
     const int64_t last = x.dim(3) - k + pad;  // the largest x * stride for an interior pixel
-    call.stem.hi = std::max(call.stem.lo, last < 0 ? int64_t{0} : std::min(p.w, last / cfg_.stem.stride + 1));
-    p.kh = cfg_.dw.kernel;
-    p.pad_top = p.pad_left = cfg_.dw.pad;
-    if (p.h + 2 * p.pad_top < p.kh || p.w + 2 * p.pad_left < p.kh) return run_reference(ctx);
-    p.oh = (p.h + 2 * p.pad_top - p.kh) / cfg_.dw.stride + 1;
-    p.ow = (p.w + 2 * p.pad_left - p.kh) / cfg_.dw.stride + 1;
-    p.ring_width = std::max((p.ow - 1) * cfg_.dw.stride + p.kh, p.pad_left + p.w);
+    call.stem.hi = std::max(call.stem.lo, last < 0 ? int64_t{0} : std::min(w, last / cfg_.stem.stride + 1));
+    const std::optional<Plane> plane = depthwise_plane(h, w, cfg_.dw.kernel, cfg_.dw.stride, cfg_.dw.pad, cfg_.dw.pad);
+    if (!plane) return run_reference(ctx);
+    call.plane = *plane;
+    const Plane& p = call.plane;
     const int64_t n = x.dim(0), block = cfg_.block, blocks = channel_blocks(cfg_.m, block);
     Tensor y = ctx.output0_tensor(DataType::kFloat32, {n, blocks, p.oh, p.ow, block});
     call.x = x.data<float>();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "kernels/blocked_conv_attrs.h"
 #include "kernels/vec/cpu_isa.h"
@@ -28,6 +29,21 @@ inline void silu_row(const float* x, float* y, int64_t n) { unary_apply(UnaryFn{
 struct Plane {
   int64_t h, w, oh, ow, kh, pad_top, pad_left, ring_width;
 };
+
+// The plane of an h x w input under a square `kernel` window with `stride`, padded at both ends by
+// pad_top rows and pad_left columns; nullopt where the window is larger than the padded input (the
+// reference reports it).
+inline std::optional<Plane> depthwise_plane(int64_t h, int64_t w, int64_t kernel, int64_t stride, int64_t pad_top,
+                                            int64_t pad_left) {
+  if (h + 2 * pad_top < kernel || w + 2 * pad_left < kernel) return std::nullopt;
+  Plane p{h, w, 0, 0, kernel, pad_top, pad_left, 0};
+  // ONNX's output size with the end padding equal to the start's (the passes require it).
+  p.oh = (h + 2 * pad_top - kernel) / stride + 1;
+  p.ow = (w + 2 * pad_left - kernel) / stride + 1;
+  // Every column a tile reads: the last output's window, and the row itself after the left padding.
+  p.ring_width = std::max((p.ow - 1) * stride + kernel, pad_left + w);
+  return p;
+}
 
 // One output row of ow pixels of B lanes, activated, from the kernel-height input rows it reads
 // (rows[ky] null where the kernel row falls in the padding): compiled once, in depthwise_rows.cc, for

@@ -72,6 +72,10 @@ inline std::vector<OpCase> stem_depthwise_cases(int64_t block) {
   add("stem s1 dw s2 4->16 at 17x20", {.x = {1, 4, 17, 20}, .m = 16, .stem_stride = 1, .dw_stride = 2});
   add("stem no pad dw no pad 1->40 at 23x21",
       {.x = {1, 1, 23, 21}, .m = 40, .stem_pad = 0, .dw_pad = 0, .activation = "Swish"});
+  // 5 blocks of 16 (10 of 8); the stem's ReLU6 in registers on the interior pixels and over the row on
+  // the edges.
+  add("stem dw relu6 swish 3->80 at 21x19",
+      {.x = {1, 3, 21, 19}, .m = 80, .activation = "Clip", .params = {0.f, 6.f}, .depthwise_activation = "Swish"});
   add("stem dw s2 no bias 2->16 at 12x12", {.x = {1, 2, 12, 12}, .m = 16, .dw_stride = 2, .bias = false});
   add("stem dw tiny image 3->16 at 3x3", {.x = {1, 3, 3, 3}, .m = 16, .depthwise_activation = "Swish"});
   // An infinite image value: Y's padding lanes (24 channels at block 16) stay 0, as the reference's,

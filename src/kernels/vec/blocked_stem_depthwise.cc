@@ -36,6 +36,7 @@
 
 #include "kernels/blocked_layout.h"
 #include "kernels/blocked_stem_depthwise_attrs.h"
+#include "kernels/vec/activate_avx512.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/depthwise_rows.h"
 #include "kernels/vec/packed_lanes.h"
@@ -66,11 +67,13 @@ struct Stem {
 // padding): pixel x, tap kx reads its column x * S + kx - pad, in range for the interior pixels.
 
 #if defined(__x86_64__)
-// The T-pixel tile of stem_row_avx512: each image value a broadcast operand of its multiply-add.
+// The T-pixel tile of stem_row_avx512: each image value a broadcast operand of its multiply-add; the
+// sums activated in registers.
 template <int T, int K, int S>
 KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tile16(const float* const* rows, int64_t c,
                                                                           int64_t pad, const float* wt, __m512 bias,
-                                                                          int64_t x0, float* y) {
+                                                                          const RowActivation& act, int64_t x0,
+                                                                          float* y) {
   __m512 acc[T];
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = bias;
@@ -88,20 +91,23 @@ KILN_TARGET_AVX512 __attribute__((always_inline)) inline void stem_tile16(const 
     }
   }
 #pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * 16, acc[t]);
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * 16, activate16(act, acc[t]));
 }
 
-// The interior pixels [lo, hi) of a stem row of 16-lane blocks at AVX-512, in intrinsics: GCC 12
-// compiles Vec<W>'s splat of a loaded float there as a scalar add and a broadcast, or worse, as
-// masked broadcasts lane by lane (the kernel ran 1.3x and 2.7x slower). A call per row.
+// The interior pixels [lo, hi) of a stem row of 16-lane blocks at AVX-512, activated, in intrinsics:
+// GCC 12 compiles Vec<W>'s splat of a loaded float there as a scalar add and a broadcast, or worse,
+// as masked broadcasts lane by lane (the kernel ran 1.3x and 2.7x slower). A call per row. (Tiles of
+// 8 pixels x 2 blocks, each image value broadcast once for both, ran no faster in the networks: the
+// ring of two blocks' rows at 112 pixels, 44 KB, no longer left room in L1.)
 // Needs hi - lo >= 8; the last tile overlaps the one before (see stem_interior).
 template <int K, int S>
 KILN_TARGET_AVX512 void stem_row_avx512(const float* const* rows, int64_t c, int64_t pad, const float* wt,
-                                        const float* bias, int64_t lo, int64_t hi, float* out) {
+                                        const float* bias, const RowActivation& act, int64_t lo, int64_t hi,
+                                        float* out) {
   const __m512 b = _mm512_loadu_ps(bias);
   for (int64_t ox = lo;; ox += 8) {
     const int64_t x0 = std::min(ox, hi - 8);
-    stem_tile16<8, K, S>(rows, c, pad, wt, b, x0, out + x0 * 16);
+    stem_tile16<8, K, S>(rows, c, pad, wt, b, act, x0, out + x0 * 16);
     if (x0 == hi - 8) break;
   }
 }
@@ -184,10 +190,10 @@ KILN_SIMD_INLINE void stem_edge_pixel(const float* const* rows, const Stem& g, c
   }
 }
 
-// Stem row `iy` (ow pixels of B lanes) into `out`, reading the image in place.
+// Stem row `iy` (ow pixels of B lanes) into `out`, activated, reading the image in place.
 template <int W, int B, int K, int S>
-KILN_SIMD_INLINE void stem_row(const float* x, const Stem& g, const float* wt, const float* bias, int64_t iy,
-                               int64_t ow, float* out) {
+KILN_SIMD_INLINE void stem_row(const float* x, const Stem& g, const float* wt, const float* bias,
+                               const RowActivation& act, int64_t iy, int64_t ow, float* out) {
   const float* rows[kMaxStemChannels * K];
   for (int64_t ch = 0; ch < g.c; ++ch) {
     for (int ky = 0; ky < K; ++ky) {
@@ -199,10 +205,13 @@ KILN_SIMD_INLINE void stem_row(const float* x, const Stem& g, const float* wt, c
   const int64_t lo = g.hi - g.lo >= 8 ? g.lo : g.hi;
   for (int64_t ox = 0; ox < lo; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
   for (int64_t ox = g.hi; ox < ow; ++ox) stem_edge_pixel<W, B, K, S>(rows, g, wt, bias, ox, out + ox * B);
-  if (lo == g.hi) return;
+  if (lo == g.hi) return activate_row(act, out, ow * B);
 #if defined(__x86_64__)
   if constexpr (W == 16 && B == 16) {
-    stem_row_avx512<K, S>(rows, g.c, g.pad, wt, bias, lo, g.hi, out);
+    // The interior activated in registers (a pass over the row in L1 less); the edges here.
+    stem_row_avx512<K, S>(rows, g.c, g.pad, wt, bias, act, lo, g.hi, out);
+    activate_row(act, out, lo * B);  // the edges
+    return activate_row(act, out + g.hi * B, (ow - g.hi) * B);
   } else if constexpr (W == 8) {
     stem_interior_8<B, K, S>(rows, g.c, g.pad, wt, bias, lo, g.hi, out);
   } else {
@@ -211,6 +220,7 @@ KILN_SIMD_INLINE void stem_row(const float* x, const Stem& g, const float* wt, c
 #else
   stem_interior<W, B, K, S>(rows, g.c, g.pad, wt, bias, lo, g.hi, out);
 #endif
+  activate_row(act, out, ow * B);
 }
 
 // The call's arguments, one struct for the dispatch below.
@@ -249,11 +259,10 @@ KILN_SIMD_INLINE void planes(const Call& c, int64_t begin, int64_t end, float* s
     // Stem row iy, activated, into the ring.
     auto make_row = [&](int64_t iy, float* row, int64_t) {
       if (c.stem.stride == 1) {
-        stem_row<V, B, KS, 1>(x, c.stem, stem_w, stem_b, iy, p.w, row);
+        stem_row<V, B, KS, 1>(x, c.stem, stem_w, stem_b, c.stem_act, iy, p.w, row);
       } else {
-        stem_row<V, B, KS, 2>(x, c.stem, stem_w, stem_b, iy, p.w, row);
+        stem_row<V, B, KS, 2>(x, c.stem, stem_w, stem_b, c.stem_act, iy, p.w, row);
       }
-      activate_row(c.stem_act, row, p.w * B);
       zero_padding_lanes<B>(row, p.w, lanes);
     };
     RingPlanes one;

@@ -21,10 +21,10 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/vec/activate_avx512.h"
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/packed_lanes.h"
 #include "kernels/vec/row_activation.h"
-#include "kernels/vec/silu_avx512.h"
 #include "kernels/vec/simd_math.h"
 
 namespace kiln::vec::pointwise {
@@ -64,21 +64,6 @@ struct Group {
 };
 
 #if defined(__x86_64__)
-// An activation on a tile's sums, before they are stored: a pass over the row in L1 less (ReLU6 over
-// MobileNetV2's expanded rows as such passes took 8% of its time). NaN passes through Relu and Clip,
-// as in the reference (max and min return their second operand for a NaN).
-KILN_TARGET_AVX512 __attribute__((always_inline)) inline __m512 activate16(const RowActivation& a, __m512 v) {
-  if (!a.active) return v;
-  switch (a.fn.op) {
-    case UnaryOp::kRelu:
-      return max16(_mm512_setzero_ps(), v);
-    case UnaryOp::kClip:
-      return min16(_mm512_set1_ps(a.fn.beta), max16(_mm512_set1_ps(a.fn.alpha), v));
-    default:  // kSwish, the only other activation row_activation makes
-      return silu16(v);
-  }
-}
-
 // Channel kk of X's block at xb into the T x Q sums: each X value broadcast once for its Q blocks.
 template <int T, int Q>
 KILN_TARGET_AVX512 __attribute__((always_inline)) inline void channel16(const float* xb, const float* wb,

@@ -150,9 +150,9 @@ inline std::vector<OpCase> blocked_conv_cases(int64_t block) {
   return v;
 }
 
-// 1x1 convolutions as vec/blocked_pointwise_conv.cc takes them at AVX-512 (a residual Sum, no more
-// output than input channels; oneDNN's elsewhere): Y in 1 to 20 blocks (groups of 1, 2, 3, 3+3+2+2 and 3x6+2), the last
-// one padded or not; X's channels padded (its padding lanes hold 0.5); pixel counts off the 7-pixel
+// 1x1 convolutions as vec/blocked_pointwise_conv.cc takes them at AVX-512 (no more output than input
+// channels, with a residual Sum or without; oneDNN's elsewhere): Y in 1 to 20 blocks (groups of 1, 2, 3, 3+3+2+2 and
+// 3x6+2), the last one padded or not; X's channels padded (its padding lanes hold 0.5); pixel counts off the 7-pixel
 // tile and under it; several runs of pixels; ReLU6, Clip below 0, SiLU; a batch of 3; an infinite X
 // value (Y's padding lanes stay 0).
 inline std::vector<OpCase> pointwise_conv_cases(int64_t block) {
@@ -178,6 +178,9 @@ inline std::vector<OpCase> pointwise_conv_cases(int64_t block) {
     add("pointwise 40->24 relu infinite pixel",
         {.conv = {{1, 40, 6, 6}, {24, 40, 1, 1}}, .activation = "Relu", .sum = true}, true);
   }
+  // Without a residual: a linear projection, and a squeeze layer (SqueezeNet's) with ReLU.
+  add("pointwise 144->24 at 10x9", {.conv = {{1, 144, 10, 9}, {24, 144, 1, 1}}});
+  add("pointwise 128->16 relu batch 2 at 13x13", {.conv = {{2, 128, 13, 13}, {16, 128, 1, 1}}, .activation = "Relu"});
   add("pointwise 1280->320 no bias at 7x7",
       {.conv = {.x = {1, 1280, 7, 7}, .w = {320, 1280, 1, 1}, .bias = false}, .sum = true});
   return v;

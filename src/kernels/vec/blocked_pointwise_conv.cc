@@ -1,11 +1,10 @@
 // kiln.BlockedConv for a 1x1 convolution (stride 1, no padding, group 1) on blocked X, on the vector
 // units at AVX-512 (the operator: kernels/blocked_conv_attrs.h): Y = activation(X . W + B + Sum).
 //
-// MobileNetV2's and EfficientNet's projections that add the block's input back (a few hundred
-// channels down to 24-320): oneDNN's 1x1
-// kernel ran them at 160-175 GFLOP/s in the network, where the tiles of pointwise_rows.h (7 pixels x
-// 2 or 3 channel blocks, the residual and the activation applied in registers) reach 203-218 on their
-// shapes alone.
+// MobileNetV2's and EfficientNet's projections (a few hundred channels down to 24-320), and
+// SqueezeNet's squeeze layers: oneDNN's 1x1 kernel ran the projections at 160-175 GFLOP/s in the
+// network, where the tiles of pointwise_rows.h (7 pixels x 2 or 3 channel blocks, the residual and the
+// activation applied in registers) reach 203-218 on their shapes alone.
 //
 // Per image, the pixels in runs whose X (all channels) stays within ~32 KB, and per run the blocks of
 // Y in groups of 2 or 3; a team splits the (run, group) units in contiguous ranges, so a thread keeps
@@ -13,12 +12,18 @@
 // 64 -> 256 layers 1.25x slower than oneDNN's at 2 threads.) Y's padding lanes are set to 0 (an infinite X value would
 // make them NaN through the zero weights).
 //
-// Taken where it pays: at AVX-512 (below it, oneDNN's AVX2 kernels beat Vec<8> code), for a layer that
-// adds a residual and has no more output than input channels (the inverted residual blocks'
-// projections), with weights up to kMaxWeightBytes. ResNet-50's 1x1 layers ran 1.03-1.05x the time of
-// oneDNN's at 2 threads, batch 1, with 32 KB runs, those that widen the channels (the residual added)
-// and those that narrow them (no residual) alike; MobileNetV2's residual projections ran 0.88-0.97x.
-// Everything else goes to the kernel below (oneDNN's, or the reference).
+// Taken where it pays: at AVX-512 (below it, oneDNN's AVX2 kernels beat Vec<8> code), for a layer with
+// no more output than input channels, with weights up to kMaxSumWeightBytes where it adds a residual
+// (which oneDNN adds in a pass of its own) and up to kMaxWeightBytes where it does not. Measured per
+// node in the networks (1 thread, batch 1, against oneDNN's kernel in alternating runs, set against
+// the nodes neither kernel changes): MobileNetV2's residual projections ran 0.88-0.97x oneDNN's time;
+// the projections without a residual 0.80-0.93x up to 369 KB of weights and 1.11x at 1.2 MB (960 ->
+// 320); SqueezeNet's squeeze layers 0.78-0.95x; ResNet-50's narrowing layers 0.94-1.02x up to 256 KB,
+// 1.02x at 512 KB and 1.08-1.17x at 1-2 MB, where each group's weights no longer stay in L2 for the
+// few pixels a 32 KB run of X holds. ResNet-50's widening layers (the residual added) ran 1.03-1.05x at
+// 2 threads. Whole networks, without a residual taken against not (alternate runs of two sessions in
+// one process): squeezenet1_1 0.97-0.99x the time, mobilenet_v2, efficientnet_b0 and resnet50 within
+// 1%. Everything else goes to the kernel below (oneDNN's, or the reference).
 // W is packed at build as [ceil(M/16)][C][16] and released; a call the kernel does not take (Sum
 // of another shape, W or B given at run time) gets it back, unpacked, for the reference.
 #pragma GCC diagnostic ignored "-Wpsabi"  // Vec<W> never crosses a call: see reduce_loops.cc
@@ -46,8 +51,10 @@ namespace {
 // node without input_activation, and oneDNN's (kDnnlPriority, 10).
 constexpr int kPointwisePriority = 15;
 
-// Above this, the weights (C x M floats) are oneDNN's (see the top of the file).
-constexpr int64_t kMaxWeightBytes = int64_t{2} << 20;
+// Above these, the weights (C x M floats) are oneDNN's, with a residual and without (see the top of
+// the file).
+constexpr int64_t kMaxSumWeightBytes = int64_t{2} << 20;
+constexpr int64_t kMaxWeightBytes = int64_t{384} << 10;
 
 // A run of pixels reads at most about this much of X (all its channels).
 constexpr int64_t kRunBytes = int64_t{32} << 10;
@@ -201,8 +208,9 @@ Expected<std::unique_ptr<Kernel>> make_blocked_pointwise_conv(const KernelBuildC
   auto act = parse_blocked_conv_activation(b.node);
   const bool has_sum = b.node.inputs.size() == 4 && !b.node.inputs[3].empty();
   const bool takes = detected_isa() == Isa::kAvx512 && w != nullptr && w->dtype() == DataType::kFloat32 &&
-                     is_pointwise(b.node, *w) && w->size() > 0 && w->dim(0) <= w->dim(1) && has_sum &&
-                     w->size() * 4 <= kMaxWeightBytes && act.ok() && activation_keeps_zero(*act);
+                     is_pointwise(b.node, *w) && w->size() > 0 && w->dim(0) <= w->dim(1) &&
+                     w->size() * 4 <= (has_sum ? kMaxSumWeightBytes : kMaxWeightBytes) && act.ok() &&
+                     activation_keeps_zero(*act);
   const bool has_b = b.node.inputs.size() > 2 && !b.node.inputs[2].empty();
   const Tensor* bias = has_b ? b.constant(2) : nullptr;
   if (!takes ||

@@ -4,7 +4,8 @@
     /usr/bin/python3 bench/perf_report.py RESULTS_DIR LABEL > docs/benchmarks.md
 
 RESULTS_DIR holds results.jsonl (one JSON line per `kiln bench` or ort_bench.js run, or an
-{"engine", "model", "threads", "batch", "error"} line for a run that failed), overhead.jsonl (the same,
+{"engine", "model", "threads", "batch", "error"} line for a run that failed; a configuration's rounds in
+the order they ran, each round one run of each engine), overhead.jsonl (the same,
 for the overhead runs), correctness.txt (`kiln test` output on the exported models) and settings.txt
 (KEY=VALUE lines: the runs, warm-ups and tolerance used), and ceiling.json when bench/fma_peak.c ran (the
 core's FMA ceiling, beside which each model's GFLOP/s go: bench/model_macs.py counts their work with onnx).
@@ -13,6 +14,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
 
 import model_macs
@@ -71,6 +73,36 @@ def machine():
     if family is not None:
         model += f" (cpu family {family}, model {number})"
     return f"{model}, {cores} logical CPUs, {platform.machine()}, flags: {' '.join(present) or 'none of ' + ', '.join(wanted)}"
+
+
+# Over a configuration's rounds: the median of each timing, the largest of each memory figure.
+MEDIAN_FIELDS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "first_run_ms", "load_ms", "throughput_per_s")
+MAX_FIELDS = ("peak_rss_mb", "baseline_rss_mb")
+
+
+def combine_rounds(records):
+    """One engine's rounds of one configuration as one record (median timings, largest memory), with
+    "rounds" the number that ran; the first error where none did."""
+    good = [r for r in records if "error" not in r]
+    if not good:
+        return records[0]
+    out = dict(good[0])
+    for field in MEDIAN_FIELDS:
+        values = [r[field] for r in good if field in r]
+        if values:
+            out[field] = statistics.median(values)
+    for field in MAX_FIELDS:
+        values = [r[field] for r in good if field in r]
+        if values:
+            out[field] = max(values)
+    out["rounds"] = len(good)
+    return out
+
+
+def round_ratios(kiln_rounds, ort_rounds):
+    """kiln's median over ONNX Runtime's in each round where both ran (their runs back to back)."""
+    return [k["median_ms"] / o["median_ms"] for k, o in zip(kiln_rounds, ort_rounds)
+            if "median_ms" in k and "median_ms" in o]
 
 
 def fmt(x):
@@ -157,14 +189,19 @@ def main():
     settings = read_settings(os.path.join(results_dir, "settings.txt"))
     runs = read_jsonl(os.path.join(results_dir, "results.jsonl"))
     overhead = read_jsonl(os.path.join(results_dir, "overhead.jsonl"))
-    by_key = {}
+    rounds_by_key = {}
     order = []
     for r in runs:
         key = (r["model"], r["threads"], r["batch"])
-        if key not in by_key:
-            by_key[key] = {}
+        if key not in rounds_by_key:
+            rounds_by_key[key] = {}
             order.append(key)
-        by_key[key][r["engine"]] = r
+        rounds_by_key[key].setdefault(r["engine"], []).append(r)
+    by_key = {key: {engine: combine_rounds(rs) for engine, rs in engines.items()}
+              for key, engines in rounds_by_key.items()}
+    ratios = {key: round_ratios(engines.get("kiln", []), engines.get("onnxruntime", []))
+              for key, engines in rounds_by_key.items()}
+    rounds = settings.get("rounds", "1")
 
     now = run_date(results_dir, settings)
     out = []
@@ -179,8 +216,12 @@ def main():
     w(f"- machine: {machine()}")
     w(f"- kiln: {settings.get('kiln_version', '?')}; ONNX Runtime: onnxruntime-node {settings.get('ort_version', '?')}, "
       "graph optimization level \"all\", intraOpNumThreads = threads")
-    w(f"- each cell: median of {settings.get('runs', '?')} timed runs after {settings.get('warmup', '?')} warm-ups "
-      "(and a first run, reported apart); kiln and ONNX Runtime alternate configuration by configuration")
+    w(f"- each measurement: median of {settings.get('runs', '?')} timed runs after {settings.get('warmup', '?')} "
+      "warm-ups (and a first run, reported apart); kiln and ONNX Runtime run back to back, who goes first "
+      "alternating from one configuration to the next")
+    w(f"- rounds: {rounds} passes over every configuration, so that each one is measured at moments spread over "
+      "the run (a shared host runs in fast and slow phases of minutes); each cell is the median over the rounds, "
+      "kiln/ORT the median of the rounds' ratios (each round's pair ran back to back), each round's ratio beside it")
     w(f"- inputs: the same random values for both (tools/kiln/random_inputs.h); bert_base at {settings.get('bert_dims', '?')}")
     w("")
     kiln_threads = {(r["threads"], r.get("engine_threads")) for r in runs if r.get("engine") == "kiln" and "error" not in r}
@@ -194,14 +235,17 @@ def main():
     w("")
     w("Median milliseconds per call (lower is better); kiln/ORT below 1.0 means kiln is faster.")
     w("")
-    w("| model | threads | batch | kiln ms | ORT ms | kiln/ORT | kiln p90 | ORT p90 | kiln first run | ORT first run |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
+    w("| model | threads | batch | kiln ms | ORT ms | kiln/ORT | rounds' kiln/ORT | kiln p90 | ORT p90 | "
+      "kiln first run | ORT first run |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
     for key in order:
         k, o = by_key[key].get("kiln", {}), by_key[key].get("onnxruntime", {})
-        ratio = k["median_ms"] / o["median_ms"] if "median_ms" in k and "median_ms" in o else None
+        ratio = statistics.median(ratios[key]) if ratios[key] else None
+        each = " ".join(fmt(r) for r in ratios[key]) or "—"
         w(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(k.get('median_ms')) if 'error' not in k else 'failed'} | "
-          f"{fmt(o.get('median_ms')) if 'error' not in o else 'failed'} | {fmt(ratio)} | {fmt(k.get('p90_ms'))} | "
-          f"{fmt(o.get('p90_ms'))} | {fmt(k.get('first_run_ms'))} | {fmt(o.get('first_run_ms'))} |")
+          f"{fmt(o.get('median_ms')) if 'error' not in o else 'failed'} | {fmt(ratio)} | {each} | "
+          f"{fmt(k.get('p90_ms'))} | {fmt(o.get('p90_ms'))} | {fmt(k.get('first_run_ms'))} | "
+          f"{fmt(o.get('first_run_ms'))} |")
     failures = [r for r in runs if "error" in r]
     if failures:
         w("")

@@ -36,6 +36,7 @@ RowOp row_op(const ir::Node& n) {
                                                         "ReorderToBlocked",
                                                         "ReorderFromBlocked",
                                                         "FusedConv",
+                                                        "FusedConvTranspose",
                                                         "Swish",
                                                         "Gelu"};
   static const std::set<std::string> elementwise = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum",
@@ -137,8 +138,8 @@ class Analysis {
           if (!n.inputs[i].empty() && is_row(n.inputs[i]) && !residual) return false;
         }
         out_rank = rank_of(x);
-        if (n.domain == "kiln" && n.op_type != "ReorderFromBlocked" && n.op_type != "FusedConv" && n.op_type != "Swish" &&
-            n.op_type != "Gelu") {
+        if (n.domain == "kiln" && n.op_type != "ReorderFromBlocked" && n.op_type != "FusedConv" &&
+            n.op_type != "FusedConvTranspose" && n.op_type != "Swish" && n.op_type != "Gelu") {
           out_rank = 5;  // blocked [N, C/B, H, W, B]
         }
         if (n.op_type == "ReorderFromBlocked") out_rank = 4;

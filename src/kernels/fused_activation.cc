@@ -29,4 +29,16 @@ Expected<FusedActivation> parse_fused_activation(const ir::Node& node) {
   return act;
 }
 
+std::optional<vec::UnaryFn> fused_activation_unary(const FusedActivation& a) {
+  using vec::UnaryOp;
+  if (a.op == "Relu") return vec::UnaryFn{UnaryOp::kRelu};
+  if (a.op == "Sigmoid") return vec::UnaryFn{UnaryOp::kSigmoid};
+  if (a.op == "Tanh") return vec::UnaryFn{UnaryOp::kTanh};
+  if (a.op == "HardSwish") return vec::UnaryFn{UnaryOp::kHardSwish};
+  if (a.op == "LeakyRelu") return vec::UnaryFn{UnaryOp::kLeakyRelu, a.params[0]};
+  if (a.op == "Clip") return vec::UnaryFn{UnaryOp::kClip, a.params[0], a.params[1]};
+  if (a.op == "HardSigmoid") return vec::UnaryFn{UnaryOp::kHardSigmoid, a.params[0], a.params[1]};
+  return std::nullopt;
+}
+
 }  // namespace kiln

@@ -8,10 +8,12 @@
 // or an ONNX Gelu (approximate = "none").
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "kernels/vec/unary_loops.h"
 #include "kiln/status.h"
 
 namespace kiln {
@@ -25,6 +27,10 @@ struct FusedActivation {
 bool is_fusable_activation(const std::string& op);
 // Reads the fused activation of `node`; an unknown op or a wrong parameter count is an error naming it.
 Expected<FusedActivation> parse_fused_activation(const ir::Node& node);
+// The activation as the vector unary loops compute it (vec::unary_apply, the kernels of the ONNX
+// activations themselves), for a kernel that applies it to its output in parts; nullopt for none and
+// for Gelu, which they do not compute.
+std::optional<vec::UnaryFn> fused_activation_unary(const FusedActivation& a);
 // The attribute names a fused node adds to the original node's.
 inline constexpr const char* kActivationAttr = "activation";
 inline constexpr const char* kActivationParamsAttr = "activation_params";

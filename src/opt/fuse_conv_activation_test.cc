@@ -48,6 +48,34 @@ TEST(FuseConvActivation, EveryActivationMatchesTheUnfusedGraph) {
   }
 }
 
+// DCGAN's generator layer once its BatchNormalization is folded: ConvTranspose (stride 2, padding 1)
+// then the activation.
+ir::Graph conv_transpose_act_graph(const std::string& act, std::vector<ir::Attribute> attrs = {}) {
+  ir::Graph g;
+  g.inputs = {float_value("x")};
+  g.outputs = {float_value("y")};
+  g.initializers["w"] = ramp({4, 3, 4, 4}, 0.05f, -0.3f);  // [C, M, k, k]
+  g.initializers["b"] = ramp({3}, 0.2f, -0.1f);
+  g.nodes = {make("ConvTranspose", {"x", "w", "b"}, {"c"}, {ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1})}),
+             make(act, {"c"}, {"y"}, std::move(attrs))};
+  return g;
+}
+
+TEST(FuseConvActivation, ConvTransposeActivationsMatchTheUnfusedGraph) {
+  std::vector<ir::Graph> graphs = {conv_transpose_act_graph("Relu"), conv_transpose_act_graph("Tanh"),
+                                   conv_transpose_act_graph("LeakyRelu", {real("alpha", 0.2f)})};
+  const Tensor x = ramp({2, 4, 5, 5});
+  for (ir::Graph& g : graphs) {
+    SCOPED_TRACE(g.nodes[1].op_type);
+    const auto before = run(g, {x});
+    ASSERT_TRUE(fuse_conv_activation(g, PassContext{opsets()}).value());
+    ASSERT_EQ(g.nodes.size(), 1u);
+    EXPECT_EQ(g.nodes[0].domain, "kiln");
+    EXPECT_EQ(g.nodes[0].op_type, "FusedConvTranspose");
+    expect_close(run(g, {x}), before, 1e-5);
+  }
+}
+
 TEST(FuseConvActivation, SkipsRuntimeClipBoundsAndSharedOutputs) {
   ir::Graph g = conv_act_graph("Clip", {"lo", "hi"});
   g.inputs.push_back(float_value("hi"));

@@ -88,6 +88,8 @@ struct ConvTransposeSpec {
   bool bias = true;
   bool const_weights = true;
   bool fast = true;  // oneDNN computes it (expect_fast)
+  std::string activation;     // set: kiln.FusedConvTranspose with this activation
+  std::vector<float> params;  // its activation_params
 };
 
 inline OpCase conv_transpose_case(const std::string& name, const ConvTransposeSpec& s) {
@@ -101,7 +103,14 @@ inline OpCase conv_transpose_case(const std::string& name, const ConvTransposeSp
   if (!s.auto_pad.empty()) attrs.push_back(attr_string("auto_pad", s.auto_pad));
   OpCase c;
   c.name = name;
-  c.node = node("ConvTranspose", attrs);
+  if (s.activation.empty()) {
+    c.node = node("ConvTranspose", attrs);
+  } else {
+    attrs.push_back(attr_string("activation", s.activation));
+    if (!s.params.empty()) attrs.push_back(attr_floats("activation_params", s.params));
+    c.node = node("FusedConvTranspose", attrs, "kiln");
+    c.opset = 1;
+  }
   c.inputs = {random_tensor(s.x, 11), random_tensor(s.w, 12)};
   if (s.bias) c.inputs.push_back(random_tensor({s.w[1] * s.group}, 13));
   c.constant = {false, s.const_weights, s.const_weights};
@@ -166,6 +175,36 @@ inline std::vector<OpCase> conv_transpose_cases() {
   v.push_back(conv_transpose_case(
       "convT runtime weights",
       {.x = {1, 8, 6, 6}, .w = {8, 4, 3, 3}, .strides = {2, 2}, .const_weights = false, .fast = false}));
+  // kiln.FusedConvTranspose: the product applies the activation per part of the output (DCGAN's
+  // layers: Relu, and Tanh on the last), the deconvolution over Y.
+  v.push_back(conv_transpose_case(
+      "fused convT relu (x2 upsampling)",
+      {.x = {2, 16, 7, 7}, .w = {16, 8, 4, 4}, .strides = {2, 2}, .pads = {1, 1, 1, 1}, .activation = "Relu"}));
+  v.push_back(conv_transpose_case("fused convT tanh large columns batch 3",
+                                  {.x = {3, 4, 32, 32}, .w = {4, 64, 2, 2}, .strides = {2, 2}, .activation = "Tanh"}));
+  v.push_back(
+      conv_transpose_case("fused convT clip latent 1x1 batch 3",
+                          {.x = {3, 20, 1, 1}, .w = {20, 8, 4, 4}, .activation = "Clip", .params = {-0.5f, 0.5f}}));
+  v.push_back(conv_transpose_case("fused convT leaky relu depthwise", {.x = {2, 16, 6, 6},
+                                                                       .w = {16, 1, 4, 4},
+                                                                       .group = 16,
+                                                                       .strides = {2, 2},
+                                                                       .pads = {1, 1, 1, 1},
+                                                                       .activation = "LeakyRelu",
+                                                                       .params = {0.1f}}));
+  v.push_back(conv_transpose_case("fused convT hard sigmoid runtime weights", {.x = {1, 8, 6, 6},
+                                                                               .w = {8, 4, 3, 3},
+                                                                               .strides = {2, 2},
+                                                                               .const_weights = false,
+                                                                               .fast = false,
+                                                                               .activation = "HardSigmoid",
+                                                                               .params = {0.3f, 0.4f}}));
+  v.push_back(conv_transpose_case(
+      "fused convT sigmoid no bias",
+      {.x = {1, 16, 9, 9}, .w = {16, 16, 2, 2}, .strides = {2, 2}, .bias = false, .activation = "Sigmoid"}));
+  v.push_back(conv_transpose_case(
+      "fused convT hard swish 1d",
+      {.x = {2, 6, 20}, .w = {6, 4, 5}, .strides = {2}, .pads = {2, 1}, .activation = "HardSwish"}));
   return v;
 }
 

@@ -10,6 +10,10 @@
 // (format_tag::any) and the run reorders X into it and Y back out (activation_reorders.h); the plain
 // primitive runs only where no blocked one is fast, and the reference where neither is.
 //
+// kiln.FusedConvTranspose (ConvTranspose + activation: opt/fuse_conv_activation.cc) runs the same
+// kernels, which apply the activation after the bias: the product to each part of the output as col2im
+// writes it, the deconvolution in a pass over Y.
+//
 // Constant weights are reordered once into the layout the primitive picks (format_tag::any), and the
 // plain copy is let go. ONNX's W is [C, M/group, k...], input channels first: oneDNN reads it in place
 // through strides as its [M, C, k...] (or [group, M/group, C/group, k...]).
@@ -23,8 +27,10 @@
 #include "kernels/dnnl/conv_transpose_product.h"
 #include "kernels/dnnl/packed_weights.h"
 #include "kernels/dnnl/run_memories.h"
+#include "kernels/fused_activation.h"
 #include "kernels/ref/window.h"
 #include "kernels/vec/binary_loops.h"
+#include "kernels/vec/unary_loops.h"
 
 namespace kiln::dnnl_kernels {
 namespace {
@@ -100,8 +106,9 @@ constexpr size_t kSrcSlot = 0, kDstSlot = 1, kWeightsSlot = 2;
 
 class DnnlConvTransposeKernel : public Kernel {
  public:
-  DnnlConvTransposeKernel(std::unique_ptr<Kernel> reference, ref::ConvTransposeAttrs attrs)
-      : reference_(std::move(reference)), attrs_(std::move(attrs)) {}
+  DnnlConvTransposeKernel(std::unique_ptr<Kernel> reference, ref::ConvTransposeAttrs attrs,
+                          std::optional<vec::UnaryFn> activation)
+      : reference_(std::move(reference)), attrs_(std::move(attrs)), activation_(activation) {}
 
   // Packs constant weights once, in the layout a nominal input (batch 1, spatial sizes of at least 32)
   // gets, and lets go of the plain copy. Leaves them plain when that input has no geometry (an
@@ -162,6 +169,7 @@ class DnnlConvTransposeKernel : public Kernel {
       return Status::Internal(std::string("oneDNN deconvolution failed: ") + err.what());
     }
     if (has_bias) add_channel_bias(ctx.tensor(2).data<float>(), &y);
+    if (activation_) vec::unary_apply(*activation_, y.data<float>(), y.data<float>(), y.size());
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
@@ -233,21 +241,30 @@ class DnnlConvTransposeKernel : public Kernel {
 
   std::unique_ptr<Kernel> reference_;
   ref::ConvTransposeAttrs attrs_;
+  std::optional<vec::UnaryFn> activation_;
   std::unique_ptr<PackedWeights> packed_;  // null when W is not a constant the kernel could pack
   ShapeCache<DeconvEntry> cache_;
 };
 
+// ConvTranspose, and kiln.FusedConvTranspose with the activation it carries.
 Expected<std::unique_ptr<Kernel>> make_conv_transpose(const KernelBuildContext& b) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> reference, build_reference(b));
   auto attrs = ref::parse_conv_transpose_attrs(b.node);
   if (!attrs.ok()) return reference;  // the reference reports it
+  std::optional<vec::UnaryFn> activation;
+  if (b.node.domain == "kiln") {
+    const Expected<FusedActivation> act = parse_fused_activation(b.node);
+    if (!act.ok()) return reference;  // it reports the bad activation
+    activation = fused_activation_unary(*act);
+    if (!act->op.empty() && !activation) return reference;  // Gelu: only the reference computes it
+  }
   const Tensor* w = b.constant(1);
   if (w != nullptr && conv_transpose_product_applies(*attrs, *w)) {
     if (auto wt = pack_transposed_weights(*w)) {
-      return make_conv_transpose_product(std::move(reference), std::move(attrs).value(), std::move(wt));
+      return make_conv_transpose_product(std::move(reference), std::move(attrs).value(), std::move(wt), activation);
     }
   }
-  auto kernel = std::make_unique<DnnlConvTransposeKernel>(std::move(reference), std::move(attrs).value());
+  auto kernel = std::make_unique<DnnlConvTransposeKernel>(std::move(reference), std::move(attrs).value(), activation);
   if (w != nullptr) kernel->pack(*w);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
@@ -255,5 +272,6 @@ Expected<std::unique_ptr<Kernel>> make_conv_transpose(const KernelBuildContext& 
 }  // namespace
 
 KILN_REGISTER_KERNEL_PRIORITY("", "ConvTranspose", 1, kMaxOpset, kDnnlPriority, make_conv_transpose);
+KILN_REGISTER_KERNEL_PRIORITY("kiln", "FusedConvTranspose", 1, 1, kDnnlPriority, make_conv_transpose);
 
 }  // namespace kiln::dnnl_kernels

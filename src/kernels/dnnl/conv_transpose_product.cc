@@ -59,8 +59,8 @@ constexpr int64_t kCol2ImGrain = int64_t{1} << 14;
 class ConvTransposeProduct : public Kernel {
  public:
   ConvTransposeProduct(std::unique_ptr<Kernel> reference, ref::ConvTransposeAttrs attrs,
-                       std::unique_ptr<PackedWeights> wt)
-      : reference_(std::move(reference)), attrs_(std::move(attrs)), wt_(std::move(wt)) {}
+                       std::unique_ptr<PackedWeights> wt, std::optional<vec::UnaryFn> activation)
+      : reference_(std::move(reference)), attrs_(std::move(attrs)), wt_(std::move(wt)), activation_(activation) {}
 
   bool releases_constant(size_t i) const override { return i == 1 && wt_->released(); }
 
@@ -106,8 +106,12 @@ class ConvTransposeProduct : public Kernel {
         float* out = y.data<float>() + i * m * out_plane;
         const bool done = vec::for_each_row_chunk_with_scratch(
             p.images * m, out_plane, kCol2ImGrain, ScratchSlot::kCol2ImPhases,
-            static_cast<size_t>(p.col2im->phase_floats()),
-            [&](int64_t begin, int64_t end, float* phases) { p.col2im->run(col, bias, out, begin, end, phases); });
+            static_cast<size_t>(p.col2im->phase_floats()), [&](int64_t begin, int64_t end, float* phases) {
+              p.col2im->run(col, bias, out, begin, end, phases);
+              // The planes just written, while they are in cache.
+              float* planes = out + begin * out_plane;
+              if (activation_) vec::unary_apply(*activation_, planes, planes, (end - begin) * out_plane);
+            });
         if (!done) return Status::ResourceExhausted("ConvTranspose: no memory for col2im's planes");
         i += p.images;
       }
@@ -212,6 +216,7 @@ class ConvTransposeProduct : public Kernel {
   std::unique_ptr<Kernel> reference_;
   ref::ConvTransposeAttrs attrs_;
   std::unique_ptr<PackedWeights> wt_;
+  std::optional<vec::UnaryFn> activation_;
   mutable std::once_flag rows_once_;
   mutable std::unique_ptr<PackedWeights> rows_;
   ShapeCache<ProductEntry> cache_;
@@ -241,8 +246,9 @@ std::unique_ptr<PackedWeights> pack_transposed_weights(const Tensor& w) {
 }
 
 std::unique_ptr<Kernel> make_conv_transpose_product(std::unique_ptr<Kernel> reference, ref::ConvTransposeAttrs attrs,
-                                                    std::unique_ptr<PackedWeights> wt) {
-  return std::make_unique<ConvTransposeProduct>(std::move(reference), std::move(attrs), std::move(wt));
+                                                    std::unique_ptr<PackedWeights> wt,
+                                                    std::optional<vec::UnaryFn> activation) {
+  return std::make_unique<ConvTransposeProduct>(std::move(reference), std::move(attrs), std::move(wt), activation);
 }
 
 }  // namespace kiln::dnnl_kernels

@@ -11,10 +11,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "kernels/dnnl/packed_weights.h"
 #include "kernels/kernel.h"
 #include "kernels/ref/window.h"
+#include "kernels/vec/unary_loops.h"
 
 namespace kiln::dnnl_kernels {
 
@@ -24,9 +26,11 @@ bool conv_transpose_product_applies(const ref::ConvTransposeAttrs& attrs, const 
 // W^T packed for the product (the plain W let go), or null when oneDNN cannot pack it.
 std::unique_ptr<PackedWeights> pack_transposed_weights(const Tensor& w);
 
-// The kernel over weights from pack_transposed_weights. `reference` computes what the product does not
-// take: other types, an X of another rank, a W given at run time.
+// The kernel over weights from pack_transposed_weights, applying `activation` (kiln.FusedConvTranspose's)
+// to the output planes as col2im writes them. `reference` computes what the product does not take:
+// other types, an X of another rank, a W given at run time.
 std::unique_ptr<Kernel> make_conv_transpose_product(std::unique_ptr<Kernel> reference, ref::ConvTransposeAttrs attrs,
-                                                    std::unique_ptr<PackedWeights> wt);
+                                                    std::unique_ptr<PackedWeights> wt,
+                                                    std::optional<vec::UnaryFn> activation);
 
 }  // namespace kiln::dnnl_kernels

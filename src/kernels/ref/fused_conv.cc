@@ -1,5 +1,6 @@
-// kiln.FusedConv, the reference: the reference Conv, then the activation's own reference kernel on its
-// result, so the fused node computes exactly what the two nodes it replaced computed.
+// kiln.FusedConv and kiln.FusedConvTranspose, the reference: the reference Conv or ConvTranspose, then
+// the activation's own reference kernel on its result, so the fused node computes exactly what the two
+// nodes it replaced computed.
 #include "kernels/fused_activation.h"
 #include "kernels/ref/common.h"
 
@@ -62,11 +63,12 @@ Expected<std::unique_ptr<Kernel>> build_inner(const ir::Node& node) {
   return reg->factory(KernelBuildContext{node, kInnerOpset, nullptr});
 }
 
-Expected<std::unique_ptr<Kernel>> make_fused_conv(const KernelBuildContext& b) {
+// The fused node's reference: `inner_op` (Conv or ConvTranspose), then the activation.
+Expected<std::unique_ptr<Kernel>> make_fused(const KernelBuildContext& b, const char* inner_op) {
   KILN_ASSIGN_OR_RETURN(FusedActivation act, parse_fused_activation(b.node));
   // The kernels keep no reference to the nodes they are built from, so these can be temporaries.
   ir::Node conv = b.node;
-  conv.op_type = "Conv";
+  conv.op_type = inner_op;
   conv.domain = "";
   std::erase_if(conv.attributes, [](const ir::Attribute& a) {
     return a.name == kActivationAttr || a.name == kActivationParamsAttr;
@@ -94,6 +96,12 @@ Expected<std::unique_ptr<Kernel>> make_fused_conv(const KernelBuildContext& b) {
 
 }  // namespace
 
+Expected<std::unique_ptr<Kernel>> make_fused_conv(const KernelBuildContext& b) { return make_fused(b, "Conv"); }
+Expected<std::unique_ptr<Kernel>> make_fused_conv_transpose(const KernelBuildContext& b) {
+  return make_fused(b, "ConvTranspose");
+}
+
 KILN_REGISTER_KERNEL("kiln", "FusedConv", 1, 1, make_fused_conv);
+KILN_REGISTER_KERNEL("kiln", "FusedConvTranspose", 1, 1, make_fused_conv_transpose);
 
 }  // namespace kiln::ref

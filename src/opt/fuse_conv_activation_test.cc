@@ -25,6 +25,19 @@ ir::Graph conv_act_graph(const std::string& act, std::vector<std::string> extra_
   return g;
 }
 
+// Each graph (a producer, then an activation) becomes one kiln.`fused_op` node computing what it did.
+void expect_fused_as(std::vector<ir::Graph>& graphs, const Tensor& x, const std::string& fused_op) {
+  for (ir::Graph& g : graphs) {
+    SCOPED_TRACE(g.nodes[1].op_type);
+    const auto before = run(g, {x});
+    ASSERT_TRUE(fuse_conv_activation(g, PassContext{opsets()}).value());
+    ASSERT_EQ(g.nodes.size(), 1u);
+    EXPECT_EQ(g.nodes[0].domain, "kiln");
+    EXPECT_EQ(g.nodes[0].op_type, fused_op);
+    expect_close(run(g, {x}), before, 1e-5);
+  }
+}
+
 TEST(FuseConvActivation, EveryActivationMatchesTheUnfusedGraph) {
   std::vector<ir::Graph> graphs = {
       conv_act_graph("Relu"),
@@ -37,15 +50,7 @@ TEST(FuseConvActivation, EveryActivationMatchesTheUnfusedGraph) {
       conv_act_graph("Tanh"),
   };
   const Tensor x = ramp({2, 4, 6, 6});
-  for (ir::Graph& g : graphs) {
-    SCOPED_TRACE(g.nodes[1].op_type);
-    const auto before = run(g, {x});
-    ASSERT_TRUE(fuse_conv_activation(g, PassContext{opsets()}).value());
-    ASSERT_EQ(g.nodes.size(), 1u);
-    EXPECT_EQ(g.nodes[0].domain, "kiln");
-    EXPECT_EQ(g.nodes[0].op_type, "FusedConv");
-    expect_close(run(g, {x}), before, 1e-5);
-  }
+  expect_fused_as(graphs, x, "FusedConv");
 }
 
 // DCGAN's generator layer once its BatchNormalization is folded: ConvTranspose (stride 2, padding 1)
@@ -65,15 +70,7 @@ TEST(FuseConvActivation, ConvTransposeActivationsMatchTheUnfusedGraph) {
   std::vector<ir::Graph> graphs = {conv_transpose_act_graph("Relu"), conv_transpose_act_graph("Tanh"),
                                    conv_transpose_act_graph("LeakyRelu", {real("alpha", 0.2f)})};
   const Tensor x = ramp({2, 4, 5, 5});
-  for (ir::Graph& g : graphs) {
-    SCOPED_TRACE(g.nodes[1].op_type);
-    const auto before = run(g, {x});
-    ASSERT_TRUE(fuse_conv_activation(g, PassContext{opsets()}).value());
-    ASSERT_EQ(g.nodes.size(), 1u);
-    EXPECT_EQ(g.nodes[0].domain, "kiln");
-    EXPECT_EQ(g.nodes[0].op_type, "FusedConvTranspose");
-    expect_close(run(g, {x}), before, 1e-5);
-  }
+  expect_fused_as(graphs, x, "FusedConvTranspose");
 }
 
 TEST(FuseConvActivation, SkipsRuntimeClipBoundsAndSharedOutputs) {

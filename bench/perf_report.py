@@ -203,6 +203,15 @@ def main():
               for key, engines in rounds_by_key.items()}
     rounds = settings.get("rounds", "1")
 
+    def ms_cell(r):
+        """An engine's median over its rounds, saying so where some of them failed."""
+        if "error" in r:
+            return "failed"
+        cell = fmt(r.get("median_ms"))
+        if rounds.isdigit() and r.get("rounds", int(rounds)) < int(rounds):
+            cell += f" ({r['rounds']} of {rounds} rounds)"
+        return cell
+
     now = run_date(results_dir, settings)
     out = []
     w = out.append
@@ -242,8 +251,7 @@ def main():
         k, o = by_key[key].get("kiln", {}), by_key[key].get("onnxruntime", {})
         ratio = statistics.median(ratios[key]) if ratios[key] else None
         each = " ".join(fmt(r) for r in ratios[key]) or "—"
-        w(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(k.get('median_ms')) if 'error' not in k else 'failed'} | "
-          f"{fmt(o.get('median_ms')) if 'error' not in o else 'failed'} | {fmt(ratio)} | {each} | "
+        w(f"| {key[0]} | {key[1]} | {key[2]} | {ms_cell(k)} | {ms_cell(o)} | {fmt(ratio)} | {each} | "
           f"{fmt(k.get('p90_ms'))} | {fmt(o.get('p90_ms'))} | {fmt(k.get('first_run_ms'))} | "
           f"{fmt(o.get('first_run_ms'))} |")
     failures = [r for r in runs if "error" in r]

@@ -16,10 +16,23 @@ int param_count(const std::string& op) {
 bool is_fusable_activation(const std::string& op) { return param_count(op) >= 0; }
 
 Expected<FusedActivation> parse_fused_activation(const ir::Node& node) {
+  // Of another type, an attribute would read as empty: the node would run without its activation.
+  const ir::Attribute* op = node.find_attr(kActivationAttr);
+  if (op != nullptr && op->type != ir::Attribute::Type::kString) {
+    return Status::InvalidArgument(std::string(kActivationAttr) + " must be a string");
+  }
+  const ir::Attribute* params = node.find_attr(kActivationParamsAttr);
+  if (params != nullptr && params->type != ir::Attribute::Type::kFloats) {
+    return Status::InvalidArgument(std::string(kActivationParamsAttr) + " must be a list of floats");
+  }
   FusedActivation act;
   act.op = node.attr_string(kActivationAttr);
   act.params = node.attr_floats(kActivationParamsAttr);
-  if (act.op.empty()) return act;
+  if (act.op.empty()) {
+    if (!act.params.empty())
+      return Status::InvalidArgument(std::string(kActivationParamsAttr) + " without an activation");
+    return act;
+  }
   const int n = param_count(act.op);
   if (n < 0) return Status::InvalidArgument("activation '" + act.op + "' cannot be fused");
   if (static_cast<int>(act.params.size()) != n) {

@@ -30,6 +30,7 @@
 #include "kernels/fused_activation.h"
 #include "kernels/ref/window.h"
 #include "kernels/vec/binary_loops.h"
+#include "kernels/vec/parallel_chunks.h"
 #include "kernels/vec/unary_loops.h"
 
 namespace kiln::dnnl_kernels {
@@ -169,7 +170,12 @@ class DnnlConvTransposeKernel : public Kernel {
       return Status::Internal(std::string("oneDNN deconvolution failed: ") + err.what());
     }
     if (has_bias) add_channel_bias(ctx.tensor(2).data<float>(), &y);
-    if (activation_) vec::unary_apply(*activation_, y.data<float>(), y.data<float>(), y.size());
+    if (activation_) {  // over the team, as an activation node would
+      float* out = y.data<float>();
+      vec::for_each_chunk(y.size(), vec::unary_parallel_grain(activation_->op), [&](int64_t begin, int64_t end) {
+        vec::unary_apply(*activation_, out + begin, out + begin, end - begin);
+      });
+    }
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }
@@ -253,10 +259,12 @@ Expected<std::unique_ptr<Kernel>> make_conv_transpose(const KernelBuildContext& 
   if (!attrs.ok()) return reference;  // the reference reports it
   std::optional<vec::UnaryFn> activation;
   if (b.node.domain == "kiln") {
+    // The reference built above has read the activation already (a bad one fails the build there), and
+    // it has none for Gelu; one the unary loops do not compute would be left to it.
     const Expected<FusedActivation> act = parse_fused_activation(b.node);
-    if (!act.ok()) return reference;  // it reports the bad activation
+    if (!act.ok()) return reference;
     activation = fused_activation_unary(*act);
-    if (!act->op.empty() && !activation) return reference;  // Gelu: only the reference computes it
+    if (!act->op.empty() && !activation) return reference;
   }
   const Tensor* w = b.constant(1);
   if (w != nullptr && conv_transpose_product_applies(*attrs, *w)) {

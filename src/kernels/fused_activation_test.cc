@@ -5,20 +5,9 @@
 namespace kiln {
 namespace {
 
-ir::Attribute string_attr(const std::string& name, const std::string& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kString;
-  a.s = v;
-  return a;
-}
-
+ir::Attribute string_attr(const std::string& name, const std::string& v) { return ir::Attribute::of_string(name, v); }
 ir::Attribute floats_attr(const std::string& name, std::vector<float> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kFloats;
-  a.floats = std::move(v);
-  return a;
+  return ir::Attribute::of_floats(name, std::move(v));
 }
 
 ir::Node fused(std::vector<ir::Attribute> attrs) {
@@ -49,11 +38,7 @@ TEST(FusedActivation, ReadsTheActivationAndItsParameters) {
 // A user's model can hold a kiln-domain node: an attribute of the wrong type must not read as "no
 // activation" and run the node without it.
 TEST(FusedActivation, RejectsMalformedAttributes) {
-  ir::Attribute number;
-  number.name = kActivationAttr;
-  number.type = ir::Attribute::Type::kInt;
-  number.i = 3;
-  EXPECT_FALSE(parse_fused_activation(fused({number})).ok());
+  EXPECT_FALSE(parse_fused_activation(fused({ir::Attribute::of_int(kActivationAttr, 3)})).ok());
   EXPECT_FALSE(
       parse_fused_activation(fused({string_attr(kActivationAttr, "Relu"), string_attr(kActivationParamsAttr, "1")}))
           .ok());

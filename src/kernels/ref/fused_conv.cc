@@ -49,14 +49,6 @@ class FusedConvKernel : public Kernel {
   std::vector<float> clip_bounds_;      // Clip's min and max
 };
 
-ir::Attribute float_attribute(const std::string& name, float v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kFloat;
-  a.f = v;
-  return a;
-}
-
 Expected<std::unique_ptr<Kernel>> build_inner(const ir::Node& node) {
   const KernelRegistration* reg = KernelRegistry::global().find_below(node.domain, node.op_type, kInnerOpset, 1);
   if (reg == nullptr) return Status::Unimplemented("no reference kernel for " + node.op_type);
@@ -80,10 +72,10 @@ Expected<std::unique_ptr<Kernel>> make_fused(const KernelBuildContext& b, const 
     ir::Node a;
     a.op_type = act.op;
     a.name = b.node.name;
-    if (act.op == "LeakyRelu") a.attributes.push_back(float_attribute("alpha", act.params[0]));
+    if (act.op == "LeakyRelu") a.attributes.push_back(ir::Attribute::of_float("alpha", act.params[0]));
     if (act.op == "HardSigmoid") {
-      a.attributes.push_back(float_attribute("alpha", act.params[0]));
-      a.attributes.push_back(float_attribute("beta", act.params[1]));
+      a.attributes.push_back(ir::Attribute::of_float("alpha", act.params[0]));
+      a.attributes.push_back(ir::Attribute::of_float("beta", act.params[1]));
     }
     if (act.op == "Clip") {
       clip_bounds = act.params;
@@ -94,12 +86,12 @@ Expected<std::unique_ptr<Kernel>> make_fused(const KernelBuildContext& b, const 
       std::make_unique<FusedConvKernel>(std::move(conv_kernel), std::move(act_kernel), std::move(clip_bounds)));
 }
 
-}  // namespace
-
 Expected<std::unique_ptr<Kernel>> make_fused_conv(const KernelBuildContext& b) { return make_fused(b, "Conv"); }
 Expected<std::unique_ptr<Kernel>> make_fused_conv_transpose(const KernelBuildContext& b) {
   return make_fused(b, "ConvTranspose");
 }
+
+}  // namespace
 
 KILN_REGISTER_KERNEL("kiln", "FusedConv", 1, 1, make_fused_conv);
 KILN_REGISTER_KERNEL("kiln", "FusedConvTranspose", 1, 1, make_fused_conv_transpose);

@@ -6,11 +6,7 @@
 // network, where the tiles of pointwise_rows.h (7 pixels x 2 or 3 channel blocks, the residual and the
 // activation applied in registers) reach 203-218 on their shapes alone.
 //
-// Per image, the pixels in runs whose X (all channels) stays within ~32 KB, and per run the blocks of
-// Y in groups of 2 or 3; a team splits the (run, group) units in contiguous ranges, so a thread keeps
-// its pixels of X in its cache. (Runs of 128 KB, read again from L2 for every group, made ResNet-50's
-// 64 -> 256 layers 1.25x slower than oneDNN's at 2 threads.) Y's padding lanes are set to 0 (an infinite X value would
-// make them NaN through the zero weights).
+// The work is split in units of a run of pixels x a group of Y's blocks (vec/pointwise_units.h).
 //
 // Taken where it pays: at AVX-512 (below it, oneDNN's AVX2 kernels beat Vec<8> code), for a layer with
 // no more output than input channels, with weights up to kMaxSumWeightBytes where it adds a residual
@@ -40,7 +36,7 @@
 #include "kernels/vec/cpu_isa.h"
 #include "kernels/vec/packed_lanes.h"
 #include "kernels/vec/parallel_chunks.h"
-#include "kernels/vec/pointwise_rows.h"
+#include "kernels/vec/pointwise_units.h"
 #include "kernels/vec/reference_fallback.h"
 #include "kernels/vec/row_activation.h"
 
@@ -56,59 +52,8 @@ constexpr int kPointwisePriority = 15;
 constexpr int64_t kMaxSumWeightBytes = int64_t{2} << 20;
 constexpr int64_t kMaxWeightBytes = int64_t{384} << 10;
 
-// A run of pixels reads at most about this much of X (all its channels).
-constexpr int64_t kRunBytes = int64_t{32} << 10;
-
 // Multiply-adds per thread before a team shares the work (about 5 us at one core's peak).
 constexpr int64_t kGrainMacs = int64_t{1} << 19;
-
-// The call's arguments, shared by the loop below.
-struct Call {
-  const float* x;
-  const float* w;
-  const float* b;
-  const float* sum;  // null without a residual
-  float* y;
-  int64_t c, m, block, in_blocks, pixels, run, runs;
-  pointwise::BlockGroups groups;
-  RowActivation act;
-};
-
-// Units [begin, end), (image * runs + run) * groups + group.
-template <int W, int B>
-KILN_SIMD_INLINE void units(const Call& c, int64_t begin, int64_t end) {
-  const int64_t in_plane = c.pixels * B, out_plane = c.pixels * B;
-  const int64_t blocks = channel_blocks(c.m, B);
-  for (int64_t u = begin; u < end; ++u) {
-    const int64_t group = u % c.groups.count, run = u / c.groups.count % c.runs;
-    const int64_t n = u / c.groups.count / c.runs;
-    const int64_t p0 = run * c.run, count = std::min(c.run, c.pixels - p0);
-    const int64_t first = c.groups.first(group);
-    pointwise::Group g;
-    g.count = c.groups.size(group);
-    float* y = c.y + (n * blocks + first) * out_plane + p0 * B;
-    for (int64_t q = 0; q < g.count; ++q) {
-      const int64_t block = first + q;
-      // A block of 8 reads lanes [0, 8) or [8, 16) of its 16-lane weight group.
-      g.w[q] = c.w + block * B / kPackedLanes * c.c * kPackedLanes + block * B % kPackedLanes;
-      g.b[q] = c.b + block * B;
-      g.sum[q] = c.sum == nullptr ? nullptr : c.sum + (n * blocks + block) * out_plane + p0 * B;
-    }
-    pointwise::rows<W, B>(pointwise::Input{c.x + n * c.in_blocks * in_plane + p0 * B, in_plane, c.c}, g, c.act, count,
-                          y, out_plane);
-    const int64_t last = first + g.count - 1;
-    if (last == blocks - 1 && c.m % B != 0) zero_padding_lanes<B>(y + (g.count - 1) * out_plane, count, c.m % B);
-  }
-}
-
-// The two compilations this kernel runs: blocks of 16 at AVX-512, and blocks of 8 (X's block where
-// KILN_CHANNEL_BLOCK=8) at AVX2, which an AVX-512 machine has.
-KILN_TARGET_AVX512 void units16(const Call& c, int64_t begin, int64_t end) { units<16, 16>(c, begin, end); }
-#if defined(__x86_64__)
-KILN_TARGET_AVX2 void units8(const Call& c, int64_t begin, int64_t end) { units<8, 8>(c, begin, end); }
-#else
-void units8(const Call& c, int64_t begin, int64_t end) { units<4, 8>(c, begin, end); }
-#endif
 
 class VecBlockedPointwiseConv : public Kernel {
  public:
@@ -139,32 +84,11 @@ class VecBlockedPointwiseConv : public Kernel {
     const bool has_sum = ctx.has_input(3);
     if (has_sum && !(is_float32_tensor(ctx, 3) && ctx.tensor(3).shape() == y_shape)) return run_reference(ctx);
     Tensor y = ctx.output0_tensor(DataType::kFloat32, y_shape);
-    Call call{x.data<float>(),
-              w_.data<float>(),
-              b_.data<float>(),
-              has_sum ? ctx.tensor(3).data<float>() : nullptr,
-              y.data<float>(),
-              c_,
-              m_,
-              block,
-              x.dim(1),
-              x.dim(2) * x.dim(3),
-              0,
-              0,
-              pointwise::BlockGroups(blocks),
-              act_};
-    const int64_t padded_c = x.dim(1) * block;
-    call.run = std::max<int64_t>(pointwise::kTile, kRunBytes / (padded_c * 4) / pointwise::kTile * pointwise::kTile);
-    call.run = std::min(call.run, call.pixels);
-    call.runs = call.pixels == 0 ? 0 : (call.pixels + call.run - 1) / call.run;
-    const int64_t unit_macs = call.run * pointwise::kGroup * block * c_;
-    for_each_row_chunk(n * call.runs * call.groups.count, unit_macs, kGrainMacs, [&](int64_t begin, int64_t end) {
-      if (block == 16) {
-        units16(call, begin, end);
-      } else {
-        units8(call, begin, end);
-      }
-    });
+    const pointwise::Call call(x.data<float>(), w_.data<float>(), 0, b_.data<float>(),
+                               has_sum ? ctx.tensor(3).data<float>() : nullptr, y.data<float>(), n, c_, m_, block,
+                               x.dim(1), x.dim(2) * x.dim(3), act_);
+    for_each_row_chunk(call.units(), call.unit_macs(), kGrainMacs,
+                       [&](int64_t begin, int64_t end) { pointwise::run_units(call, begin, end); });
     ctx.set_output(0, Value(std::move(y)));
     return Status::OK();
   }

@@ -30,6 +30,7 @@ RowOp row_op(const ir::Node& n) {
                                                         "BlockedConvDepthwise",
                                                         "BlockedStemDepthwise",
                                                         "BlockedSqueezeExcite",
+                                                        "BlockedSqueezeExciteConv",
                                                         "BlockedMaxPool",
                                                         "BlockedAveragePool",
                                                         "BlockedGlobalAveragePool",
@@ -57,6 +58,15 @@ RowOp row_op(const ir::Node& n) {
   // Opset 13's default axis is -1, which is 0 for a rank-1 tensor: only a positive axis is surely apart.
   if (n.op_type == "Softmax" || n.op_type == "LogSoftmax") return n.attr_int("axis", -1) > 0 ? RowOp::kSoftmax : RowOp::kNone;
   return RowOp::kNone;
+}
+
+// The input of a kiln node that is a residual of Y's shape (a row value, unlike its weights): Sum of
+// kiln.BlockedConv (3) and of kiln.BlockedSqueezeExciteConv (7); none elsewhere.
+std::optional<size_t> residual_input(const ir::Node& n) {
+  if (n.domain != "kiln") return std::nullopt;
+  if (n.op_type == "BlockedConv") return 3;
+  if (n.op_type == "BlockedSqueezeExciteConv") return 7;
+  return std::nullopt;
 }
 
 bool has_subgraph(const ir::Node& n) {
@@ -133,8 +143,8 @@ class Analysis {
       case RowOp::kSoftmax:
         if (!is_row(x)) return false;
         for (size_t i = 1; i < n.inputs.size(); ++i) {
-          // Weights, never rows; but kiln.BlockedConv's Sum (input 3), a residual of Y's shape.
-          const bool residual = n.domain == "kiln" && n.op_type == "BlockedConv" && i == 3;
+          // Weights, never rows; but a residual of Y's shape.
+          const bool residual = residual_input(n) == i;
           if (!n.inputs[i].empty() && is_row(n.inputs[i]) && !residual) return false;
         }
         out_rank = rank_of(x);

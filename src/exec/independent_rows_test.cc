@@ -68,6 +68,23 @@ TEST(IndependentRows, OperatorsThatReachAcrossRowsStopIt) {
   EXPECT_FALSE(independent_rows(matmul({1, 3, 4, 6, 5})));  // a higher rank moves the rows off axis 0
 }
 
+// A fused kiln node's residual (Sum) is a row value of Y's shape; its other inputs must not be.
+TEST(IndependentRows, ResidualInputsOfFusedNodesAreRows) {
+  auto fused = [](const std::string& op, size_t sum_input, size_t row_input) {
+    ir::Node n = make(op, {}, {"y"});
+    n.domain = "kiln";
+    n.inputs.assign(std::max(sum_input, row_input) + 1, "w");
+    n.inputs[0] = "r";
+    n.inputs[row_input] = "r";
+    return independent_rows(conv_then(n, {{"w", Tensor(DataType::kFloat32, {4, 4, 1, 1})}})).has_value();
+  };
+  EXPECT_TRUE(fused("BlockedConv", 3, 3));
+  EXPECT_FALSE(fused("BlockedConv", 3, 1));
+  EXPECT_TRUE(fused("BlockedSqueezeExciteConv", 7, 7));
+  EXPECT_FALSE(fused("BlockedSqueezeExciteConv", 7, 3));
+  EXPECT_FALSE(fused("BlockedSqueezeExcite", 0, 4));
+}
+
 TEST(IndependentRows, ConstantsBroadcastOnlyOffTheFirstAxis) {
   // [1, 4, 1, 1] and [4, 1, 1] never span rows; [2, 4, 6, 6] has its own first axis.
   EXPECT_TRUE(independent_rows(conv_then(make("Add", {"r", "k"}, {"y"}), {{"k", Tensor(DataType::kFloat32, {1, 4, 1, 1})}})));

@@ -142,6 +142,12 @@ class KernelRegistry {
   std::vector<KernelRegistration> entries_;
 };
 
+// The best registered kernel for `node` at `opset`, built given its inputs' constant values (nullptr
+// where an input is not a constant), so it packs its weights as it would in the graph: what a fused
+// kernel runs for the nodes it stands for, on inputs it does not take.
+Expected<std::unique_ptr<Kernel>> build_best_kernel(const ir::Node& node, int64_t opset,
+                                                    const std::vector<const Tensor*>& constants);
+
 // A kernel written as a plain function of its context, for operators with no attributes to parse.
 class FunctionKernel : public Kernel {
  public:

@@ -70,4 +70,13 @@ bool KernelRegistry::knows(std::string_view domain, std::string_view op_type) co
   return false;
 }
 
+Expected<std::unique_ptr<Kernel>> build_best_kernel(const ir::Node& node, int64_t opset,
+                                                    const std::vector<const Tensor*>& constants) {
+  const KernelRegistration* reg = KernelRegistry::global().find(node.domain, node.op_type, opset);
+  if (reg == nullptr) return Status::Unimplemented("no kernel for " + node.op_type);
+  KernelBuildContext b{node, opset, nullptr};
+  b.constant_input = [&constants](size_t i) { return i < constants.size() ? constants[i] : nullptr; };
+  return reg->factory(b);
+}
+
 }  // namespace kiln

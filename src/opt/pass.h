@@ -46,6 +46,7 @@ Expected<bool> fuse_blocked_conv_swish(ir::Graph& graph, const PassContext& ctx)
 Expected<bool> fuse_blocked_conv_depthwise(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_blocked_stem_depthwise(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> fuse_blocked_squeeze_excite(ir::Graph& graph, const PassContext& ctx);
+Expected<bool> fuse_squeeze_excite_projection(ir::Graph& graph, const PassContext& ctx);
 Expected<bool> move_swish_into_depthwise(ir::Graph& graph, const PassContext& ctx);
 
 // What the passes need to know about how values are used.

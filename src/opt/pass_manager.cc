@@ -37,6 +37,9 @@ constexpr NamedPass kPasses[] = {
     // After fuse_blocked_conv_swish, which makes the SiLU inside a squeeze-excite block its first
     // convolution's activation.
     {"fuse_blocked_squeeze_excite", fuse_blocked_squeeze_excite},
+    // After fuse_blocked_squeeze_excite, whose node it joins to the projection, and
+    // fuse_blocked_conv_add, which gives the projection its residual.
+    {"fuse_squeeze_excite_projection", fuse_squeeze_excite_projection},
     // After fuse_blocked_conv_swish (the SiLU it moves) and fuse_blocked_conv_depthwise (whose pairs,
     // SiLU ones too, it no longer sees).
     {"move_swish_into_depthwise", move_swish_into_depthwise},

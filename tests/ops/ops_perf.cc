@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
   for (OpCase& c : kiln::ops_test::blocked_depthwise_perf_cases()) cases.push_back(std::move(c));
   for (OpCase& c : kiln::ops_test::squeeze_excite_perf_cases(kiln::dnnl_kernels::nominal_channel_block()))
     cases.push_back(std::move(c));
+  for (OpCase& c : kiln::ops_test::squeeze_excite_conv_perf_cases(kiln::dnnl_kernels::nominal_channel_block()))
+    cases.push_back(std::move(c));
   for (const OpCase& c : cases) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
     auto pair = kiln::ops_test::build_pair(c);

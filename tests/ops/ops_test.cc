@@ -211,6 +211,38 @@ TEST_P(BlockedKernels, SqueezeExciteOnATeam) {
   }
   omp_set_num_threads(saved);
 }
+TEST_P(BlockedKernels, SqueezeExciteConv) { check_all(squeeze_excite_conv_cases(GetParam())); }
+// On a team of 2 and 3 threads: the gate's steps, the weights' scaling and the 1x1 units split.
+TEST_P(BlockedKernels, SqueezeExciteConvOnATeam) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(squeeze_excite_conv_cases(GetParam()));
+  }
+  omp_set_num_threads(saved);
+}
+// The fused node lets go of what the two kernels it stands for let go of (W1, W2 and the projection's
+// W, inputs 1, 3 and 5, where they take the node) and computes the same with those inputs absent,
+// weights scaled or not.
+TEST_P(BlockedKernels, SqueezeExciteConvServesReleasedWeights) {
+  int released = 0;
+  for (const OpCase& c : squeeze_excite_conv_cases(GetParam())) {
+    SCOPED_TRACE(c.name);
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok());
+    OpCase freed = c;
+    for (size_t i : {1, 3, 5}) {
+      if (pair->fast->releases_constant(i)) freed.inputs[i] = Tensor();
+    }
+    if (!freed.inputs[1].defined() || !freed.inputs[5].defined()) ++released;
+    std::vector<Value> fast, ref;
+    ASSERT_TRUE(run_kernel(*pair->fast, freed, &fast).ok());
+    ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+    EXPECT_EQ(compare_outputs(c, fast, ref), "");
+  }
+  EXPECT_GT(released, 3);
+}
 TEST_P(BlockedKernels, PointwiseConv) { check_all(pointwise_conv_cases(GetParam())); }
 // On a team of 2 and 3 threads, the pointwise kernel splits runs of pixels and groups of blocks.
 TEST_P(BlockedKernels, PointwiseConvOnATeam) {

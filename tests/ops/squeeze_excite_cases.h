@@ -106,4 +106,86 @@ inline std::vector<OpCase> squeeze_excite_perf_cases(int64_t block) {
   return v;
 }
 
+// kiln.BlockedSqueezeExciteConv (kernels/blocked_squeeze_excite_conv_attrs.h): a squeeze-excite block
+// and its 1x1 projection to `m` channels, with a bias, a residual Sum and an activation or not.
+struct SqueezeExciteConvSpec {
+  SqueezeExciteSpec se;
+  int64_t m;
+  bool bias = true;
+  bool sum = false;
+  std::string activation;
+  std::vector<float> params;
+};
+
+inline OpCase squeeze_excite_conv_case(const std::string& name, const SqueezeExciteConvSpec& s) {
+  OpCase k = squeeze_excite_case(name, s.se);
+  const int64_t n = s.se.x[0], c = s.se.x[1], h = s.se.x[2], w = s.se.x[3];
+  k.node.op_type = "BlockedSqueezeExciteConv";
+  if (!s.activation.empty()) k.node.attributes.push_back(attr_string("activation", s.activation));
+  if (!s.params.empty()) k.node.attributes.push_back(attr_floats("activation_params", s.params));
+  k.inputs.push_back(random_tensor({s.m, c, 1, 1}, 16));
+  k.inputs.push_back(s.bias ? random_tensor({s.m}, 17) : Tensor());
+  // Zero padding lanes in Sum: they pass through to Z's, which the reference computes as zeros.
+  if (s.sum) k.inputs.push_back(to_blocked(random_tensor({n, s.m, h, w}, 18), s.se.block));
+  k.constant.resize(5);
+  k.constant.insert(k.constant.end(), {s.se.const_weights, s.se.const_weights, false});
+  // The node names its inputs as a graph would: the kernels tell an absent bias from its name.
+  k.node.inputs.clear();
+  for (size_t i = 0; i < k.inputs.size(); ++i)
+    k.node.inputs.push_back(k.inputs[i].defined() ? "in" + std::to_string(i) : "");
+  k.tolerance = 1e-5 * static_cast<double>(2 * c + s.se.reduced) + 1e-5;  // float sums in another order
+  return k;
+}
+
+// Where the kernel scales the weights (M rounded up to 16 at most H x W): expect_fast. The rest run
+// as the two kernels the node stands for: a 7x7 image with 192 outputs (EfficientNet's late blocks),
+// runtime weights, and an activation the 1x1 tiles do not take.
+inline std::vector<OpCase> squeeze_excite_conv_cases(int64_t block) {
+  std::vector<OpCase> v;
+  auto add = [&v, block](const std::string& name, SqueezeExciteConvSpec s, bool fast) {
+    s.se.block = block;
+    OpCase c = squeeze_excite_conv_case(name, s);
+    c.expect_fast = fast && vec::detected_isa() == vec::Isa::kAvx512;
+    v.push_back(std::move(c));
+  };
+  add("se conv efficientnet 32->8->16 at 20x20", {.se = {.x = {1, 32, 20, 20}, .reduced = 8}, .m = 16}, true);
+  add("se conv 40->10->40 sum batch 2 at 9x7", {.se = {.x = {2, 40, 9, 7}, .reduced = 10}, .m = 40, .sum = true}, true);
+  add("se conv 20->5->24 padded, no bias, relu6 at 6x6",
+      {.se = {.x = {1, 20, 6, 6}, .reduced = 5, .bias = false},
+       .m = 24,
+       .bias = false,
+       .activation = "Clip",
+       .params = {0.f, 6.f}},
+      true);
+  add("se conv 48->12->20 relu, hardsigmoid gate at 6x6",
+      {.se = {.x = {3, 48, 6, 6}, .reduced = 12, .expand_activation = "HardSigmoid", .expand_params = {0.2f, 0.5f}},
+       .m = 20,
+       .activation = "Relu"},
+      true);
+  add("se conv 144->6->24 sum at 56x56 (runs)", {.se = {.x = {1, 144, 56, 56}, .reduced = 6}, .m = 24, .sum = true},
+      true);
+  add("se conv 672->28->192 at 7x7 (scales X)", {.se = {.x = {1, 672, 7, 7}, .reduced = 28}, .m = 192}, false);
+  add("se conv runtime weights", {.se = {.x = {1, 24, 8, 8}, .reduced = 6, .const_weights = false}, .m = 16}, false);
+  add("se conv sigmoid projection", {.se = {.x = {1, 24, 8, 8}, .reduced = 6}, .m = 16, .activation = "Sigmoid"},
+      false);
+  return v;
+}
+
+// EfficientNet-B0's squeeze-excite blocks with their projections: the first (weights scaled), a
+// middle one (weights scaled) and one at 7x7 (X scaled), at batch 1 and 8.
+inline std::vector<OpCase> squeeze_excite_conv_perf_cases(int64_t block) {
+  std::vector<OpCase> v;
+  for (int64_t n : {1, 8}) {
+    const std::string b = " batch " + std::to_string(n);
+    v.push_back(squeeze_excite_conv_case("efficientnet se+proj 32x112x112 r8 ->16" + b,
+                                         {.se = {.x = {n, 32, 112, 112}, .reduced = 8, .block = block}, .m = 16}));
+    v.push_back(
+        squeeze_excite_conv_case("efficientnet se+proj 240x28x28 r10 ->40 sum" + b,
+                                 {.se = {.x = {n, 240, 28, 28}, .reduced = 10, .block = block}, .m = 40, .sum = true}));
+    v.push_back(squeeze_excite_conv_case("efficientnet se+proj 672x7x7 r28 ->192" + b,
+                                         {.se = {.x = {n, 672, 7, 7}, .reduced = 28, .block = block}, .m = 192}));
+  }
+  return v;
+}
+
 }  // namespace kiln::ops_test

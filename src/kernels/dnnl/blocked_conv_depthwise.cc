@@ -102,16 +102,6 @@ void append(const FusedActivation& act, dnnl::post_ops* ops) {
   }
 }
 
-// A kiln.BlockedConv kernel (the fastest registered) for `node`, given its inputs' constant values
-// (nullptr: not a constant), so it packs its weights as it would in the graph.
-Expected<std::unique_ptr<Kernel>> build_blocked_conv(const ir::Node& node, std::vector<const Tensor*> constants) {
-  const KernelRegistration* reg = KernelRegistry::global().find("kiln", "BlockedConv", 1);
-  if (reg == nullptr) return Status::Unimplemented("no kernel for BlockedConv");
-  KernelBuildContext b{node, 1, nullptr};
-  b.constant_input = [&constants](size_t i) { return i < constants.size() ? constants[i] : nullptr; };
-  return reg->factory(b);
-}
-
 class DnnlBlockedConvDepthwise : public Kernel {
  public:
   DnnlBlockedConvDepthwise(ir::Node pointwise, ir::Node depthwise, FusedActivation act, FusedActivation dw_act,
@@ -202,8 +192,9 @@ class DnnlBlockedConvDepthwise : public Kernel {
         return;
       }
       auto pointwise =
-          build_blocked_conv(pointwise_node_, {nullptr, &separate_w_.tensor(), b_.defined() ? &b_ : nullptr});
-      auto depthwise = build_blocked_conv(depthwise_node_, {nullptr, &separate_dw_.tensor(), has_db_ ? &db_ : nullptr});
+          build_best_kernel(pointwise_node_, 1, {nullptr, &separate_w_.tensor(), b_.defined() ? &b_ : nullptr});
+      auto depthwise =
+          build_best_kernel(depthwise_node_, 1, {nullptr, &separate_dw_.tensor(), has_db_ ? &db_ : nullptr});
       if (!pointwise.ok())
         separate_status_ = pointwise.status();
       else if (!depthwise.ok())

@@ -1,0 +1,64 @@
+// Fuses a squeeze-and-excitation block with the 1x1 convolution that reads it into one
+// kiln.BlockedSqueezeExciteConv (kernels/blocked_squeeze_excite_conv_attrs.h):
+//
+//   s = BlockedSqueezeExcite(x, W1, B1, W2, B2)
+//   z = BlockedConv(s, W, B?, Sum?, activation=a?)     1x1, constant weights
+//     ->  z = BlockedSqueezeExciteConv(x, W1, B1, W2, B2, W, B, Sum, ..., activation=a)
+//
+// which is EfficientNet's projection after each squeeze-excite block (Sum where the block adds its
+// input). Applies when s is read once and is not a graph output, and the convolution is plain 1x1
+// (stride 1, no padding, group 1, dilation 1, no input activation, blocked input) of constant weights
+// over the block's channels. The fused node takes the convolution's place, after every input it reads.
+// Whether scaling the weights pays depends on the image size: the kernel decides per call.
+#include "kernels/blocked_conv_attrs.h"
+#include "kernels/blocked_squeeze_excite_conv_attrs.h"
+#include "opt/graph_pattern.h"
+
+namespace kiln::opt {
+namespace {
+
+// The constant weights of a plain 1x1 kiln.BlockedConv over `channels` channels, or nullptr.
+const Tensor* pointwise_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n, int64_t channels) {
+  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
+      n.inputs.size() > 4 || blocked_conv_plain_input(n) || n.has_attr(kInputActivationAttr) ||
+      n.attr_int("group", 1) != 1 || !all_equal(n.attr_ints("strides"), 1) || !all_equal(n.attr_ints("pads"), 0) ||
+      !all_equal(n.attr_ints("dilations"), 1) || !all_equal(n.attr_ints("kernel_shape"), 1) ||
+      (n.has_attr("auto_pad") && n.attr_string("auto_pad") != "NOTSET")) {
+    return nullptr;
+  }
+  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
+  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4 || w->dim(1) != channels || w->dim(2) != 1 ||
+      w->dim(3) != 1) {
+    return nullptr;
+  }
+  const bool has_bias = n.inputs.size() > 2 && !n.inputs[2].empty();
+  if (has_bias && float_vector_constant(graph, uses, n.inputs[2], w->dim(0)) == nullptr) return nullptr;
+  return w;
+}
+
+}  // namespace
+
+Expected<bool> fuse_squeeze_excite_projection(ir::Graph& graph, const PassContext& ctx) {
+  (void)ctx;
+  GraphPattern p(graph);
+  for (size_t ci = 0; ci < graph.nodes.size(); ++ci) {
+    ir::Node& conv = graph.nodes[ci];
+    if (conv.domain != "kiln" || conv.op_type != "BlockedConv" || conv.inputs.empty()) continue;
+    size_t se_index = 0;
+    const ir::Node* se = p.kiln_producer(conv.inputs[0], "BlockedSqueezeExcite", &se_index);
+    if (se == nullptr || se->inputs.size() < 4 || se->outputs.size() != 1 || !p.is_internal(conv.inputs[0])) continue;
+    const Tensor* w1 = constant_value(graph, p.uses(), se->inputs[1]);
+    if (w1 == nullptr || w1->rank() != 4) continue;
+    if (pointwise_weights(graph, p.uses(), conv, w1->dim(1)) == nullptr) continue;
+    std::vector<std::string> inputs = se->inputs;
+    inputs.resize(kSqueezeExciteInputs);
+    for (size_t i = 1; i < conv.inputs.size(); ++i) inputs.push_back(conv.inputs[i]);
+    std::vector<ir::Attribute> attributes = se->attributes;
+    attributes.insert(attributes.end(), conv.attributes.begin(), conv.attributes.end());
+    p.absorb({se_index}, ci);
+    become_kiln_node(conv, "BlockedSqueezeExciteConv", std::move(inputs), std::move(attributes));
+  }
+  return p.erase_absorbed(graph);
+}
+
+}  // namespace kiln::opt

@@ -19,7 +19,9 @@
 // SiLU (kiln's Swish activation) is not a post-op: oneDNN's costs 1.6x kiln's per element and takes
 // registers from the kernel's tile (EfficientNet's 16->96 expansion at 112x112: 0.59 ms with it, 0.24
 // without), so Y gets kiln's SiLU in place after the primitive (silu_in_place).
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +78,10 @@ constexpr int64_t kWinogradLayoutBatch = 8;
 
 // The channel block of the activations oneDNN's Winograd kernels read and write (winograd_shape).
 constexpr int64_t kWinogradBlock = 16;
+
+// The Winograd copies a layer holds (winograd_entry): for batches up to kWinogradLayoutBatch, one per
+// transform oneDNN picks at the shape's own batch, and one for larger batches.
+enum WinogradSlot { kSmallF23, kSmallF43, kLargeBatch, kWinogradSlots };
 
 // 4 for F(2,3), 6 for F(4,3), 0 for a layout that is not Winograd.
 int winograd_alpha(const memory::desc& weights) {
@@ -158,8 +164,8 @@ class DnnlBlockedConvKernel : public Kernel {
       // The shapes that used the copy it replaced make their primitives again (with the new copy, or
       // direct), so the old one is freed as soon as no run holds it.
       cache_.erase_if([this](const CachedConv& old) {
-        return old.conv->winograd && old.conv->weights != winograd_[0].memory &&
-               old.conv->weights != winograd_[1].memory;
+        return old.conv->winograd && std::none_of(std::begin(winograd_), std::end(winograd_),
+                                                  [&](const WinogradCopy& c) { return old.conv->weights == c.memory; });
       });
     }
     return run_entry(*e, ctx);
@@ -290,17 +296,22 @@ class DnnlBlockedConvKernel : public Kernel {
   // A Winograd primitive for `s`, or null when `s` runs direct. oneDNN's Winograd weight layout depends
   // on the batch size (and picks F(2,3) or F(4,3)); one copy per layout held two copies on 10 of
   // resnet18's layers (the batch-1 warm-up's and batch 8's: 205 MB in all). So a layer holds one copy
-  // for batches up to kWinogradLayoutBatch and one for larger batches (winograd_slot), the second only
-  // once such a batch runs. Within a slot, a shape whose Winograd kernel takes the held layout shares
-  // it; a new copy takes batch 8's layout where that runs the transform of its own batch
-  // (kWinogradLayoutBatch); otherwise a shape larger than the one the copy was made for replaces it
-  // (its layout serves more of the smaller ones) and a smaller one runs direct. With a single slot, a
-  // server that had warmed up batch 32 ran resnet18 at batch 1 in 11.7 ms instead of 8.1, and batch 8
-  // at 10.4 ms a row instead of 7.3 (2 threads). Runs under cache_'s lock. Throws dnnl::error when
-  // oneDNN has no Winograd kernel for `s`.
+  // per WinogradSlot: for batches up to kWinogradLayoutBatch, one per transform oneDNN picks at the
+  // shape's own batch, and one for larger batches, the second and third only once such a batch runs.
+  // Within a slot, a shape whose Winograd kernel takes the held layout shares it; a new copy takes
+  // batch 8's layout where that runs the transform of its own batch (kWinogradLayoutBatch); otherwise
+  // a shape larger than the one the copy was made for replaces it (its layout serves more of the
+  // smaller ones) and a smaller one runs direct. With a single slot, a server that had warmed up batch
+  // 32 ran resnet18 at batch 1 in 11.7 ms instead of 8.1, and batch 8 at 10.4 ms a row instead of 7.3
+  // (2 threads). With one slot for batches up to 8 whatever their transform, batch 1 shared batch 2's
+  // F(4,3) copy on resnet18's 14x14 layers wherever batch 2 had run first (a server's batched model):
+  // 0.78 ms a layer instead of 0.48, the model 9% slower at batch 1. Runs under cache_'s lock. Throws
+  // dnnl::error when oneDNN has no Winograd kernel for `s`.
   std::shared_ptr<const BlockedConvEntry> winograd_entry(const ConvGeometry& s, bool has_sum,
                                                          bool* new_winograd_copy) const {
-    const int slot = s.src[0] <= kWinogradLayoutBatch ? 0 : 1;
+    const int own_alpha =
+        winograd_alpha(primitive_desc(s, kWinogradBlock, has_sum, any_weights(s), true).weights_desc());
+    const int slot = s.src[0] > kWinogradLayoutBatch ? kLargeBatch : own_alpha == 6 ? kSmallF43 : kSmallF23;
     WinogradCopy& held = winograd_[slot];
     std::optional<dnnl::convolution_forward::primitive_desc> pd;
     if (held.memory) {
@@ -371,10 +382,10 @@ class DnnlBlockedConvKernel : public Kernel {
   bool plain_input_;
   int64_t plain_block_;
   std::unique_ptr<PackedWeights> packed_;  // null when W is not a constant the kernel could pack
-  // The Winograd copies of the weights, for batches up to kWinogradLayoutBatch and for larger ones, and
-  // the logical input size each was made for; guarded by cache_'s lock (entries are made under it).
-  mutable WinogradCopy winograd_[2];
-  mutable int64_t winograd_src_size_[2] = {0, 0};
+  // The Winograd copies of the weights, one per WinogradSlot, and the logical input size each was made
+  // for; guarded by cache_'s lock (entries are made under it).
+  mutable WinogradCopy winograd_[kWinogradSlots];
+  mutable int64_t winograd_src_size_[kWinogradSlots] = {};
   ShapeCache<CachedConv> cache_;
 };
 

@@ -160,6 +160,47 @@ TEST(FastKernels, WinogradWeightsServeEveryShapeInAnyOrder) {
     }
   }
 }
+// Batches that pick different Winograd slots (F(2,3) at batch 1, F(4,3) at 2-8, above 8),
+// interleaved so that each slot's copy is made, shared and replaced while the others' entries stay
+// cached, with a residual (the sum post-op in place) and released weights.
+TEST(FastKernels, WinogradSlotsServeInterleavedBatches) {
+  for (bool sum : {false, true}) {
+    const OpCase base = blocked_conv_case(
+        "blocked 3x3 64 slots",
+        {.conv = {.x = {1, 64, 14, 14}, .w = {64, 64, 3, 3}, .pads = {1, 1, 1, 1}}, .activation = "Relu", .sum = sum});
+    for (bool release : {false, true}) {
+      auto pair = build_pair(base);
+      ASSERT_TRUE(pair.ok());
+      for (auto [n, hw] : {std::pair<int64_t, int64_t>{2, 14},
+                           {1, 14},
+                           {2, 14},
+                           {1, 14},
+                           {9, 14},
+                           {1, 14},
+                           {4, 14},
+                           {1, 28},
+                           {2, 28},
+                           {1, 14},
+                           {10, 7},
+                           {8, 14},
+                           {1, 14},
+                           {2, 14},
+                           {9, 14},
+                           {1, 7}}) {
+        OpCase c = base;
+        c.inputs[0] = random_blocked({n, 64, hw, hw}, static_cast<uint64_t>(n * hw), 16);
+        if (sum) c.inputs[3] = to_blocked(random_tensor({n, 64, hw, hw}, static_cast<uint64_t>(n + hw)), 16);
+        OpCase freed = c;
+        if (release) freed.inputs[1] = Tensor();
+        std::vector<Value> fast, ref;
+        ASSERT_TRUE(run_kernel(*pair->fast, freed, &fast).ok());
+        ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+        EXPECT_EQ(compare_outputs(c, fast, ref), "")
+            << "batch " << n << ", " << hw << "x" << hw << (sum ? ", sum" : "") << (release ? ", released" : "");
+      }
+    }
+  }
+}
 TEST(FastKernels, Pooling) { check_all(pool_cases()); }
 TEST(FastKernels, BatchNormalization) { check_all(batch_norm_cases()); }
 TEST(FastKernels, Softmax) { check_all(softmax_cases()); }
@@ -242,6 +283,69 @@ TEST_P(BlockedKernels, SqueezeExciteConvServesReleasedWeights) {
     EXPECT_EQ(compare_outputs(c, fast, ref), "");
   }
   EXPECT_GT(released, 3);
+}
+// Random shapes around the fold's threshold, on teams of 1, 2 and 3 threads.
+TEST_P(BlockedKernels, SqueezeExciteConvRandomShapes) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(squeeze_excite_conv_random_cases(GetParam(), 100 + threads, 40));
+  }
+  omp_set_num_threads(saved);
+}
+// The fold's edges (squeeze_excite_conv_edge_cases), alone and on a team of 3.
+TEST_P(BlockedKernels, SqueezeExciteConvEdges) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {1, 3}) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(squeeze_excite_conv_edge_cases(GetParam()));
+  }
+  omp_set_num_threads(saved);
+}
+// The kernel called from inside a parallel region (as a row part is) runs alone on each
+// thread, several at once, and agrees with the reference.
+TEST_P(BlockedKernels, SqueezeExciteConvInsideARegion) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(3);
+  for (const OpCase& c : squeeze_excite_conv_random_cases(GetParam(), 7, 12)) {
+    SCOPED_TRACE(c.name);
+    auto pair = build_pair(c);
+    ASSERT_TRUE(pair.ok());
+    std::vector<Value> ref;
+    ASSERT_TRUE(run_kernel(*pair->ref, c, &ref).ok());
+    std::string errors[3];
+#pragma omp parallel num_threads(3)
+    {
+      std::vector<Value> fast;
+      const Status st = run_kernel(*pair->fast, c, &fast);
+      errors[omp_get_thread_num()] = st.ok() ? compare_outputs(c, fast, ref) : st.to_string();
+    }
+    for (const std::string& e : errors) EXPECT_EQ(e, "");
+  }
+  omp_set_num_threads(saved);
+}
+// Bad inputs fail with the reference's error.
+TEST_P(BlockedKernels, SqueezeExciteConvBadInputs) {
+  const int64_t block = GetParam();
+  SqueezeExciteConvSpec spec{.se = {.x = {2, 40, 9, 7}, .reduced = 10, .block = block}, .m = 40, .sum = true};
+  OpCase good = squeeze_excite_conv_case("se conv bad inputs", spec);
+  {
+    OpCase c = good;  // Sum of another shape
+    c.inputs[7] = to_blocked(random_tensor({2, 40, 9, 6}, 3), block);
+    check_fails_like_the_reference(c);
+  }
+  {
+    OpCase c = good;  // X with other channels
+    c.inputs[0] = random_blocked({2, 56, 9, 7}, 4, block);
+    check_fails_like_the_reference(c);
+  }
+  {
+    OpCase c = good;  // X of rank 4
+    c.inputs[0] = random_tensor({2, 40, 9, 7}, 5);
+    check_fails_like_the_reference(c);
+  }
 }
 TEST_P(BlockedKernels, PointwiseConv) { check_all(pointwise_conv_cases(GetParam())); }
 // On a team of 2 and 3 threads, the pointwise kernel splits runs of pixels and groups of blocks.

@@ -171,6 +171,79 @@ inline std::vector<OpCase> squeeze_excite_conv_cases(int64_t block) {
   return v;
 }
 
+// Random shapes: N 1-4, C not a multiple of 16, R small, M 1-100, H x W around the fold's
+// threshold (M rounded up to 16 <= H x W), biases, Sum and activations on and off. Cases the vector
+// kernel folds (AVX-512, an activation that keeps 0, M rounded up to 16 <= H x W) expect_fast.
+inline std::vector<OpCase> squeeze_excite_conv_random_cases(int64_t block, uint64_t seed, int count) {
+  std::vector<OpCase> v;
+  uint64_t s = seed * 2862933555777941757ull + 3037000493ull;
+  auto next = [&s](int64_t lo, int64_t hi) {  // [lo, hi]
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + static_cast<int64_t>((s >> 33) % static_cast<uint64_t>(hi - lo + 1));
+  };
+  const std::vector<std::string> gate_acts = {"Swish", "Relu", "", "HardSwish", "Sigmoid"};
+  const std::vector<std::string> expand_acts = {"Sigmoid", "HardSigmoid", "", "Tanh"};
+  const std::vector<std::string> acts = {"", "Relu", "Clip", "Swish", "Sigmoid"};
+  for (int i = 0; i < count; ++i) {
+    SqueezeExciteConvSpec spec;
+    const int64_t n = next(1, 4);
+    int64_t c = next(1, 70);
+    if (next(0, 3) == 0) c = 16 * next(1, 4);  // sometimes a whole number of blocks
+    const int64_t r = next(1, 12);
+    const int64_t m = next(1, 100);
+    const int64_t mp = (m + 15) / 16 * 16;
+    const int64_t hw = std::max<int64_t>(1, mp + next(-8, 8));
+    const int64_t h = next(1, 4);
+    const int64_t w = (hw + h - 1) / h;
+    spec.se.x = {n, c, h, w};
+    spec.se.reduced = r;
+    spec.se.reduce_activation = gate_acts[next(0, gate_acts.size() - 1)];
+    spec.se.expand_activation = expand_acts[next(0, expand_acts.size() - 1)];
+    if (spec.se.expand_activation == "HardSigmoid") spec.se.expand_params = {0.2f, 0.5f};
+    spec.se.bias = next(0, 1) == 1;
+    spec.se.block = block;
+    spec.m = m;
+    spec.bias = next(0, 1) == 1;
+    spec.sum = next(0, 1) == 1;
+    spec.activation = acts[next(0, acts.size() - 1)];
+    if (spec.activation == "Clip") spec.params = {-0.5f, 0.75f};
+    const bool keeps_zero = spec.activation != "Sigmoid";
+    const std::string name = "se conv random " + std::to_string(seed) + "/" + std::to_string(i) + " n" +
+                             std::to_string(n) + " c" + std::to_string(c) + " r" + std::to_string(r) + " m" +
+                             std::to_string(m) + " " + std::to_string(h) + "x" + std::to_string(w) +
+                             (spec.se.bias ? " se-bias" : "") + (spec.bias ? " bias" : "") + (spec.sum ? " sum" : "") +
+                             " act=" + spec.activation;
+    OpCase k = squeeze_excite_conv_case(name, spec);
+    k.expect_fast = vec::detected_isa() == vec::Isa::kAvx512 && keeps_zero && mp <= h * w;
+    v.push_back(std::move(k));
+  }
+  return v;
+}
+
+// The fold's edges: M rounded up to 16 exactly H x W (folds) and one pixel short (does not),
+// weights at the 384 KB limit (folds) and past it (does not), EfficientNet's widest block, no
+// bias with a Sum.
+inline std::vector<OpCase> squeeze_excite_conv_edge_cases(int64_t block) {
+  std::vector<OpCase> v;
+  const bool avx512 = vec::detected_isa() == vec::Isa::kAvx512;
+  auto add = [&v, block](const std::string& name, SqueezeExciteConvSpec s, bool fast) {
+    s.se.block = block;
+    OpCase c = squeeze_excite_conv_case(name, s);
+    c.expect_fast = fast;
+    v.push_back(std::move(c));
+  };
+  add("se conv m17 at 4x8 (mp == hw)", {.se = {.x = {2, 20, 4, 8}, .reduced = 5}, .m = 17, .sum = true}, avx512);
+  add("se conv m17 at 1x31 (mp > hw)", {.se = {.x = {2, 20, 1, 31}, .reduced = 5}, .m = 17, .sum = true}, false);
+  add("se conv 1152->48->80 at 10x10 (368 KB)", {.se = {.x = {2, 1152, 10, 10}, .reduced = 48}, .m = 80}, avx512);
+  add("se conv 1200->48->82 at 10x10 (over 384 KB)", {.se = {.x = {1, 1200, 10, 10}, .reduced = 48}, .m = 82}, false);
+  add("se conv 33->3->7 no bias, sum, 3 images at 3x3",
+      {.se = {.x = {3, 33, 3, 3}, .reduced = 3}, .m = 7, .bias = false, .sum = true, .activation = "Relu"}, false);
+  add("se conv 33->3->7 no bias, sum, 3 images at 4x4",
+      {.se = {.x = {3, 33, 4, 4}, .reduced = 3}, .m = 7, .bias = false, .sum = true, .activation = "Relu"}, avx512);
+  add("se conv 1->1->1 at 4x4", {.se = {.x = {4, 1, 4, 4}, .reduced = 1}, .m = 1}, avx512);
+  return v;
+}
+
 // EfficientNet-B0's squeeze-excite blocks with their projections: the first (weights scaled), a
 // middle one (weights scaled) and one at 7x7 (X scaled), at batch 1 and 8.
 inline std::vector<OpCase> squeeze_excite_conv_perf_cases(int64_t block) {

@@ -309,9 +309,11 @@ class DnnlBlockedConvKernel : public Kernel {
   // dnnl::error when oneDNN has no Winograd kernel for `s`.
   std::shared_ptr<const BlockedConvEntry> winograd_entry(const ConvGeometry& s, bool has_sum,
                                                          bool* new_winograd_copy) const {
-    const int own_alpha =
-        winograd_alpha(primitive_desc(s, kWinogradBlock, has_sum, any_weights(s), true).weights_desc());
-    const int slot = s.src[0] > kWinogradLayoutBatch ? kLargeBatch : own_alpha == 6 ? kSmallF43 : kSmallF23;
+    int slot = kLargeBatch;
+    if (s.src[0] <= kWinogradLayoutBatch) {
+      const memory::desc own = primitive_desc(s, kWinogradBlock, has_sum, any_weights(s), true).weights_desc();
+      slot = winograd_alpha(own) == 6 ? kSmallF43 : kSmallF23;
+    }
     WinogradCopy& held = winograd_[slot];
     std::optional<dnnl::convolution_forward::primitive_desc> pd;
     if (held.memory) {

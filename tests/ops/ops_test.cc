@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <cmath>
+#include <functional>
+#include <initializer_list>
 #include <thread>
 
 #include "blocked_cases.h"
@@ -54,6 +56,17 @@ void check_all(const std::vector<OpCase>& cases) {
     SCOPED_TRACE(c.name);
     check(c);
   }
+}
+
+// check_all on the cases `cases(threads)` gives, with the intra-op team set to each of `teams` in turn.
+void check_on_teams(std::initializer_list<int> teams, const std::function<std::vector<OpCase>(int)>& cases) {
+  const int saved = omp_get_max_threads();
+  for (int threads : teams) {
+    SCOPED_TRACE(threads);
+    omp_set_num_threads(threads);
+    check_all(cases(threads));
+  }
+  omp_set_num_threads(saved);
 }
 
 TEST(FastKernels, Conv) { check_all(conv_cases()); }
@@ -244,24 +257,12 @@ TEST_P(BlockedKernels, SqueezeExciteInsideAnotherParallelRegion) {
 // On a team, squeeze-excite splits X's rows, then the reducing product by output, then computes each
 // thread's gate and scaling: 2 and 3 threads, whatever the machine's core count.
 TEST_P(BlockedKernels, SqueezeExciteOnATeam) {
-  const int saved = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(squeeze_excite_team_cases(GetParam()));
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({2, 3}, [&](int) { return squeeze_excite_team_cases(GetParam()); });
 }
 TEST_P(BlockedKernels, SqueezeExciteConv) { check_all(squeeze_excite_conv_cases(GetParam())); }
 // On a team of 2 and 3 threads: the gate's steps, the weights' scaling and the 1x1 units split.
 TEST_P(BlockedKernels, SqueezeExciteConvOnATeam) {
-  const int saved = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(squeeze_excite_conv_cases(GetParam()));
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({2, 3}, [&](int) { return squeeze_excite_conv_cases(GetParam()); });
 }
 // The fused node lets go of what the two kernels it stands for let go of (W1, W2 and the projection's
 // W, inputs 1, 3 and 5, where they take the node) and computes the same with those inputs absent,
@@ -286,23 +287,12 @@ TEST_P(BlockedKernels, SqueezeExciteConvServesReleasedWeights) {
 }
 // Random shapes around the fold's threshold, on teams of 1, 2 and 3 threads.
 TEST_P(BlockedKernels, SqueezeExciteConvRandomShapes) {
-  const int saved = omp_get_max_threads();
-  for (int threads : {1, 2, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(squeeze_excite_conv_random_cases(GetParam(), 100 + threads, 40));
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({1, 2, 3},
+                 [&](int threads) { return squeeze_excite_conv_random_cases(GetParam(), 100 + threads, 40); });
 }
 // The fold's edges (squeeze_excite_conv_edge_cases), alone and on a team of 3.
 TEST_P(BlockedKernels, SqueezeExciteConvEdges) {
-  const int saved = omp_get_max_threads();
-  for (int threads : {1, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(squeeze_excite_conv_edge_cases(GetParam()));
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({1, 3}, [&](int) { return squeeze_excite_conv_edge_cases(GetParam()); });
 }
 // The kernel called from inside a parallel region (as a row part is) runs alone on each
 // thread, several at once, and agrees with the reference.
@@ -350,61 +340,31 @@ TEST_P(BlockedKernels, SqueezeExciteConvBadInputs) {
 TEST_P(BlockedKernels, PointwiseConv) { check_all(pointwise_conv_cases(GetParam())); }
 // On a team of 2 and 3 threads, the pointwise kernel splits runs of pixels and groups of blocks.
 TEST_P(BlockedKernels, PointwiseConvOnATeam) {
-  const int saved = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(pointwise_conv_cases(GetParam()));
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({2, 3}, [&](int) { return pointwise_conv_cases(GetParam()); });
 }
 TEST_P(BlockedKernels, ConvDepthwise) { check_all(conv_depthwise_cases(GetParam())); }
 TEST_P(BlockedKernels, StemDepthwise) { check_all(stem_depthwise_cases(GetParam())); }
 // One image on a team of 2 and 3 threads: bands of rows, each computing its first stem rows again.
 TEST_P(BlockedKernels, StemDepthwiseInBandsOnATeam) {
-  const int saved = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(stem_depthwise_team_cases(GetParam()));
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({2, 3}, [&](int) { return stem_depthwise_team_cases(GetParam()); });
 }
 // At batch 1 on a team, the oneDNN kernel computes slices of the channels side by side; 2 and 3
 // threads split 9 blocks evenly and not, whatever the machine's core count.
 TEST_P(BlockedKernels, ConvDepthwiseInChannelPartsOnATeam) {
-  const int saved = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(conv_depthwise_channel_part_cases(GetParam()));
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({2, 3}, [&](int) { return conv_depthwise_channel_part_cases(GetParam()); });
 }
 // The vector kernel splits one image's rows into bands on a team of 2 and 3 threads.
 TEST_P(BlockedKernels, ConvDepthwiseInBandsOnATeam) {
-  const int saved = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(conv_depthwise_band_cases(GetParam()));
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({2, 3}, [&](int) { return conv_depthwise_band_cases(GetParam()); });
 }
 // The depthwise kernel with an input activation splits its planes over a team of 2 and 3 threads.
 TEST_P(BlockedKernels, InputSwishDepthwiseOnATeam) {
-  const int saved = omp_get_max_threads();
   std::vector<OpCase> cases;
   for (BlockedConvSpec s : input_swish_depthwise_specs()) {
     s.block = GetParam();
     cases.push_back(blocked_conv_case(with_block("input swish depthwise " + shape_to_string(s.conv.x), s.block), s));
   }
-  for (int threads : {2, 3}) {
-    SCOPED_TRACE(threads);
-    omp_set_num_threads(threads);
-    check_all(cases);
-  }
-  omp_set_num_threads(saved);
+  check_on_teams({2, 3}, [&](int) { return cases; });
 }
 // input_activation = Swish is the convolution of SiLU(X): the fast kernel and the reference against
 // the same node without it, given SiLU(X) computed here (the depthwise kernel's shapes, a dense and a

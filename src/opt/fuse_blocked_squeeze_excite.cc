@@ -19,24 +19,6 @@
 namespace kiln::opt {
 namespace {
 
-// A kiln.BlockedConv that is a plain 1x1 convolution of constant weights: W's shape goes to *w_shape.
-bool is_pointwise_conv(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n, Shape* w_shape) {
-  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
-      n.inputs.size() > 3 || blocked_conv_plain_input(n) || n.attr_int("group", 1) != 1 ||
-      !all_equal(n.attr_ints("strides"), 1) || !all_equal(n.attr_ints("pads"), 0) ||
-      !all_equal(n.attr_ints("dilations"), 1) || !all_equal(n.attr_ints("kernel_shape"), 1)) {
-    return false;
-  }
-  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
-  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4 || w->dim(2) != 1 || w->dim(3) != 1) {
-    return false;
-  }
-  const bool has_bias = n.inputs.size() == 3 && !n.inputs[2].empty();
-  if (has_bias && float_vector_constant(graph, uses, n.inputs[2], w->dim(0)) == nullptr) return false;
-  *w_shape = w->shape();
-  return true;
-}
-
 void copy_activation(const ir::Node& conv, const std::string& prefix, ir::Node* se) {
   const std::string act = conv.attr_string(kActivationAttr);
   if (act.empty()) return;
@@ -76,11 +58,9 @@ Expected<bool> fuse_blocked_squeeze_excite(ir::Graph& graph, const PassContext& 
       const ir::Node* pool = produced_by(reduce->inputs[0], "kiln", "BlockedGlobalAveragePool");
       if (pool == nullptr || pool->inputs.size() != 1 || pool->inputs[0] != x) continue;
       if (!internal(g) || !internal(expand->inputs[0]) || !internal(reduce->inputs[0])) continue;
-      Shape w1, w2;
-      if (!is_pointwise_conv(graph, uses, *reduce, &w1) || !is_pointwise_conv(graph, uses, *expand, &w2) ||
-          w2 != Shape{w1[1], w1[0], 1, 1}) {
-        continue;
-      }
+      const Tensor* w1 = pointwise_blocked_conv_weights(graph, uses, *reduce, false);
+      const Tensor* w2 = pointwise_blocked_conv_weights(graph, uses, *expand, false);
+      if (w1 == nullptr || w2 == nullptr || w2->shape() != Shape{w1->dim(1), w1->dim(0), 1, 1}) continue;
       ir::Node se;
       se.domain = "kiln";
       se.op_type = "BlockedSqueezeExcite";

@@ -15,29 +15,6 @@
 #include "opt/graph_pattern.h"
 
 namespace kiln::opt {
-namespace {
-
-// The constant weights of a plain 1x1 kiln.BlockedConv over `channels` channels, or nullptr.
-const Tensor* pointwise_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n, int64_t channels) {
-  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
-      n.inputs.size() > 4 || blocked_conv_plain_input(n) || n.has_attr(kInputActivationAttr) ||
-      n.attr_int("group", 1) != 1 || !all_equal(n.attr_ints("strides"), 1) || !all_equal(n.attr_ints("pads"), 0) ||
-      !all_equal(n.attr_ints("dilations"), 1) || !all_equal(n.attr_ints("kernel_shape"), 1) ||
-      (n.has_attr("auto_pad") && n.attr_string("auto_pad") != "NOTSET")) {
-    return nullptr;
-  }
-  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
-  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4 || w->dim(1) != channels || w->dim(2) != 1 ||
-      w->dim(3) != 1) {
-    return nullptr;
-  }
-  const bool has_bias = n.inputs.size() > 2 && !n.inputs[2].empty();
-  if (has_bias && float_vector_constant(graph, uses, n.inputs[2], w->dim(0)) == nullptr) return nullptr;
-  return w;
-}
-
-}  // namespace
-
 Expected<bool> fuse_squeeze_excite_projection(ir::Graph& graph, const PassContext& ctx) {
   (void)ctx;
   GraphPattern p(graph);
@@ -49,7 +26,8 @@ Expected<bool> fuse_squeeze_excite_projection(ir::Graph& graph, const PassContex
     if (se == nullptr || se->inputs.size() < 4 || se->outputs.size() != 1 || !p.is_internal(conv.inputs[0])) continue;
     const Tensor* w1 = constant_value(graph, p.uses(), se->inputs[1]);
     if (w1 == nullptr || w1->rank() != 4) continue;
-    if (pointwise_weights(graph, p.uses(), conv, w1->dim(1)) == nullptr) continue;
+    const Tensor* w = pointwise_blocked_conv_weights(graph, p.uses(), conv, true);
+    if (w == nullptr || w->dim(1) != w1->dim(1)) continue;
     std::vector<std::string> inputs = se->inputs;
     inputs.resize(kSqueezeExciteInputs);
     for (size_t i = 1; i < conv.inputs.size(); ++i) inputs.push_back(conv.inputs[i]);

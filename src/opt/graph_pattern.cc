@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/blocked_conv_attrs.h"
+
 namespace kiln::opt {
 
 GraphPattern::GraphPattern(const ir::Graph& graph)
@@ -85,6 +87,24 @@ const Tensor* blocked_conv_constant_weights(const ir::Graph& graph, const ValueU
   if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4) return nullptr;
   const std::string bias = blocked_conv_bias(n);
   if (!bias.empty() && float_vector_constant(graph, uses, bias, w->dim(0)) == nullptr) return nullptr;
+  return w;
+}
+
+const Tensor* pointwise_blocked_conv_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n,
+                                             bool sum_allowed) {
+  if (n.domain != "kiln" || n.op_type != "BlockedConv" || n.outputs.size() != 1 || n.inputs.size() < 2 ||
+      n.inputs.size() > (sum_allowed ? 4u : 3u) || blocked_conv_plain_input(n) || n.has_attr(kInputActivationAttr) ||
+      n.attr_int("group", 1) != 1 || !all_equal(n.attr_ints("strides"), 1) || !all_equal(n.attr_ints("pads"), 0) ||
+      !all_equal(n.attr_ints("dilations"), 1) || !all_equal(n.attr_ints("kernel_shape"), 1) ||
+      (n.has_attr("auto_pad") && n.attr_string("auto_pad") != "NOTSET")) {
+    return nullptr;
+  }
+  const Tensor* w = constant_value(graph, uses, n.inputs[1]);
+  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() != 4 || w->dim(2) != 1 || w->dim(3) != 1) {
+    return nullptr;
+  }
+  const bool has_bias = n.inputs.size() > 2 && !n.inputs[2].empty();
+  if (has_bias && float_vector_constant(graph, uses, n.inputs[2], w->dim(0)) == nullptr) return nullptr;
   return w;
 }
 

@@ -78,6 +78,13 @@ const Tensor* blocked_conv_constant_weights(const ir::Graph& graph, const ValueU
 // The bias input of such a convolution, "" when it has none.
 std::string blocked_conv_bias(const ir::Node& conv);
 
+// The constant float32 weights [M, C, 1, 1] of a kiln.BlockedConv that is a plain 1x1 convolution:
+// one output, stride 1, no padding, group 1, dilation 1, auto_pad NOTSET, blocked input, no input
+// activation, a bias that is absent or a constant vector, and a residual Sum (input 3) only where
+// `sum_allowed`; else nullptr. What the squeeze-excite fusions take.
+const Tensor* pointwise_blocked_conv_weights(const ir::Graph& graph, const ValueUses& uses, const ir::Node& n,
+                                             bool sum_allowed);
+
 // A kiln node `op_type` standing for kiln.BlockedConv `first` and the depthwise kiln.BlockedConv
 // `depthwise` that reads its result: inputs (X, W, B, DW, DB) with empty names for absent biases, the
 // depthwise convolution's outputs, and its name (or the first's). Attributes are the caller's.
